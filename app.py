@@ -1,0 +1,16 @@
+"""Deep Learning Studio: the router. Page config, navigation over the pages, shared sidebar."""
+
+import streamlit as st
+
+from ui import common, urls
+
+st.set_page_config(page_title="Deep Learning Studio", page_icon=":material/neurology:", layout="wide")
+
+current = urls.navigation()
+common.ensure_workers()
+with st.sidebar:
+    st.caption(
+        "Deep Learning Studio: bring a table, train deep models, and see honestly whether they "
+        "beat the simple ones. Every page has a link you can share."
+    )
+current.run()

@@ -1,0 +1,91 @@
+"""scikit-learn baselines per task: the bar a deep model has to clear.
+
+Every baseline is a ``Pipeline`` over the same preprocessed matrix the plain MLP sees, fitted
+on the same training rows; a ``Dummy*`` floor is always on the board. Models are saved with
+skops, which loads only types on an allow-list and never runs pickled code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+
+from dlcore.errors import StoreError
+
+__all__ = ["baselines_for", "predict_output", "save", "load", "DESCRIPTIONS"]
+
+DESCRIPTIONS = {
+    "dummy": "The floor: always predicts the most common class (or the average). Anything useful beats it.",
+    "logistic_regression": "A straight-line model over the inputs; fast, easy to explain, often hard to beat.",
+    "ridge": "A straight-line model over the inputs; fast, easy to explain, often hard to beat.",
+    "random_forest": "Many decision trees voting together; strong on tables with little tuning.",
+    "gradient_boosting": "Trees built one after another, each fixing the last one's errors; usually the strongest simple model on tables.",
+}
+
+
+def baselines_for(task: str, seed: int, n_rows: int) -> dict[str, Pipeline]:
+    """The baseline pipelines for a task, unfitted, keyed by model name."""
+    # Forests grow with the data; cap the trees on big tables so baselines stay quick.
+    trees = 200 if n_rows <= 20_000 else 100
+    if task == "regression":
+        models: dict[str, Any] = {
+            "dummy": DummyRegressor(strategy="mean"),
+            "ridge": Ridge(alpha=1.0),
+            "random_forest": RandomForestRegressor(n_estimators=trees, min_samples_leaf=2, n_jobs=-1, random_state=seed),
+            "gradient_boosting": HistGradientBoostingRegressor(random_state=seed),
+        }
+    else:
+        models = {
+            "dummy": DummyClassifier(strategy="prior"),
+            "logistic_regression": LogisticRegression(max_iter=2000, C=1.0),
+            "random_forest": RandomForestClassifier(n_estimators=trees, min_samples_leaf=1, n_jobs=-1, random_state=seed),
+            "gradient_boosting": HistGradientBoostingClassifier(random_state=seed),
+        }
+    return {name: Pipeline([("model", est)]) for name, est in models.items()}
+
+
+def predict_output(task: str, model: Pipeline, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities (n, k) for classification, aligned to class codes 0..k-1; values for regression."""
+    if task == "regression":
+        return np.asarray(model.predict(x), dtype=np.float64)
+    proba = np.asarray(model.predict_proba(x), dtype=np.float64)
+    if proba.shape[1] == n_classes:
+        return proba
+    # A class absent from the training rows: put its columns back as zeros.
+    full = np.zeros((len(x), n_classes))
+    full[:, model.classes_.astype(int)] = proba
+    return full
+
+
+_ALLOWED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")
+
+
+def save(model: Pipeline, path: Path) -> None:
+    import skops.io as sio
+
+    from dlcore.store import atomic_write
+
+    with atomic_write(path) as tmp:
+        sio.dump(model, tmp)
+
+
+def load(path: Path) -> Pipeline:
+    """Load a saved baseline, trusting only scikit-learn, NumPy and SciPy types."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = [t for t in untrusted if not t.startswith(_ALLOWED_PREFIXES)]
+    if refused:
+        raise StoreError(f"The saved model {path.name} contains types that are not allowed: {', '.join(refused)}.")
+    return sio.load(path, trusted=untrusted)

@@ -1,0 +1,192 @@
+"""``python -m dlcore``: the same code paths and store as the app, for automation.
+
+    python -m dlcore fit DATA --target COL [--task auto|classification|regression] [--template NAME]
+                              [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
+    python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME]
+    python -m dlcore runs [--json]
+    python -m dlcore worker [--only train|score]
+
+DATA is a file (CSV, Excel, Parquet) or ``sample:NAME`` for a sample that ships with the
+installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
+with the input ends with exit status 1 and one line ``error: ...``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Sequence
+
+from dlcore.errors import DlcoreError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 1, like every other bad input
+        print(f"error: {message} (see: python -m dlcore {self.prog.split()[-1]} --help)", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from dlcore.spec import SIZES, TrainSpec
+
+    defaults = TrainSpec()
+    parser = _Parser(prog="python -m dlcore", description="Train deep models against baselines; score new data.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fit = sub.add_parser("fit", help="train a deep template and the baselines; print the leaderboard as JSON")
+    fit.add_argument("data", help="a CSV, Excel or Parquet file, or sample:NAME")
+    fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("--task", default="auto", choices=["auto", "classification", "regression", "binary", "multiclass"])
+    fit.add_argument("--template", default="mlp")
+    fit.add_argument("--epochs", type=int, default=defaults.epochs)
+    fit.add_argument("--seed", type=int, default=defaults.seed)
+    fit.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    fit.add_argument("--size", choices=SIZES, default=defaults.size)
+    fit.add_argument("--no-baselines", action="store_true", help="train the deep model only")
+    pred = sub.add_parser("predict", help="score a file with a finished run's model")
+    pred.add_argument("run_id")
+    pred.add_argument("data")
+    pred.add_argument("-o", "--output", required=True, help="where to write the scored CSV")
+    pred.add_argument("--model", default=None, help="a model of the run (default: its deep model)")
+    runs = sub.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--limit", type=int, default=50)
+    worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped")
+    worker.add_argument("--only", choices=["train", "score"], default=None)
+    worker.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _register(store, data: str):  # type: ignore[no-untyped-def]
+    from dlcore import datasets
+
+    if data.startswith("sample:"):
+        return datasets.register_sample(store, data.split(":", 1)[1])[0]
+    return datasets.register_file(store, data)[0]
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from dlcore import runner
+    from dlcore.data import tabular
+    from dlcore.datasets import load_frame
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+    from dlcore.store import Store
+
+    store = Store.open()
+    record = _register(store, args.data)
+    _say(f"dataset {record.id}: {record.n_rows} rows x {record.n_cols} columns ({record.name})")
+    for note in record.report.get("notes", []):
+        _say(f"note: {note}")
+    for warning in record.profile.get("warnings", []):
+        _say(f"warning: {warning}")
+    frame = load_frame(store, record.id)
+    task = args.task
+    if args.target not in frame.columns:
+        raise DlcoreError(
+            f"There is no column {args.target!r} in {record.name}; the columns are: "
+            f"{', '.join(map(repr, list(frame.columns)[:15]))}{' …' if frame.shape[1] > 15 else ''}."
+        )
+    resolved = runner.resolve_task(task, frame[args.target])
+    for warning in tabular.check_target(frame, args.target, resolved) + tabular.leakage_warnings(frame, args.target, resolved):
+        _say(f"warning: {warning}")
+    spec = RunSpec(
+        data=DataSpec(dataset_id=record.id, target=args.target, task=task),
+        template=args.template,
+        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
+                        learning_rate=args.learning_rate, size=args.size),
+        baselines=not args.no_baselines,
+    )
+    run_id = runner.submit(store, spec)
+    # Claim this very run (not whatever else is queued) and execute it in this process.
+    store.update_run(run_id, status="running", started_at=time.time(), heartbeat_at=time.time(),
+                     worker=f"cli:{os.getpid()}")
+    runner.execute_run(store, run_id, say=_say)
+    run = store.run(run_id)
+    if run.status == "failed":
+        raise DlcoreError(run.message or "the run failed")
+    board = run.result["leaderboard"]
+    out = {
+        "run_id": run.id, "dataset_id": run.dataset_id, "status": run.status, "task": run.task,
+        "metric": board["metric"], "higher_is_better": board["higher_is_better"],
+        "leaderboard": [
+            {"model": r["model"], "family": r["family"], "test_score": r["test_score"], "ci": r["ci"],
+             "metrics": r["metrics"], "fit_seconds": r["fit_seconds"]}
+            for r in board["rows"]
+        ],
+        "verdict": board["verdicts"][0]["text"] if board["verdicts"] else None,
+    }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlcore.data import tabular
+    from dlcore.scoring import load_scorer, to_safe_csv
+    from dlcore.store import Store, atomic_write
+
+    store = Store.open()
+    path = Path(args.data)
+    if not path.is_file():
+        raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
+    frame, _ = tabular.read_table(path.read_bytes(), name=path.name)
+    scorer = load_scorer(store, args.run_id, args.model)
+    scored, summary = scorer.score(frame)
+    for note in summary.notes():
+        _say(f"note: {note}")
+    with atomic_write(Path(args.output)) as tmp:
+        tmp.write_bytes(to_safe_csv(scored))
+    _say(f"wrote {len(scored)} rows to {args.output} (model {scorer.model_name})")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from dlcore.store import Store
+
+    store = Store.open()
+    runs = store.list_runs(limit=args.limit)
+    if args.json:
+        print(json.dumps([{"run_id": r.id, "dataset_id": r.dataset_id, "status": r.status, "template": r.template,
+                           "target": r.target, "task": r.task, "metric": r.metric, "test_score": r.test_score,
+                           "created_at": r.created_at, "duration_s": r.duration} for r in runs], indent=2))
+        return 0
+    print(f"{'run':18} {'status':12} {'template':10} {'target':16} {'metric':9} {'score':>8}")
+    for r in runs:
+        score = f"{r.test_score:.4f}" if r.test_score is not None else "-"
+        print(f"{r.id:18} {r.status:12} {r.template:10} {r.target[:16]:16} {(r.metric or '-'):9} {score:>8}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from dlcore.jobs import worker_loop
+    from dlcore.store import Store
+
+    kinds = (args.only,) if args.only else ("train", "score")
+    worker_loop(Store.open(), kinds=kinds, parent=args.parent, say=_say)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    command = {"fit": cmd_fit, "predict": cmd_predict, "runs": cmd_runs, "worker": cmd_worker}[args.command]
+    try:
+        return command(args)
+    except DlcoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

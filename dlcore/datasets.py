@@ -1,0 +1,106 @@
+"""Register uploads and samples as datasets: written to the store at once, keyed by content.
+
+The same bytes uploaded twice are the same dataset (one SHA-256, one id). The original file is
+kept as it came, beside a Parquet copy of the parsed table that workers load quickly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dlcore import config
+from dlcore.data import samples, tabular
+from dlcore.errors import DataError, TooLargeError
+from dlcore.store import DatasetRecord, Store, atomic_write, new_id
+
+__all__ = ["register_bytes", "register_file", "register_sample", "load_frame", "profile_of"]
+
+
+def _check_size(size: int, name: str) -> None:
+    limit = config.max_upload_bytes()
+    if size > limit:
+        raise TooLargeError(
+            f"{name} is {size / 1024 / 1024:.1f} MB, over this server's limit of {limit / 1024 / 1024:.0f} MB. "
+            "Upload a smaller extract (fewer rows or columns), or ask the administrator to raise "
+            "DLCORE_MAX_UPLOAD_MB."
+        )
+
+
+def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetRecord, bool]:
+    """Store an upload and return its dataset record, and whether it is new.
+
+    The file is parsed and profiled before anything is written, so a bad file changes nothing.
+    """
+    _check_size(len(content), name)
+    sha = hashlib.sha256(content).hexdigest()
+    existing = store.dataset_by_hash(sha)
+    if existing is not None:
+        return existing, False
+    frame, report = tabular.read_table(content, name=name)
+    profile = tabular.profile_frame(frame)
+    dataset_id = new_id()
+    folder = store.dataset_dir(dataset_id)
+    suffix = Path(name).suffix.lower()[:10] or ".bin"
+    with atomic_write(folder / f"source{suffix}") as tmp:
+        tmp.write_bytes(content)
+    with atomic_write(folder / "data.parquet") as tmp:
+        _to_parquet(frame, tmp)
+    try:
+        record = store.insert_dataset(
+            id=dataset_id, sha256=sha, name=Path(name).name or "upload", kind="tabular", format=report.format,
+            n_rows=int(len(frame)), n_cols=int(frame.shape[1]), size_bytes=len(content),
+            profile=profile.to_dict(), report=report.to_dict(),
+        )
+    except sa.exc.IntegrityError:  # the same file registered at the same moment by someone else
+        existing = store.dataset_by_hash(sha)
+        if existing is None:
+            raise
+        return existing, False
+    return record, True
+
+
+def register_file(store: Store, path: str | Path) -> tuple[DatasetRecord, bool]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"There is no file at {str(path)!r}. Check the path and try again.")
+    _check_size(path.stat().st_size, path.name)
+    return register_bytes(store, path.read_bytes(), path.name)
+
+
+def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
+    """Register a sample that ships inside an installed package, with its usual target chosen."""
+    sample = samples.SAMPLES.get(key)
+    if sample is None:
+        raise DataError(f"Unknown sample {key!r}; available: {', '.join(samples.SAMPLES)}.")
+    record, created = register_bytes(store, samples.sample_csv_bytes(key), f"{key}.csv")
+    if record.target is None:
+        frame = load_frame(store, record.id)
+        task = tabular.infer_task(frame[sample.default_target])
+        store.set_dataset_target(record.id, sample.default_target, task)
+        record = store.dataset(record.id)
+    return record, created
+
+
+def load_frame(store: Store, dataset_id: str) -> pd.DataFrame:
+    store.dataset(dataset_id)  # a clear NotFoundError first
+    return pd.read_parquet(store.dataset_dir(dataset_id) / "data.parquet")
+
+
+def profile_of(record: DatasetRecord) -> tabular.DatasetProfile:
+    return tabular.DatasetProfile.from_dict(record.profile)
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    try:
+        frame.to_parquet(path, index=False)
+    except (TypeError, ValueError, ArithmeticError):
+        # A column of mixed Python objects: store it as text rather than refuse the file.
+        fixed = frame.copy()
+        for col in fixed.columns:
+            if fixed[col].dtype == object:
+                fixed[col] = fixed[col].astype("string")
+        fixed.to_parquet(path, index=False)

@@ -1,0 +1,179 @@
+"""Jobs: a run or a scoring request is queued in the store and executed by a worker process.
+
+``submit`` returns an id at once. Workers (``python -m dlcore worker``) claim queued work with
+a guarded UPDATE, so any number of them can share one database: the app starts a small local
+pool on first use; a team server starts more against PostgreSQL. TensorFlow is imported in
+the worker when it starts, so the first run does not wait for it and the Streamlit server
+never loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from dlcore.errors import DlcoreError
+from dlcore.store import Store, atomic_write
+
+__all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring"]
+
+log = logging.getLogger("dlcore.jobs")
+HEARTBEAT_SECONDS = 5.0
+
+
+def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str) -> str:
+    """Queue a scoring of an uploaded file (or a one-row what-if) and return its id."""
+    from dlcore.datasets import _check_size
+
+    _check_size(len(content), name)
+    run = store.run(run_id)
+    if run.status not in ("done", "stopped"):
+        raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to score new data.")
+    scoring_id = store.create_scoring(run_id, model, Path(name).name)
+    with atomic_write(store.scoring_dir(scoring_id) / "input.bin") as tmp:
+        tmp.write_bytes(content)
+    return scoring_id
+
+
+def execute_scoring(store: Store, scoring_id: str) -> None:
+    """Read the uploaded file with the same robust reader, score it, write ``scored.csv``."""
+    from dlcore.data import tabular
+    from dlcore.scoring import load_scorer, to_safe_csv
+
+    job = store.scoring(scoring_id)
+    folder = store.scoring_dir(scoring_id)
+    try:
+        frame, _ = tabular.read_table((folder / "input.bin").read_bytes(), name=job.input_name)
+        scorer = load_scorer(store, job.run_id, job.model)
+        scored, summary = scorer.score(frame)
+        with atomic_write(folder / "scored.csv") as tmp:
+            tmp.write_bytes(to_safe_csv(scored))
+        preview = scored.head(1).to_dict(orient="records")
+        store.finish_scoring(scoring_id, "done", summary={**summary.to_dict(), "preview": _jsonable(preview)})
+    except DlcoreError as exc:
+        store.finish_scoring(scoring_id, "failed", message=str(exc))
+    except Exception as exc:  # a bug: logged, and a plain message for the page
+        log.exception("scoring %s failed", scoring_id)
+        store.finish_scoring(scoring_id, "failed",
+                             message=f"An internal error stopped the scoring ({type(exc).__name__}); it was logged.")
+
+
+def _jsonable(rows: list[dict]) -> list[dict]:
+    out = []
+    for row in rows:
+        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
+                    for k, v in row.items()})
+    return out
+
+
+def _heartbeat(store: Store, run_id: str, stop: threading.Event, parent: int | None) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        if parent is not None and os.getppid() != parent:
+            # The app that started us is gone: leave at once; the run is marked interrupted
+            # by the next server start (its epochs so far stay in the store).
+            os._exit(0)
+        try:
+            store.heartbeat(run_id)
+        except Exception:  # a busy database must not kill the run; the next beat retries
+            log.warning("heartbeat for %s failed", run_id, exc_info=True)
+
+
+def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll: float = 0.3,
+                parent: int | None = None, once: bool = False, say: Callable[[str], None] | None = None) -> None:
+    """Claim and execute queued work until stopped (or until the queue is empty, with ``once``)."""
+    from dlcore.runner import execute_run
+
+    say = say or (lambda m: None)
+    import tensorflow  # noqa: F401  (paid here once, not on the first run's clock)
+
+    say(f"worker {os.getpid()} ready ({', '.join(kinds)})")
+    last_sweep = 0.0
+    while True:
+        if parent is not None and os.getppid() != parent:
+            return
+        if time.monotonic() - last_sweep > 30:
+            store.recover_interrupted()
+            last_sweep = time.monotonic()
+        did = False
+        if "score" in kinds:
+            scoring_id = store.claim_next_scoring()
+            if scoring_id:
+                execute_scoring(store, scoring_id)
+                did = True
+        if not did and "train" in kinds:
+            run_id = store.claim_next_run()
+            if run_id:
+                stop = threading.Event()
+                beat = threading.Thread(target=_heartbeat, args=(store, run_id, stop, parent), daemon=True)
+                beat.start()
+                try:
+                    execute_run(store, run_id, say=lambda m, r=run_id: say(f"[{r}] {m}"))
+                finally:
+                    stop.set()
+                did = True
+        if not did:
+            if once:
+                return
+            time.sleep(poll)
+
+
+class LocalPool:
+    """The worker processes one app server starts for itself: N trainers and one scorer.
+
+    Training and scoring have their own processes so a long training run never keeps an
+    analyst waiting for a one-row what-if.
+    """
+
+    def __init__(self, home: Path, n_train: int = 1, database_url: str | None = None) -> None:
+        self.home = Path(home)
+        self.n_train = n_train
+        self.database_url = database_url
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """Start any worker that is not running (first use, or after one died)."""
+        if self.n_train <= 0:
+            return
+        wanted = {f"train-{i}": "train" for i in range(self.n_train)} | {"score": "score"}
+        with self.lock:
+            for name, kind in wanted.items():
+                proc = self.procs.get(name)
+                if proc is None or proc.poll() is not None:
+                    self.procs[name] = self._start(kind, name)
+
+    def _start(self, kind: str, name: str) -> subprocess.Popen:
+        env = dict(os.environ, DLCORE_HOME=str(self.home), TF_CPP_MIN_LOG_LEVEL="2")
+        if self.database_url:
+            env["DLCORE_DATABASE_URL"] = self.database_url
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"worker-{name}.log", "ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )
+
+    def alive(self) -> int:
+        return sum(1 for p in self.procs.values() if p.poll() is None)
+
+    def stop(self) -> None:
+        with self.lock:
+            for proc in self.procs.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in self.procs.values():
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.procs.clear()

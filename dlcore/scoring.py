@@ -1,0 +1,154 @@
+"""Score new rows with a finished run's model, deep or baseline, exactly as in training.
+
+The run's saved preprocessing (JSON) rebuilds the same columns from a raw file; the schema
+check names missing columns, notes ignored extra ones, and counts categories never seen in
+training (they are scored as "other"). Every CSV we write back is safe to open in a
+spreadsheet: text cells that start like a formula are prefixed with an apostrophe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dlcore import baselines, templates
+from dlcore.errors import NotFoundError, RunError, SchemaError
+from dlcore.features import TabularPreprocessor, TargetEncoder
+from dlcore.store import Store
+
+__all__ = ["Scorer", "load_scorer", "ScoreSummary", "neutralise_formulas", "to_safe_csv"]
+
+
+@dataclass
+class ScoreSummary:
+    n_rows: int
+    model: str
+    extra_columns: list[str] = field(default_factory=list)
+    unseen: dict[str, int] = field(default_factory=dict)
+    not_numbers: dict[str, int] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.extra_columns:
+            shown = ", ".join(map(repr, self.extra_columns[:8])) + (" …" if len(self.extra_columns) > 8 else "")
+            out.append(f"{len(self.extra_columns)} column(s) the model does not use were ignored (kept in the output): {shown}.")
+        for col, n in self.unseen.items():
+            out.append(f"{n} row(s) have a value in {col!r} that the model never saw in training; they were scored as 'other'.")
+        for col, n in self.not_numbers.items():
+            out.append(f"{n} cell(s) in {col!r} were not numbers and were treated as missing.")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_rows": self.n_rows, "model": self.model, "extra_columns": self.extra_columns,
+                "unseen": self.unseen, "not_numbers": self.not_numbers, "notes": self.notes()}
+
+
+class Scorer:
+    """One model of one run, ready to score raw rows."""
+
+    def __init__(self, store: Store, run_id: str, model: str) -> None:
+        folder = store.run_dir(run_id)
+        meta_path = folder / "preprocess.json"
+        if not meta_path.exists():
+            raise NotFoundError(f"Run {run_id!r} has no saved model yet: wait until it finishes, or pick a finished run.")
+        meta = json.loads(meta_path.read_text())
+        self.task: str = meta["task"]
+        self.target_column: str = meta["target_column"]
+        self.pre = TabularPreprocessor.from_dict(meta["preprocessor"])
+        self.target = TargetEncoder.from_dict(meta["target"])
+        self.model_name = model
+        self.template_name = meta["template"]
+        if model == meta["template"]:
+            import keras
+
+            self.family = "deep"
+            self.keras_model = keras.saving.load_model(folder / f"{model}.keras", safe_mode=True)
+            self.template = templates.get(model)
+            info = meta["input_info"]
+            self.info = templates.InputInfo(info["n_dense"], info["n_numeric"], tuple(info["cardinalities"]))
+        else:
+            path = folder / f"{model}.skops"
+            if not path.exists():
+                raise NotFoundError(f"Run {run_id!r} has no model named {model!r}.")
+            self.family = "baseline"
+            self.pipeline = baselines.load(path)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.target.classes_
+
+    def output(self, frame: pd.DataFrame) -> tuple[np.ndarray, ScoreSummary]:
+        """Raw model output for ``frame``: probabilities (n, k) or values (n,)."""
+        feats = self.pre.transform(frame)
+        extra = [c for c in frame.columns if c not in self.pre.columns and c != self.target_column]
+        summary = ScoreSummary(len(frame), self.model_name, extra, feats.unseen, feats.not_numbers)
+        n_classes = len(self.classes) if self.task != "regression" else 1
+        if self.family == "baseline":
+            out = baselines.predict_output(self.task, self.pipeline, self.pre.dense(feats), n_classes)
+        else:
+            x = templates.model_inputs(self.template, self.info, lambda: self.pre.dense(feats), feats.numeric, feats.codes)
+            raw = np.asarray(self.keras_model.predict(x, verbose=0, batch_size=2048), dtype=np.float64)
+            if self.task == "binary":
+                out = np.column_stack([1.0 - raw.reshape(-1), raw.reshape(-1)])
+            elif self.task == "multiclass":
+                out = raw
+            else:
+                out = self.target.decode_regression(raw)
+        return out, summary
+
+    def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, ScoreSummary]:
+        """The input columns plus ``prediction`` (and ``probability <class>`` per class)."""
+        if len(frame) == 0:
+            raise SchemaError("The file has no rows to score. Add rows and upload again.")
+        out, summary = self.output(frame)
+        scored = frame.copy()
+        if self.task == "regression":
+            scored["prediction"] = out
+        else:
+            scored["prediction"] = np.asarray(self.classes, dtype=object)[out.argmax(axis=1)]
+            for k, label in enumerate(self.classes):
+                scored[f"probability {label}"] = out[:, k]
+        return scored, summary
+
+
+@lru_cache(maxsize=8)
+def _cached(store_home: str, store_url: str, run_id: str, model: str) -> Scorer:
+    return Scorer(Store(store_url, store_home), run_id, model)
+
+
+def load_scorer(store: Store, run_id: str, model: str | None = None) -> Scorer:
+    """A scorer for ``model`` (default: the run's deep model), cached per process."""
+    run = store.run(run_id)
+    if run.status not in ("done", "stopped"):
+        raise RunError(f"Run {run_id!r} is {run.status}; only a finished run's models can score new data.")
+    return _cached(str(store.home), store.url, run_id, model or run.template)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_datetime64_any_dtype(out[col]):
+            continue
+        text = out[col].astype("string")
+        risky = text.str.startswith(_FORMULA_START, na=False) & ~_looks_numeric(text)
+        if risky.any():
+            out[col] = text.mask(risky, "'" + text)
+    renamed = {c: f"'{c}" for c in out.columns if isinstance(c, str) and c.startswith(_FORMULA_START)}
+    return out.rename(columns=renamed)
+
+
+def _looks_numeric(text: pd.Series) -> pd.Series:
+    return pd.to_numeric(text, errors="coerce").notna()
+
+
+def to_safe_csv(frame: pd.DataFrame) -> bytes:
+    return neutralise_formulas(frame).to_csv(index=False).encode("utf-8")

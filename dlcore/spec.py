@@ -1,0 +1,142 @@
+"""What a training run is: frozen dataclasses with validation and a dict round trip.
+
+The UI turns widgets into a ``RunSpec``; the worker and the CLI consume it. A spec is all a
+run needs to be repeated: with the same dataset and seed it trains the same models.
+
+>>> spec = RunSpec(data=DataSpec(dataset_id="d1", target="churn"), template="mlp")
+>>> RunSpec.from_dict(spec.to_dict()) == spec
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from dlcore.errors import SpecError
+
+__all__ = ["DataSpec", "TrainSpec", "RunSpec", "TASK_CHOICES", "SIZES"]
+
+TASK_CHOICES = ("auto", "binary", "multiclass", "regression", "classification")
+SIZES = ("small", "medium", "large")
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not (low <= value <= high):
+        raise SpecError(f"{name} is {value!r}; it must be between {low} and {high}.")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data a run learns from, and how its rows are split.
+
+    ``task`` "auto" infers binary / multiclass / regression from the target; "classification"
+    means binary or multiclass, whichever the target has. ``features`` None means every usable
+    column (identifiers, free text and constant columns are left out).
+    """
+
+    dataset_id: str
+    target: str
+    task: str = "auto"
+    features: tuple[str, ...] | None = None
+    test_share: float = 0.2
+    validation_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not self.dataset_id:
+            raise SpecError("No dataset was chosen: upload a file or pick a sample first.")
+        if not self.target:
+            raise SpecError("No target column was chosen: pick the column the model should predict.")
+        if self.task not in TASK_CHOICES:
+            raise SpecError(f"task is {self.task!r}; allowed values: {', '.join(TASK_CHOICES)}.")
+        _check_range("test_share", self.test_share, 0.05, 0.5)
+        _check_range("validation_share", self.validation_share, 0.05, 0.5)
+        if self.features is not None:
+            object.__setattr__(self, "features", tuple(self.features))
+            if not self.features:
+                raise SpecError("No input columns were chosen: keep at least one column besides the target.")
+            if self.target in self.features:
+                raise SpecError(f"The target {self.target!r} is also listed as an input column; remove it from the inputs.")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How the deep model trains. Defaults suit a few thousand rows on a laptop CPU."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    size: str = "medium"
+    dropout: float = 0.1
+    l2: float = 1e-5
+    patience: int = 8
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SpecError(f"{name} is {value!r}; it must be a whole number.")
+        _check_range("epochs", self.epochs, 1, 1000)
+        _check_range("batch_size", self.batch_size, 1, 65536)
+        _check_range("learning_rate", self.learning_rate, 1e-6, 1.0)
+        _check_range("dropout", self.dropout, 0.0, 0.9)
+        _check_range("l2", self.l2, 0.0, 1.0)
+        _check_range("patience", self.patience, 1, 1000)
+        _check_range("seed", self.seed, 0, 2**31 - 1)
+        if self.size not in SIZES:
+            raise SpecError(f"size is {self.size!r}; allowed values: {', '.join(SIZES)}.")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: the data, the deep template, its training settings, and the baselines."""
+
+    data: DataSpec
+    template: str = "mlp"
+    train: TrainSpec = field(default_factory=TrainSpec)
+    baselines: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, DataSpec):
+            raise SpecError("data must be a DataSpec.")
+        if not isinstance(self.train, TrainSpec):
+            raise SpecError("train must be a TrainSpec.")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if out["data"]["features"] is not None:
+            out["data"]["features"] = list(out["data"]["features"])
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunSpec":
+        """Build a spec from a dict (JSON), naming any key that is not a setting."""
+        if not isinstance(raw, dict):
+            raise SpecError("A run spec must be a mapping of settings.")
+        data = _only_known(DataSpec, raw.get("data") or {}, "data")
+        train = _only_known(TrainSpec, raw.get("train") or {}, "train")
+        extra = set(raw) - {"data", "template", "train", "baselines"}
+        if extra:
+            raise SpecError(f"Unknown run setting(s): {', '.join(sorted(extra))}.")
+        if data.get("features") is not None:
+            data["features"] = tuple(data["features"])
+        try:
+            return cls(
+                data=DataSpec(**data),
+                template=raw.get("template", "mlp"),
+                train=TrainSpec(**train),
+                baselines=bool(raw.get("baselines", True)),
+            )
+        except TypeError as exc:  # a required field is missing
+            raise SpecError(f"The run spec is incomplete: {exc}.") from None
+
+
+def _only_known(kind: type, raw: dict[str, Any], where: str) -> dict[str, Any]:
+    names = {f.name for f in fields(kind)}
+    extra = set(raw) - names
+    if extra:
+        raise SpecError(
+            f"Unknown {where} setting(s): {', '.join(sorted(extra))}; allowed: {', '.join(sorted(names))}."
+        )
+    return dict(raw)

@@ -1,0 +1,510 @@
+"""The run store: datasets, runs, per-epoch metrics, scoring jobs, and artifact folders.
+
+SQLAlchemy Core over SQLite (WAL) in ``$DLCORE_HOME`` by default, or any database URL (a
+PostgreSQL server for a team) given as ``$DLCORE_DATABASE_URL``. Artifacts (uploads, models,
+predictions) are files beside the database, always written to a temporary name and renamed,
+so a crash or a full disk never leaves a half-written file under a real name.
+
+Ids are random and unguessable (``secrets.token_urlsafe``): while there is no login, a link is
+the only key to a dataset or a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+
+from dlcore import config
+from dlcore.errors import NotFoundError, StoreError
+
+__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "RUN_STATUSES", "new_id", "atomic_write"]
+
+RUN_STATUSES = ("queued", "running", "done", "stopped", "failed", "interrupted")
+FINISHED = ("done", "stopped", "failed", "interrupted")
+# A running run whose worker has not written a heartbeat for this long has lost its worker.
+STALE_SECONDS = 45.0
+
+metadata = sa.MetaData()
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="tabular"),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),
+    sa.Column("n_cols", sa.Integer, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("profile_json", sa.Text, nullable=False),
+    sa.Column("report_json", sa.Text, nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("task", sa.String(16)),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("dataset_id", sa.String(32), sa.ForeignKey("datasets.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("template", sa.String(64), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("task", sa.String(16)),
+    sa.Column("metric", sa.String(32)),
+    sa.Column("higher_is_better", sa.Boolean),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("worker", sa.Text),
+    sa.Column("stop_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("epochs_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("epochs_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("phase", sa.Text),
+    sa.Column("message", sa.Text),
+    sa.Column("test_score", sa.Float),
+    sa.Column("result_json", sa.Text),
+    sa.Column("versions_json", sa.Text),
+)
+
+epochs = sa.Table(
+    "epochs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("loss", sa.Float),
+    sa.Column("val_loss", sa.Float),
+    sa.Column("metric", sa.Float),
+    sa.Column("val_metric", sa.Float),
+    sa.Column("seconds", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+scorings = sa.Table(
+    "scorings",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("input_name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("message", sa.Text),
+    sa.Column("summary_json", sa.Text),
+)
+
+
+def new_id() -> str:
+    """A random, URL-safe, unguessable id (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    sha256: str
+    name: str
+    kind: str
+    format: str
+    n_rows: int
+    n_cols: int
+    size_bytes: int
+    created_at: float
+    profile: dict
+    report: dict
+    target: str | None
+    task: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "DatasetRecord":
+        m = dict(row._mapping)
+        m["profile"] = _loads(m.pop("profile_json"))
+        m["report"] = _loads(m.pop("report_json"))
+        return cls(**m)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    dataset_id: str
+    status: str
+    spec: dict
+    template: str
+    target: str
+    task: str | None
+    metric: str | None
+    higher_is_better: bool | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    worker: str | None
+    stop_requested: bool
+    epochs_done: int
+    epochs_total: int
+    progress: float
+    phase: str | None
+    message: str | None
+    test_score: float | None
+    result: dict | None
+    versions: dict | None = field(default=None)
+
+    @classmethod
+    def from_row(cls, row: Any) -> "RunRecord":
+        m = dict(row._mapping)
+        m["spec"] = _loads(m.pop("spec_json"))
+        m["result"] = _loads(m.pop("result_json"))
+        m["versions"] = _loads(m.pop("versions_json"))
+        m["stop_requested"] = bool(m["stop_requested"])
+        return cls(**m)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or (self.heartbeat_at if self.status != "running" else time.time())
+        return max(0.0, (end or time.time()) - self.started_at)
+
+
+@dataclass(frozen=True)
+class ScoringRecord:
+    id: str
+    run_id: str
+    model: str
+    status: str
+    input_name: str
+    created_at: float
+    finished_at: float | None
+    message: str | None
+    summary: dict | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ScoringRecord":
+        m = dict(row._mapping)
+        m["summary"] = _loads(m.pop("summary_json"))
+        return cls(**m)
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The suffix is kept (Keras insists on ".keras") and the leading dot hides it from listings.
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StoreError(
+            f"Could not write {path.name} to the data folder {path.parent}: {exc.strerror or exc}. "
+            "Free some disk space or make the folder writable, then try again; nothing stored was changed."
+        ) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Store:
+    """The store of one server: a database plus an artifact folder.
+
+    >>> store = Store.open()            # $DLCORE_HOME, or ./.dlcore
+    >>> store.list_runs(limit=5)        # newest first
+    """
+
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = url
+        self.home = Path(home)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"The data folder {self.home} cannot be created ({exc.strerror}). "
+                "Set DLCORE_HOME to a writable folder."
+            ) from None
+        is_sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {},
+            pool_pre_ping=not is_sqlite,
+        )
+        if is_sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"The store database could not be opened ({exc.orig}). Check that {self.home} is writable."
+            ) from None
+
+    @classmethod
+    def open(cls, home: Path | str | None = None, url: str | None = None) -> "Store":
+        """Open the store named by the environment (or by ``home`` / ``url``)."""
+        home_path = Path(home).resolve() if home is not None else config.home()
+        if url is None:
+            url = os.environ.get("DLCORE_DATABASE_URL") or f"sqlite:///{home_path / 'store.db'}"
+        return cls(url, home_path)
+
+    # ---- folders -------------------------------------------------------------------------
+    def dataset_dir(self, dataset_id: str) -> Path:
+        return self.home / "datasets" / dataset_id
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.home / "runs" / run_id
+
+    def scoring_dir(self, scoring_id: str) -> Path:
+        return self.home / "scorings" / scoring_id
+
+    # ---- datasets ------------------------------------------------------------------------
+    def dataset_by_hash(self, sha256: str) -> DatasetRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(datasets).where(datasets.c.sha256 == sha256)).first()
+        return DatasetRecord.from_row(row) if row else None
+
+    def insert_dataset(self, **values: Any) -> DatasetRecord:
+        values = dict(values)
+        values["profile_json"] = json.dumps(values.pop("profile"))
+        values["report_json"] = json.dumps(values.pop("report"))
+        values.setdefault("created_at", time.time())
+        with self.engine.begin() as conn:
+            conn.execute(datasets.insert().values(**values))
+        return self.dataset(values["id"])
+
+    def dataset(self, dataset_id: str) -> DatasetRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"No dataset with id {dataset_id!r} on this server. The link may be mistyped, or the "
+                "dataset was uploaded to another server: upload the file again on the Data page."
+            )
+        return DatasetRecord.from_row(row)
+
+    def list_datasets(self, limit: int = 200) -> list[DatasetRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(datasets).order_by(datasets.c.created_at.desc()).limit(limit))
+            return [DatasetRecord.from_row(r) for r in rows]
+
+    def set_dataset_target(self, dataset_id: str, target: str | None, task: str | None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(target=target, task=task))
+
+    # ---- runs ----------------------------------------------------------------------------
+    def create_run(self, spec: dict, dataset_id: str, template: str, target: str, epochs_total: int) -> str:
+        self.dataset(dataset_id)  # a clear message if the dataset is gone
+        run_id = new_id()
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    dataset_id=dataset_id,
+                    status="queued",
+                    spec_json=json.dumps(spec),
+                    template=template,
+                    target=target,
+                    created_at=time.time(),
+                    epochs_total=epochs_total,
+                    phase="Waiting for a free worker",
+                )
+            )
+        return run_id
+
+    def run(self, run_id: str) -> RunRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(
+                f"No run with id {run_id!r} on this server. The link may be mistyped or come from "
+                "another server: see the Runs page for the runs kept here."
+            )
+        return RunRecord.from_row(row)
+
+    def list_runs(self, dataset_id: str | None = None, limit: int = 200, statuses: tuple[str, ...] | None = None) -> list[RunRecord]:
+        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+        if dataset_id:
+            query = query.where(runs.c.dataset_id == dataset_id)
+        if statuses:
+            query = query.where(runs.c.status.in_(statuses))
+        with self.engine.connect() as conn:
+            return [RunRecord.from_row(r) for r in conn.execute(query)]
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        for key in ("result", "versions"):
+            if key in values:
+                values[f"{key}_json"] = json.dumps(values.pop(key))
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+
+    def claim_next_run(self) -> str | None:
+        """Mark the oldest queued run as running for this process; None when the queue is empty.
+
+        The guarded UPDATE makes the claim safe with several workers on one database.
+        """
+        now = time.time()
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(
+                sa.select(runs.c.id).where(runs.c.status == "queued").order_by(runs.c.created_at).limit(5)
+            )]
+        for run_id in ids:
+            with self.engine.begin() as conn:
+                claimed = conn.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.status == "queued")
+                    .values(status="running", started_at=now, heartbeat_at=now, worker=_this_worker(),
+                            phase="Starting")
+                ).rowcount
+            if claimed:
+                return run_id
+        return None
+
+    def heartbeat(self, run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time()))
+
+    def request_stop(self, run_id: str) -> None:
+        """Ask a run to stop after its current batch; a queued run is stopped at once."""
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(stop_requested=True))
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == "queued")
+                .values(status="stopped", finished_at=time.time(), phase="Stopped before it started",
+                        message="Stopped before training started.")
+            )
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(runs.c.stop_requested).where(runs.c.id == run_id)).scalar())
+
+    def recover_interrupted(self, stale_after: float = STALE_SECONDS) -> list[str]:
+        """Mark runs whose worker is gone as interrupted; their epochs so far stay in the store.
+
+        A worker is gone when it ran on this host and its process no longer exists, or when it
+        has written no heartbeat for ``stale_after`` seconds (a worker on another machine).
+        """
+        now = time.time()
+        host = socket.gethostname()
+        lost = []
+        for run in self.list_runs(statuses=("running",), limit=10_000):
+            worker_host, _, pid = (run.worker or ":").rpartition(":")
+            dead_here = worker_host == host and pid.isdigit() and not _pid_alive(int(pid))
+            stale = (run.heartbeat_at or 0) < now - stale_after
+            if dead_here or stale:
+                lost.append(run.id)
+        for run_id in lost:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id, runs.c.status == "running")
+                    .values(status="interrupted", finished_at=now, phase="Interrupted",
+                            message="The worker training this run stopped (the server was restarted or the "
+                                    "process ended). The epochs so far are kept; use Rerun to train it again.")
+                )
+        return lost
+
+    # ---- epochs --------------------------------------------------------------------------
+    def add_epoch(self, run_id: str, epoch: int, *, loss: float | None, val_loss: float | None,
+                  metric: float | None, val_metric: float | None, seconds: float, epochs_total: int | None = None) -> None:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(epochs.insert().values(
+                run_id=run_id, epoch=epoch, loss=loss, val_loss=val_loss, metric=metric,
+                val_metric=val_metric, seconds=seconds, created_at=now,
+            ))
+            values: dict[str, Any] = {"epochs_done": epoch, "heartbeat_at": now}
+            if epochs_total:
+                values["progress"] = min(1.0, epoch / epochs_total)
+            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+
+    def epochs(self, run_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(epochs).where(epochs.c.run_id == run_id).order_by(epochs.c.epoch))
+            return [dict(r._mapping) for r in rows]
+
+    # ---- scoring jobs --------------------------------------------------------------------
+    def create_scoring(self, run_id: str, model: str, input_name: str) -> str:
+        scoring_id = new_id()
+        with self.engine.begin() as conn:
+            conn.execute(scorings.insert().values(
+                id=scoring_id, run_id=run_id, model=model, status="queued", input_name=input_name,
+                created_at=time.time(),
+            ))
+        return scoring_id
+
+    def scoring(self, scoring_id: str) -> ScoringRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(scorings).where(scorings.c.id == scoring_id)).first()
+        if row is None:
+            raise NotFoundError(f"No scoring job with id {scoring_id!r} on this server.")
+        return ScoringRecord.from_row(row)
+
+    def claim_next_scoring(self) -> str | None:
+        with self.engine.connect() as conn:
+            ids = [r[0] for r in conn.execute(
+                sa.select(scorings.c.id).where(scorings.c.status == "queued").order_by(scorings.c.created_at).limit(5)
+            )]
+        for scoring_id in ids:
+            with self.engine.begin() as conn:
+                if conn.execute(
+                    scorings.update().where(scorings.c.id == scoring_id, scorings.c.status == "queued")
+                    .values(status="running")
+                ).rowcount:
+                    return scoring_id
+        return None
+
+    def finish_scoring(self, scoring_id: str, status: str, message: str | None = None, summary: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(scorings.update().where(scorings.c.id == scoring_id).values(
+                status=status, message=message, finished_at=time.time(),
+                summary_json=json.dumps(summary) if summary is not None else None,
+            ))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (exited, not yet reaped) still answers signal 0: look at its state.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

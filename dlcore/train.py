@@ -1,0 +1,141 @@
+"""Fit one deep candidate with Keras, writing each epoch to the store as it goes.
+
+``StoreCallback`` acts only through Keras' ``on_*`` hooks: it records every epoch, keeps the
+run's heartbeat and progress fresh, and turns a stop request into ``model.stop_training``
+after the current batch. ``EarlyStopping(restore_best_weights=True)`` restores the best
+weights at the end of training, whether it ended by itself, by patience, or by a stop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DeepFit", "fit_deep", "compile_for", "live_metric_key"]
+
+
+def live_metric_key(task: str) -> str:
+    """The Keras metric drawn live beside the loss (the leaderboard uses exact sklearn metrics)."""
+    return {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}[task]
+
+
+def compile_for(model: Any, task: str, learning_rate: float) -> None:
+    import keras
+
+    if task == "binary":
+        loss, metrics = "binary_crossentropy", [keras.metrics.AUC(name="auc")]
+    elif task == "multiclass":
+        loss, metrics = "sparse_categorical_crossentropy", [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    else:
+        loss, metrics = "mse", [keras.metrics.RootMeanSquaredError(name="rmse")]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics)
+
+
+@dataclass
+class DeepFit:
+    epochs_run: int
+    best_epoch: int | None
+    stopped_by_user: bool
+    nan_epoch: int | None
+    fit_seconds: float
+    epoch_seconds: list[float]
+
+
+def _clean(value: Any, scale: float = 1.0) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value * scale if math.isfinite(value) else None
+
+
+def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, metric_scale: float = 1.0,
+                        check_every: float = 1.0) -> Any:
+    """Build the Keras callback (a factory, so Keras is imported only in the worker)."""
+    import keras
+
+    key = live_metric_key(task)
+
+    class StoreCallback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stopped_by_user = False
+            self.nan_epoch: int | None = None
+            self.epoch_seconds: list[float] = []
+            self._last_check = 0.0
+            self._steps = None
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self._steps = self.params.get("steps")
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._epoch_start = time.perf_counter()
+            self._epoch = epoch
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            now = time.monotonic()
+            if now - self._last_check < check_every:
+                return
+            self._last_check = now
+            if store.stop_requested(run_id):
+                self.stopped_by_user = True
+                self.model.stop_training = True
+            if self._steps:
+                done = (self._epoch + (batch + 1) / self._steps) / epochs_total
+                store.update_run(run_id, progress=min(1.0, done), heartbeat_at=time.time())
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            seconds = time.perf_counter() - self._epoch_start
+            self.epoch_seconds.append(seconds)
+            loss = logs.get("loss")
+            if loss is None or not math.isfinite(float(loss)):
+                self.nan_epoch = epoch + 1
+                self.model.stop_training = True
+            store.add_epoch(
+                run_id, epoch + 1,
+                loss=_clean(loss), val_loss=_clean(logs.get("val_loss")),
+                metric=_clean(logs.get(key), metric_scale), val_metric=_clean(logs.get(f"val_{key}"), metric_scale),
+                seconds=seconds, epochs_total=epochs_total,
+            )
+            # A stop asked for in the last second of an epoch is seen here, not a batch later.
+            if not self.stopped_by_user and store.stop_requested(run_id):
+                self.stopped_by_user = True
+                self.model.stop_training = True
+
+    return StoreCallback()
+
+
+def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.ndarray, x_val: Any,
+             y_val: np.ndarray, callback: Any, extra_callbacks: list | None = None,
+             verbose: int = 0) -> DeepFit:
+    """Compile and fit ``model``; return what happened. Weights end as the best seen on validation."""
+    import keras
+
+    compile_for(model, task, settings.learning_rate)
+    early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    started = time.perf_counter()
+    history = model.fit(
+        x_train, y_train,
+        validation_data=(x_val, y_val),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=[callback, early, *(extra_callbacks or [])],
+    )
+    val_losses = [v if v is not None and math.isfinite(v) else math.inf for v in history.history.get("val_loss", [])]
+    best = int(np.argmin(val_losses)) + 1 if val_losses and min(val_losses) < math.inf else None
+    return DeepFit(
+        epochs_run=len(history.history.get("loss", [])),
+        best_epoch=best,
+        stopped_by_user=callback.stopped_by_user,
+        nan_epoch=callback.nan_epoch,
+        fit_seconds=time.perf_counter() - started,
+        epoch_seconds=callback.epoch_seconds,
+    )
+
+

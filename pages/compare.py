@@ -1,0 +1,107 @@
+"""Compare: the leaderboard of a run (deep model and baselines on the same test rows) and its charts."""
+
+import numpy as np
+import streamlit as st
+
+from dlcore import charts, evaluate, runner
+from dlcore.errors import DlcoreError
+import ui
+from ui import common, urls, views
+
+ui.route_through_app()
+
+st.title("Compare")
+store = common.store()
+
+run_id = urls.get_id(urls.RUN)
+dataset_id = urls.get_id(urls.DATASET)
+if not run_id and dataset_id:
+    finished = store.list_runs(dataset_id=dataset_id, statuses=("done", "stopped"), limit=1)
+    if finished:
+        run_id = finished[0].id
+if not run_id:
+    finished = store.list_runs(statuses=("done", "stopped"), limit=20)
+    if not finished:
+        st.info("No finished run yet. Train a model first.")
+        urls.link("train", "Go to Train")
+        st.stop()
+    st.write("Pick a finished run:")
+    for r in finished:
+        urls.link("compare", f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)} · {views.metric_title(r.metric)} {r.test_score:.4f}", run=r.id)
+    st.stop()
+
+try:
+    run = store.run(run_id)
+    dataset = store.dataset(run.dataset_id)
+except DlcoreError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.subheader(f"{dataset.name} → predicts “{run.target}”")
+st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")
+if run.status not in ("done", "stopped"):
+    st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")
+    if run.message:
+        st.caption(run.message)
+    urls.link("train", "Watch the run", run=run.id)
+    st.stop()
+
+result = run.result
+board = result["leaderboard"]
+rows = result["rows"]
+for verdict in board["verdicts"]:
+    show = {"better": st.success, "worse": st.error}.get(verdict["outcome"], st.info)
+    show(verdict["text"], icon=":material/gavel:")
+if run.status == "stopped":
+    st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
+st.caption(
+    f"All models learned from the same {rows['train']:,} training rows and are scored on the same "
+    f"{rows['test']:,} test rows they never saw. The 95% interval shows how much the score could move on "
+    f"other rows like these (bootstrap, {board['n_boot']} resamples)."
+    + (f" {rows['dropped_missing_target']:,} rows without a target were left out." if rows.get("dropped_missing_target") else "")
+)
+
+st.dataframe(views.leaderboard_frame(board), hide_index=True, width="stretch",
+             column_config={board["metric_title"]: st.column_config.NumberColumn(format="%.4f")})
+st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metric_title"], board["higher_is_better"]), width="stretch")
+
+y_true, raw_outputs, _ = runner.load_test_outputs(store, run.id)
+# Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
+outputs = {evaluate.display_name(m): out for m, out in raw_outputs.items()}
+families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
+models = [evaluate.display_name(r["model"]) for r in board["rows"]]
+task = run.task
+st.subheader("How the models get it right and wrong")
+if task in ("binary", "multiclass"):
+    classes = result["classes"]
+    chosen = st.selectbox("Model", models, index=0)
+    y_true_codes = y_true.astype(int)
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.confusion_matrix_chart(y_true_codes, outputs[chosen].argmax(axis=1), classes), width="stretch")
+        st.caption("Each row is the actual class; each column what the model predicted. The diagonal is correct.")
+    if task == "binary":
+        scores = {m: outputs[m][:, 1] for m in models}
+        with right:
+            st.plotly_chart(charts.roc_chart(y_true_codes, scores, classes[1], families=families), width="stretch")
+        st.plotly_chart(charts.pr_chart(y_true_codes, scores, classes[1], families=families), width="stretch")
+        st.caption(f"Precision: of the rows flagged “{classes[1]}”, the share that really are. Recall: of the real "
+                   f"“{classes[1]}” rows, the share flagged.")
+else:
+    preds = {m: np.asarray(outputs[m]).reshape(-1) for m in models}
+    st.plotly_chart(charts.predicted_vs_actual_chart(y_true, preds, families=families), width="stretch")
+    chosen = st.selectbox("Residuals of", models, index=0)
+    st.plotly_chart(charts.residuals_chart(y_true, preds[chosen], chosen), width="stretch")
+
+others = [r for r in store.list_runs(dataset_id=run.dataset_id, statuses=("done", "stopped"), limit=50)
+          if r.id != run.id and r.spec["data"] == run.spec["data"] and r.spec["train"]["seed"] == run.spec["train"]["seed"]]
+if others:
+    st.subheader("Other runs on the same data and split")
+    st.caption("Same target, same seed and same split: their test rows are these test rows, so the scores compare directly.")
+    views.runs_table(others)
+
+c1, c2 = st.columns(2)
+with c1:
+    urls.link("predict", "Use a model on new data", run=run.id)
+with c2:
+    urls.link("train", "Training curves of this run", run=run.id)

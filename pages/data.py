@@ -1,0 +1,166 @@
+"""Data: upload a file or pick a sample, read its profile, choose the target."""
+
+import pandas as pd
+import streamlit as st
+
+from dlcore import charts, datasets
+from dlcore.data import samples, tabular
+from dlcore.errors import DlcoreError
+import ui
+from ui import common, urls
+
+ui.route_through_app()
+
+st.title("Data")
+store = common.store()
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading the table…")
+def load_frame(dataset_id: str) -> pd.DataFrame:
+    return datasets.load_frame(store, dataset_id)
+
+
+@st.cache_data(max_entries=32, show_spinner="Checking the target…")
+def target_checks(dataset_id: str, target: str, task: str) -> tuple[list[str], list[str], str | None]:
+    """Warnings about the target, leak warnings, and the error that blocks training (if any)."""
+    frame = load_frame(dataset_id)
+    try:
+        warnings = tabular.check_target(frame, target, task)
+    except DlcoreError as exc:
+        return [], [], str(exc)
+    return warnings, tabular.leakage_warnings(frame, target, task), None
+
+
+upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
+with upload_tab:
+    uploaded = st.file_uploader(
+        "A table: CSV (any separator, decimal commas and European files are fine), Excel (.xlsx) or Parquet",
+        type=["csv", "tsv", "txt", "xlsx", "parquet"],
+        help="The file is stored on this server at once and named by its content: uploading the same file "
+        "again opens the same dataset.",
+    )
+    # The uploader keeps its file across reruns; register each new file once per session.
+    if uploaded is not None and st.session_state.get("registered_upload") != uploaded.file_id:
+        with common.guard(), st.spinner(f"Reading and profiling {uploaded.name}…"):
+            record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name)
+            st.session_state["registered_upload"] = uploaded.file_id
+            urls.set_ids(dataset=record.id, run=None)
+            st.toast("Stored as a new dataset." if created else "This file was already here: opened the stored dataset.")
+with sample_tab:
+    key = st.selectbox(
+        "Sample data that ships with the installed packages",
+        list(samples.SAMPLES),
+        format_func=lambda k: f"{samples.SAMPLES[k].title}: {samples.SAMPLES[k].description}",
+    )
+    if st.button("Use this sample", icon=":material/dataset:"):
+        with common.guard():
+            record, _ = datasets.register_sample(store, key)
+            urls.set_ids(dataset=record.id, run=None)
+
+dataset_id = urls.get_id(urls.DATASET)
+if not dataset_id:
+    recent = store.list_datasets(limit=10)
+    if recent:
+        st.subheader("Datasets on this server")
+        for d in recent:
+            urls.link("data", f"{d.name} · {d.n_rows:,} rows × {d.n_cols} columns · {common.when(d.created_at)}", dataset=d.id)
+    st.stop()
+
+try:
+    record = store.dataset(dataset_id)
+except DlcoreError as exc:
+    st.error(str(exc))
+    st.stop()
+profile = datasets.profile_of(record)
+
+st.header(record.name)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Rows", f"{record.n_rows:,}")
+c2.metric("Columns", record.n_cols)
+c3.metric("File size", f"{record.size_bytes / 1024 / 1024:.2f} MB" if record.size_bytes > 100_000 else f"{record.size_bytes / 1024:.1f} KB")
+c4.metric("Stored", common.when(record.created_at))
+for note in record.report.get("notes", []):
+    st.info(note, icon=":material/info:")
+for warning in profile.warnings:
+    st.warning(warning, icon=":material/warning:")
+
+st.subheader("Columns")
+st.caption(
+    "Type is what each column looks like: **numeric**, **categorical** (a few repeated values), **datetime**, "
+    "**text** (free sentences) or **identifier** (a different value in almost every row). Identifiers, free text "
+    "and constant columns are left out of training."
+)
+table = pd.DataFrame([
+    {
+        "Column": c.name,
+        "Type": c.kind,
+        "Missing": c.missing_share,
+        "Distinct values": c.n_unique,
+        "Distribution": c.hist_counts,
+        "Notes": " ".join(c.warnings),
+    }
+    for c in profile.columns
+])
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Missing": st.column_config.ProgressColumn("Missing", format="percent", min_value=0.0, max_value=1.0),
+        "Distribution": st.column_config.BarChartColumn("Distribution", help="Histogram, or counts of the top values"),
+    },
+)
+with st.expander("Look at one column"):
+    column = st.selectbox("Column", [c.name for c in profile.columns], key="detail_column")
+    frame = load_frame(dataset_id)
+    st.plotly_chart(charts.distribution_chart(frame[column], column), width="stretch")
+
+st.subheader("What should the model predict?")
+columns = [c.name for c in profile.columns]
+default_target = record.target if record.target in columns else columns[-1]
+target = st.selectbox(
+    "Target column",
+    columns,
+    index=columns.index(default_target),
+    help="The column the model learns to predict from the others.",
+)
+frame = load_frame(dataset_id)
+try:
+    inferred = tabular.infer_task(frame[target])
+except DlcoreError as exc:
+    inferred = None
+    st.error(str(exc))
+TASK_WORDS = {
+    "binary": "Binary classification: one of two outcomes (yes/no, churn/stay)",
+    "multiclass": "Multiclass classification: one of several categories",
+    "regression": "Regression: a number (a price, an amount, a duration)",
+}
+options = list(TASK_WORDS)
+chosen_task = record.task if (record.target == target and record.task in options) else inferred
+task = st.radio(
+    "Kind of prediction",
+    options,
+    index=options.index(chosen_task) if chosen_task in options else 0,
+    format_func=lambda t: TASK_WORDS[t] + (" (detected)" if t == inferred else ""),
+)
+if (target, task) != (record.target, record.task):
+    store.set_dataset_target(dataset_id, target, task)
+
+warnings, leaks, blocking = target_checks(dataset_id, target, task)
+left, right = st.columns([1, 1])
+with left:
+    if task == "regression":
+        st.plotly_chart(charts.distribution_chart(frame[target], target), width="stretch")
+    else:
+        st.plotly_chart(charts.class_balance_chart(frame[target]), width="stretch")
+with right:
+    if blocking:
+        st.error(blocking, icon=":material/error:")
+    for w in warnings:
+        st.warning(w, icon=":material/warning:")
+    for w in leaks:
+        st.warning(w, icon=":material/visibility:")
+    if not blocking:
+        if not (warnings or leaks):
+            st.success("The target looks ready for training.", icon=":material/check_circle:")
+        urls.link("train", "Next: choose a model and train it", dataset=dataset_id, icon=":material/arrow_forward:")

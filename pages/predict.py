@@ -1,0 +1,119 @@
+"""Predict: score a new file, or a single what-if row, with any model of a finished run."""
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from dlcore import evaluate, jobs
+from dlcore.errors import DlcoreError
+import ui
+from ui import common, scoring, urls, views
+
+ui.route_through_app()
+
+st.title("Predict")
+store = common.store()
+
+run_id = urls.get_id(urls.RUN)
+if not run_id:
+    finished = store.list_runs(statuses=("done", "stopped"), limit=20)
+    if not finished:
+        st.info("No finished run yet. Train a model first.")
+        urls.link("train", "Go to Train")
+        st.stop()
+    st.write("Which run's model should score your data?")
+    for r in finished:
+        urls.link("predict", f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)} · {views.metric_title(r.metric)} {r.test_score:.4f}", run=r.id)
+    st.stop()
+
+try:
+    run = store.run(run_id)
+    dataset = store.dataset(run.dataset_id)
+except DlcoreError as exc:
+    st.error(str(exc))
+    st.stop()
+if run.status not in ("done", "stopped"):
+    st.warning(f"This run is {common.status_label(run.status)}: only a finished run's models can score new data.")
+    urls.link("train", "Watch the run", run=run.id)
+    st.stop()
+
+board = run.result["leaderboard"]
+features = run.result["features"]
+inputs = features["numeric"] + features["datetime"] + features["categorical"]
+st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
+models = [r["model"] for r in board["rows"]]
+labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
+          f"{board['metric_title']} {r['test_score']:.4f})" for r in board["rows"]}
+model = st.selectbox("Model", models, index=0, format_func=lambda m: labels[m] + ("  ← best on the test rows" if m == models[0] else ""))
+with st.expander(f"The file needs these {len(inputs)} columns (others are ignored)"):
+    st.write(", ".join(f"`{c}`" for c in inputs))
+
+tab_file, tab_row = st.tabs(["Score a file", "What if? (one row)"])
+with tab_file:
+    upload = st.file_uploader("A CSV, Excel or Parquet file with the same columns", type=["csv", "tsv", "txt", "xlsx", "parquet"], key="score-file")
+    if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:"):
+        with common.guard():
+            scoring_id = jobs.submit_scoring(store, run.id, model, upload.getvalue(), upload.name)
+            urls.set_ids(scoring=scoring_id)
+
+    scoring_id = urls.get_id(urls.SCORING)
+    if scoring_id:
+        try:
+            job = store.scoring(scoring_id)
+        except DlcoreError as exc:
+            st.error(str(exc))
+            job = None
+        if job is not None and job.run_id == run.id:
+            if job.status in ("queued", "running"):
+                job = scoring.wait_for(scoring_id)
+            if job.status == "failed":
+                st.error(job.message or "The scoring failed.")
+            elif job.status == "done":
+                summary = job.summary or {}
+                st.success(f"Scored {summary.get('n_rows', 0):,} rows of {job.input_name} with {evaluate.display_name(job.model)}.")
+                for note in summary.get("notes", []):
+                    st.info(note, icon=":material/info:")
+                data = (store.scoring_dir(scoring_id) / "scored.csv").read_bytes()
+                preview = pd.read_csv(io.BytesIO(data), nrows=200)
+                st.dataframe(preview, hide_index=True, width="stretch")
+                if summary.get("n_rows", 0) > 200:
+                    st.caption("The first 200 rows; the download has them all.")
+                st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",
+                                   mime="text/csv", icon=":material/download:", type="primary")
+            else:
+                st.info("Still scoring: reload this page in a moment.")
+
+with tab_row:
+    defaults = run.result["input_defaults"]
+    st.caption("Change a few values and see how the prediction moves. Fields start at a typical value from the training rows.")
+    with st.form("what-if"):
+        values = {}
+        cols = st.columns(3)
+        for i, col in enumerate(inputs):
+            spec = defaults.get(col, {})
+            box = cols[i % 3]
+            if spec.get("kind") == "numeric":
+                default = spec.get("default")
+                values[col] = box.number_input(col, value=float(default) if default is not None else 0.0, format="%g")
+            elif spec.get("kind") == "categorical":
+                choices = spec.get("choices") or [""]
+                values[col] = box.selectbox(col, choices, index=0)
+            else:
+                values[col] = box.text_input(col, value=spec.get("default") or "")
+        asked = st.form_submit_button("Predict", type="primary")
+    if asked:
+        row = pd.DataFrame([values])
+        with common.guard():
+            scoring_id = jobs.submit_scoring(store, run.id, model, row.to_csv(index=False).encode(), "what-if.csv")
+            job = scoring.wait_for(scoring_id, timeout=120)
+            if job.status != "done":
+                st.error(job.message or "The prediction did not finish in time; try again.")
+            else:
+                result = (job.summary or {}).get("preview", [{}])[0]
+                st.metric("Prediction", str(result.get("prediction")))
+                probs = {k.removeprefix("probability "): v for k, v in result.items() if k.startswith("probability ")}
+                if probs:
+                    st.bar_chart(pd.Series(probs, name="probability"), horizontal=True)
+                for note in (job.summary or {}).get("notes", []):
+                    st.caption(note)

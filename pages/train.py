@@ -1,0 +1,117 @@
+"""Train: choose a template and settings, submit, and watch the run live."""
+
+import streamlit as st
+
+from dlcore import evaluate, runner, templates
+from dlcore.errors import DlcoreError
+from dlcore.spec import DataSpec, RunSpec, TrainSpec
+import ui
+from ui import common, live, urls, views
+
+ui.route_through_app()
+
+st.title("Train")
+store = common.store()
+
+run_id = urls.get_id(urls.RUN)
+if run_id:
+    try:
+        run = store.run(run_id)
+    except DlcoreError as exc:
+        st.error(str(exc))
+        st.stop()
+    dataset = store.dataset(run.dataset_id)
+    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → predicts “{run.target}”")
+    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
+    live.run_view(run)
+    if run.status in ("failed", "interrupted", "stopped") and run.message:
+        (st.error if run.status == "failed" else st.warning)(run.message)
+    if run.status in ("done", "stopped"):
+        board = run.result["leaderboard"]
+        for verdict in board["verdicts"]:
+            st.info(verdict["text"], icon=":material/gavel:")
+        c1, c2 = st.columns(2)
+        with c1:
+            urls.link("compare", "See the leaderboard and charts", run=run.id)
+        with c2:
+            urls.link("predict", "Use the model on new data", run=run.id)
+    if run.finished:
+        if st.button("Rerun with the same settings", icon=":material/replay:"):
+            with common.guard():
+                new_id = runner.submit(store, RunSpec.from_dict(run.spec))
+                urls.set_ids(run=new_id)
+                st.rerun()
+    urls.link("train", "Start another run on this data", dataset=run.dataset_id, icon=":material/add:")
+    st.stop()
+
+dataset_id = urls.get_id(urls.DATASET)
+if not dataset_id:
+    recent = store.list_datasets(limit=10)
+    if not recent:
+        st.info("First bring some data: upload a file or pick a sample on the Data page.")
+        urls.link("data", "Go to Data")
+        st.stop()
+    st.write("Which data should the model learn from?")
+    for d in recent:
+        urls.link("train", f"{d.name} · {d.n_rows:,} rows", dataset=d.id)
+    st.stop()
+
+try:
+    dataset = store.dataset(dataset_id)
+except DlcoreError as exc:
+    st.error(str(exc))
+    st.stop()
+
+columns = [c["name"] for c in dataset.profile["columns"]]
+st.subheader(f"Data: {dataset.name}")
+urls.link("data", "Check the data and the target first", dataset=dataset_id, icon=":material/arrow_back:")
+
+with st.form("train"):
+    target = st.selectbox("Target (what to predict)", columns,
+                          index=columns.index(dataset.target) if dataset.target in columns else len(columns) - 1)
+    task_options = ["auto", "binary", "multiclass", "regression"]
+    task = st.radio("Kind of prediction", task_options, horizontal=True,
+                    index=task_options.index(dataset.task) if dataset.target == target and dataset.task in task_options else 0,
+                    format_func=lambda t: {"auto": "detect", "binary": "two outcomes", "multiclass": "several categories",
+                                           "regression": "a number"}[t])
+    tabular_templates = templates.for_kind("tabular")
+    template = st.radio("Model template", [t.name for t in tabular_templates],
+                        format_func=lambda n: templates.get(n).title,
+                        captions=[t.description for t in tabular_templates])
+    with st.expander("Settings (the defaults suit most tables)", expanded=False):
+        defaults = TrainSpec()
+        c1, c2 = st.columns(2)
+        epochs = c1.number_input("Epochs: passes over the training rows (training stops earlier when validation stops improving)",
+                                 1, 1000, defaults.epochs)
+        size = c2.select_slider("Size: how many units the model has (bigger learns more, but may memorise)",
+                                ["small", "medium", "large"], value=defaults.size)
+        learning_rate = c1.select_slider("Learning rate: how big each learning step is (lower is slower but steadier)",
+                                         [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03], value=defaults.learning_rate)
+        batch_size = c2.select_slider("Batch size: rows per learning step", [16, 32, 64, 128, 256, 512, 1024],
+                                      value=defaults.batch_size)
+        dropout = c1.slider("Dropout: share of units switched off at random while training (fights memorising)",
+                            0.0, 0.6, defaults.dropout, 0.05)
+        patience = c2.number_input("Patience: epochs without improvement before stopping early", 1, 100, defaults.patience)
+        seed = c1.number_input("Seed: the same seed gives the same split and the same model", 0, 2**31 - 1, defaults.seed)
+        l2 = c2.select_slider("L2 penalty: keeps weights small (fights memorising)", [0.0, 1e-6, 1e-5, 1e-4, 1e-3],
+                              value=defaults.l2)
+    submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
+
+if submitted:
+    with common.guard():
+        spec = RunSpec(
+            data=DataSpec(dataset_id=dataset_id, target=target, task=task),
+            template=template,
+            train=TrainSpec(epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+                            size=size, dropout=float(dropout), l2=float(l2), patience=int(patience), seed=int(seed)),
+        )
+        new_run = runner.submit(store, spec)
+        if (target, task) != (dataset.target, dataset.task) and task != "auto":
+            store.set_dataset_target(dataset_id, target, task)
+        urls.set_ids(run=new_run)
+        st.rerun()
+
+previous = store.list_runs(dataset_id=dataset_id, limit=10)
+if previous:
+    st.subheader("Runs on this data")
+    views.runs_table(previous)

@@ -1,0 +1,108 @@
+"""Shared fixtures: a fresh store per test, tiny seeded data sets, and real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty data folder, named by DLCORE_HOME for everything in this process."""
+    folder = tmp_path / "dlcore-home"
+    monkeypatch.setenv("DLCORE_HOME", str(folder))
+    monkeypatch.delenv("DLCORE_DATABASE_URL", raising=False)
+    return folder
+
+
+@pytest.fixture
+def store(home):
+    from dlcore.store import Store
+
+    return Store.open(home)
+
+
+def churn_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A small binary problem with a clear signal, numbers and categories, and a few gaps."""
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 72, n).astype(float)
+    charges = rng.normal(70, 20, n).round(2)
+    plan = rng.choice(["basic", "plus", "premium"], n)
+    region = rng.choice(["north", "south", "east", "west"], n)
+    logit = -0.08 * tenure + 0.03 * (charges - 70) + np.where(plan == "basic", 1.2, -0.4)
+    churn = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame = pd.DataFrame({"tenure": tenure, "charges": charges, "plan": plan, "region": region, "churn": churn})
+    frame.loc[rng.choice(n, 8, replace=False), "charges"] = np.nan
+    return frame
+
+
+def regression_frame(n: int = 200, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    size = rng.uniform(30, 200, n)
+    rooms = rng.integers(1, 6, n).astype(float)
+    city = rng.choice(["a", "b", "c"], n)
+    price = 2000 * size + 15000 * rooms + np.where(city == "a", 50000, 0) + rng.normal(0, 20000, n)
+    return pd.DataFrame({"size": size.round(1), "rooms": rooms, "city": city, "price": price.round(0)})
+
+
+@pytest.fixture
+def churn_csv(tmp_path) -> Path:
+    path = tmp_path / "churn.csv"
+    churn_frame().to_csv(path, index=False)
+    return path
+
+
+def start_worker(home: Path, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, "-m", "dlcore", "worker", *extra], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def worker(home):
+    """A real worker process on this test's store."""
+    proc = start_worker(home)
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_until(predicate, timeout: float = 120.0, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def use_app_router_in_apptest() -> None:
+    """AppTest resets Streamlit's legacy ``pages/`` flag before every run, which a real server
+    clears for good at its first ``st.navigation`` call. Clear it after each reset, so AppTest
+    runs app.py's router the way a server does after its first page view."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "_dlcore_patched", False):
+        return
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    PagesManager._dlcore_patched = True

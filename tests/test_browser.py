@@ -1,0 +1,127 @@
+"""The analyst's path in a real browser: upload, train with a live chart, compare, score, share."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+import pytest
+
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Server
+from tests.conftest import churn_frame
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser") / "home"
+    home.mkdir()
+    srv = Server(home)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def chart_points(page) -> int:
+    """Epochs drawn in the live chart: points of its first trace (training loss)."""
+    return page.evaluate(
+        "() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => d._fullData && d._fullData.length);"
+        " if (!g || !g._fullData) return 0;"
+        " return Math.max(0, ...g._fullData.map(t => (t.x && t.x.length) || t._length || 0)); }"
+    )
+
+
+def leaderboard_models(page) -> list[str]:
+    """Model names on the leaderboard chart (the table is drawn on a canvas)."""
+    return page.evaluate(
+        "() => { const g = [...document.querySelectorAll('.js-plotly-plot')]"
+        ".find(d => d._fullLayout && String(d._fullLayout.title.text).includes('Models ranked'));"
+        " if (!g) return []; const names = new Set();"
+        " g._fullData.forEach(t => (t.y || []).forEach(v => names.add(String(v)))); return [...names]; }"
+    )
+
+
+def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/data")
+    data = tmp_path / "churn.csv"
+    churn_frame(2400).to_csv(data, index=False)
+    page.locator("input[type=file]").first.set_input_files(str(data))
+    page.get_by_text("What should the model predict?").wait_for()
+    assert re.search(r"dataset=", page.url)
+    shot(page, "1-data")
+
+    page.get_by_role("link", name="Next: choose a model and train it").click()
+    page.get_by_text("Model template").wait_for()
+    page.get_by_text("Settings (the defaults suit most tables)").click()
+    epochs = page.get_by_label(re.compile("^Epochs"))
+    epochs.fill("12")
+    page.get_by_label(re.compile("^Patience")).fill("50")
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_url(re.compile(r"run="), timeout=30_000)
+
+    # The live chart gains points at least twice before the run ends.
+    seen = set()
+    for _ in range(600):
+        n = chart_points(page)
+        if n:
+            seen.add(n)
+        if page.get_by_text("See the leaderboard and charts").count():
+            break
+        page.wait_for_timeout(100)
+    growth = sorted(n for n in seen if 0 < n < 12)
+    assert len(growth) >= 2, f"chart sizes seen while training: {sorted(seen)}"
+    page.get_by_text("See the leaderboard and charts").wait_for(timeout=120_000)
+    shot(page, "2-train")
+
+    page.get_by_role("link", name="See the leaderboard and charts").click()
+    page.get_by_text("How the models get it right and wrong").wait_for()
+    for _ in range(100):
+        if leaderboard_models(page):
+            break
+        page.wait_for_timeout(200)
+    shot(page, "3-compare")
+    ranked = leaderboard_models(page)
+    assert set(ranked) == {"MLP", "dummy floor", "logistic regression", "random forest", "gradient boosting"}
+    assert "best baseline" in page.inner_text("body")
+    compare_url = page.url
+    shot(page, "3-compare")
+
+    page.get_by_role("link", name="Use a model on new data").click()
+    page.get_by_text("Score a file").wait_for()
+    new = tmp_path / "new.csv"
+    churn_frame(50, seed=3).drop(columns=["churn"]).to_csv(new, index=False)
+    page.locator("input[type=file]").first.set_input_files(str(new))
+    page.get_by_role("button", name="Score the file").click()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the scored CSV").click()
+    scored = pd.read_csv(io.BytesIO(open(info.value.path(), "rb").read()))
+    assert len(scored) == 50 and {"prediction", "probability yes", "probability no"} <= set(scored.columns)
+    shot(page, "4-predict")
+
+    # A colleague opens the shared link in a fresh browser context and sees the same leaderboard.
+    other = browser.new_context(viewport={"width": 1400, "height": 2200}).new_page()
+    other.goto(compare_url)
+    other.get_by_text("How the models get it right and wrong").wait_for(timeout=60_000)
+    for _ in range(100):  # the chart draws a moment after the text
+        if leaderboard_models(other):
+            break
+        other.wait_for_timeout(200)
+    assert set(leaderboard_models(other)) == set(ranked)
+    context.close()

@@ -1,0 +1,385 @@
+"""Tests of dlcore.evaluate: metric values by hand, the fast bootstrap against sklearn, verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Callable
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score, root_mean_squared_error
+
+from dlcore.errors import DataError, SpecError
+from dlcore.evaluate import (
+    Leaderboard,
+    bootstrap_ci,
+    bootstrap_indices,
+    bootstrap_values,
+    leaderboard,
+    metrics_for,
+    predicted_labels,
+    primary_metric,
+    score,
+)
+
+
+def probs(p1: list[float] | np.ndarray) -> np.ndarray:
+    """Binary output from positive-class probabilities."""
+    p1 = np.asarray(p1, dtype=float)
+    return np.column_stack([1 - p1, p1])
+
+
+def binary_case(n: int, signal: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and probabilities whose ranking quality grows with ``signal``."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = 1 / (1 + np.exp(-(signal * (2 * y - 1) + rng.normal(size=n))))
+    return y, probs(s)
+
+
+# --- metric tables ---------------------------------------------------------------------
+
+
+def test_metric_tables_list_primary_first() -> None:
+    assert [m.key for m in metrics_for("binary")] == [
+        "roc_auc", "accuracy", "f1", "log_loss", "pr_auc",
+    ]
+    assert [m.key for m in metrics_for("multiclass")] == [
+        "accuracy", "balanced_accuracy", "macro_f1", "log_loss",
+    ]
+    assert [m.key for m in metrics_for("regression")] == ["rmse", "mae", "r2"]
+    assert primary_metric("regression").higher_is_better is False
+    assert primary_metric("binary").key == "roc_auc"
+    for task in ("binary", "multiclass", "regression"):
+        assert all(m.explain.endswith(".") for m in metrics_for(task))
+
+
+def test_unknown_task_names_the_allowed_ones() -> None:
+    with pytest.raises(SpecError, match="binary, multiclass, regression"):
+        metrics_for("ranking")
+
+
+# --- metric values by hand -------------------------------------------------------------
+
+
+def test_binary_metrics_by_hand() -> None:
+    y = np.array([0, 0, 1, 1])
+    out = probs([0.1, 0.4, 0.35, 0.8])
+    m = score("binary", y, out)
+    # Pairs (pos, neg): 0.35>0.1, 0.35<0.4, 0.8>0.1, 0.8>0.4 -> 3 of 4.
+    assert m["roc_auc"] == pytest.approx(0.75)
+    # Predicted [0, 0, 0, 1]: 3 of 4 right.
+    assert m["accuracy"] == pytest.approx(0.75)
+    # tp=1, fp=0, fn=1 -> precision 1, recall 1/2 -> F1 = 2/3.
+    assert m["f1"] == pytest.approx(2 / 3)
+    expected_ll = -(math.log(0.9) + math.log(0.6) + math.log(0.35) + math.log(0.8)) / 4
+    assert m["log_loss"] == pytest.approx(expected_ll)
+    # Ranked 0.8(+), 0.4(-), 0.35(+), 0.1(-): AP = 1/2 * 1 + 1/2 * 2/3.
+    assert m["pr_auc"] == pytest.approx(0.5 + 1 / 3)
+
+
+def test_multiclass_metrics_by_hand() -> None:
+    y = np.array([0, 1, 2, 2])
+    out = np.array([
+        [0.7, 0.2, 0.1],
+        [0.1, 0.3, 0.6],
+        [0.2, 0.2, 0.6],
+        [0.1, 0.1, 0.8],
+    ])
+    m = score("multiclass", y, out)
+    assert m["accuracy"] == pytest.approx(3 / 4)
+    # Recall per class: 1, 0, 1.
+    assert m["balanced_accuracy"] == pytest.approx(2 / 3)
+    # F1 per class: 1, 0, 2*2/(2*2+1+0) = 0.8.
+    assert m["macro_f1"] == pytest.approx((1 + 0 + 0.8) / 3)
+    expected_ll = -(math.log(0.7) + math.log(0.3) + math.log(0.6) + math.log(0.8)) / 4
+    assert m["log_loss"] == pytest.approx(expected_ll)
+
+
+def test_regression_metrics_by_hand() -> None:
+    m = score("regression", np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 5.0]))
+    # Errors 0, 1, 2.
+    assert m["rmse"] == pytest.approx(math.sqrt(5 / 3))
+    assert m["mae"] == pytest.approx(1.0)
+    # 1 - SSE / SST = 1 - 5 / 2.
+    assert m["r2"] == pytest.approx(-1.5)
+
+
+def test_log_loss_is_finite_for_a_confident_mistake() -> None:
+    m = score("binary", np.array([1, 0]), probs([0.0, 0.0]))
+    assert math.isfinite(m["log_loss"])
+    assert m["log_loss"] == pytest.approx(-math.log(1e-15) / 2, rel=1e-3)
+
+
+def test_log_loss_counts_classes_absent_from_the_sample() -> None:
+    # Only class 0 present, but the probabilities have three columns: no error, right value.
+    y = np.array([0, 0])
+    out = np.array([[0.5, 0.25, 0.25], [0.8, 0.1, 0.1]])
+    expected = -(math.log(0.5) + math.log(0.8)) / 2
+    assert score("multiclass", y, out)["log_loss"] == pytest.approx(expected)
+
+
+def test_undefined_metrics_are_nan_not_errors() -> None:
+    one_class = score("binary", np.array([0, 0, 0]), probs([0.2, 0.7, 0.1]))
+    assert math.isnan(one_class["roc_auc"])
+    assert math.isnan(one_class["pr_auc"])
+    assert math.isnan(score("binary", np.array([0, 0]), probs([0.1, 0.2]))["f1"])
+    assert math.isnan(score("regression", np.array([2.0, 2.0]), np.array([1.0, 3.0]))["r2"])
+
+
+def test_predicted_labels() -> None:
+    assert predicted_labels("binary", probs([0.2, 0.7])).tolist() == [0, 1]
+    assert predicted_labels("multiclass", np.eye(3)[[2, 0]]).tolist() == [2, 0]
+    assert predicted_labels("regression", [1.5, 2.5]).tolist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize(
+    ("task", "y", "out", "match"),
+    [
+        ("binary", [0, 1], [0.2, 0.7], r"np.column_stack"),
+        ("binary", [0, 2], probs([0.2, 0.7]), r"0\.\.1"),
+        ("binary", ["no", "yes"], probs([0.2, 0.7]), r"encode the labels"),
+        ("multiclass", [0, 1], np.ones((3, 3)) / 3, r"\(2, number of classes\)"),
+        ("regression", [1.0, 2.0], [1.0], r"shape \(2,\)"),
+        ("regression", [1.0, 2.0], [1.0, np.nan], r"missing or infinite"),
+        ("binary", [], np.zeros((0, 2)), r"empty"),
+    ],
+)
+def test_bad_outputs_say_what_is_wrong(task: str, y: list, out: object, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        score(task, np.array(y), out)
+
+
+# --- bootstrap -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_vectorised_auc_equals_sklearn_on_the_same_resamples(ties: bool) -> None:
+    y, out = binary_case(60, 0.7, seed=1)
+    # Few positives, so some resamples hold no positive at all: both sides must give nan.
+    y[np.flatnonzero(y == 1)[3:]] = 0
+    if ties:
+        out = probs(np.round(out[:, 1], 1))
+    idx = bootstrap_indices(60, 300, seed=5)
+    fast = bootstrap_values("binary", "roc_auc", y, out, n_boot=300, seed=5)
+    slow = np.array([
+        roc_auc_score(y[r], out[r, 1]) if np.unique(y[r]).size == 2 else np.nan for r in idx
+    ])
+    assert np.isnan(slow).any()
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    np.testing.assert_allclose(fast[~np.isnan(fast)], slow[~np.isnan(slow)], rtol=0, atol=1e-9)
+
+
+def test_vectorised_auc_on_constant_scores_is_one_half() -> None:
+    y = np.array([0, 1] * 20)
+    values = bootstrap_values("binary", "roc_auc", y, probs(np.full(40, 0.3)), n_boot=50)
+    np.testing.assert_allclose(values, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("task", "key", "reference"),
+    [
+        ("multiclass", "accuracy", lambda y, o: accuracy_score(y, o.argmax(1))),
+        ("multiclass", "log_loss", lambda y, o: log_loss(y, o, labels=[0, 1, 2])),
+        ("regression", "rmse", root_mean_squared_error),
+        ("regression", "mae", lambda y, o: np.abs(y - o).mean()),
+    ],
+)
+def test_vectorised_means_equal_sklearn_on_the_same_resamples(
+    task: str, key: str, reference: Callable[[np.ndarray, np.ndarray], float]
+) -> None:
+    rng = np.random.default_rng(2)
+    if task == "multiclass":
+        y, out = rng.integers(0, 3, 80), rng.dirichlet(np.ones(3), 80)
+    else:
+        y = rng.normal(size=80)
+        out = y + rng.normal(size=80)
+    fast = bootstrap_values(task, key, y, out, n_boot=100, seed=3)
+    slow = [reference(y[r], out[r]) for r in bootstrap_indices(80, 100, seed=3)]
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+
+
+def test_metrics_without_a_vectorised_form_are_resampled_by_loop() -> None:
+    y, out = binary_case(50, 1.0, seed=4)
+    values = bootstrap_values("binary", "pr_auc", y, out, n_boot=20, seed=0)
+    first = bootstrap_indices(50, 20, seed=0)[0]
+    assert values[0] == pytest.approx(score("binary", y[first], out[first])["pr_auc"])
+
+
+def test_resamples_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dlcore.evaluate as ev
+
+    before = bootstrap_indices(100, 30, seed=9)
+    monkeypatch.setattr(ev, "_BLOCK_CELLS", 300)
+    np.testing.assert_array_equal(bootstrap_indices(100, 30, seed=9), before)
+
+
+def test_ci_contains_the_estimate_repeats_and_narrows_with_more_rows() -> None:
+    y, out = binary_case(4000, 0.8, seed=6)
+    point = score("binary", y, out)["roc_auc"]
+    small = bootstrap_ci("binary", "roc_auc", y[:200], out[:200], n_boot=400, seed=1)
+    large = bootstrap_ci("binary", "roc_auc", y, out, n_boot=400, seed=1)
+    assert large[0] < point < large[1]
+    assert (large[1] - large[0]) < (small[1] - small[0]) / 2
+    assert bootstrap_ci("binary", "roc_auc", y, out, n_boot=400, seed=1) == large
+    assert bootstrap_ci("binary", "roc_auc", y, out, n_boot=400, seed=2) != large
+
+
+def test_ci_skips_undefined_resamples() -> None:
+    y = np.array([1] + [0] * 19)
+    lo, hi = bootstrap_ci("binary", "roc_auc", y, probs(np.linspace(0, 1, 20)[::-1]), n_boot=200)
+    assert 0.0 <= lo <= hi <= 1.0
+
+
+@pytest.mark.parametrize(("n_boot", "confidence"), [(0, 0.95), (2.5, 0.95), (100, 95)])
+def test_bootstrap_settings_are_checked(n_boot: object, confidence: float) -> None:
+    y, out = binary_case(20, 1.0, seed=0)
+    with pytest.raises(SpecError):
+        bootstrap_ci("binary", "roc_auc", y, out, n_boot=n_boot, confidence=confidence)
+
+
+# --- leaderboard and verdicts ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def binary_board() -> Leaderboard:
+    y, weak = binary_case(1500, 0.3, seed=10)
+    rng = np.random.default_rng(11)
+    # The same rows with a stronger signal: a deep model that is clearly better.
+    strong = probs(1 / (1 + np.exp(-(1.5 * (2 * y - 1) + rng.normal(size=y.size)))))
+    noise = probs(rng.uniform(size=y.size))
+    return leaderboard(
+        "binary",
+        y,
+        {"dummy": probs(np.full(y.size, y.mean())), "logistic": weak, "mlp": strong,
+         "copy": weak.copy(), "cnn": noise},
+        families={"dummy": "baseline", "logistic": "baseline", "mlp": "deep", "copy": "deep",
+                  "cnn": "deep"},
+        fit_seconds={"mlp": 3.5},
+        n_boot=300,
+    )
+
+
+def test_rows_are_ranked_best_first_with_their_intervals(binary_board: Leaderboard) -> None:
+    assert [r.model for r in binary_board.rows][:2] == ["mlp", "logistic"]
+    assert binary_board.rows[-1].model in {"dummy", "cnn"}
+    scores = [r.test_score for r in binary_board.rows]
+    assert scores == sorted(scores, reverse=True)
+    for r in binary_board.rows:
+        assert r.metrics["roc_auc"] == r.test_score
+        assert r.ci[0] <= r.test_score <= r.ci[1]
+    assert binary_board.rows[0].fit_seconds == 3.5
+    assert binary_board.rows[1].fit_seconds is None
+    board = binary_board
+    assert (board.metric, board.metric_title, board.n_test) == ("roc_auc", "ROC AUC", 1500)
+
+
+def test_verdicts_better_same_and_worse(binary_board: Leaderboard) -> None:
+    by_model = {v.deep_model: v for v in binary_board.verdicts}
+    assert set(by_model) == {"mlp", "copy", "cnn"}
+    assert all(v.best_baseline == "logistic" for v in by_model.values())
+
+    better = by_model["mlp"]
+    assert better.outcome == "better"
+    assert better.diff_ci[0] > 0
+    assert better.text.startswith(
+        "The deep model (MLP) is better than the best baseline (logistic): ROC AUC"
+    )
+    rows = {r.model: r for r in binary_board.rows}
+    assert better.diff == pytest.approx(rows["mlp"].test_score - rows["logistic"].test_score)
+
+    same = by_model["copy"]
+    assert same.outcome == "not_clearly_better"
+    assert same.diff == 0 and same.diff_ci == (0.0, 0.0)
+    assert "includes zero" in same.text and "safer choice" in same.text
+
+    assert by_model["cnn"].outcome == "worse"
+    assert by_model["cnn"].diff_ci[1] < 0
+
+
+def test_regression_verdict_uses_lower_is_better() -> None:
+    rng = np.random.default_rng(12)
+    y = rng.normal(size=800)
+    good, bad = y + rng.normal(scale=0.5, size=800), y + rng.normal(scale=0.8, size=800)
+    board = leaderboard(
+        "regression", y,
+        {"ridge": bad, "mean": np.full(800, y.mean()), "mlp": good},
+        families={"ridge": "baseline", "mean": "baseline", "mlp": "deep"},
+        n_boot=300,
+    )
+    assert [r.model for r in board.rows] == ["mlp", "ridge", "mean"]
+    (verdict,) = board.verdicts
+    rmse = {r.model: r.test_score for r in board.rows}
+    assert verdict.outcome == "better"
+    assert verdict.diff == pytest.approx(rmse["ridge"] - rmse["mlp"]) and verdict.diff > 0
+    assert verdict.diff_ci[0] > 0
+    assert "RMSE" in verdict.text and "lower" in verdict.text
+
+    swapped = leaderboard("regression", y, {"ridge": good, "mlp": bad},
+                          families={"ridge": "baseline", "mlp": "deep"}, n_boot=300)
+    assert swapped.verdicts[0].outcome == "worse"
+    assert swapped.verdicts[0].diff < 0
+
+
+def test_the_dummy_floor_can_be_the_best_baseline() -> None:
+    y, _ = binary_case(300, 1.0, seed=13)
+    inverted = probs(1 - y * 0.8)  # ranks every positive below every negative
+    board = leaderboard(
+        "binary", y,
+        {"dummy": probs(np.full(300, 0.5)), "tree": inverted, "mlp": probs(np.full(300, 0.5))},
+        families={"dummy": "baseline", "tree": "baseline", "mlp": "deep"},
+        n_boot=100,
+    )
+    assert board.verdicts[0].best_baseline == "dummy"
+
+
+def test_small_test_sets_are_called_out() -> None:
+    y, out = binary_case(60, 1.0, seed=14)
+    board = leaderboard("binary", y, {"lr": out, "mlp": out},
+                        families={"lr": "baseline", "mlp": "deep"}, n_boot=100)
+    assert "only 60 rows" in board.verdicts[0].text
+
+
+def test_boards_without_a_deep_model_or_a_baseline() -> None:
+    y, out = binary_case(200, 1.0, seed=15)
+    only_base = leaderboard("binary", y, {"lr": out}, families={"lr": "baseline"}, n_boot=50)
+    assert [(v.outcome, v.deep_model, v.best_baseline) for v in only_base.verdicts] == [
+        ("no_deep_model", None, "lr")
+    ]
+    only_deep = leaderboard("binary", y, {"mlp": out}, families={"mlp": "deep"}, n_boot=50)
+    assert [(v.outcome, v.deep_model) for v in only_deep.verdicts] == [("no_baseline", "mlp")]
+    assert math.isnan(only_deep.verdicts[0].diff)
+
+
+def test_leaderboard_checks_its_arguments() -> None:
+    y, out = binary_case(20, 1.0, seed=0)
+    with pytest.raises(SpecError, match="same models"):
+        leaderboard("binary", y, {"a": out}, families={"b": "deep"})
+    with pytest.raises(SpecError, match="deep, baseline"):
+        leaderboard("binary", y, {"a": out}, families={"a": "neural"})
+    with pytest.raises(DataError, match="Model 'a'"):
+        leaderboard("binary", y, {"a": out[:, 1]}, families={"a": "deep"})
+
+
+def test_round_trip_through_json(binary_board: Leaderboard) -> None:
+    d = binary_board.to_dict()
+    again = Leaderboard.from_dict(json.loads(json.dumps(d)))
+    assert again == binary_board
+    assert isinstance(again.rows[0].ci, tuple)
+
+
+def test_round_trip_turns_nan_into_null_and_back() -> None:
+    y = np.zeros(30, dtype=int)  # one class: AUC undefined everywhere
+    board = leaderboard(
+        "binary", y, {"lr": probs(np.full(30, 0.2)), "mlp": probs(np.full(30, 0.4))},
+        families={"lr": "baseline", "mlp": "deep"}, n_boot=20,
+    )
+    d = board.to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert d["rows"][0]["test_score"] is None and d["verdicts"][0]["diff"] is None
+    again = Leaderboard.from_dict(json.loads(text))
+    assert math.isnan(again.rows[0].test_score)
+    assert again.to_dict() == d
+    assert board.verdicts[0].outcome == "not_clearly_better"
+    assert "cannot be compared" in board.verdicts[0].text

@@ -1,0 +1,78 @@
+"""The live view of a run: polls the store from a fragment and redraws chart and progress.
+
+Nothing here holds the run: the worker writes to the store, and this only reads it, so a
+refresh, a closed tab or another user's click never touches the training.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from dlcore import charts
+from dlcore.store import RunRecord
+from ui import common
+
+__all__ = ["run_view", "eta_seconds", "history_frame"]
+
+LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE"}
+
+
+def history_frame(epochs: list[dict]) -> pd.DataFrame:
+    cols = ["epoch", "loss", "val_loss", "metric", "val_metric", "seconds"]
+    return pd.DataFrame(epochs, columns=cols + ["run_id", "created_at"])[cols].astype("float64").astype({"epoch": "int64"})
+
+
+def eta_seconds(run: RunRecord, epoch_seconds: list[float]) -> float | None:
+    """Time left if the run goes to its last epoch (early stopping may end it sooner)."""
+    if not epoch_seconds or not run.epochs_total:
+        return None
+    per_epoch = float(pd.Series(epoch_seconds).median())
+    done = max(run.progress * run.epochs_total, run.epochs_done)
+    return max(0.0, (run.epochs_total - done) * per_epoch)
+
+
+def _draw(run_id: str) -> None:
+    store = common.store()
+    run = store.run(run_id)
+    epochs = store.epochs(run_id)
+    history = history_frame(epochs)
+    task = run.task or "binary"
+    status_col, stop_col = st.columns([4, 1])
+    with status_col:
+        st.markdown(f"**Status:** {common.status_label(run.status)} · {run.phase or ''}")
+        label = f"Epoch {run.epochs_done} of {run.epochs_total}"
+        eta = eta_seconds(run, history["seconds"].dropna().tolist())
+        if run.status == "running" and eta is not None:
+            label += f" · about {common.duration(eta)} left at most (early stopping may finish sooner)"
+        elif run.status == "queued":
+            label = "Waiting for a free worker: it starts when the runs before it finish."
+        st.progress(min(1.0, max(0.0, run.progress)), text=label)
+    with stop_col:
+        if not run.finished:
+            if run.stop_requested:
+                st.button("Stopping…", disabled=True, key=f"stopping-{run_id}")
+            elif st.button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}",
+                           help="Stops after the current batch, keeps the best weights so far, and still evaluates the run."):
+                store.request_stop(run_id)
+                st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
+    metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
+    st.plotly_chart(
+        charts.training_curves(history, LIVE_METRIC.get(task, "Metric"), task != "regression", run.epochs_total),
+        width="stretch", key=f"curves-{run_id}",
+    )
+    st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. "
+               "The star marks the best validation epoch; those weights are the ones kept.")
+    if run.finished and st.session_state.get(f"seen-finished-{run_id}") is None:
+        st.session_state[f"seen-finished-{run_id}"] = time.time()
+        st.rerun()  # leave the live fragment: the page redraws once, without polling
+
+
+def run_view(run: RunRecord) -> None:
+    """Draw the run; while it is not finished, redraw every second."""
+    if run.finished:
+        _draw(run.id)
+    else:
+        st.fragment(run_every=1.0)(_draw)(run.id)

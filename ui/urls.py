@@ -1,0 +1,93 @@
+"""The one module that owns the URL: page paths, query-parameter names, and links between pages.
+
+Links carry ids only (``?dataset=``, ``?run=``, ``?scoring=``), never data or settings, so a
+page opened from a link shows a colleague the same thing. Pages call these helpers; they never
+write query strings by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import streamlit as st
+
+__all__ = ["PAGES", "DATASET", "RUN", "SCORING", "page", "navigation", "link", "href", "get_id", "set_ids"]
+
+DATASET, RUN, SCORING = "dataset", "run", "scoring"
+_ID_PARAMS = (DATASET, RUN, SCORING)
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    key: str
+    file: str
+    title: str
+    url_path: str
+    icon: str
+
+
+PAGES: dict[str, PageInfo] = {
+    p.key: p
+    for p in (
+        PageInfo("home", "pages/home.py", "Home", "home", ":material/home:"),
+        PageInfo("data", "pages/data.py", "Data", "data", ":material/table_chart:"),
+        PageInfo("train", "pages/train.py", "Train", "train", ":material/model_training:"),
+        PageInfo("compare", "pages/compare.py", "Compare", "compare", ":material/leaderboard:"),
+        PageInfo("predict", "pages/predict.py", "Predict", "predict", ":material/online_prediction:"),
+        PageInfo("runs", "pages/runs.py", "Runs", "runs", ":material/history:"),
+    )
+}
+
+
+@st.cache_resource
+def _page_objects() -> dict[str, st.Page]:
+    return {
+        key: st.Page(p.file, title=p.title, url_path=p.url_path, icon=p.icon, default=(key == "home"))
+        for key, p in PAGES.items()
+    }
+
+
+def page(key: str) -> st.Page:
+    return _page_objects()[key]
+
+
+def navigation() -> st.Page:
+    return st.navigation(list(_page_objects().values()), position="sidebar")
+
+
+def _ids(dataset: str | None, run: str | None, scoring: str | None) -> dict[str, str]:
+    return {k: v for k, v in ((DATASET, dataset), (RUN, run), (SCORING, scoring)) if v}
+
+
+def link(key: str, label: str, *, dataset: str | None = None, run: str | None = None,
+         scoring: str | None = None, icon: str | None = None) -> None:
+    """A link to another page, carrying only ids."""
+    st.page_link(page(key), label=label, icon=icon or PAGES[key].icon,
+                 query_params=_ids(dataset, run, scoring) or None)
+
+
+def href(key: str, *, dataset: str | None = None, run: str | None = None, scoring: str | None = None) -> str:
+    """A relative URL to a page, for tables of links."""
+    query = urlencode(_ids(dataset, run, scoring))
+    path = "" if key == "home" else PAGES[key].url_path
+    return f"/{path}" + (f"?{query}" if query else "")
+
+
+def get_id(name: str) -> str | None:
+    """An id from the URL; anything that is not a plausible id is ignored."""
+    value = st.query_params.get(name)
+    if not value or len(value) > 64 or not value.replace("-", "").replace("_", "").isalnum():
+        return None
+    return value
+
+
+def set_ids(**ids: str | None) -> None:
+    """Put ids in the URL (None removes one), leaving the others as they are."""
+    for name, value in ids.items():
+        if name not in _ID_PARAMS:
+            raise ValueError(f"unknown id parameter {name!r}")
+        if value:
+            st.query_params[name] = value
+        elif name in st.query_params:
+            del st.query_params[name]
