@@ -138,10 +138,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     store = Store.open()
     path = Path(args.data)
+    scorer = load_scorer(store, args.run_id, args.model)
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
     frame, _ = tabular.read_table(path.read_bytes(), name=path.name)
-    scorer = load_scorer(store, args.run_id, args.model)
     scored, summary = scorer.score(frame)
     for note in summary.notes():
         _say(f"note: {note}")
@@ -190,3 +190,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback in the log folder
+        log_path = _log_traceback()
+        print(f"error: an internal problem stopped the command ({type(exc).__name__}); details are in {log_path}. "
+              "Please report it with that file.", file=sys.stderr)
+        return 2
+
+
+def _log_traceback() -> str:
+    import traceback
+
+    from dlcore import config
+
+    folder = config.home() / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "cli-errors.log"
+        with open(path, "a") as fh:
+            fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
+        return str(path)
+    except OSError:
+        return "(the data folder is not writable)"

@@ -74,7 +74,8 @@ class Scorer:
         else:
             path = folder / f"{model}.skops"
             if not path.exists():
-                raise NotFoundError(f"Run {run_id!r} has no model named {model!r}.")
+                known = sorted([meta["template"]] + [p.stem for p in folder.glob("*.skops")])
+                raise NotFoundError(f"Run {run_id!r} has no model named {model!r}; its models are: {', '.join(known)}.")
             self.family = "baseline"
             self.pipeline = baselines.load(path)
 

@@ -1,14 +1,15 @@
 """Fit one deep candidate with Keras, writing each epoch to the store as it goes.
 
 ``StoreCallback`` acts only through Keras' ``on_*`` hooks: it records every epoch, keeps the
-run's heartbeat and progress fresh, and turns a stop request into ``model.stop_training``
-after the current batch. ``EarlyStopping(restore_best_weights=True)`` restores the best
+run's heartbeat and progress fresh, and turns a stop request into ``model.stop_training``,
+which Keras honours after the current batch. ``EarlyStopping(restore_best_weights=True)`` restores the best
 weights at the end of training, whether it ended by itself, by patience, or by a stop.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +54,13 @@ def _clean(value: Any, scale: float = 1.0) -> float | None:
 
 
 def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, metric_scale: float = 1.0,
-                        check_every: float = 1.0) -> Any:
-    """Build the Keras callback (a factory, so Keras is imported only in the worker)."""
+                        check_every: float = 0.5) -> Any:
+    """Build the Keras callback (a factory, so Keras is imported only in the worker).
+
+    It has no per-batch hook on purpose: a batch hook makes Keras turn every batch's logs
+    into numbers, which stalls the training loop. A small thread watches the store instead,
+    and a stop request sets ``model.stop_training``, which Keras checks after each batch.
+    """
     import keras
 
     key = live_metric_key(task)
@@ -65,27 +71,36 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
             self.stopped_by_user = False
             self.nan_epoch: int | None = None
             self.epoch_seconds: list[float] = []
-            self._last_check = 0.0
-            self._steps = None
+            self._epoch = 0
+            self._epoch_start = time.perf_counter()
+            self._done = threading.Event()
 
         def on_train_begin(self, logs: dict | None = None) -> None:
-            self._steps = self.params.get("steps")
+            self._watcher = threading.Thread(target=self._watch, daemon=True, name=f"watch-{run_id}")
+            self._watcher.start()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            self._done.set()
+            self._watcher.join(timeout=5)
+
+        def _watch(self) -> None:
+            while not self._done.wait(check_every):
+                try:
+                    if not self.stopped_by_user and store.stop_requested(run_id):
+                        self.stopped_by_user = True
+                        self.model.stop_training = True
+                    # Progress inside an epoch, estimated from the last epoch's duration.
+                    typical = self.epoch_seconds[-1] if self.epoch_seconds else None
+                    if typical:
+                        within = min(0.99, (time.perf_counter() - self._epoch_start) / typical)
+                        store.update_run(run_id, progress=min(1.0, (self._epoch + within) / epochs_total),
+                                         heartbeat_at=time.time())
+                except Exception:  # a busy database must not stop training; the next look retries
+                    continue
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._epoch_start = time.perf_counter()
             self._epoch = epoch
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            now = time.monotonic()
-            if now - self._last_check < check_every:
-                return
-            self._last_check = now
-            if store.stop_requested(run_id):
-                self.stopped_by_user = True
-                self.model.stop_training = True
-            if self._steps:
-                done = (self._epoch + (batch + 1) / self._steps) / epochs_total
-                store.update_run(run_id, progress=min(1.0, done), heartbeat_at=time.time())
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
@@ -101,7 +116,7 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
                 metric=_clean(logs.get(key), metric_scale), val_metric=_clean(logs.get(f"val_{key}"), metric_scale),
                 seconds=seconds, epochs_total=epochs_total,
             )
-            # A stop asked for in the last second of an epoch is seen here, not a batch later.
+            # A stop asked for since the last look is honoured here rather than a batch later.
             if not self.stopped_by_user and store.stop_requested(run_id):
                 self.stopped_by_user = True
                 self.model.stop_training = True

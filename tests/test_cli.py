@@ -126,3 +126,12 @@ def test_a_file_over_the_size_limit_is_refused(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "over this server's limit" in out.stderr and "MB" in out.stderr
+
+
+def test_predict_with_an_unknown_run_or_model_names_it(fitted, tmp_path):
+    home, data, result, _ = fitted
+    out = cli(home, "predict", "no-such-run", data, "-o", tmp_path / "x.csv")
+    assert out.returncode == 1 and "No run with id 'no-such-run'" in out.stderr
+    out = cli(home, "predict", result["run_id"], data, "-o", tmp_path / "x.csv", "--model", "svm")
+    assert out.returncode == 1 and "no model named 'svm'" in out.stderr
+    assert not (tmp_path / "x.csv").exists()

@@ -183,3 +183,32 @@ def test_dlcore_imports_without_streamlit():
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_stop_button_ends_training_and_the_run_is_still_evaluated(tmp_path):
+    from dlcore import datasets, runner
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+    from dlcore.store import Store
+    from tests.conftest import wait_until
+
+    home = tmp_path / "home"
+    store = Store.open(home)
+    record, _ = datasets.register_bytes(store, churn_frame(3000).to_csv(index=False).encode(), "churn.csv")
+    run_id = runner.submit(store, RunSpec(DataSpec(record.id, "churn"),
+                                          train=TrainSpec(epochs=500, patience=500, batch_size=16)))
+    worker = start_worker(home)
+    try:
+        wait_until(lambda: len(store.epochs(run_id)) >= 1, timeout=120)
+        at = app(home, "train", run=run_id)
+        assert not at.exception
+        at.button(key=f"stop-{run_id}").click().run()
+        assert store.run(run_id).stop_requested
+        wait_until(lambda: store.run(run_id).status == "stopped", timeout=120)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    run = store.run(run_id)
+    assert run.result["deep"]["stopped_by_user"] and run.result["deep"]["epochs_run"] < 500
+    assert len(run.result["leaderboard"]["rows"]) == 5
+    at = app(home, "compare", run=run_id)
+    assert "stopped early by request" in texts(at)

@@ -1,0 +1,110 @@
+"""Epoch time of the MLP through the app's worker path against the same Keras model in a bare script.
+
+The app path is a real ``python -m dlcore worker`` process training a queued run (store writes,
+live progress, stop checks and heartbeat included); epoch times come from the store. The bare
+reference fits the same template, on the same preprocessed arrays and batch size, in a plain
+Keras script. Prints medians over repetitions and the ratio (target: at most 1.05).
+
+    python bench/epoch_overhead.py [--rows 20000] [--epochs 8] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BARE = r"""
+import json, sys, time
+import numpy as np
+import keras
+from dlcore import templates
+from dlcore.spec import TrainSpec
+from dlcore.train import compile_for
+d = np.load(sys.argv[1])
+settings = TrainSpec(**json.loads(sys.argv[2]))
+keras.utils.set_random_seed(settings.seed)
+info = templates.InputInfo(d["x"].shape[1], 0, ())
+model = templates.get("mlp").build(settings, info, "binary", 1)
+compile_for(model, "binary", settings.learning_rate)
+times = []
+class T(keras.callbacks.Callback):
+    def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
+    def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
+model.fit(d["x"], d["y"], validation_data=(d["xv"], d["yv"]), epochs=settings.epochs,
+          batch_size=settings.batch_size, shuffle=True, verbose=0, callbacks=[T()])
+print(json.dumps(times))
+"""
+
+
+def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, 16)), columns=[f"x{i}" for i in range(16)])
+    for j in range(4):
+        frame[f"c{j}"] = rng.choice([f"v{k}" for k in range(8)], rows)
+    logit = frame["x0"] - 0.5 * frame["x1"] + (frame["c0"] == "v1") * 1.0
+    frame["y"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return frame
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=20_000)
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+
+    from dlcore import datasets, runner
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+    from dlcore.store import Store
+
+    home = Path(tempfile.mkdtemp(prefix="bench-epoch-"))
+    env = dict(os.environ, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2")
+    store = Store.open(home)
+    record, _ = datasets.register_bytes(store, make_frame(args.rows).to_csv(index=False).encode(), "bench.csv")
+    train = TrainSpec(epochs=args.epochs, patience=1000, batch_size=64)
+    spec = RunSpec(DataSpec(record.id, "y"), template="mlp", train=train, baselines=False)
+
+    # The same arrays the worker trains on, for the bare script.
+    prep = runner.prepare(store, spec)
+    feats = prep.pre.transform(prep.frame)
+    dense = prep.pre.dense(feats)
+    arrays = home / "arrays.npz"
+    np.savez(arrays, x=dense[prep.train], y=prep.y[prep.train], xv=dense[prep.val], yv=prep.y[prep.val])
+
+    app_medians, bare_medians = [], []
+    worker = subprocess.Popen([sys.executable, "-m", "dlcore", "worker", "--only", "train"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for rep in range(args.reps):
+            run_id = runner.submit(store, spec)
+            while store.run(run_id).status not in ("done", "stopped", "failed"):
+                time.sleep(0.2)
+            seconds = [e["seconds"] for e in store.epochs(run_id)][1:]  # the first epoch includes tracing
+            app_medians.append(statistics.median(seconds))
+            out = subprocess.run([sys.executable, "-c", BARE, str(arrays), json.dumps(train.__dict__)], cwd=ROOT,
+                                 env=env, capture_output=True, text=True, check=True)
+            bare_medians.append(statistics.median(json.loads(out.stdout.strip().splitlines()[-1])[1:]))
+            print(f"rep {rep + 1}: app {app_medians[-1]:.3f}s/epoch, bare {bare_medians[-1]:.3f}s/epoch", flush=True)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    app, bare = statistics.median(app_medians), statistics.median(bare_medians)
+    print(f"\nMLP, {len(prep.train):,} training rows x {dense.shape[1]} inputs, batch 64, {args.epochs} epochs, {args.reps} reps")
+    print(f"epoch time (median): app worker {app:.3f}s, bare Keras {bare:.3f}s, ratio {app / bare:.3f} (target <= 1.05)")
+
+
+if __name__ == "__main__":
+    main()

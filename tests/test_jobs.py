@@ -1,0 +1,95 @@
+"""Real worker processes: queued runs execute in order, scoring jobs, and a killed worker."""
+
+import os
+import signal
+import time
+
+import pandas as pd
+
+from dlcore import datasets, jobs, runner
+from dlcore.spec import DataSpec, RunSpec, TrainSpec
+from tests.conftest import churn_frame, start_worker, wait_until
+
+
+def _submit(store, dataset_id, **train):
+    return runner.submit(store, RunSpec(DataSpec(dataset_id, "churn"), train=TrainSpec(**{"epochs": 3, **train})))
+
+
+def test_a_second_run_queues_and_both_finish_with_their_own_results(store, worker):
+    record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
+    first = _submit(store, record.id, seed=1)
+    second = _submit(store, record.id, seed=2)
+    assert store.run(second).status == "queued"
+    wait_until(lambda: store.run(second).status == "done", timeout=180)
+    a, b = store.run(first), store.run(second)
+    assert a.status == "done" and a.finished_at <= b.started_at  # one worker: one after the other
+    assert a.result["rows"] == b.result["rows"]
+    assert len(store.epochs(first)) == a.result["deep"]["epochs_run"]
+    assert len(store.epochs(second)) == b.result["deep"]["epochs_run"]
+
+
+def test_scoring_jobs_write_a_safe_csv_and_report_schema_problems(store, worker):
+    record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
+    run_id = _submit(store, record.id)
+    wait_until(lambda: store.run(run_id).status == "done", timeout=180)
+    new = churn_frame(10, seed=4).drop(columns=["churn"])
+    new.loc[0, "region"] = "=1+2"
+    job = jobs.submit_scoring(store, run_id, "gradient_boosting", new.to_csv(index=False).encode(), "new.csv")
+    wait_until(lambda: store.scoring(job).status in ("done", "failed"), timeout=60)
+    done = store.scoring(job)
+    assert done.status == "done", done.message
+    scored = pd.read_csv(store.scoring_dir(job) / "scored.csv")
+    assert len(scored) == 10 and scored.loc[0, "region"] == "'=1+2"
+    assert done.summary["unseen"] == {"region": 1}
+    bad = jobs.submit_scoring(store, run_id, "mlp", new.drop(columns=["plan", "tenure"]).to_csv(index=False).encode(), "bad.csv")
+    wait_until(lambda: store.scoring(bad).status in ("done", "failed"), timeout=60)
+    failed = store.scoring(bad)
+    assert failed.status == "failed" and "'tenure'" in failed.message and "'plan'" in failed.message
+
+
+def test_a_killed_worker_leaves_an_interrupted_run_with_its_epochs(store, home):
+    record, _ = datasets.register_bytes(store, churn_frame(3000).to_csv(index=False).encode(), "churn.csv")
+    run_id = _submit(store, record.id, epochs=500, patience=500, batch_size=16)
+    proc = start_worker(home)
+    try:
+        wait_until(lambda: len(store.epochs(run_id)) >= 2, timeout=120)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    kept = len(store.epochs(run_id))
+    assert store.recover_interrupted() == [run_id]
+    run = store.run(run_id)
+    assert run.status == "interrupted" and "Rerun" in run.message
+    assert len(store.epochs(run_id)) == kept >= 2
+    # Another worker picks up new work; the interrupted run stays as it is.
+    again = _submit(store, record.id, epochs=1)
+    proc = start_worker(home)
+    try:
+        wait_until(lambda: store.run(again).status == "done", timeout=180)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert store.run(run_id).status == "interrupted"
+
+
+def test_workers_started_by_the_app_leave_when_the_app_is_gone(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    # A stand-in "server" that starts a pool and then dies without cleaning up.
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; from dlcore.jobs import LocalPool; "
+            f"p = LocalPool(Path({str(tmp_path / 'home')!r}), n_train=1); p.ensure(); "
+            "print(' '.join(str(x.pid) for x in p.procs.values()), flush=True)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    pids = [int(x) for x in out.stdout.split()]
+    assert len(pids) == 2
+
+    def gone():
+        return all(not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+                   for pid in pids)
+
+    wait_until(gone, timeout=60)
