@@ -63,6 +63,9 @@ st.caption(
 
 st.dataframe(views.leaderboard_frame(board), hide_index=True, width="stretch",
              column_config={board["metric_title"]: st.column_config.NumberColumn(format="%.4f")})
+with st.expander("What the scores mean"):
+    for metric in evaluate.metrics_for(run.task):
+        st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")
 st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metric_title"], board["higher_is_better"]), width="stretch")
 
 y_true, raw_outputs, _ = runner.load_test_outputs(store, run.id)
