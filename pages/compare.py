@@ -3,9 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from dlcore import charts, evaluate, runner
-from dlcore.errors import DlcoreError
 import ui
+from dlcore import charts, evaluate, runner
 from ui import common, urls, views
 
 ui.route_through_app()
@@ -20,22 +19,10 @@ if not run_id and dataset_id:
     if finished:
         run_id = finished[0].id
 if not run_id:
-    finished = store.list_runs(statuses=("done", "stopped"), limit=20)
-    if not finished:
-        st.info("No finished run yet. Train a model first.")
-        urls.link("train", "Go to Train")
-        st.stop()
-    st.write("Pick a finished run:")
-    for r in finished:
-        urls.link("compare", f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)} · {views.metric_title(r.metric)} {r.test_score:.4f}", run=r.id)
-    st.stop()
+    views.pick_finished_run("compare", "Pick a finished run:")
 
-try:
-    run = store.run(run_id)
-    dataset = store.dataset(run.dataset_id)
-except DlcoreError as exc:
-    st.error(str(exc))
-    st.stop()
+run = views.or_stop(store.run, run_id)
+dataset = views.or_stop(store.dataset, run.dataset_id)
 
 st.subheader(f"{dataset.name} → predicts “{run.target}”")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")

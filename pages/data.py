@@ -3,11 +3,11 @@
 import pandas as pd
 import streamlit as st
 
+import ui
 from dlcore import charts, datasets
 from dlcore.data import samples, tabular
 from dlcore.errors import DlcoreError
-import ui
-from ui import common, urls
+from ui import common, urls, views
 
 ui.route_through_app()
 
@@ -59,18 +59,8 @@ with sample_tab:
 
 dataset_id = urls.get_id(urls.DATASET)
 if not dataset_id:
-    recent = store.list_datasets(limit=10)
-    if recent:
-        st.subheader("Datasets on this server")
-        for d in recent:
-            urls.link("data", f"{d.name} · {d.n_rows:,} rows × {d.n_cols} columns · {common.when(d.created_at)}", dataset=d.id)
-    st.stop()
-
-try:
-    record = store.dataset(dataset_id)
-except DlcoreError as exc:
-    st.error(str(exc))
-    st.stop()
+    views.pick_dataset("data", "Datasets on this server")
+record = views.or_stop(store.dataset, dataset_id)
 profile = datasets.profile_of(record)
 
 st.header(record.name)
@@ -78,7 +68,7 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Rows", f"{record.n_rows:,}")
 c2.metric("Columns", record.n_cols)
 c3.metric("File size", f"{record.size_bytes / 1024 / 1024:.2f} MB" if record.size_bytes > 100_000 else f"{record.size_bytes / 1024:.1f} KB")
-c4.metric("Stored", common.when(record.created_at))
+c4.metric("Stored", common.when(record.created_at).split(" ")[0], help=f"Stored {common.when(record.created_at)}")
 for note in record.report.get("notes", []):
     st.info(note, icon=":material/info:")
 for warning in profile.warnings:

@@ -5,9 +5,9 @@ import io
 import pandas as pd
 import streamlit as st
 
+import ui
 from dlcore import evaluate, jobs
 from dlcore.errors import DlcoreError
-import ui
 from ui import common, scoring, urls, views
 
 ui.route_through_app()
@@ -17,22 +17,9 @@ store = common.store()
 
 run_id = urls.get_id(urls.RUN)
 if not run_id:
-    finished = store.list_runs(statuses=("done", "stopped"), limit=20)
-    if not finished:
-        st.info("No finished run yet. Train a model first.")
-        urls.link("train", "Go to Train")
-        st.stop()
-    st.write("Which run's model should score your data?")
-    for r in finished:
-        urls.link("predict", f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)} · {views.metric_title(r.metric)} {r.test_score:.4f}", run=r.id)
-    st.stop()
-
-try:
-    run = store.run(run_id)
-    dataset = store.dataset(run.dataset_id)
-except DlcoreError as exc:
-    st.error(str(exc))
-    st.stop()
+    views.pick_finished_run("predict", "Which run's model should score your data?")
+run = views.or_stop(store.run, run_id)
+dataset = views.or_stop(store.dataset, run.dataset_id)
 if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}: only a finished run's models can score new data.")
     urls.link("train", "Watch the run", run=run.id)

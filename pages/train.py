@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from dlcore import evaluate, runner, templates
-from dlcore.errors import DlcoreError
-from dlcore.spec import DataSpec, RunSpec, TrainSpec
 import ui
+from dlcore import evaluate, runner, templates
+from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from ui import common, live, urls, views
 
 ui.route_through_app()
@@ -15,11 +14,7 @@ store = common.store()
 
 run_id = urls.get_id(urls.RUN)
 if run_id:
-    try:
-        run = store.run(run_id)
-    except DlcoreError as exc:
-        st.error(str(exc))
-        st.stop()
+    run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
     st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → predicts “{run.target}”")
     st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
@@ -46,21 +41,8 @@ if run_id:
 
 dataset_id = urls.get_id(urls.DATASET)
 if not dataset_id:
-    recent = store.list_datasets(limit=10)
-    if not recent:
-        st.info("First bring some data: upload a file or pick a sample on the Data page.")
-        urls.link("data", "Go to Data")
-        st.stop()
-    st.write("Which data should the model learn from?")
-    for d in recent:
-        urls.link("train", f"{d.name} · {d.n_rows:,} rows", dataset=d.id)
-    st.stop()
-
-try:
-    dataset = store.dataset(dataset_id)
-except DlcoreError as exc:
-    st.error(str(exc))
-    st.stop()
+    views.pick_dataset("train", "Which data should the model learn from?")
+dataset = views.or_stop(store.dataset, dataset_id)
 
 columns = [c["name"] for c in dataset.profile["columns"]]
 st.subheader(f"Data: {dataset.name}")

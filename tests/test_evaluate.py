@@ -8,7 +8,12 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, log_loss, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import (
+    accuracy_score,
+    log_loss,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
 from dlcore.errors import DataError, SpecError
 from dlcore.evaluate import (

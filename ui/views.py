@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import pandas as pd
 import streamlit as st
 
 from dlcore import evaluate
+from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from ui import common, urls
 
-__all__ = ["runs_table", "leaderboard_frame", "metric_title", "display_rows"]
+__all__ = ["runs_table", "leaderboard_frame", "metric_title", "display_rows", "or_stop", "pick_finished_run", "pick_dataset"]
+
+T = TypeVar("T")
 
 METRIC_TITLES = {"roc_auc": "ROC AUC", "accuracy": "Accuracy", "rmse": "RMSE"}
 
@@ -39,6 +44,7 @@ def runs_table(runs: list[RunRecord]) -> None:
             "Template": evaluate.display_name(r.template),
             "Metric": metric_title(r.metric),
             "Test score": r.test_score,
+            "Against the baselines": _outcome(r),
             "Duration": common.duration(r.duration),
         })
     st.dataframe(
@@ -50,6 +56,19 @@ def runs_table(runs: list[RunRecord]) -> None:
             "Test score": st.column_config.NumberColumn(format="%.4f"),
         },
     )
+
+
+OUTCOME_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    "not_clearly_better": "not clearly better",
+}
+
+
+def _outcome(run: RunRecord) -> str:
+    """The verdict of a finished run's deep model, in a word or three."""
+    verdicts = (run.result or {}).get("leaderboard", {}).get("verdicts") or []
+    return OUTCOME_WORDS.get(verdicts[0]["outcome"], "-") if verdicts else "-"
 
 
 def leaderboard_frame(board: dict) -> pd.DataFrame:
@@ -74,3 +93,39 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
 def display_rows(board: dict) -> list[dict]:
     """Leaderboard rows with the names an analyst reads, for charts."""
     return [{**r, "model": evaluate.display_name(r["model"])} for r in board["rows"]]
+
+
+def or_stop(load: Callable[..., T], *args: str) -> T:
+    """Load a record for the page, or show why not (an unknown id in a link) and stop the page."""
+    try:
+        return load(*args)
+    except DlcoreError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+
+def pick_finished_run(page: str, prompt: str) -> None:
+    """List finished runs as links to ``page`` (for a page opened without ``?run=``), then stop."""
+    finished = common.store().list_runs(statuses=("done", "stopped"), limit=20)
+    if not finished:
+        st.info("No finished run yet. Train a model first.", icon=":material/info:")
+        urls.link("train", "Go to Train")
+        st.stop()
+    st.write(prompt)
+    for r in finished:
+        score = f" · {metric_title(r.metric)} {r.test_score:.4f}" if r.test_score is not None else ""
+        urls.link(page, f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)}{score}", run=r.id)
+    st.stop()
+
+
+def pick_dataset(page: str, prompt: str) -> None:
+    """List stored datasets as links to ``page`` (for a page opened without ``?dataset=``), then stop."""
+    recent = common.store().list_datasets(limit=10)
+    if recent:
+        st.subheader(prompt)
+        for d in recent:
+            urls.link(page, f"{d.name} · {d.n_rows:,} rows × {d.n_cols} columns · {common.when(d.created_at)}", dataset=d.id)
+    elif page != "data":
+        st.info("First bring some data: upload a file or pick a sample on the Data page.", icon=":material/info:")
+        urls.link("data", "Go to Data")
+    st.stop()
