@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--template", default="mlp")
     fit.add_argument("--epochs", type=int, default=defaults.epochs)
     fit.add_argument("--seed", type=int, default=defaults.seed)
-    fit.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    fit.add_argument("--batch-size", type=int, default=None, help="rows per step (default: suggested from the table size)")
     fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     fit.add_argument("--size", choices=SIZES, default=defaults.size)
     fit.add_argument("--no-baselines", action="store_true", help="train the deep model only")
@@ -99,10 +99,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     resolved = runner.resolve_task(task, frame[args.target])
     for warning in tabular.check_target(frame, args.target, resolved) + tabular.leakage_warnings(frame, args.target, resolved):
         _say(f"warning: {warning}")
+    from dlcore.spec import suggested_batch_size
+
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task=task),
         template=args.template,
-        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
+        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )

@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from dlcore import evaluate, runner, templates
-from dlcore.spec import DataSpec, RunSpec, TrainSpec
+from dlcore.spec import DataSpec, RunSpec, TrainSpec, suggested_batch_size
 from ui import common, live, urls, views
 
 ui.route_through_app()
@@ -69,8 +69,8 @@ with st.form("train"):
                                 ["small", "medium", "large"], value=defaults.size)
         learning_rate = c1.select_slider("Learning rate: how big each learning step is (lower is slower but steadier)",
                                          [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03], value=defaults.learning_rate)
-        batch_size = c2.select_slider("Batch size: rows per learning step", [16, 32, 64, 128, 256, 512, 1024],
-                                      value=defaults.batch_size)
+        batch_size = c2.select_slider("Batch size: rows per learning step (suggested from the table's size)",
+                                      [16, 32, 64, 128, 256, 512, 1024], value=suggested_batch_size(dataset.n_rows))
         dropout = c1.slider("Dropout: share of units switched off at random while training (fights memorising)",
                             0.0, 0.6, defaults.dropout, 0.05)
         patience = c2.number_input("Patience: epochs without improvement before stopping early", 1, 100, defaults.patience)

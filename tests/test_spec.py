@@ -36,3 +36,11 @@ def test_unknown_keys_are_refused_by_name():
     raw["train"]["epoch"] = 3
     with pytest.raises(SpecError, match="epoch"):
         RunSpec.from_dict(raw)
+
+
+def test_suggested_batch_size_gives_small_tables_enough_steps():
+    from dlcore.spec import suggested_batch_size
+
+    assert [suggested_batch_size(n) for n in (150, 2_000, 5_000, 10_000, 1_000_000)] == [16, 32, 128, 256, 256]
+    for n in (150, 569, 2_400, 20_000):
+        assert int(n * 0.6) / suggested_batch_size(n) >= 5
