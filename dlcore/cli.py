@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("run_id")
     pred.add_argument("data")
     pred.add_argument("-o", "--output", required=True, help="where to write the scored CSV")
-    pred.add_argument("--model", default=None, help="a model of the run (default: its deep model)")
+    pred.add_argument("--model", default=None, help="a model of the run (default: the best one on its test rows)")
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true")
     runs.add_argument("--limit", type=int, default=50)
@@ -143,12 +143,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     scorer = load_scorer(store, args.run_id, args.model)
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
-    frame, _ = tabular.read_table(path.read_bytes(), name=path.name)
+    frame, report = tabular.read_table(path.read_bytes(), name=path.name)
     scored, summary = scorer.score(frame)
+    if args.model is None:
+        _say(f"note: scoring with {scorer.model_name}, the best model on the run's test rows (choose another with --model)")
     for note in summary.notes():
         _say(f"note: {note}")
     with atomic_write(Path(args.output)) as tmp:
-        tmp.write_bytes(to_safe_csv(scored))
+        tmp.write_bytes(to_safe_csv(scored, report.delimiter, report.decimal))
     _say(f"wrote {len(scored)} rows to {args.output} (model {scorer.model_name})")
     return 0
 

@@ -42,6 +42,9 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         return existing, False
     frame, report = tabular.read_table(content, name=name)
     profile = tabular.profile_frame(frame)
+    # A column problem the profile states (with its column) is not repeated as a reading note.
+    said = {w.split(" (for example")[0] for w in profile.warnings}
+    report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     suffix = Path(name).suffix.lower()[:10] or ".bin"

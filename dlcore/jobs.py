@@ -51,11 +51,11 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
     job = store.scoring(scoring_id)
     folder = store.scoring_dir(scoring_id)
     try:
-        frame, _ = tabular.read_table((folder / "input.bin").read_bytes(), name=job.input_name)
+        frame, report = tabular.read_table((folder / "input.bin").read_bytes(), name=job.input_name)
         scorer = load_scorer(store, job.run_id, job.model)
         scored, summary = scorer.score(frame)
         with atomic_write(folder / "scored.csv") as tmp:
-            tmp.write_bytes(to_safe_csv(scored))
+            tmp.write_bytes(to_safe_csv(scored, report.delimiter, report.decimal))
         preview = scored.head(1).to_dict(orient="records")
         store.finish_scoring(scoring_id, "done", summary={**summary.to_dict(), "preview": _jsonable(preview)})
     except DlcoreError as exc:

@@ -21,7 +21,7 @@ from dlcore.errors import NotFoundError, RunError, SchemaError
 from dlcore.features import TabularPreprocessor, TargetEncoder
 from dlcore.store import Store
 
-__all__ = ["Scorer", "load_scorer", "ScoreSummary", "neutralise_formulas", "to_safe_csv"]
+__all__ = ["Scorer", "load_scorer", "best_model", "ScoreSummary", "neutralise_formulas", "to_safe_csv"]
 
 
 @dataclass
@@ -123,11 +123,16 @@ def _cached(store_home: str, store_url: str, run_id: str, model: str) -> Scorer:
 
 
 def load_scorer(store: Store, run_id: str, model: str | None = None) -> Scorer:
-    """A scorer for ``model`` (default: the run's deep model), cached per process."""
+    """A scorer for ``model`` (default: the run's best model on the test rows), cached per process."""
     run = store.run(run_id)
     if run.status not in ("done", "stopped"):
         raise RunError(f"Run {run_id!r} is {run.status}; only a finished run's models can score new data.")
-    return _cached(str(store.home), store.url, run_id, model or run.template)
+    return _cached(str(store.home), store.url, run_id, model or best_model(run.result))
+
+
+def best_model(result: dict) -> str:
+    """The model ranked first on the run's test rows: the one the verdict recommends."""
+    return result["leaderboard"]["rows"][0]["model"]
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -151,5 +156,9 @@ def _looks_numeric(text: pd.Series) -> pd.Series:
     return pd.to_numeric(text, errors="coerce").notna()
 
 
-def to_safe_csv(frame: pd.DataFrame) -> bytes:
-    return neutralise_formulas(frame).to_csv(index=False).encode("utf-8")
+def to_safe_csv(frame: pd.DataFrame, delimiter: str | None = ",", decimal: str | None = ".") -> bytes:
+    """CSV that spreadsheets open as intended: formulas neutralised, a UTF-8 byte-order mark so
+    Excel reads accents right, and the input's own separator and decimal mark (a European file
+    comes back as ``;`` with decimal commas)."""
+    text = neutralise_formulas(frame).to_csv(index=False, sep=delimiter or ",", decimal=decimal or ".")
+    return text.encode("utf-8-sig")

@@ -98,6 +98,7 @@ st.dataframe(
     column_config={
         "Missing": st.column_config.ProgressColumn("Missing", format="percent", min_value=0.0, max_value=1.0),
         "Distribution": st.column_config.BarChartColumn("Distribution", help="Histogram, or counts of the top values"),
+        "Notes": st.column_config.TextColumn("Notes", width="large"),
     },
 )
 with st.expander("Look at one column"):

@@ -1,7 +1,5 @@
 """Predict: score a new file, or a single what-if row, with any model of a finished run."""
 
-import io
-
 import pandas as pd
 import streamlit as st
 
@@ -62,8 +60,7 @@ with tab_file:
                 for note in summary.get("notes", []):
                     st.info(note, icon=":material/info:")
                 data = (store.scoring_dir(scoring_id) / "scored.csv").read_bytes()
-                preview = pd.read_csv(io.BytesIO(data), nrows=200)
-                st.dataframe(preview, hide_index=True, width="stretch")
+                st.dataframe(views.scored_preview(data), hide_index=True, width="stretch")
                 if summary.get("n_rows", 0) > 200:
                     st.caption("The first 200 rows; the download has them all.")
                 st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",

@@ -33,9 +33,7 @@ if run_id:
     if run.finished:
         if st.button("Rerun with the same settings", icon=":material/replay:"):
             with common.guard():
-                new_id = runner.submit(store, RunSpec.from_dict(run.spec))
-                urls.set_ids(run=new_id)
-                st.rerun()
+                urls.open_run(runner.submit(store, RunSpec.from_dict(run.spec)))
     urls.link("train", "Start another run on this data", dataset=run.dataset_id, icon=":material/add:")
     st.stop()
 
@@ -90,8 +88,7 @@ if submitted:
         new_run = runner.submit(store, spec)
         if (target, task) != (dataset.target, dataset.task) and task != "auto":
             store.set_dataset_target(dataset_id, target, task)
-        urls.set_ids(run=new_run)
-        st.rerun()
+        urls.open_run(new_run)
 
 previous = store.list_runs(dataset_id=dataset_id, limit=10)
 if previous:

@@ -570,10 +570,11 @@ def test_profile_warnings():
 
 
 def test_profile_row_number_column_is_an_identifier_whatever_its_name():
-    df = pd.DataFrame({"Unnamed: 0": range(50), "n": range(100, 150), "v": [1, 2] * 25})
+    df = pd.DataFrame({"Unnamed: 0": range(50), "n": range(100, 150), "spread": range(100, 600, 10), "v": [1, 2] * 25})
     kinds = {c.name: c.kind for c in profile_frame(df).columns}
     assert kinds["Unnamed: 0"] == "identifier"
-    assert kinds["n"] == "numeric"  # unique but neither named like an id nor 0..n-1
+    assert kinds["n"] == "identifier"  # unique whole numbers filling their range: a code
+    assert kinds["spread"] == "numeric"  # unique, but spread thinly like an amount
 
 
 def test_profile_small_table_warning():
@@ -770,3 +771,14 @@ def _repo_root():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1]
+
+
+def test_unique_dense_whole_numbers_are_identifiers_whatever_their_name():
+    frame = pd.DataFrame({
+        "Kundennr": np.arange(1000, 1300),
+        "income": np.random.default_rng(0).integers(20_000, 200_000, 300),
+        "y": ["a", "b"] * 150,
+    })
+    profile = profile_frame(frame)
+    assert profile.column("Kundennr").kind == "identifier"
+    assert profile.column("income").kind == "numeric"

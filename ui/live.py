@@ -15,7 +15,7 @@ from dlcore import charts
 from dlcore.store import RunRecord
 from ui import common
 
-__all__ = ["run_view", "eta_seconds", "history_frame"]
+__all__ = ["run_view", "eta_seconds", "history_frame", "progress_text"]
 
 LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE"}
 
@@ -34,6 +34,28 @@ def eta_seconds(run: RunRecord, epoch_seconds: list[float]) -> float | None:
     return max(0.0, (run.epochs_total - done) * per_epoch)
 
 
+def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
+    """One line on where the run is, in words: epochs, time left, early stopping."""
+    if run.status == "queued":
+        return "Waiting for a free worker: it starts when the runs before it finish."
+    deep = (run.result or {}).get("deep") or {}
+    if run.finished:
+        text = f"Trained {run.epochs_done} of {run.epochs_total} epochs"
+        if deep.get("stopped_by_user"):
+            return text + ": stopped by request; the best epoch so far is kept."
+        if deep and run.epochs_done < run.epochs_total:
+            return (text + f": stopped early because the validation loss stopped improving; "
+                    f"the best epoch ({deep.get('best_epoch')}) is kept.")
+        return text + "."
+    if run.phase and not run.phase.startswith("Training"):
+        return f"Epoch {run.epochs_done} of {run.epochs_total} · {run.phase}"
+    label = f"Epoch {run.epochs_done} of {run.epochs_total}"
+    eta = eta_seconds(run, epoch_seconds)
+    if eta is not None:
+        label += f" · about {common.duration(eta)} left at most (early stopping may finish sooner)"
+    return label
+
+
 def _draw(run_id: str) -> None:
     store = common.store()
     run = store.run(run_id)
@@ -42,14 +64,10 @@ def _draw(run_id: str) -> None:
     task = run.task or "binary"
     status_col, stop_col = st.columns([4, 1])
     with status_col:
-        st.markdown(f"**Status:** {common.status_label(run.status)} · {run.phase or ''}")
-        label = f"Epoch {run.epochs_done} of {run.epochs_total}"
-        eta = eta_seconds(run, history["seconds"].dropna().tolist())
-        if run.status == "running" and eta is not None:
-            label += f" · about {common.duration(eta)} left at most (early stopping may finish sooner)"
-        elif run.status == "queued":
-            label = "Waiting for a free worker: it starts when the runs before it finish."
-        st.progress(min(1.0, max(0.0, run.progress)), text=label)
+        st.markdown(f"**Status:** {common.status_label(run.status)}"
+                    + (f" · {run.phase}" if run.phase and not run.finished else ""))
+        st.progress(1.0 if run.finished else min(1.0, max(0.0, run.progress)),
+                    text=progress_text(run, history["seconds"].dropna().tolist()))
     with stop_col:
         if not run.finished:
             if run.stop_requested:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-__all__ = ["PAGES", "DATASET", "RUN", "SCORING", "page", "navigation", "link", "href", "get_id", "set_ids"]
+__all__ = ["PAGES", "DATASET", "RUN", "SCORING", "page", "navigation", "link", "href", "get_id", "set_ids", "open_run"]
 
 DATASET, RUN, SCORING = "dataset", "run", "scoring"
 _ID_PARAMS = (DATASET, RUN, SCORING)
@@ -91,3 +91,8 @@ def set_ids(**ids: str | None) -> None:
             st.query_params[name] = value
         elif name in st.query_params:
             del st.query_params[name]
+
+
+def open_run(run_id: str) -> None:
+    """Go to a run's live page at once: its id is in the URL before anything else is drawn."""
+    st.switch_page(page("train"), query_params={RUN: run_id})

@@ -12,7 +12,7 @@ from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from ui import common, urls
 
-__all__ = ["runs_table", "leaderboard_frame", "metric_title", "display_rows", "or_stop", "pick_finished_run", "pick_dataset"]
+__all__ = ["runs_table", "leaderboard_frame", "metric_title", "display_rows", "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
 
 T = TypeVar("T")
 
@@ -129,3 +129,18 @@ def pick_dataset(page: str, prompt: str) -> None:
         st.info("First bring some data: upload a file or pick a sample on the Data page.", icon=":material/info:")
         urls.link("data", "Go to Data")
     st.stop()
+
+
+def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
+    """The first rows of a scored CSV as an analyst should see them on screen: blanks for
+    missing cells, and without the apostrophe that guards formulas in the download."""
+    from dlcore.data import tabular
+
+    frame, _ = tabular.read_table(data, name="scored.csv")
+    frame = frame.head(rows)
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            text = frame[col].astype("string")
+            guarded = text.str.match(r"^'[=+\-@\t\r]", na=False)
+            frame[col] = text.mask(guarded, text.str.slice(1)).fillna("")
+    return frame

@@ -1255,7 +1255,10 @@ def _profile_numeric(s: pd.Series, name: str) -> _ProfileParts:
     if integer_like and n_unique == ordered.size and n_unique > 1:
         lo, hi = float(ordered[0]), float(ordered[-1])
         row_number = lo in (0.0, 1.0) and hi - lo == n_unique - 1 and n_unique >= MIN_ROWS
-        if _ID_NAME_RE.search(name) or row_number:
+        # Customer or order numbers under any name: unique whole numbers that fill most of
+        # their range (1000..1299). Amounts or incomes that happen to be unique spread thinly.
+        dense_code = n_unique >= 50 and hi - lo + 1 <= 2 * n_unique
+        if _ID_NAME_RE.search(name) or row_number or dense_code:
             kind = "identifier"
             col_warnings.append(_identifier_warning(name))
     if kind == "identifier" or finite.size == 0:
