@@ -782,3 +782,13 @@ def test_unique_dense_whole_numbers_are_identifiers_whatever_their_name():
     profile = profile_frame(frame)
     assert profile.column("Kundennr").kind == "identifier"
     assert profile.column("income").kind == "numeric"
+
+
+def test_xlsx_with_a_cover_sheet_first_reads_the_sheet_with_the_table():
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        pd.DataFrame({"note": ["Quarterly churn extract"]}).to_excel(writer, index=False, sheet_name="Cover")
+        pd.DataFrame({"tenure": range(30), "churn": ["yes", "no"] * 15}).to_excel(writer, index=False, sheet_name="Data")
+    df, report = read_table(buf.getvalue(), "two_sheets.xlsx")
+    assert list(df.columns) == ["tenure", "churn"] and len(df) == 30
+    assert "read 'Data', the one with the most data" in notes_text(report)

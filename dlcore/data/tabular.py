@@ -661,7 +661,11 @@ def _read_excel(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
                     raise DataError(
                         f"The workbook '{name}' has no sheets. Add a sheet with a table."
                     )
-                raw = book.parse(sheets[0], header=None)
+                # A workbook often has a cover or notes sheet first: read the sheet that
+                # holds the most filled cells, which is where the table is.
+                parsed = {sheet: book.parse(sheet, header=None) for sheet in sheets}
+                chosen = max(sheets, key=lambda sheet: (int(parsed[sheet].count().sum()), -sheets.index(sheet)))
+                raw = parsed[chosen]
         except DlcoreError:
             raise
         except Exception as exc:  # broad on purpose: openpyxl raises many kinds on a bad file
@@ -672,14 +676,14 @@ def _read_excel(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
             ) from exc
     if len(sheets) > 1:
         notes.append(
-            f"The workbook has {len(sheets)} sheets; read the first one, '{sheets[0]}'. To "
-            "use another sheet, move it to the front or save it as CSV."
+            f"The workbook has {len(sheets)} sheets ({', '.join(repr(x) for x in sheets[:6])}); read "
+            f"'{chosen}', the one with the most data. To use another sheet, save it as CSV."
         )
     raw = raw.dropna(how="all").dropna(axis=1, how="all")
     if raw.empty:
         raise DataError(
-            f"The first sheet '{sheets[0]}' of '{name}' is empty. Put the table on the first "
-            "sheet, with the column names in the top row, and upload again."
+            f"Every sheet of '{name}' is empty. Put the table on a sheet, with the column names "
+            "in the top row, and upload again."
         )
     names, blanks, renames = _unique_names([_cell_text(v) for v in raw.iloc[0].tolist()])
     df = raw.iloc[1:].reset_index(drop=True)
