@@ -6,6 +6,7 @@ kept as it came, beside a Parquet copy of the parsed table that workers load qui
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -40,18 +41,26 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
     existing = store.dataset_by_hash(sha)
     if existing is not None:
         return existing, False
-    frame, report = tabular.read_table(content, name=name)
-    profile = tabular.profile_frame(frame)
-    # A column problem the profile states (with its column) is not repeated as a reading note.
-    said = {w.split(" (for example")[0] for w in profile.warnings}
-    report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     suffix = Path(name).suffix.lower()[:10] or ".bin"
-    with atomic_write(folder / f"source{suffix}") as tmp:
-        tmp.write_bytes(content)
-    with atomic_write(folder / "data.parquet") as tmp:
-        _to_parquet(frame, tmp)
+    # Parse from a file, not from memory: pandas reads a file on disk with several threads.
+    # The file stays under a temporary name until the table has been read and profiled, so a
+    # bad upload leaves nothing behind.
+    try:
+        with atomic_write(folder / f"source{suffix}") as tmp:
+            tmp.write_bytes(content)
+            frame, report = tabular.read_table(tmp, name=name)
+            profile = tabular.profile_frame(frame)
+            with atomic_write(folder / "data.parquet") as parquet:
+                _to_parquet(frame, parquet)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty: the temporary files are already gone
+        raise
+    # A column problem the profile states (with its column) is not repeated as a reading note.
+    said = {w.split(" (for example")[0] for w in profile.warnings}
+    report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
     try:
         record = store.insert_dataset(
             id=dataset_id, sha256=sha, name=Path(name).name or "upload", kind="tabular", format=report.format,

@@ -108,3 +108,18 @@ def test_a_full_disk_gives_a_store_error_and_no_partial_file(tmp_path, monkeypat
         with atomic_write(tmp_path / "x.txt") as tmp:
             tmp.write_text("x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_upload_leaves_nothing_behind_and_a_good_one_is_stored_once(store):
+    from dlcore import datasets
+    from dlcore.errors import DataError
+
+    with pytest.raises(DataError, match="empty"):
+        datasets.register_bytes(store, b"", "empty.csv")
+    assert not (store.home / "datasets").exists() or not any((store.home / "datasets").iterdir())
+    content = b"a;b\n" + b"".join(f"{i},5;{i % 3}\n".encode() for i in range(30))
+    first, created = datasets.register_bytes(store, content, "euro.csv")
+    again, created_again = datasets.register_bytes(store, content, "renamed.csv")
+    assert created and not created_again and again.id == first.id
+    assert sorted(p.name for p in store.dataset_dir(first.id).iterdir()) == ["data.parquet", "source.csv"]
+    assert datasets.load_frame(store, first.id)["a"].tolist()[:2] == [0.5, 1.5]
