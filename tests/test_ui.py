@@ -33,6 +33,8 @@ def test_progress_text_explains_early_stopping_and_a_stop_request():
     asked = _run(status="stopped", epochs_done=2, result={"deep": {"stopped_by_user": True, "best_epoch": 2}})
     assert "stopped by request" in progress_text(asked, [])
     assert progress_text(_run(status="queued"), []).startswith("Waiting for a free worker")
+    full = _run(status="done", epochs_done=10, result={"deep": {"stopped_by_user": False, "best_epoch": 8}})
+    assert progress_text(full, []) == "Trained 10 of 10 epochs; the best epoch (8) is kept."
 
 
 def test_scored_csv_keeps_a_european_layout_and_opens_in_excel():

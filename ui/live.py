@@ -46,7 +46,7 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
         if deep and run.epochs_done < run.epochs_total:
             return (text + f": stopped early because the validation loss stopped improving; "
                     f"the best epoch ({deep.get('best_epoch')}) is kept.")
-        return text + "."
+        return text + (f"; the best epoch ({deep['best_epoch']}) is kept." if deep.get("best_epoch") else ".")
     if run.phase and not run.phase.startswith("Training"):
         return f"Epoch {run.epochs_done} of {run.epochs_total} · {run.phase}"
     label = f"Epoch {run.epochs_done} of {run.epochs_total}"
