@@ -7,6 +7,7 @@ skops, which loads only types on an allow-list and never runs pickled code.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,9 @@ def save(model: Pipeline, path: Path) -> None:
 
     from dlcore.store import atomic_write
 
+    # Deflate: a forest's node arrays shrink several times, at a small cost when saving.
     with atomic_write(path) as tmp:
-        sio.dump(model, tmp)
+        sio.dump(model, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
 
 
 def load(path: Path) -> Pipeline:
