@@ -42,6 +42,10 @@ def submit(store: Store, spec: RunSpec) -> str:
         raise DataError(
             f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
         )
+    # Refuse a target that cannot be learned now, not minutes later in a worker: only the
+    # target column is read, so this stays quick on big tables.
+    target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+    tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
     return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs)
 
 

@@ -212,3 +212,17 @@ def test_stop_button_ends_training_and_the_run_is_still_evaluated(tmp_path):
     assert len(run.result["leaderboard"]["rows"]) == 5
     at = app(home, "compare", run=run_id)
     assert "stopped early by request" in texts(at)
+
+
+def test_train_page_refuses_a_one_class_target_before_queuing(tmp_path):
+    from dlcore import datasets
+    from dlcore.store import Store
+
+    home = tmp_path / "home"
+    store = Store.open(home)
+    record, _ = datasets.register_bytes(store, churn_frame(60).assign(churn="no").to_csv(index=False).encode(), "one.csv")
+    at = app(home, "train", dataset=record.id)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert any("same value" in e.value and "'no'" in e.value for e in at.error)
+    assert "run" not in at.query_params and store.list_runs() == []

@@ -79,9 +79,11 @@ def test_a_stop_request_ends_training_but_the_run_is_still_evaluated(store):
     assert len(run.result["leaderboard"]["rows"]) == 5
 
 
-def test_a_one_class_target_fails_with_a_plain_message(store):
+def test_a_one_class_target_is_refused_at_submit_with_a_plain_message(store):
+    from dlcore.errors import DataError
+
     frame = churn_frame(100)
     frame["churn"] = "no"
-    run = _run(store, frame, "churn")
-    assert run.status == "failed"
-    assert "same value" in run.message and "'no'" in run.message
+    with pytest.raises(DataError, match="same value.*'no'"):
+        _run(store, frame, "churn")
+    assert store.list_runs() == []  # nothing queued, nothing to clean up
