@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -132,8 +133,10 @@ class LocalPool:
     analyst waiting for a one-row what-if.
     """
 
-    def __init__(self, home: Path, n_train: int = 1, database_url: str | None = None) -> None:
+    def __init__(self, home: Path, n_train: int = 1, database_url: str | None = None,
+                 store: Store | None = None) -> None:
         self.home = Path(home)
+        self.store = store
         self.n_train = n_train
         self.database_url = database_url
         self.procs: dict[str, subprocess.Popen] = {}
@@ -147,6 +150,8 @@ class LocalPool:
         with self.lock:
             for name, kind in wanted.items():
                 proc = self.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    self._report_death(proc)
                 if proc is None or proc.poll() is not None:
                     self.procs[name] = self._start(kind, name)
 
@@ -161,6 +166,19 @@ class LocalPool:
             [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
             env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=str(Path(__file__).resolve().parent.parent),
+        )
+
+    def _report_death(self, proc: subprocess.Popen) -> None:
+        """A worker that died mid-run fails its run with the reason, instead of leaving it running."""
+        if self.store is None or proc.returncode == 0:
+            return
+        code = proc.returncode
+        how = (f"it was killed (signal {-code}{', often a sign the machine ran out of memory' if code == -9 else ''})"
+               if code < 0 else f"it exited with status {code}")
+        self.store.fail_runs_of_worker(
+            f"{socket.gethostname()}:{proc.pid}",
+            f"The worker process training this run stopped unexpectedly: {how}. The epochs so far are "
+            "kept; use Rerun to train it again (a smaller batch size or model needs less memory).",
         )
 
     def alive(self) -> int:

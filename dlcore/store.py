@@ -428,6 +428,16 @@ class Store:
                 )
         return lost
 
+    def fail_runs_of_worker(self, worker: str, message: str) -> list[str]:
+        """Mark the runs a dead worker (``host:pid``) was training as failed, with the reason."""
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(
+                sa.select(runs.c.id).where(runs.c.status == "running", runs.c.worker == worker))]
+            for run_id in ids:
+                conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "running").values(
+                    status="failed", finished_at=time.time(), phase="Failed", message=message))
+        return ids
+
     # ---- epochs --------------------------------------------------------------------------
     def add_epoch(self, run_id: str, epoch: int, *, loss: float | None, val_loss: float | None,
                   metric: float | None, val_metric: float | None, seconds: float, epochs_total: int | None = None) -> None:

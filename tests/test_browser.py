@@ -76,15 +76,23 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
     page.get_by_role("button", name="Train").click()
     page.wait_for_url(re.compile(r"run="), timeout=30_000)
 
-    # The live chart gains points at least twice before the run ends.
+    # The live chart gains points at least twice before the run ends; a refresh in the middle
+    # re-attaches to the same run, which goes on.
     seen = set()
+    reloaded_at = None
     for _ in range(600):
         n = chart_points(page)
         if n:
             seen.add(n)
+        if n and reloaded_at is None:
+            reloaded_at = n
+            run_url = page.url
+            page.reload()
+            assert page.url == run_url
         if page.get_by_text("See the leaderboard and charts").count():
             break
         page.wait_for_timeout(100)
+    assert reloaded_at is not None and max(seen) > reloaded_at
     growth = sorted(n for n in seen if 0 < n < 12)
     assert len(growth) >= 2, f"chart sizes seen while training: {sorted(seen)}"
     page.get_by_text("See the leaderboard and charts").wait_for(timeout=120_000)

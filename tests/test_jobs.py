@@ -92,3 +92,25 @@ def test_workers_started_by_the_app_leave_when_the_app_is_gone(tmp_path):
                    for pid in pids)
 
     wait_until(gone, timeout=60)
+
+
+def test_the_app_pool_fails_a_run_whose_worker_was_killed_with_the_reason(store, home):
+    from dlcore.jobs import LocalPool
+
+    record, _ = datasets.register_bytes(store, churn_frame(3000).to_csv(index=False).encode(), "churn.csv")
+    run_id = _submit(store, record.id, epochs=500, patience=500, batch_size=16)
+    pool = LocalPool(home, n_train=1, store=store)
+    pool.ensure()
+    try:
+        wait_until(lambda: len(store.epochs(run_id)) >= 1, timeout=120)
+        trainer = pool.procs["train-0"]
+        os.kill(trainer.pid, signal.SIGKILL)
+        trainer.wait(timeout=10)
+        pool.ensure()  # what the next page view does
+        run = store.run(run_id)
+        assert run.status == "failed"
+        assert "killed (signal 9" in run.message and "Rerun" in run.message
+        assert len(store.epochs(run_id)) >= 1
+        assert pool.procs["train-0"].pid != trainer.pid and pool.alive() == 2
+    finally:
+        pool.stop()

@@ -27,7 +27,8 @@ def store() -> Store:
 @st.cache_resource(show_spinner=False)
 def _pool() -> LocalPool:
     s = store()
-    return LocalPool(s.home, n_train=config.local_workers(), database_url=s.url if not s.url.startswith("sqlite") else None)
+    return LocalPool(s.home, n_train=config.local_workers(),
+                     database_url=s.url if not s.url.startswith("sqlite") else None, store=s)
 
 
 def ensure_workers() -> None:

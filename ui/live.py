@@ -57,6 +57,7 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
 
 
 def _draw(run_id: str) -> None:
+    common.ensure_workers()  # notices a worker that died mid-run, and starts a fresh one
     store = common.store()
     run = store.run(run_id)
     epochs = store.epochs(run_id)
