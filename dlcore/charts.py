@@ -701,5 +701,5 @@ def class_balance_chart(y: pd.Series) -> go.Figure:
         # Accuracy is misleading here: always guessing the big class already scores high.
         subtitle = (f"The largest class has {ratio:,.0f}× the rows of the smallest: "
                     "look at per-class results, not only accuracy")
-    title = f"Rows per class ({n:,} rows, {len(counts):,} classes)"
+    title = f"Rows per class ({n:,} rows, {len(counts):,} class{'es' if len(counts) != 1 else ''})"
     return _category_bars(labels, title, top=50, n_total=n, subtitle=subtitle)

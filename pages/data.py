@@ -118,9 +118,9 @@ target = st.selectbox(
 frame = load_frame(dataset_id)
 try:
     inferred = tabular.infer_task(frame[target])
-except DlcoreError as exc:
-    inferred = None
-    st.error(str(exc))
+except DlcoreError as exc:  # nothing to learn from this column: say why once, and stop here
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
 TASK_WORDS = {
     "binary": "Binary classification: one of two outcomes (yes/no, churn/stay)",
     "multiclass": "Multiclass classification: one of several categories",

@@ -226,3 +226,13 @@ def test_train_page_refuses_a_one_class_target_before_queuing(tmp_path):
     assert not at.exception
     assert any("same value" in e.value and "'no'" in e.value for e in at.error)
     assert "run" not in at.query_params and store.list_runs() == []
+
+
+def test_data_page_says_once_why_a_one_class_target_cannot_be_learned(tmp_path):
+    home = tmp_path / "home"
+    at = app(home, "data")
+    at.file_uploader[0].upload("one.csv", churn_frame(60).assign(churn="no").to_csv(index=False).encode(), "text/csv").run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "same value ('no') in every row" in errors[0]
+    assert not [link for link in at.page_link if link.label.startswith("Next:")]
