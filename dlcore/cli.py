@@ -108,11 +108,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )
-    run_id = runner.submit(store, spec)
-    # Claim this very run (not whatever else is queued) and execute it in this process.
-    store.update_run(run_id, status="running", started_at=time.time(), heartbeat_at=time.time(),
-                     worker=f"cli:{os.getpid()}")
-    runner.execute_run(store, run_id, say=_say)
+    import threading
+
+    from dlcore.jobs import _heartbeat
+
+    # Created already running for this process, so no worker sharing the store can take it.
+    run_id = runner.submit(store, spec, claim=True)
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(store, run_id, stop, None), daemon=True).start()
+    try:
+        runner.execute_run(store, run_id, say=_say)
+    finally:
+        stop.set()
     run = store.run(run_id)
     if run.status == "failed":
         raise DlcoreError(run.message or "the run failed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -71,6 +72,7 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         existing = store.dataset_by_hash(sha)
         if existing is None:
             raise
+        shutil.rmtree(folder, ignore_errors=True)  # our copy is a duplicate of theirs
         return existing, False
     return record, True
 
@@ -90,8 +92,8 @@ def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
         raise DataError(f"Unknown sample {key!r}; available: {', '.join(samples.SAMPLES)}.")
     record, created = register_bytes(store, samples.sample_csv_bytes(key), f"{key}.csv")
     if record.target is None:
-        frame = load_frame(store, record.id)
-        task = tabular.infer_task(frame[sample.default_target])
+        column = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[sample.default_target])
+        task = tabular.infer_task(column[sample.default_target])
         store.set_dataset_target(record.id, sample.default_target, task)
         record = store.dataset(record.id)
     return record, created

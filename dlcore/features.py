@@ -198,8 +198,9 @@ class TargetEncoder:
         else:
             self.classes_ = sorted(_labels(y).dropna().unique().tolist(), key=_natural_key)
             if len(self.classes_) < 2:
+                only = f" ({self.classes_[0]!r})" if self.classes_ else ""
                 raise DataError(
-                    f"The target has only one class ({self.classes_[0]!r} if any) in the training rows; "
+                    f"The target has only one class{only} in the training rows; "
                     "pick another target or add rows with other values."
                 )
         return self

@@ -22,7 +22,7 @@ from typing import Callable
 import pandas as pd
 
 from dlcore.errors import DlcoreError
-from dlcore.store import Store, atomic_write
+from dlcore.store import EVALUATED, Store, atomic_write, new_id
 
 __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring"]
 
@@ -36,12 +36,16 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
 
     _check_size(len(content), name)
     run = store.run(run_id)
-    if run.status not in ("done", "stopped"):
+    if run.status not in EVALUATED:
         raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to score new data.")
-    scoring_id = store.create_scoring(run_id, model, Path(name).name)
+    from dlcore.scoring import check_model
+
+    check_model(run, model)
+    # The file is in place before the job exists, so a scorer can never claim it half-written.
+    scoring_id = new_id()
     with atomic_write(store.scoring_dir(scoring_id) / "input.bin") as tmp:
         tmp.write_bytes(content)
-    return scoring_id
+    return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id)
 
 
 def execute_scoring(store: Store, scoring_id: str) -> None:
@@ -161,12 +165,12 @@ class LocalPool:
             env["DLCORE_DATABASE_URL"] = self.database_url
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        out = open(logs / f"worker-{name}.log", "ab")
-        return subprocess.Popen(
-            [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(Path(__file__).resolve().parent.parent),
-        )
+        with open(logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
+            return subprocess.Popen(
+                [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
+                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=str(Path(__file__).resolve().parent.parent),
+            )
 
     def _report_death(self, proc: subprocess.Popen) -> None:
         """A worker that died mid-run fails its run with the reason, instead of leaving it running."""

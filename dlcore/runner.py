@@ -34,8 +34,8 @@ log = logging.getLogger("dlcore.runner")
 Say = Callable[[str], None]
 
 
-def submit(store: Store, spec: RunSpec) -> str:
-    """Queue a run and return its id at once; a worker picks it up."""
+def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
+    """Queue a run and return its id at once; a worker picks it up (or, with ``claim``, the caller)."""
     templates.get(spec.template)
     record = store.dataset(spec.data.dataset_id)
     if spec.data.target not in {c["name"] for c in record.profile["columns"]}:
@@ -46,7 +46,8 @@ def submit(store: Store, spec: RunSpec) -> str:
     # target column is read, so this stays quick on big tables.
     target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
     tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
-    return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs)
+    return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs,
+                            claim=claim)
 
 
 def resolve_task(requested: str, y: pd.Series) -> str:
@@ -141,7 +142,7 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     target_enc.fit(y_all)
     y_codes = target_enc.encode(y_all)
     y_raw = y_all.to_numpy(dtype=np.float64) if task == "regression" else y_codes
-    train, val, test = split_indices(y_raw if task != "regression" else y_raw, task, data.test_share,
+    train, val, test = split_indices(y_raw, task, data.test_share,
                                      data.validation_share, spec.train.seed)
     if task == "regression":
         target_enc.fit(y_all.iloc[train])  # scaling learned from training rows only

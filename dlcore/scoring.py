@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from dlcore import baselines, templates
 from dlcore.errors import NotFoundError, RunError, SchemaError
 from dlcore.features import TabularPreprocessor, TargetEncoder
-from dlcore.store import Store
+from dlcore.store import EVALUATED, RunRecord, Store
 
 __all__ = ["Scorer", "load_scorer", "best_model", "ScoreSummary", "neutralise_formulas", "to_safe_csv"]
 
@@ -51,8 +52,7 @@ class ScoreSummary:
 class Scorer:
     """One model of one run, ready to score raw rows."""
 
-    def __init__(self, store: Store, run_id: str, model: str) -> None:
-        folder = store.run_dir(run_id)
+    def __init__(self, folder: Path, run_id: str, model: str) -> None:
         meta_path = folder / "preprocess.json"
         if not meta_path.exists():
             raise NotFoundError(f"Run {run_id!r} has no saved model yet: wait until it finishes, or pick a finished run.")
@@ -108,26 +108,41 @@ class Scorer:
             raise SchemaError("The file has no rows to score. Add rows and upload again.")
         out, summary = self.output(frame)
         scored = frame.copy()
+
+        def fresh(name: str) -> str:  # never overwrite a column the input already has
+            while name in scored.columns:
+                name = f"{name} (model)"
+            return name
+
         if self.task == "regression":
-            scored["prediction"] = out
+            scored[fresh("prediction")] = out
         else:
-            scored["prediction"] = np.asarray(self.classes, dtype=object)[out.argmax(axis=1)]
+            scored[fresh("prediction")] = np.asarray(self.classes, dtype=object)[out.argmax(axis=1)]
             for k, label in enumerate(self.classes):
-                scored[f"probability {label}"] = out[:, k]
+                scored[fresh(f"probability {label}")] = out[:, k]
         return scored, summary
 
 
 @lru_cache(maxsize=8)
-def _cached(store_home: str, store_url: str, run_id: str, model: str) -> Scorer:
-    return Scorer(Store(store_url, store_home), run_id, model)
+def _cached(folder: str, run_id: str, model: str) -> Scorer:
+    return Scorer(Path(folder), run_id, model)
+
+
+def check_model(run: RunRecord, model: str) -> None:
+    """Refuse a model name that is not one of the run's own (it also names a file)."""
+    known = list((run.result or {}).get("models", {}))
+    if model not in known:
+        raise NotFoundError(f"Run {run.id!r} has no model named {model!r}; its models are: {', '.join(known)}.")
 
 
 def load_scorer(store: Store, run_id: str, model: str | None = None) -> Scorer:
     """A scorer for ``model`` (default: the run's best model on the test rows), cached per process."""
     run = store.run(run_id)
-    if run.status not in ("done", "stopped"):
+    if run.status not in EVALUATED:
         raise RunError(f"Run {run_id!r} is {run.status}; only a finished run's models can score new data.")
-    return _cached(str(store.home), store.url, run_id, model or best_model(run.result))
+    model = model or best_model(run.result)
+    check_model(run, model)
+    return _cached(str(store.run_dir(run_id)), run_id, model)
 
 
 def best_model(result: dict) -> str:

@@ -26,10 +26,11 @@ import sqlalchemy as sa
 from dlcore import config
 from dlcore.errors import NotFoundError, StoreError
 
-__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "RUN_STATUSES", "new_id", "atomic_write"]
+__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "RUN_STATUSES", "EVALUATED", "new_id", "atomic_write"]
 
-RUN_STATUSES = ("queued", "running", "done", "stopped", "failed", "interrupted")
-FINISHED = ("done", "stopped", "failed", "interrupted")
+RUN_STATUSES = ("queued", "running", "done", "stopped", "cancelled", "failed", "interrupted")
+FINISHED = ("done", "stopped", "cancelled", "failed", "interrupted")
+EVALUATED = ("done", "stopped")  # finished with a leaderboard and saved models
 # A running run whose worker has not written a heartbeat for this long has lost its worker.
 STALE_SECONDS = 45.0
 
@@ -316,9 +317,13 @@ class Store:
             conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(target=target, task=task))
 
     # ---- runs ----------------------------------------------------------------------------
-    def create_run(self, spec: dict, dataset_id: str, template: str, target: str, epochs_total: int) -> str:
+    def create_run(self, spec: dict, dataset_id: str, template: str, target: str, epochs_total: int,
+                   claim: bool = False) -> str:
+        """Queue a run; with ``claim`` it is created already running for this process (the CLI)."""
         self.dataset(dataset_id)  # a clear message if the dataset is gone
         run_id = new_id()
+        now = time.time()
+        claimed = {"status": "running", "started_at": now, "heartbeat_at": now, "worker": _this_worker()} if claim else {}
         with self.engine.begin() as conn:
             conn.execute(
                 runs.insert().values(
@@ -331,7 +336,7 @@ class Store:
                     created_at=time.time(),
                     epochs_total=epochs_total,
                     phase="Waiting for a free worker",
-                )
+                ).values(**claimed)
             )
         return run_id
 
@@ -394,8 +399,8 @@ class Store:
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status == "queued")
-                .values(status="stopped", finished_at=time.time(), phase="Stopped before it started",
-                        message="Stopped before training started.")
+                .values(status="cancelled", finished_at=time.time(), phase="Cancelled before it started",
+                        message="Cancelled before training started: nothing was trained.")
             )
 
     def stop_requested(self, run_id: str) -> bool:
@@ -411,22 +416,31 @@ class Store:
         now = time.time()
         host = socket.gethostname()
         lost = []
+        dead: set[str] = set()
         for run in self.list_runs(statuses=("running",), limit=10_000):
             worker_host, _, pid = (run.worker or ":").rpartition(":")
             dead_here = worker_host == host and pid.isdigit() and not _pid_alive(int(pid))
             stale = (run.heartbeat_at or 0) < now - stale_after
+            if dead_here:
+                dead.add(run.id)
             if dead_here or stale:
                 lost.append(run.id)
+        marked = []
         for run_id in lost:
             with self.engine.begin() as conn:
-                conn.execute(
+                changed = conn.execute(
                     runs.update()
-                    .where(runs.c.id == run_id, runs.c.status == "running")
+                    .where(runs.c.id == run_id, runs.c.status == "running",
+                           # a heartbeat written since the look above means the worker lives
+                           sa.or_(runs.c.heartbeat_at.is_(None), runs.c.heartbeat_at < now - stale_after)
+                           if run_id not in dead else sa.true())
                     .values(status="interrupted", finished_at=now, phase="Interrupted",
                             message="The worker training this run stopped (the server was restarted or the "
                                     "process ended). The epochs so far are kept; use Rerun to train it again.")
-                )
-        return lost
+                ).rowcount
+            if changed:
+                marked.append(run_id)
+        return marked
 
     def fail_runs_of_worker(self, worker: str, message: str) -> list[str]:
         """Mark the runs a dead worker (``host:pid``) was training as failed, with the reason."""
@@ -458,8 +472,8 @@ class Store:
             return [dict(r._mapping) for r in rows]
 
     # ---- scoring jobs --------------------------------------------------------------------
-    def create_scoring(self, run_id: str, model: str, input_name: str) -> str:
-        scoring_id = new_id()
+    def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None) -> str:
+        scoring_id = scoring_id or new_id()
         with self.engine.begin() as conn:
             conn.execute(scorings.insert().values(
                 id=scoring_id, run_id=run_id, model=model, status="queued", input_name=input_name,

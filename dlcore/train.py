@@ -8,6 +8,7 @@ weights at the end of training, whether it ended by itself, by patience, or by a
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["DeepFit", "fit_deep", "compile_for", "live_metric_key"]
+
+log = logging.getLogger("dlcore.train")
 
 
 def live_metric_key(task: str) -> str:
@@ -62,8 +65,10 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
     and a stop request sets ``model.stop_training``, which Keras checks after each batch.
     """
     import keras
+    import sqlalchemy as sa
 
     key = live_metric_key(task)
+    sa_errors = (sa.exc.OperationalError, sa.exc.DBAPIError)
 
     class StoreCallback(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -74,14 +79,20 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
             self._epoch = 0
             self._epoch_start = time.perf_counter()
             self._done = threading.Event()
+            self._last_progress = 0.0
 
         def on_train_begin(self, logs: dict | None = None) -> None:
             self._watcher = threading.Thread(target=self._watch, daemon=True, name=f"watch-{run_id}")
             self._watcher.start()
 
         def on_train_end(self, logs: dict | None = None) -> None:
+            self.close()
+
+        def close(self) -> None:
             self._done.set()
-            self._watcher.join(timeout=5)
+            watcher = getattr(self, "_watcher", None)
+            if watcher is not None:
+                watcher.join(timeout=5)
 
         def _watch(self) -> None:
             while not self._done.wait(check_every):
@@ -91,12 +102,13 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
                         self.model.stop_training = True
                     # Progress inside an epoch, estimated from the last epoch's duration.
                     typical = self.epoch_seconds[-1] if self.epoch_seconds else None
-                    if typical:
+                    now = time.monotonic()
+                    if typical and now - self._last_progress >= 2.0:
+                        self._last_progress = now
                         within = min(0.99, (time.perf_counter() - self._epoch_start) / typical)
-                        store.update_run(run_id, progress=min(1.0, (self._epoch + within) / epochs_total),
-                                         heartbeat_at=time.time())
-                except Exception:  # a busy database must not stop training; the next look retries
-                    continue
+                        store.update_run(run_id, progress=min(1.0, (self._epoch + within) / epochs_total))
+                except sa_errors as exc:  # a busy database must not stop training; the next look retries
+                    log.warning("store busy while watching run %s: %s", run_id, exc)
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._epoch_start = time.perf_counter()
@@ -133,15 +145,18 @@ def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.nda
     compile_for(model, task, settings.learning_rate)
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     started = time.perf_counter()
-    history = model.fit(
-        x_train, y_train,
-        validation_data=(x_val, y_val),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        shuffle=True,
-        verbose=verbose,
-        callbacks=[callback, early, *(extra_callbacks or [])],
-    )
+    try:
+        history = model.fit(
+            x_train, y_train,
+            validation_data=(x_val, y_val),
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            shuffle=True,
+            verbose=verbose,
+            callbacks=[callback, early, *(extra_callbacks or [])],
+        )
+    finally:
+        callback.close()  # Keras skips on_train_end when fit raises; the watcher must end anyway
     val_losses = [v if v is not None and math.isfinite(v) else math.inf for v in history.history.get("val_loss", [])]
     best = int(np.argmin(val_losses)) + 1 if val_losses and min(val_losses) < math.inf else None
     return DeepFit(

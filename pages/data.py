@@ -15,8 +15,9 @@ st.title("Data")
 store = common.store()
 
 
-@st.cache_data(max_entries=4, show_spinner="Loading the table…")
+@st.cache_resource(max_entries=4, show_spinner="Loading the table…")
 def load_frame(dataset_id: str) -> pd.DataFrame:
+    """One shared copy per dataset (never modified), instead of a copy per rerun."""
     return datasets.load_frame(store, dataset_id)
 
 
@@ -41,11 +42,19 @@ with upload_tab:
     )
     # The uploader keeps its file across reruns; register each new file once per session.
     if uploaded is not None and st.session_state.get("registered_upload") != uploaded.file_id:
+        # Marked first, so a refused file is not read again on every click; its message stays.
+        st.session_state["registered_upload"] = uploaded.file_id
+        st.session_state.pop("upload_error", None)
         with common.guard(), st.spinner(f"Reading and profiling {uploaded.name}…"):
-            record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name)
-            st.session_state["registered_upload"] = uploaded.file_id
+            try:
+                record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name)
+            except DlcoreError as exc:
+                st.session_state["upload_error"] = str(exc)
+                raise
             urls.set_ids(dataset=record.id, run=None)
             st.toast("Stored as a new dataset." if created else "This file was already here: opened the stored dataset.")
+    elif uploaded is not None and st.session_state.get("upload_error"):
+        st.error(st.session_state["upload_error"], icon=":material/error:")
 with sample_tab:
     key = st.selectbox(
         "Sample data that ships with the installed packages",
@@ -109,13 +118,27 @@ with st.expander("Look at one column"):
 st.subheader("What should the model predict?")
 columns = [c.name for c in profile.columns]
 default_target = record.target if record.target in columns else columns[-1]
+frame = load_frame(dataset_id)
+
+
+def save_target() -> None:
+    """Store the analyst's choice when they make it (not on every view), so a link shows it."""
+    chosen = st.session_state[f"target-{dataset_id}"]
+    try:
+        task = tabular.infer_task(frame[chosen])
+    except DlcoreError:
+        task = None
+    store.set_dataset_target(dataset_id, chosen, task)
+
+
 target = st.selectbox(
     "Target column",
     columns,
     index=columns.index(default_target),
     help="The column the model learns to predict from the others.",
+    key=f"target-{dataset_id}",
+    on_change=save_target,
 )
-frame = load_frame(dataset_id)
 try:
     inferred = tabular.infer_task(frame[target])
 except DlcoreError as exc:  # nothing to learn from this column: say why once, and stop here
@@ -133,9 +156,9 @@ task = st.radio(
     options,
     index=options.index(chosen_task) if chosen_task in options else 0,
     format_func=lambda t: TASK_WORDS[t] + (" (detected)" if t == inferred else ""),
+    key=f"task-{dataset_id}-{target}",
+    on_change=lambda: store.set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"]),
 )
-if (target, task) != (record.target, record.task):
-    store.set_dataset_target(dataset_id, target, task)
 
 warnings, leaks, blocking = target_checks(dataset_id, target, task)
 left, right = st.columns([1, 1])

@@ -23,6 +23,13 @@ if run.status not in ("done", "stopped"):
     urls.link("train", "Watch the run", run=run.id)
     st.stop()
 
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def preview(scoring_id: str):  # a finished scoring never changes: read its file once
+    return views.scored_preview((store.scoring_dir(scoring_id) / "scored.csv").read_bytes())
+
+
 board = run.result["leaderboard"]
 features = run.result["features"]
 inputs = features["numeric"] + features["datetime"] + features["categorical"]
@@ -60,7 +67,7 @@ with tab_file:
                 for note in summary.get("notes", []):
                     st.info(note, icon=":material/info:")
                 data = (store.scoring_dir(scoring_id) / "scored.csv").read_bytes()
-                st.dataframe(views.scored_preview(data), hide_index=True, width="stretch")
+                st.dataframe(preview(scoring_id), hide_index=True, width="stretch")
                 if summary.get("n_rows", 0) > 200:
                     st.caption("The first 200 rows; the download has them all.")
                 st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",

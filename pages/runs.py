@@ -9,7 +9,7 @@ ui.route_through_app()
 
 st.title("Runs")
 store = common.store()
-status = st.segmented_control("Show", ["all", "queued", "running", "done", "stopped", "failed", "interrupted"],
+status = st.segmented_control("Show", ["all", "queued", "running", "done", "stopped", "cancelled", "failed", "interrupted"],
                               default="all", format_func=lambda s: "all" if s == "all" else common.status_label(s))
 runs = store.list_runs(limit=500, statuses=None if status in (None, "all") else (status,))
 if not runs:

@@ -19,7 +19,7 @@ if run_id:
     st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → predicts “{run.target}”")
     st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
     live.run_view(run)
-    if run.status in ("failed", "interrupted", "stopped") and run.message:
+    if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:
         (st.error if run.status == "failed" else st.warning)(run.message)
     if run.status in ("done", "stopped"):
         board = run.result["leaderboard"]

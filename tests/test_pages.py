@@ -70,15 +70,16 @@ def test_data_page_uploads_profiles_and_keeps_the_target(tmp_path):
     assert profile["Column"].tolist() == ["tenure", "charges", "plan", "region", "churn"]
     assert profile.set_index("Column").loc["charges", "Type"] == "numeric"
     assert "semicolon" in texts(at).lower()
-    target_box = next(s for s in at.selectbox if s.label == "Target column")
-    target_box.select("churn").run()
     from dlcore.store import Store
 
+    assert Store.open(home).dataset(dataset_id).target is None  # looking changes nothing stored
+    target_box = next(s for s in at.selectbox if s.label == "Target column")
+    target_box.select("plan").run()
     record = Store.open(home).dataset(dataset_id)
-    assert (record.target, record.task) == ("churn", "binary")
+    assert (record.target, record.task) == ("plan", "multiclass")
     # The same link opened fresh shows the same dataset with the chosen target.
     again = app(home, "data", dataset=dataset_id)
-    assert next(s for s in again.selectbox if s.label == "Target column").value == "churn"
+    assert next(s for s in again.selectbox if s.label == "Target column").value == "plan"
 
 
 def test_data_page_bad_file_gets_a_clear_message_and_keeps_stored_data(tmp_path):

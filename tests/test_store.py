@@ -48,11 +48,11 @@ def test_a_run_is_claimed_once(store):
     assert store.claim_next_run() is None and other.claim_next_run() is None
 
 
-def test_stop_of_a_queued_run_is_immediate(store):
+def test_stopping_a_queued_run_cancels_it_at_once(store):
     _dataset(store)
     run_id = store.create_run({}, "ds1", "mlp", "y", 1)
     store.request_stop(run_id)
-    assert store.run(run_id).status == "stopped"
+    assert store.run(run_id).status == "cancelled"
     assert store.claim_next_run() is None
 
 
@@ -123,3 +123,12 @@ def test_a_bad_upload_leaves_nothing_behind_and_a_good_one_is_stored_once(store)
     assert created and not created_again and again.id == first.id
     assert sorted(p.name for p in store.dataset_dir(first.id).iterdir()) == ["data.parquet", "source.csv"]
     assert datasets.load_frame(store, first.id)["a"].tolist()[:2] == [0.5, 1.5]
+
+
+def test_a_run_created_claimed_is_never_handed_to_a_worker(store):
+    _dataset(store)
+    run_id = store.create_run({}, "ds1", "mlp", "y", 1, claim=True)
+    run = store.run(run_id)
+    assert run.status == "running" and run.worker.endswith(f":{os.getpid()}")
+    assert Store.open(store.home).claim_next_run() is None
+    assert store.recover_interrupted() == []  # its process is alive and its heartbeat fresh

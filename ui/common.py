@@ -50,6 +50,7 @@ STATUS_WORDS = {
     "running": "training",
     "done": "finished",
     "stopped": "stopped early",
+    "cancelled": "cancelled",
     "failed": "failed",
     "interrupted": "interrupted",
 }
@@ -58,6 +59,7 @@ STATUS_ICONS = {
     "running": ":material/directions_run:",
     "done": ":material/check_circle:",
     "stopped": ":material/stop_circle:",
+    "cancelled": ":material/block:",
     "failed": ":material/error:",
     "interrupted": ":material/warning:",
 }
