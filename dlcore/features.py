@@ -214,6 +214,16 @@ class TargetEncoder:
     def decode_regression(self, scaled: np.ndarray) -> np.ndarray:
         return np.asarray(scaled, dtype=np.float64).reshape(-1) * self.std_ + self.mean_
 
+    def from_model(self, raw: np.ndarray) -> np.ndarray:
+        """A Keras head's output in the metric convention: (n, k) probabilities, or values."""
+        raw = np.asarray(raw, dtype=np.float64)
+        if self.task == "binary":
+            p = raw.reshape(-1)
+            return np.column_stack([1.0 - p, p])
+        if self.task == "multiclass":
+            return raw
+        return self.decode_regression(raw)
+
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "classes_": self.classes_,
                 "mean_": getattr(self, "mean_", None), "std_": getattr(self, "std_", None)}

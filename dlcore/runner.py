@@ -138,12 +138,12 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
 
     target_enc = TargetEncoder(task)
     y_all = frame[data.target]
-    # Class codes are fixed from every row with a target, so a class seen only in test is known.
-    target_enc.fit(y_all)
-    y_codes = target_enc.encode(y_all)
-    y_raw = y_all.to_numpy(dtype=np.float64) if task == "regression" else y_codes
-    train, val, test = split_indices(y_raw, task, data.test_share,
-                                     data.validation_share, spec.train.seed)
+    if task == "regression":
+        y_raw = y_all.to_numpy(dtype=np.float64)
+    else:
+        # Class codes are fixed from every row with a target, so a class seen only in test is known.
+        y_raw = target_enc.fit(y_all).encode(y_all)
+    train, val, test = split_indices(y_raw, task, data.test_share, data.validation_share, spec.train.seed)
     if task == "regression":
         target_enc.fit(y_all.iloc[train])  # scaling learned from training rows only
     y = target_enc.encode(y_all)
@@ -231,7 +231,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
 
     test_x = inputs_for(prep.test)
     raw_out = model.predict(test_x, verbose=0, batch_size=1024)
-    outputs: dict[str, np.ndarray] = {spec.template: _deep_output(task, raw_out, enc)}
+    outputs: dict[str, np.ndarray] = {spec.template: enc.from_model(raw_out)}
     families = {spec.template: "deep"}
     fit_seconds = {spec.template: fit.fit_seconds}
     folder = store.run_dir(run_id)
@@ -279,16 +279,6 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
                      progress=1.0, phase="Stopped early by request; evaluated" if status == "stopped" else "Finished")
     say(f"{status}: {metric.title} {deep_row.test_score:.4f}")
-
-
-def _deep_output(task: str, raw: np.ndarray, enc: TargetEncoder) -> np.ndarray:
-    raw = np.asarray(raw, dtype=np.float64)
-    if task == "binary":
-        p = raw.reshape(-1)
-        return np.column_stack([1.0 - p, p])
-    if task == "multiclass":
-        return raw
-    return enc.decode_regression(raw)
 
 
 def _save_test_outputs(folder: Any, prep: Prepared, outputs: dict[str, np.ndarray]) -> None:

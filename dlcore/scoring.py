@@ -93,13 +93,7 @@ class Scorer:
             out = baselines.predict_output(self.task, self.pipeline, self.pre.dense(feats), n_classes)
         else:
             x = templates.model_inputs(self.template, self.info, lambda: self.pre.dense(feats), feats.numeric, feats.codes)
-            raw = np.asarray(self.keras_model.predict(x, verbose=0, batch_size=2048), dtype=np.float64)
-            if self.task == "binary":
-                out = np.column_stack([1.0 - raw.reshape(-1), raw.reshape(-1)])
-            elif self.task == "multiclass":
-                out = raw
-            else:
-                out = self.target.decode_regression(raw)
+            out = self.target.from_model(self.keras_model.predict(x, verbose=0, batch_size=2048))
         return out, summary
 
     def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, ScoreSummary]:

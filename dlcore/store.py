@@ -366,27 +366,28 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
-    def claim_next_run(self) -> str | None:
-        """Mark the oldest queued run as running for this process; None when the queue is empty.
+    def _claim(self, table: sa.Table, **values: Any) -> str | None:
+        """Mark the oldest queued row of ``table`` as running; None when nothing is queued.
 
         The guarded UPDATE makes the claim safe with several workers on one database.
         """
-        now = time.time()
         with self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(
-                sa.select(runs.c.id).where(runs.c.status == "queued").order_by(runs.c.created_at).limit(5)
+                sa.select(table.c.id).where(table.c.status == "queued").order_by(table.c.created_at).limit(5)
             )]
-        for run_id in ids:
+        for row_id in ids:
             with self.engine.begin() as conn:
-                claimed = conn.execute(
-                    runs.update()
-                    .where(runs.c.id == run_id, runs.c.status == "queued")
-                    .values(status="running", started_at=now, heartbeat_at=now, worker=_this_worker(),
-                            phase="Starting")
-                ).rowcount
-            if claimed:
-                return run_id
+                if conn.execute(
+                    table.update().where(table.c.id == row_id, table.c.status == "queued")
+                    .values(status="running", **values)
+                ).rowcount:
+                    return row_id
         return None
+
+    def claim_next_run(self) -> str | None:
+        """Claim the oldest queued run for this process."""
+        now = time.time()
+        return self._claim(runs, started_at=now, heartbeat_at=now, worker=_this_worker(), phase="Starting")
 
     def heartbeat(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -489,18 +490,7 @@ class Store:
         return ScoringRecord.from_row(row)
 
     def claim_next_scoring(self) -> str | None:
-        with self.engine.connect() as conn:
-            ids = [r[0] for r in conn.execute(
-                sa.select(scorings.c.id).where(scorings.c.status == "queued").order_by(scorings.c.created_at).limit(5)
-            )]
-        for scoring_id in ids:
-            with self.engine.begin() as conn:
-                if conn.execute(
-                    scorings.update().where(scorings.c.id == scoring_id, scorings.c.status == "queued")
-                    .values(status="running")
-                ).rowcount:
-                    return scoring_id
-        return None
+        return self._claim(scorings)
 
     def finish_scoring(self, scoring_id: str, status: str, message: str | None = None, summary: dict | None = None) -> None:
         with self.engine.begin() as conn:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import evaluate
-from dlcore.errors import DlcoreError
+from dlcore.errors import DlcoreError, NotFoundError
 from dlcore.store import RunRecord
 from ui import common, urls
 
@@ -32,7 +32,7 @@ def runs_table(runs: list[RunRecord]) -> None:
         if r.dataset_id not in names:
             try:
                 names[r.dataset_id] = store.dataset(r.dataset_id).name
-            except Exception:
+            except NotFoundError:  # a run whose dataset was removed still lists
                 names[r.dataset_id] = r.dataset_id
         page = "compare" if r.status in ("done", "stopped") else "train"
         rows.append({
