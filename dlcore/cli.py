@@ -1,13 +1,13 @@
 """``python -m dlcore``: the same code paths and store as the app, for automation.
 
-    python -m dlcore fit DATA --target COL [--task auto|classification|regression] [--template NAME]
+    python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
                               [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
     python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME]
     python -m dlcore runs [--json]
     python -m dlcore worker [--only train|score]
 
-DATA is a file (CSV, Excel, Parquet) or ``sample:NAME`` for a sample that ships with the
-installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
+DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
+``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
 with the input ends with exit status 1 and one line ``error: ...``, never a traceback.
 """
 
@@ -39,10 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m dlcore", description="Train deep models against baselines; score new data.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     fit = sub.add_parser("fit", help="train a deep template and the baselines; print the leaderboard as JSON")
-    fit.add_argument("data", help="a CSV, Excel or Parquet file, or sample:NAME")
-    fit.add_argument("--target", required=True, help="the column to predict")
+    fit.add_argument("data", help="a CSV, Excel or Parquet file, a ZIP of images in class folders, or sample:NAME")
+    fit.add_argument("--target", default=None, help="the column to predict (tables; images are classified by folder)")
     fit.add_argument("--task", default="auto", choices=["auto", "classification", "regression", "binary", "multiclass"])
-    fit.add_argument("--template", default="mlp")
+    fit.add_argument("--template", default=None, help="default: mlp for tables, cnn_deep for images")
+    fit.add_argument("--image-size", type=int, default=None, help="images: side in pixels (default: from the images)")
+    fit.add_argument("--no-augment", action="store_true", help="images: train on the pictures as they are")
+    fit.add_argument("--no-flip", action="store_true", help="images: never mirror pictures left-right")
     fit.add_argument("--epochs", type=int, default=defaults.epochs)
     fit.add_argument("--seed", type=int, default=defaults.seed)
     fit.add_argument("--batch-size", type=int, default=None, help="rows per step (default: suggested from the table size)")
@@ -51,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-baselines", action="store_true", help="train the deep model only")
     pred = sub.add_parser("predict", help="score a file with a finished run's model")
     pred.add_argument("run_id")
-    pred.add_argument("data")
+    pred.add_argument("data", help="a table for a table's run; an image or a ZIP of images for an image run")
     pred.add_argument("-o", "--output", required=True, help="where to write the scored CSV")
     pred.add_argument("--model", default=None, help="a model of the run (default: the best one on its test rows)")
     runs = sub.add_parser("runs", help="list runs, newest first")
@@ -84,11 +87,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     store = Store.open()
     record = _register(store, args.data)
-    _say(f"dataset {record.id}: {record.n_rows} rows x {record.n_cols} columns ({record.name})")
+    shape = f"{record.n_rows} images" if record.kind == "image" else f"{record.n_rows} rows x {record.n_cols} columns"
+    _say(f"dataset {record.id}: {shape} ({record.name})")
     for note in record.report.get("notes", []):
         _say(f"note: {note}")
     for warning in record.profile.get("warnings", []):
         _say(f"warning: {warning}")
+    if record.kind == "image":
+        return _fit_images(store, record, args)
+    if not args.target:
+        raise DlcoreError("Name the column to predict with --target COLUMN.")
     frame = load_frame(store, record.id)
     task = args.task
     if args.target not in frame.columns:
@@ -103,13 +111,36 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task=task),
-        template=args.template,
+        template=args.template or "mlp",
         train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )
+    return _train_and_print(store, spec)
+
+
+def _fit_images(store, record, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+
+    classes = record.report.get("classes", {})
+    _say(f"images: {record.n_rows} in {len(classes)} classes ({', '.join(list(classes)[:10])})")
+    if args.target not in (None, "label"):
+        _say("note: images are classified by their folders (or labels file); --target is ignored")
+    spec = RunSpec(
+        data=DataSpec(dataset_id=record.id, target="label", task=args.task, image_size=args.image_size),
+        template=args.template or "cnn_deep",
+        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+                        learning_rate=args.learning_rate, size=args.size, augment=not args.no_augment,
+                        flip=not args.no_flip),
+        baselines=not args.no_baselines,
+    )
+    return _train_and_print(store, spec)
+
+
+def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
     import threading
 
+    from dlcore import runner
     from dlcore.jobs import _heartbeat
 
     # Created already running for this process, so no worker sharing the store can take it.
@@ -150,14 +181,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     scorer = load_scorer(store, args.run_id, args.model)
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
-    frame, report = tabular.read_table(path.read_bytes(), name=path.name)
-    scored, summary = scorer.score(frame)
+    if scorer.kind == "image":
+        from dlcore.data import images
+
+        scored, summary = scorer.score_images(images.images_from_upload(path.read_bytes(), path.name))
+        delimiter, decimal = ",", "."
+    else:
+        frame, report = tabular.read_table(path.read_bytes(), name=path.name)
+        scored, summary = scorer.score(frame)
+        delimiter, decimal = report.delimiter, report.decimal
     if args.model is None:
         _say(f"note: scoring with {scorer.model_name}, the best model on the run's test rows (choose another with --model)")
     for note in summary.notes():
         _say(f"note: {note}")
     with atomic_write(Path(args.output)) as tmp:
-        tmp.write_bytes(to_safe_csv(scored, report.delimiter, report.decimal))
+        tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
     _say(f"wrote {len(scored)} rows to {args.output} (model {scorer.model_name})")
     return 0
 

@@ -42,6 +42,10 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
     existing = store.dataset_by_hash(sha)
     if existing is not None:
         return existing, False
+    from dlcore.data import images
+
+    if images.looks_like_zip(content[:4]):
+        return _register_images(store, content, name, sha)
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     suffix = Path(name).suffix.lower()[:10] or ".bin"
@@ -62,12 +66,16 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
     # A column problem the profile states (with its column) is not repeated as a reading note.
     said = {w.split(" (for example")[0] for w in profile.warnings}
     report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
+    return _insert(store, folder, sha, dict(
+        id=dataset_id, sha256=sha, name=Path(name).name or "upload", kind="tabular", format=report.format,
+        n_rows=int(len(frame)), n_cols=int(frame.shape[1]), size_bytes=len(content),
+        profile=profile.to_dict(), report=report.to_dict(),
+    ))
+
+
+def _insert(store: Store, folder: Path, sha: str, values: dict) -> tuple[DatasetRecord, bool]:
     try:
-        record = store.insert_dataset(
-            id=dataset_id, sha256=sha, name=Path(name).name or "upload", kind="tabular", format=report.format,
-            n_rows=int(len(frame)), n_cols=int(frame.shape[1]), size_bytes=len(content),
-            profile=profile.to_dict(), report=report.to_dict(),
-        )
+        record = store.insert_dataset(**values)
     except sa.exc.IntegrityError:  # the same file registered at the same moment by someone else
         existing = store.dataset_by_hash(sha)
         if existing is None:
@@ -75,6 +83,34 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         shutil.rmtree(folder, ignore_errors=True)  # our copy is a duplicate of theirs
         return existing, False
     return record, True
+
+
+def _register_images(store: Store, content: bytes, name: str, sha: str) -> tuple[DatasetRecord, bool]:
+    """A ZIP of images: kept as it came, with a manifest (one row per usable image and its class)."""
+    from dlcore.data import images
+
+    dataset_id = new_id()
+    folder = store.dataset_dir(dataset_id)
+    try:
+        with atomic_write(folder / "source.zip") as tmp:
+            tmp.write_bytes(content)
+            manifest, report = images.read_image_zip(tmp, name)
+            with atomic_write(folder / "data.parquet") as parquet:
+                manifest.to_parquet(parquet, index=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        raise
+    n_classes = len(report.classes)
+    profile = {
+        "n_rows": int(len(manifest)), "n_cols": 2, "warnings": [],
+        "columns": [{"name": "image", "kind": "image"}, {"name": "label", "kind": "categorical", "n_unique": n_classes}],
+    }
+    return _insert(store, folder, sha, dict(
+        id=dataset_id, sha256=sha, name=Path(name).name or "images.zip", kind="image", format="zip",
+        n_rows=int(len(manifest)), n_cols=2, size_bytes=len(content), profile=profile,
+        report=report.to_dict(), target="label", task="binary" if n_classes == 2 else "multiclass",
+    ))
 
 
 def register_file(store: Store, path: str | Path) -> tuple[DatasetRecord, bool]:
@@ -87,9 +123,11 @@ def register_file(store: Store, path: str | Path) -> tuple[DatasetRecord, bool]:
 
 def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
     """Register a sample that ships inside an installed package, with its usual target chosen."""
+    if key in samples.IMAGE_SAMPLES:
+        return register_bytes(store, samples.IMAGE_SAMPLES[key].zip_bytes(), f"{key}.zip")
     sample = samples.SAMPLES.get(key)
     if sample is None:
-        raise DataError(f"Unknown sample {key!r}; available: {', '.join(samples.SAMPLES)}.")
+        raise DataError(f"Unknown sample {key!r}; available: {', '.join([*samples.SAMPLES, *samples.IMAGE_SAMPLES])}.")
     record, created = register_bytes(store, samples.sample_csv_bytes(key), f"{key}.csv")
     if record.target is None:
         column = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[sample.default_target])

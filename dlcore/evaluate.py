@@ -38,6 +38,7 @@ __all__ = [
     "primary_metric",
     "score",
     "predicted_labels",
+    "per_class",
     "bootstrap_indices",
     "bootstrap_values",
     "bootstrap_ci",
@@ -634,12 +635,25 @@ def _in_sentence(title: str) -> str:
 DISPLAY_NAMES = {
     "mlp": "MLP",
     "mlp_embed": "MLP with embeddings",
+    "cnn_small": "small CNN",
+    "cnn_deep": "deeper CNN",
     "dummy": "dummy floor",
     "logistic_regression": "logistic regression",
     "ridge": "ridge regression",
     "random_forest": "random forest",
     "gradient_boosting": "gradient boosting",
 }
+
+
+def per_class(y_true: Any, output: Any, classes: list[str]) -> list[dict[str, Any]]:
+    """Precision, recall and F1 of each class from class probabilities, with how many test rows
+    truly are that class (``support``); in plain words on the page, so a weak class shows."""
+    y = np.asarray(y_true).astype(int)
+    pred = np.asarray(output).argmax(axis=1)
+    labels = list(range(len(classes)))
+    p, r, f, n = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    return [{"class": classes[k], "precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
+             "support": int(n[k])} for k in labels]
 
 
 def display_name(model: str) -> str:

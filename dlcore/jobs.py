@@ -56,11 +56,19 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
     job = store.scoring(scoring_id)
     folder = store.scoring_dir(scoring_id)
     try:
-        frame, report = tabular.read_table((folder / "input.bin").read_bytes(), name=job.input_name)
         scorer = load_scorer(store, job.run_id, job.model)
-        scored, summary = scorer.score(frame)
+        content = (folder / "input.bin").read_bytes()
+        if scorer.kind == "image":
+            from dlcore.data import images
+
+            scored, summary = scorer.score_images(images.images_from_upload(content, job.input_name))
+            delimiter, decimal = ",", "."
+        else:
+            frame, report = tabular.read_table(content, name=job.input_name)
+            scored, summary = scorer.score(frame)
+            delimiter, decimal = report.delimiter, report.decimal
         with atomic_write(folder / "scored.csv") as tmp:
-            tmp.write_bytes(to_safe_csv(scored, report.delimiter, report.decimal))
+            tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
         preview = scored.head(1).to_dict(orient="records")
         store.finish_scoring(scoring_id, "done", summary={**summary.to_dict(), "preview": _jsonable(preview)})
     except DlcoreError as exc:

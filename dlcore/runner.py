@@ -28,7 +28,8 @@ from dlcore.features import TabularPreprocessor, TargetEncoder
 from dlcore.spec import RunSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["Prepared", "prepare", "execute_run", "submit", "resolve_task", "split_indices", "library_versions"]
+__all__ = ["Prepared", "Inputs", "prepare", "execute_run", "submit", "resolve_task", "split_indices", "library_versions",
+           "image_task", "image_pixels", "load_test_outputs"]
 
 log = logging.getLogger("dlcore.runner")
 Say = Callable[[str], None]
@@ -36,8 +37,14 @@ Say = Callable[[str], None]
 
 def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
     """Queue a run and return its id at once; a worker picks it up (or, with ``claim``, the caller)."""
-    templates.get(spec.template)
+    template = templates.get(spec.template)
     record = store.dataset(spec.data.dataset_id)
+    if template.kind != record.kind:
+        raise DataError(f"The template {template.title!r} is for {template.kind} data, but this dataset holds "
+                        f"{record.kind} data; choose one of: "
+                        f"{', '.join(t.title for t in templates.for_kind(record.kind))}.")
+    if record.kind == "image":
+        image_task(spec.data.task, len(record.report.get("classes", {})))
     if spec.data.target not in {c["name"] for c in record.profile["columns"]}:
         raise DataError(
             f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
@@ -190,6 +197,114 @@ def execute_run(store: Store, run_id: str, say: Say | None = None) -> None:
         say(f"failed with an internal error: {exc!r}")
 
 
+@dataclass
+class Inputs:
+    """What every candidate of one run shares, whatever the kind of data: the split, the
+    encoded target, and how to feed rows to the deep model and to the baselines."""
+
+    task: str
+    enc: TargetEncoder
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    y: np.ndarray  # the target as the deep model learns it
+    y_raw: np.ndarray  # float target (regression) or class codes (classification)
+    info: templates.InputInfo
+    deep_x: Callable[[np.ndarray], Any]  # row positions -> the deep model's input
+    baseline_x: Callable[[np.ndarray], np.ndarray]  # row positions -> the baselines' matrix
+    meta: dict[str, Any]  # saved in preprocess.json: what scoring needs to rebuild the inputs
+    result: dict[str, Any]  # extra keys of the run's result
+    dropped_missing_target: int
+    warnings: list[str]
+    n_rows: int
+
+
+def _tabular_inputs(store: Store, spec: RunSpec, template: templates.Template) -> Inputs:
+    prep = prepare(store, spec)
+    pre = prep.pre
+    feats = pre.transform(prep.frame)
+    dense_all = pre.dense(feats)
+    info = templates.InputInfo(n_dense=dense_all.shape[1], n_numeric=pre.n_numeric,
+                               cardinalities=tuple(pre.cardinalities))
+
+    def deep_x(rows: np.ndarray) -> Any:
+        return templates.model_inputs(template, info, lambda: dense_all[rows], feats.numeric[rows], feats.codes[rows])
+
+    meta = {"kind": "tabular", "preprocessor": pre.to_dict(), "input_format": template.input_format,
+            "input_info": {"n_dense": info.n_dense, "n_numeric": info.n_numeric,
+                           "cardinalities": list(info.cardinalities)}}
+    result = {"features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
+              "input_defaults": _input_defaults(prep.frame.iloc[prep.train], pre)}
+    return Inputs(prep.task, prep.target_enc, prep.train, prep.val, prep.test, prep.y, prep.y_raw, info,
+                  deep_x, lambda rows: dense_all[rows], meta, result, prep.dropped_missing_target,
+                  prep.warnings, len(prep.frame))
+
+
+def image_task(requested: str, n_classes: int) -> str:
+    """Images are always classified: binary for two classes, multiclass for more."""
+    if requested == "regression":
+        raise DataError("Images are sorted into classes (their folders); predicting a number from an image "
+                        "is not supported. Choose classification.")
+    return "binary" if n_classes == 2 else "multiclass"
+
+
+def image_pixels(store: Store, dataset_id: str, size: int, channels: int,
+                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Every image of a dataset decoded at ``size`` pixels, cached on disk per size (decoded once)."""
+    from dlcore.data import images
+
+    folder = store.dataset_dir(dataset_id)
+    cache = folder / f"pixels-{size}.npy"
+    if cache.exists():
+        return np.load(cache, allow_pickle=False)
+    manifest = pd.read_parquet(folder / "data.parquet", columns=["image"])
+    pixels = images.load_pixels(_source_zip(store, dataset_id), manifest["image"].tolist(), size, channels, progress)
+    with atomic_write(cache) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, pixels, allow_pickle=False)
+    return pixels
+
+
+def _source_zip(store: Store, dataset_id: str) -> Any:
+    return store.dataset_dir(dataset_id) / "source.zip"
+
+
+def _image_inputs(store: Store, run_id: str, spec: RunSpec, record: Any) -> Inputs:
+    from dlcore.data import images
+    from dlcore.spec import suggested_image_size
+
+    report = record.report
+    manifest = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet")
+    labels = manifest["label"].astype("string")
+    task = image_task(spec.data.task, labels.nunique())
+    enc = TargetEncoder(task).fit(labels)
+    y = enc.encode(labels)
+    train, val, test = split_indices(y, task, spec.data.test_share, spec.data.validation_share, spec.train.seed)
+    size = spec.data.image_size or suggested_image_size(report.get("width_median", 32), report.get("height_median", 32))
+    channels = int(report.get("channels", 3))
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 1.0 or done == total:
+            last[0] = now
+            store.update_run(run_id, phase=f"Decoding the images at {size}×{size} pixels: {done:,} of {total:,}",
+                             heartbeat_at=time.time())
+
+    pixels = image_pixels(store, record.id, size, channels, progress)
+    flat = images.baseline_features(pixels)
+    info = templates.InputInfo(image_shape=(size, size, channels))
+    meta = {"kind": "image", "input_format": "image", "image": {"size": size, "channels": channels},
+            "input_info": {"image_shape": [size, size, channels]}}
+    result = {"image": {"size": size, "channels": channels, "baseline_pixels": int(flat.shape[1]),
+                        "classes": report.get("classes", {})}}
+    small = [f"{c!r} ({n})" for c, n in report.get("classes", {}).items() if n < 20]
+    warnings = [f"Some classes have few images: {', '.join(small[:8])}. Scores for them are rough; add images "
+                "if you can."] if small else []
+    return Inputs(task, enc, train, val, test, y, y.astype(np.int64), info, lambda rows: pixels[rows],
+                  lambda rows: flat[rows], meta, result, 0, warnings, len(manifest))
+
+
 def _execute(store: Store, run_id: str, say: Say) -> None:
     import keras
 
@@ -199,28 +314,25 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     spec = RunSpec.from_dict(run.spec)
     template = templates.get(spec.template)
     store.update_run(run_id, phase="Preparing the data", versions=library_versions())
-    prep = prepare(store, spec)
-    task, pre, enc = prep.task, prep.pre, prep.target_enc
+    record = store.dataset(spec.data.dataset_id)
+    if template.kind != record.kind:
+        raise DataError(f"The template {template.title!r} is for {template.kind} data, but this dataset holds "
+                        f"{record.kind} data; choose one of: "
+                        f"{', '.join(t.title for t in templates.for_kind(record.kind))}.")
+    data = _image_inputs(store, run_id, spec, record) if record.kind == "image" else _tabular_inputs(store, spec, template)
+    task, enc = data.task, data.enc
     n_classes = len(enc.classes_) if task != "regression" else 1
     metric = evaluate.primary_metric(task)
     store.update_run(run_id, task=task, metric=metric.key, higher_is_better=metric.higher_is_better,
                      phase=f"Training {template.title}")
-    say(f"{len(prep.frame)} rows, task {task}; training {template.name}")
-
-    feats = pre.transform(prep.frame)
-    dense_all = pre.dense(feats)
-    info = templates.InputInfo(n_dense=dense_all.shape[1], n_numeric=pre.n_numeric,
-                               cardinalities=tuple(pre.cardinalities))
-
-    def inputs_for(rows: np.ndarray) -> Any:
-        return templates.model_inputs(template, info, lambda: dense_all[rows], feats.numeric[rows], feats.codes[rows])
+    say(f"{data.n_rows} rows, task {task}; training {template.name}")
 
     keras.utils.set_random_seed(spec.train.seed)
-    model = template.build(spec.train, info, task, n_classes)
+    model = template.build(spec.train, data.info, task, n_classes)
     callback = make_store_callback(store, run_id, task, spec.train.epochs,
                                    metric_scale=enc.std_ if task == "regression" else 1.0)
-    fit = fit_deep(model, task, spec.train, inputs_for(prep.train), prep.y[prep.train],
-                   inputs_for(prep.val), prep.y[prep.val], callback)
+    fit = fit_deep(model, task, spec.train, data.deep_x(data.train), data.y[data.train],
+                   data.deep_x(data.val), data.y[data.val], callback)
     if fit.nan_epoch is not None:
         raise RunError(
             f"Training became unstable at epoch {fit.nan_epoch}: the loss turned into 'not a number'. "
@@ -229,8 +341,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         )
     say(f"deep model: {fit.epochs_run} epochs in {fit.fit_seconds:.1f}s")
 
-    test_x = inputs_for(prep.test)
-    raw_out = model.predict(test_x, verbose=0, batch_size=1024)
+    raw_out = model.predict(data.deep_x(data.test), verbose=0, batch_size=256 if record.kind == "image" else 1024)
     outputs: dict[str, np.ndarray] = {spec.template: enc.from_model(raw_out)}
     families = {spec.template: "deep"}
     fit_seconds = {spec.template: fit.fit_seconds}
@@ -239,37 +350,35 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         model.save(tmp)
 
     if spec.baselines:
-        models = baselines.baselines_for(task, spec.train.seed, len(prep.train))
-        y_fit = prep.y_raw[prep.train] if task == "regression" else prep.y[prep.train]
+        models = baselines.baselines_for(task, spec.train.seed, len(data.train))
+        y_fit = data.y_raw[data.train] if task == "regression" else data.y[data.train]
+        x_train, x_test = data.baseline_x(data.train), data.baseline_x(data.test)
         for i, (name, pipe) in enumerate(models.items(), start=1):
             store.update_run(run_id, phase=f"Fitting baseline {i} of {len(models)}: {name.replace('_', ' ')}",
                              heartbeat_at=time.time())
             started = time.perf_counter()
-            pipe.fit(dense_all[prep.train], y_fit)
+            pipe.fit(x_train, y_fit)
             fit_seconds[name] = time.perf_counter() - started
-            outputs[name] = baselines.predict_output(task, pipe, dense_all[prep.test], n_classes)
+            outputs[name] = baselines.predict_output(task, pipe, x_test, n_classes)
             families[name] = "baseline"
             baselines.save(pipe, folder / f"{name}.skops")
             say(f"baseline {name}: {fit_seconds[name]:.1f}s")
 
     store.update_run(run_id, phase="Scoring every model on the test rows", heartbeat_at=time.time())
-    y_test = prep.y_raw[prep.test]
+    y_test = data.y_raw[data.test]
     board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=spec.train.seed)
-    _save_test_outputs(folder, prep, outputs)
+    _save_test_outputs(folder, data.test, y_test, outputs)
     with atomic_write(folder / "preprocess.json") as tmp:
-        tmp.write_text(json.dumps({"preprocessor": pre.to_dict(), "target": enc.to_dict(), "task": task,
-                                   "target_column": spec.data.target, "template": spec.template,
-                                   "input_format": template.input_format,
-                                   "input_info": {"n_dense": info.n_dense, "n_numeric": info.n_numeric,
-                                                  "cardinalities": list(info.cardinalities)}}))
+        tmp.write_text(json.dumps({**data.meta, "target": enc.to_dict(), "task": task,
+                                   "target_column": spec.data.target, "template": spec.template}))
     result = {
         "leaderboard": board.to_dict(),
         "classes": enc.classes_,
-        "rows": {"train": int(len(prep.train)), "validation": int(len(prep.val)), "test": int(len(prep.test)),
-                 "dropped_missing_target": prep.dropped_missing_target},
-        "features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
-        "input_defaults": _input_defaults(prep.frame.iloc[prep.train], pre),
-        "warnings": prep.warnings,
+        "kind": record.kind,
+        "rows": {"train": int(len(data.train)), "validation": int(len(data.val)), "test": int(len(data.test)),
+                 "dropped_missing_target": data.dropped_missing_target},
+        **data.result,
+        "warnings": data.warnings,
         "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": fit.stopped_by_user,
                  "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
         "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name]} for name in outputs},
@@ -281,8 +390,8 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     say(f"{status}: {metric.title} {deep_row.test_score:.4f}")
 
 
-def _save_test_outputs(folder: Any, prep: Prepared, outputs: dict[str, np.ndarray]) -> None:
-    arrays = {"row": prep.test.astype(np.int64), "y_true": prep.y_raw[prep.test]}
+def _save_test_outputs(folder: Any, test: np.ndarray, y_test: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
+    arrays = {"row": test.astype(np.int64), "y_true": y_test}
     for i, (name, out) in enumerate(outputs.items()):
         arrays[f"model_{i}"] = out
     arrays["names"] = np.array(list(outputs), dtype=np.str_)

@@ -32,9 +32,14 @@ class ScoreSummary:
     extra_columns: list[str] = field(default_factory=list)
     unseen: dict[str, int] = field(default_factory=dict)
     not_numbers: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)  # images: file name -> why it was not scored
 
     def notes(self) -> list[str]:
         out = []
+        if self.unreadable:
+            names = ", ".join(list(self.unreadable)[:8]) + (" …" if len(self.unreadable) > 8 else "")
+            out.append(f"{len(self.unreadable)} file(s) could not be read as images and have no prediction "
+                       f"(the 'problem' column says why): {names}.")
         if self.extra_columns:
             shown = ", ".join(map(repr, self.extra_columns[:8])) + (" …" if len(self.extra_columns) > 8 else "")
             out.append(f"{len(self.extra_columns)} column(s) the model does not use were ignored (kept in the output): {shown}.")
@@ -46,7 +51,8 @@ class ScoreSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_rows": self.n_rows, "model": self.model, "extra_columns": self.extra_columns,
-                "unseen": self.unseen, "not_numbers": self.not_numbers, "notes": self.notes()}
+                "unseen": self.unseen, "not_numbers": self.not_numbers, "unreadable": self.unreadable,
+                "notes": self.notes()}
 
 
 class Scorer:
@@ -57,9 +63,11 @@ class Scorer:
         if not meta_path.exists():
             raise NotFoundError(f"Run {run_id!r} has no saved model yet: wait until it finishes, or pick a finished run.")
         meta = json.loads(meta_path.read_text())
+        self.kind: str = meta.get("kind", "tabular")
         self.task: str = meta["task"]
         self.target_column: str = meta["target_column"]
-        self.pre = TabularPreprocessor.from_dict(meta["preprocessor"])
+        self.pre = TabularPreprocessor.from_dict(meta["preprocessor"]) if self.kind == "tabular" else None
+        self.image: dict[str, int] = meta.get("image", {})
         self.target = TargetEncoder.from_dict(meta["target"])
         self.model_name = model
         self.template_name = meta["template"]
@@ -70,7 +78,10 @@ class Scorer:
             self.keras_model = keras.saving.load_model(folder / f"{model}.keras", safe_mode=True)
             self.template = templates.get(model)
             info = meta["input_info"]
-            self.info = templates.InputInfo(info["n_dense"], info["n_numeric"], tuple(info["cardinalities"]))
+            if self.kind == "image":
+                self.info = templates.InputInfo(image_shape=tuple(info["image_shape"]))
+            else:
+                self.info = templates.InputInfo(info["n_dense"], info["n_numeric"], tuple(info["cardinalities"]))
         else:
             path = folder / f"{model}.skops"
             if not path.exists():
@@ -83,8 +94,54 @@ class Scorer:
     def classes(self) -> list[str]:
         return self.target.classes_
 
+    def _check_kind(self, kind: str) -> None:
+        if self.kind != kind:
+            raise SchemaError(f"This run's models read {self.kind} data, not {kind} data: upload "
+                              + ("images (one, several, or a ZIP)." if self.kind == "image" else "a table (CSV, Excel or Parquet)."))
+
+    def image_output(self, pixels: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, k) for decoded pixels (n, size, size, channels), as in training."""
+        from dlcore.data import images
+
+        n_classes = len(self.classes)
+        if self.family == "baseline":
+            return baselines.predict_output(self.task, self.pipeline, images.baseline_features(pixels), n_classes)
+        return self.target.from_model(self.keras_model.predict(pixels, verbose=0, batch_size=256))
+
+    def score_images(self, items: list[tuple[str, bytes]]) -> tuple[pd.DataFrame, ScoreSummary]:
+        """One row per image: its name, the predicted class and each class's probability.
+
+        An image that cannot be read keeps its row, with no prediction and the reason why."""
+        from dlcore.data import images
+        from dlcore.errors import DataError
+
+        self._check_kind("image")
+        if not items:
+            raise SchemaError("There are no images to score. Upload one or more images, or a ZIP of them.")
+        size, channels = self.image["size"], self.image["channels"]
+        decoded, problems = [], {}
+        for name, data in items:
+            try:
+                decoded.append(images.decode_image(data, size, channels, name=name))
+            except DataError as exc:
+                problems[name] = str(exc)
+        readable = [name for name, _ in items if name not in problems]
+        out = self.image_output(np.stack(decoded)) if decoded else np.zeros((0, len(self.classes)))
+        rows = {name: i for i, name in enumerate(readable)}
+        table = pd.DataFrame({"file": [name for name, _ in items]})
+        pick = [rows.get(name) for name, _ in items]
+        labels = np.asarray(self.classes, dtype=object)
+        table["prediction"] = [labels[out[i].argmax()] if i is not None else None for i in pick]
+        table["confidence"] = [float(out[i].max()) if i is not None else None for i in pick]
+        for k, label in enumerate(self.classes):
+            table[f"probability {label}"] = [float(out[i, k]) if i is not None else None for i in pick]
+        if problems:
+            table["problem"] = [problems.get(name) for name, _ in items]
+        return table, ScoreSummary(len(items), self.model_name, unreadable=problems)
+
     def output(self, frame: pd.DataFrame) -> tuple[np.ndarray, ScoreSummary]:
         """Raw model output for ``frame``: probabilities (n, k) or values (n,)."""
+        self._check_kind("tabular")
         feats = self.pre.transform(frame)
         extra = [c for c in frame.columns if c not in self.pre.columns and c != self.target_column]
         summary = ScoreSummary(len(frame), self.model_name, extra, feats.unseen, feats.not_numbers)

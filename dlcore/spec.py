@@ -15,7 +15,7 @@ from typing import Any
 
 from dlcore.errors import SpecError
 
-__all__ = ["DataSpec", "TrainSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size"]
+__all__ = ["DataSpec", "TrainSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size", "suggested_image_size", "IMAGE_SIZES"]
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression", "classification")
 SIZES = ("small", "medium", "large")
@@ -41,6 +41,7 @@ class DataSpec:
     features: tuple[str, ...] | None = None
     test_share: float = 0.2
     validation_share: float = 0.2
+    image_size: int | None = None  # images: side in pixels the models see; None picks one from the data
 
     def __post_init__(self) -> None:
         if not self.dataset_id:
@@ -51,6 +52,10 @@ class DataSpec:
             raise SpecError(f"task is {self.task!r}; allowed values: {', '.join(TASK_CHOICES)}.")
         _check_range("test_share", self.test_share, 0.05, 0.5)
         _check_range("validation_share", self.validation_share, 0.05, 0.5)
+        if self.image_size is not None:
+            if isinstance(self.image_size, bool) or not isinstance(self.image_size, int):
+                raise SpecError(f"image_size is {self.image_size!r}; it must be a whole number of pixels.")
+            _check_range("image_size", self.image_size, 8, 256)
         if self.features is not None:
             object.__setattr__(self, "features", tuple(self.features))
             if not self.features:
@@ -71,6 +76,8 @@ class TrainSpec:
     l2: float = 1e-5
     patience: int = 8
     seed: int = 42
+    augment: bool = True  # images: show each training image slightly changed every epoch
+    flip: bool = True  # images: mirroring left-right is one of those changes
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "seed"):
@@ -86,6 +93,9 @@ class TrainSpec:
         _check_range("seed", self.seed, 0, 2**31 - 1)
         if self.size not in SIZES:
             raise SpecError(f"size is {self.size!r}; allowed values: {', '.join(SIZES)}.")
+        for name in ("augment", "flip"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"{name} is {getattr(self, name)!r}; it must be true or false.")
 
 
 @dataclass(frozen=True)
@@ -153,3 +163,17 @@ def suggested_batch_size(n_rows: int) -> int:
         if train_rows <= size * 40:
             return size
     return 256
+
+
+IMAGE_SIZES = (16, 24, 32, 48, 64, 96, 128)
+
+
+def suggested_image_size(width: float, height: float) -> int:
+    """A side in pixels for the models, from the images' typical size.
+
+    Small images keep about their size (at least 32, so three blocks of filters still fit);
+    bigger ones are scaled down to 64: on a CPU, every doubling of the side makes training
+    about four times slower, and most photo classes can be told apart at 64 pixels.
+    """
+    side = max(width, height)
+    return 32 if side <= 40 else 48 if side <= 56 else 64

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DeepFit", "fit_deep", "compile_for", "live_metric_key"]
+__all__ = ["DeepFit", "fit_deep", "compile_for", "live_metric_key", "image_dataset"]
 
 log = logging.getLogger("dlcore.train")
 
@@ -136,6 +136,18 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
     return StoreCallback()
 
 
+def image_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None) -> Any:
+    """Decoded pixels (uint8) to a tf.data pipeline: shuffled afresh each epoch when training,
+    batched, and prefetched so the next batch is ready while the model works on this one. The
+    pixels were decoded once and cached on disk per size; augmentation happens inside the model."""
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.ndarray, x_val: Any,
              y_val: np.ndarray, callback: Any, extra_callbacks: list | None = None,
              verbose: int = 0) -> DeepFit:
@@ -144,14 +156,20 @@ def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.nda
 
     compile_for(model, task, settings.learning_rate)
     early = keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    if isinstance(x_train, np.ndarray) and x_train.ndim == 4:  # images: a tf.data pipeline
+        train_data = image_dataset(x_train, y_train, settings.batch_size, shuffle_seed=settings.seed)
+        val_data: Any = image_dataset(x_val, y_val, settings.batch_size)
+        batching: dict[str, Any] = {"shuffle": False}  # the pipeline shuffles, afresh each epoch
+    else:
+        train_data, val_data = (x_train, y_train), (x_val, y_val)
+        batching = {"batch_size": settings.batch_size, "shuffle": True}
     started = time.perf_counter()
     try:
         history = model.fit(
-            x_train, y_train,
-            validation_data=(x_val, y_val),
+            *((train_data,) if not isinstance(train_data, tuple) else train_data),
+            validation_data=val_data,
             epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            shuffle=True,
+            **batching,
             verbose=verbose,
             callbacks=[callback, early, *(extra_callbacks or [])],
         )

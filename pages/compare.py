@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 from dlcore import charts, evaluate, runner
 from ui import common, urls, views
+from ui import images as image_views
 
 ui.route_through_app()
 
@@ -55,7 +56,7 @@ with st.expander("What the scores mean"):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")
 st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metric_title"], board["higher_is_better"]), width="stretch")
 
-y_true, raw_outputs, _ = runner.load_test_outputs(store, run.id)
+y_true, raw_outputs, rows_of_test = runner.load_test_outputs(store, run.id)
 # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
 outputs = {evaluate.display_name(m): out for m, out in raw_outputs.items()}
 families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
@@ -70,6 +71,20 @@ if task in ("binary", "multiclass"):
     with left:
         st.plotly_chart(charts.confusion_matrix_chart(y_true_codes, outputs[chosen].argmax(axis=1), classes), width="stretch")
         st.caption("Each row is the actual class; each column what the model predicted. The diagonal is correct.")
+    st.markdown("**Per class**: how often each class is found (recall) and how often the model is right when it "
+                "says that class (precision).")
+    per_class = evaluate.per_class(y_true_codes, outputs[chosen], classes)
+    st.dataframe(per_class, hide_index=True, width="stretch", column_config={
+        "class": "Class",
+        "precision": st.column_config.ProgressColumn("Precision: right when it says this class", format="percent",
+                                                     min_value=0.0, max_value=1.0),
+        "recall": st.column_config.ProgressColumn("Recall: share of this class found", format="percent",
+                                                  min_value=0.0, max_value=1.0),
+        "f1": st.column_config.NumberColumn("F1 (both in one)", format="%.3f"),
+        "support": st.column_config.NumberColumn("Test images" if result.get("kind") == "image" else "Test rows"),
+    })
+    if result.get("kind") == "image":
+        image_views.mistakes(run.dataset_id, rows_of_test, y_true_codes, outputs[chosen], classes, chosen)
     if task == "binary":
         scores = {m: outputs[m][:, 1] for m in models}
         with right:

@@ -8,6 +8,7 @@ from dlcore import charts, datasets
 from dlcore.data import samples, tabular
 from dlcore.errors import DlcoreError
 from ui import common, urls, views
+from ui import images as image_views
 
 ui.route_through_app()
 
@@ -35,10 +36,11 @@ def target_checks(dataset_id: str, target: str, task: str) -> tuple[list[str], l
 upload_tab, sample_tab = st.tabs(["Upload a file", "Try a sample"])
 with upload_tab:
     uploaded = st.file_uploader(
-        "A table: CSV (any separator, decimal commas and European files are fine), Excel (.xlsx) or Parquet",
-        type=["csv", "tsv", "txt", "xlsx", "parquet"],
+        "A table: CSV (any separator, decimal commas and European files are fine), Excel (.xlsx) or Parquet; "
+        "or images: a ZIP with one folder per class (cats/…, dogs/…), or images plus a CSV of file names and labels",
+        type=["csv", "tsv", "txt", "xlsx", "parquet", "zip"],
         help="The file is stored on this server at once and named by its content: uploading the same file "
-        "again opens the same dataset.",
+        "again opens the same dataset. Images may be PNG, JPEG, BMP, GIF or WEBP, of any size and colour.",
     )
     # The uploader keeps its file across reruns; register each new file once per session.
     if uploaded is not None and st.session_state.get("registered_upload") != uploaded.file_id:
@@ -56,10 +58,11 @@ with upload_tab:
     elif uploaded is not None and st.session_state.get("upload_error"):
         st.error(st.session_state["upload_error"], icon=":material/error:")
 with sample_tab:
+    every_sample = {**samples.SAMPLES, **samples.IMAGE_SAMPLES}
     key = st.selectbox(
         "Sample data that ships with the installed packages",
-        list(samples.SAMPLES),
-        format_func=lambda k: f"{samples.SAMPLES[k].title}: {samples.SAMPLES[k].description}",
+        list(every_sample),
+        format_func=lambda k: f"{every_sample[k].title}: {every_sample[k].description}",
     )
     if st.button("Use this sample", icon=":material/dataset:"):
         with common.guard():
@@ -70,9 +73,12 @@ dataset_id = urls.get_id(urls.DATASET)
 if not dataset_id:
     views.pick_dataset("data", "Datasets on this server")
 record = views.or_stop(store.dataset, dataset_id)
+st.header(record.name)
+if record.kind == "image":
+    image_views.dataset_view(record)
+    st.stop()
 profile = datasets.profile_of(record)
 
-st.header(record.name)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Rows", f"{record.n_rows:,}")
 c2.metric("Columns", record.n_cols)

@@ -7,6 +7,7 @@ import ui
 from dlcore import evaluate, jobs
 from dlcore.errors import DlcoreError
 from ui import common, scoring, urls, views
+from ui import images as image_views
 
 ui.route_through_app()
 
@@ -31,6 +32,9 @@ def preview(scoring_id: str):  # a finished scoring never changes: read its file
 
 
 board = run.result["leaderboard"]
+if run.result.get("kind") == "image":
+    image_views.predict_view(run, dataset, board)
+    st.stop()
 features = run.result["features"]
 inputs = features["numeric"] + features["datetime"] + features["categorical"]
 st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")

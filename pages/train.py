@@ -4,7 +4,14 @@ import streamlit as st
 
 import ui
 from dlcore import evaluate, runner, templates
-from dlcore.spec import DataSpec, RunSpec, TrainSpec, suggested_batch_size
+from dlcore.spec import (
+    IMAGE_SIZES,
+    DataSpec,
+    RunSpec,
+    TrainSpec,
+    suggested_batch_size,
+    suggested_image_size,
+)
 from ui import common, live, urls, views
 
 ui.route_through_app()
@@ -44,31 +51,52 @@ dataset = views.or_stop(store.dataset, dataset_id)
 
 columns = [c["name"] for c in dataset.profile["columns"]]
 st.subheader(f"Data: {dataset.name}")
+
 urls.link("data", "Check the data and the target first", dataset=dataset_id, icon=":material/arrow_back:")
 
+is_image = dataset.kind == "image"
 with st.form("train"):
-    target = st.selectbox("Target (what to predict)", columns,
-                          index=columns.index(dataset.target) if dataset.target in columns else len(columns) - 1)
-    task_options = ["auto", "binary", "multiclass", "regression"]
-    task = st.radio("Kind of prediction", task_options, horizontal=True,
-                    index=task_options.index(dataset.task) if dataset.target == target and dataset.task in task_options else 0,
-                    format_func=lambda t: {"auto": "detect", "binary": "two outcomes", "multiclass": "several categories",
-                                           "regression": "a number"}[t])
-    tabular_templates = templates.for_kind("tabular")
-    template = st.radio("Model template", [t.name for t in tabular_templates],
+    if is_image:
+        classes = dataset.report.get("classes", {})
+        st.markdown(f"**Sorts the images into {len(classes)} classes:** {', '.join(list(classes)[:12])}"
+                    + (" …" if len(classes) > 12 else ""))
+        target, task = "label", "auto"
+    else:
+        target = st.selectbox("Target (what to predict)", columns,
+                              index=columns.index(dataset.target) if dataset.target in columns else len(columns) - 1)
+        task_options = ["auto", "binary", "multiclass", "regression"]
+        task = st.radio("Kind of prediction", task_options, horizontal=True,
+                        index=task_options.index(dataset.task) if dataset.target == target and dataset.task in task_options else 0,
+                        format_func=lambda t: {"auto": "detect", "binary": "two outcomes", "multiclass": "several categories",
+                                               "regression": "a number"}[t])
+    kind_templates = templates.for_kind(dataset.kind)
+    names = [t.name for t in kind_templates]
+    template = st.radio("Model template", names, index=names.index("cnn_deep") if "cnn_deep" in names else 0,
                         format_func=lambda n: templates.get(n).title,
-                        captions=[t.description for t in tabular_templates])
-    with st.expander("Settings (the defaults suit most tables)", expanded=False):
+                        captions=[t.description for t in kind_templates])
+    if is_image:
+        st.caption("Models are trained from scratch: this server cannot download pretrained weights. A transfer-learning "
+                   "template will come when weights can ship with the app.")
+        suggested = suggested_image_size(dataset.report.get("width_median", 32), dataset.report.get("height_median", 32))
+        image_size = st.select_slider(
+            "Image size: every picture is resized to this many pixels a side (bigger sees more detail but trains "
+            "about four times slower per doubling)", list(IMAGE_SIZES), value=suggested)
+        augment = st.toggle("Augmentation: show each training picture slightly turned, zoomed, shifted and with other "
+                            "contrast, new each epoch (the deeper CNN; helps most with few pictures)", value=True)
+        flip = st.toggle("Mirror pictures left-right as part of augmentation (turn off for text, digits, or anything "
+                         "where left and right matter)", value=True)
+    with st.expander("Settings (the defaults suit most data)", expanded=False):
         defaults = TrainSpec()
         c1, c2 = st.columns(2)
         epochs = c1.number_input("Epochs: passes over the training rows (training stops earlier when validation stops improving)",
-                                 1, 1000, defaults.epochs)
+                                 1, 1000, 30 if is_image else defaults.epochs)
         size = c2.select_slider("Size: how many units the model has (bigger learns more, but may memorise)",
                                 ["small", "medium", "large"], value=defaults.size)
         learning_rate = c1.select_slider("Learning rate: how big each learning step is (lower is slower but steadier)",
                                          [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03], value=defaults.learning_rate)
         batch_size = c2.select_slider("Batch size: rows per learning step (suggested from the table's size)",
-                                      [16, 32, 64, 128, 256, 512, 1024], value=suggested_batch_size(dataset.n_rows))
+                                      [16, 32, 64, 128, 256, 512, 1024],
+                                      value=32 if is_image else suggested_batch_size(dataset.n_rows))
         dropout = c1.slider("Dropout: share of units switched off at random while training (fights memorising)",
                             0.0, 0.6, defaults.dropout, 0.05)
         patience = c2.number_input("Patience: epochs without improvement before stopping early", 1, 100, defaults.patience)
@@ -80,13 +108,15 @@ with st.form("train"):
 if submitted:
     with common.guard():
         spec = RunSpec(
-            data=DataSpec(dataset_id=dataset_id, target=target, task=task),
+            data=DataSpec(dataset_id=dataset_id, target=target, task=task,
+                          image_size=int(image_size) if is_image else None),
             template=template,
             train=TrainSpec(epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
-                            size=size, dropout=float(dropout), l2=float(l2), patience=int(patience), seed=int(seed)),
+                            size=size, dropout=float(dropout), l2=float(l2), patience=int(patience), seed=int(seed),
+                            augment=bool(augment) if is_image else True, flip=bool(flip) if is_image else True),
         )
         new_run = runner.submit(store, spec)
-        if (target, task) != (dataset.target, dataset.task) and task != "auto":
+        if not is_image and (target, task) != (dataset.target, dataset.task) and task != "auto":
             store.set_dataset_target(dataset_id, target, task)
         urls.open_run(new_run)
 

@@ -106,3 +106,33 @@ def use_app_router_in_apptest() -> None:
 
     PagesManager.__init__ = init
     PagesManager._dlcore_patched = True
+
+
+def shapes_zip(n_per_class: int = 20, size: int = 24, seed: int = 0, nest: str = "shapes/") -> bytes:
+    """A ZIP of class folders with pictures a CNN tells apart in a few epochs: horizontal
+    stripes, vertical stripes and a bright square, in colour, as PNG and JPEG, with noise."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label in ("horizontal", "vertical", "square"):
+            for i in range(n_per_class):
+                img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
+                offset = int(rng.integers(0, 3))
+                if label == "horizontal":
+                    img[offset::4, :, :] = 230
+                elif label == "vertical":
+                    img[:, offset::4, :] = 230
+                else:
+                    a, b = int(rng.integers(2, size // 2)), int(rng.integers(2, size // 2))
+                    img[a:a + size // 3, b:b + size // 3, :] = 230
+                fmt = "PNG" if i % 2 else "JPEG"
+                out = io.BytesIO()
+                Image.fromarray(img).save(out, format=fmt)
+                archive.writestr(f"{nest}{label}/{label}-{i:03d}.{fmt.lower()}", out.getvalue())
+        archive.writestr(f"{nest}README.txt", "not an image")
+    return buffer.getvalue()

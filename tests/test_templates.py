@@ -7,7 +7,22 @@ import pytest
 from dlcore import templates
 from dlcore.spec import TrainSpec
 
-CASES = [(name, task) for name in sorted(templates.REGISTRY) for task in ("binary", "multiclass", "regression")]
+TASKS = {"tabular": ("binary", "multiclass", "regression"), "image": ("binary", "multiclass")}
+# Images: grey and colour, and a side too small to pool three times.
+IMAGE_SHAPES = {"binary": (16, 16, 1), "multiclass": (8, 8, 3)}
+CASES = [(name, task) for name in sorted(templates.REGISTRY) for task in TASKS[templates.get(name).kind]]
+
+
+def _inputs(template, task, rng, n):
+    if template.kind == "image":
+        info = templates.InputInfo(image_shape=IMAGE_SHAPES[task])
+        pixels = rng.integers(0, 256, size=(n, *IMAGE_SHAPES[task])).astype("uint8")
+        return info, templates.model_inputs(template, info, lambda: pixels, None, None)
+    info = templates.InputInfo(n_dense=4 + 5 + 3, n_numeric=4, cardinalities=(5, 3))
+    numeric = rng.normal(size=(n, 4)).astype("float32")
+    codes = np.column_stack([rng.integers(0, 5, n), rng.integers(0, 3, n)]).astype("int32")
+    dense = np.hstack([numeric, np.eye(5)[codes[:, 0]], np.eye(3)[codes[:, 1]]]).astype("float32")
+    return info, templates.model_inputs(template, info, lambda: dense, numeric, codes)
 
 
 @pytest.mark.parametrize("name, task", CASES)
@@ -20,11 +35,7 @@ def test_template(name, task, tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     n, k = 48, 3
-    info = templates.InputInfo(n_dense=4 + 5 + 3, n_numeric=4, cardinalities=(5, 3))
-    numeric = rng.normal(size=(n, 4)).astype("float32")
-    codes = np.column_stack([rng.integers(0, 5, n), rng.integers(0, 3, n)]).astype("int32")
-    dense = np.hstack([numeric, np.eye(5)[codes[:, 0]], np.eye(3)[codes[:, 1]]]).astype("float32")
-    x = templates.model_inputs(template, info, lambda: dense, numeric, codes)
+    info, x = _inputs(template, task, rng, n)
     y = {"binary": rng.integers(0, 2, n), "multiclass": rng.integers(0, k, n), "regression": rng.normal(size=n)}[task]
 
     model = template.build(TrainSpec(size="small"), info, task, k if task == "multiclass" else 1)
@@ -51,13 +62,33 @@ def test_registry_lists_plain_language_templates_without_keras():
     code = ("import sys; from dlcore import templates; names = sorted(templates.REGISTRY); "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules; print(names)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['mlp', 'mlp_embed']"
-    for t in templates.for_kind("tabular"):
+    assert out.stdout.strip() == "['cnn_deep', 'cnn_small', 'mlp', 'mlp_embed']"
+    assert [t.name for t in templates.for_kind("image")] == ["cnn_small", "cnn_deep"]
+    for t in templates.REGISTRY.values():
         assert t.title and len(t.description) > 40
 
 
 def test_unknown_template_lists_the_known_ones():
     from dlcore.errors import SpecError
 
-    with pytest.raises(SpecError, match="mlp, mlp_embed"):
+    with pytest.raises(SpecError, match="cnn_deep, cnn_small, mlp, mlp_embed"):
         templates.get("transformer")
+
+
+def test_augmentation_changes_training_images_only_and_follows_the_settings():
+    """The deeper CNN's augmentation acts while training and never when scoring; it can be
+    switched off, and mirroring can be left out of it."""
+    import keras
+
+    from dlcore.templates import cnn
+
+    keras.utils.set_random_seed(0)
+    pixels = np.random.default_rng(1).integers(0, 256, size=(4, 16, 16, 1)).astype("float32")
+    on = cnn.augmentation(TrainSpec(), seed=3)
+    assert [type(layer).__name__ for layer in on] == ["RandomFlip", "RandomRotation", "RandomZoom",
+                                                      "RandomTranslation", "RandomContrast"]
+    assert [type(layer).__name__ for layer in cnn.augmentation(TrainSpec(flip=False), seed=3)][0] == "RandomRotation"
+    assert cnn.augmentation(TrainSpec(augment=False), seed=3) == []
+    stack = keras.Sequential([keras.Input((16, 16, 1)), *on])
+    assert np.allclose(stack(pixels, training=False), pixels)
+    assert not np.allclose(stack(pixels, training=True), pixels)

@@ -124,7 +124,9 @@ def pick_dataset(page: str, prompt: str) -> None:
     if recent:
         st.subheader(prompt)
         for d in recent:
-            urls.link(page, f"{d.name} · {d.n_rows:,} rows × {d.n_cols} columns · {common.when(d.created_at)}", dataset=d.id)
+            shape = (f"{d.n_rows:,} images in {len(d.report.get('classes', {}))} classes" if d.kind == "image"
+                     else f"{d.n_rows:,} rows × {d.n_cols} columns")
+            urls.link(page, f"{d.name} · {shape} · {common.when(d.created_at)}", dataset=d.id)
     elif page != "data":
         st.info("First bring some data: upload a file or pick a sample on the Data page.", icon=":material/info:")
         urls.link("data", "Go to Data")

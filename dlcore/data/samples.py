@@ -20,7 +20,7 @@ import pandas as pd
 
 from dlcore.errors import DataError
 
-__all__ = ["SAMPLES", "Sample", "load_sample", "sample_csv_bytes"]
+__all__ = ["SAMPLES", "IMAGE_SAMPLES", "Sample", "ImageSample", "load_sample", "sample_csv_bytes"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,30 @@ def load_sample(key: str) -> pd.DataFrame:
 def sample_csv_bytes(key: str) -> bytes:
     """The sample as UTF-8 CSV bytes, so it can be stored and read exactly like an upload."""
     return load_sample(key).to_csv(index=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ImageSample:
+    """One sample set of images, stored as a ZIP of class folders like an upload."""
+
+    key: str
+    title: str
+    description: str
+    zip_bytes: Callable[[], bytes]
+
+
+def _digits_zip() -> bytes:
+    from dlcore.data import images
+
+    return images.sample_digits_zip()
+
+
+IMAGE_SAMPLES: dict[str, ImageSample] = {
+    "digits": ImageSample(
+        key="digits",
+        title="Handwritten digits (images)",
+        description="1,797 scanned handwritten digits, 8×8 grey pixels, in one folder per digit 0 to 9 "
+        "(from scikit-learn).",
+        zip_bytes=_digits_zip,
+    ),
+}

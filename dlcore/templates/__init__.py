@@ -19,9 +19,10 @@ __all__ = ["Template", "InputInfo", "register", "get", "for_kind", "REGISTRY", "
 class InputInfo:
     """The shape of what a template receives, from the fitted preprocessing."""
 
-    n_dense: int  # numbers plus one-hot categories: the "dense" input
-    n_numeric: int  # standardised numbers (and missing flags): part of the "split" input
-    cardinalities: tuple[int, ...]  # codes per categorical column: the rest of the "split" input
+    n_dense: int = 0  # numbers plus one-hot categories: the "dense" input
+    n_numeric: int = 0  # standardised numbers (and missing flags): part of the "split" input
+    cardinalities: tuple[int, ...] = ()  # codes per categorical column: the rest of the "split" input
+    image_shape: tuple[int, int, int] | None = None  # images: (height, width, channels), pixels 0..255
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Template:
     kind: str
     title: str
     description: str
-    input_format: str  # "dense": one float matrix; "split": numbers plus one code input per category
+    input_format: str  # "dense": one float matrix; "split": numbers plus one code input per category; "image": pixels
     build: Callable[..., Any]
 
 
@@ -60,7 +61,7 @@ def for_kind(kind: str) -> list[Template]:
 
 def model_inputs(template: Template, inputs: InputInfo, dense: Callable[[], Any], numeric: Any, codes: Any) -> Any:
     """What to feed a template's model: the dense matrix, or a dict of named split inputs."""
-    if template.input_format == "dense":
+    if template.input_format in ("dense", "image"):
         return dense()
     feed: dict[str, Any] = {}
     if inputs.n_numeric:
@@ -81,10 +82,15 @@ def output_layer(task: str, n_outputs: int, name: str = "output") -> Any:
     return layers.Dense(1, name=name)
 
 
+def filters(size: str) -> list[int]:
+    """Convolution filters per block for the plain-language size setting."""
+    return {"small": [16, 32, 64], "medium": [32, 64, 128], "large": [48, 96, 192]}[size]
+
+
 def widths(size: str) -> list[int]:
     """Hidden layer widths for the plain-language size setting."""
     return {"small": [32, 16], "medium": [128, 64], "large": [256, 128, 64]}[size]
 
 
 # Register the built-in templates (their modules import Keras only inside build()).
-from dlcore.templates import mlp, wide_deep  # noqa: E402,F401
+from dlcore.templates import cnn, mlp, wide_deep  # noqa: E402,F401

@@ -1,0 +1,154 @@
+"""The image path through every page, with Streamlit's AppTest, opened the way links open it."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, shapes_zip, start_worker
+from tests.test_cli import cli
+from tests.test_pages import app, texts
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    """One finished image run, trained by the CLI in its own process."""
+    folder = tmp_path_factory.mktemp("image-pages")
+    home = folder / "home"
+    data = folder / "shapes.zip"
+    data.write_bytes(shapes_zip(n_per_class=15))
+    out = cli(home, "fit", data, "--epochs", "2", "--template", "cnn_small", "--image-size", "16")
+    assert out.returncode == 0, out.stderr
+    return home, json.loads(out.stdout)
+
+
+def test_data_page_takes_a_zip_and_shows_classes_and_pictures(tmp_path):
+    home = tmp_path / "home"
+    at = app(home, "data")
+    at.file_uploader[0].upload("shapes.zip", shapes_zip(n_per_class=8), "application/zip").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    from dlcore.store import Store
+
+    record = Store.open(home).dataset(at.query_params["dataset"])
+    assert record.kind == "image" and record.n_rows == 24
+    assert [m.value for m in at.metric][:2] == ["24", "3"]
+    shown = texts(at)
+    assert "**horizontal** · 8 images" in shown and "**vertical** · 8 images" in shown
+    assert "README.txt" in shown  # the skipped file is named
+    assert len(at.get("image")) == 3  # one row of pictures per class
+    assert [link.label for link in at.page_link if link.label.startswith("Next:")]
+
+
+def test_data_page_refuses_a_bad_zip_with_a_clear_message_and_keeps_what_was_stored(tmp_path):
+    import zipfile
+
+    home = tmp_path / "home"
+    at = app(home, "data")
+    at.file_uploader[0].upload("shapes.zip", shapes_zip(n_per_class=6), "application/zip").run()
+    good = at.query_params["dataset"]
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../escape.png", b"x")
+    at.file_uploader[0].upload("evil.zip", evil.getvalue(), "application/zip").run()
+    assert not at.exception
+    assert "escape.png" in " ".join(e.value for e in at.error)
+    from dlcore.store import Store
+
+    assert [d.id for d in Store.open(home).list_datasets()] == [good]
+
+
+def test_digits_sample_and_train_page_offer_the_image_templates(tmp_path):
+    home = tmp_path / "home"
+    at = app(home, "data")
+    at.selectbox[0].select("digits").run()
+    next(b for b in at.button if b.label == "Use this sample").click().run()
+    assert not at.exception
+    dataset_id = at.query_params["dataset"]
+    assert [m.value for m in at.metric][:2] == ["1,797", "10"]
+    at = app(home, "train", dataset=dataset_id)
+    assert not at.exception
+    template = at.radio[0]
+    assert template.options == ["Small CNN", "Deeper CNN with augmentation"] and template.value == "cnn_deep"
+    assert "pretrained" in texts(at)
+    assert at.select_slider[0].value == 32  # 8-pixel digits are shown at 32 pixels
+    at.form_submit_button[0].click().run()
+    from dlcore.store import Store
+
+    run = Store.open(home).run(at.query_params["run"])
+    assert (run.template, run.target, run.spec["data"]["image_size"], run.spec["train"]["augment"]) == \
+        ("cnn_deep", "label", 32, True)
+
+
+def test_compare_shows_per_class_scores_and_the_mistakes_gallery(image_run):
+    home, result = image_run
+    at = app(home, "compare", run=result["run_id"])
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert len(board) == 5
+    per_class = at.dataframe[1].value
+    assert per_class["class"].tolist() == ["horizontal", "square", "vertical"]
+    assert per_class["support"].sum() == 9
+    assert "got wrong" in texts(at)
+    # The dummy floor gets two thirds wrong: its gallery shows them, true and predicted class named.
+    next(s for s in at.selectbox if s.label == "Model").select("dummy floor").run()
+    assert not at.exception
+    assert "dummy floor got wrong** (6 of 9)" in texts(at)
+    gallery = str(at.get("image")[0].proto)
+    assert gallery.count("said horizontal") == 6  # the floor always says the first class
+    assert gallery.count("is square") == 3 and gallery.count("is vertical") == 3
+
+
+def test_predict_scores_uploaded_images_in_a_worker(image_run):
+    from PIL import Image
+
+    home, result = image_run
+    worker = start_worker(home, "--only", "score")
+    try:
+        at = app(home, "predict", run=result["run_id"])
+        assert not at.exception
+        files = []
+        for i in range(2):
+            buf = io.BytesIO()
+            Image.fromarray(np.full((20, 20, 3), 40 * i, dtype=np.uint8)).save(buf, "PNG")
+            files.append((f"new-{i}.png", buf.getvalue(), "image/png"))
+        at.file_uploader[0].upload(*files[0]).run()
+        next(b for b in at.button if b.label == "Predict").click().run(timeout=120)
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        table = at.dataframe[0].value
+        assert table["file"].tolist() == ["new-0.png"]
+        assert table["prediction"].iloc[0] in ("horizontal", "square", "vertical")
+        assert str(table["image"].iloc[0]).startswith("data:image/png;base64,")
+        assert at.query_params["scoring"]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+def test_image_pages_never_import_tensorflow(image_run):
+    home, result = image_run
+    code = f"""
+import os, sys
+os.environ["DLCORE_HOME"] = {str(home)!r}
+os.environ["DLCORE_WORKERS"] = "0"
+sys.path.insert(0, {str(ROOT)!r})
+from tests.conftest import use_app_router_in_apptest
+use_app_router_in_apptest()
+from streamlit.testing.v1 import AppTest
+for page, params in [("data", {{"dataset": {result['dataset_id']!r}}}), ("train", {{"dataset": {result['dataset_id']!r}}}),
+                     ("compare", {{"run": {result['run_id']!r}}}), ("predict", {{"run": {result['run_id']!r}}})]:
+    at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60)
+    at.switch_page(f"pages/{{page}}.py")
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, (page, at.exception)
+print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
