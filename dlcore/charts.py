@@ -663,7 +663,7 @@ def _datetime_histogram(present: pd.Series, title: str) -> go.Figure:
 
 
 def _category_bars(labels: pd.Series, title: str, top: int, n_total: int,
-                   subtitle: str | None = None) -> go.Figure:
+                   subtitle: str | None = None, unit: str = "rows") -> go.Figure:
     """Horizontal bars of the most common values, the rest folded into one "Other" bar."""
     counts = labels.value_counts()
     distinct = len(counts)
@@ -677,29 +677,29 @@ def _category_bars(labels: pd.Series, title: str, top: int, n_total: int,
         go.Bar(
             x=counts.to_numpy(), y=names, orientation="h", marker={"color": DATA_COLOR},
             text=[f"{c:,} ({s:.1%})" for c, s in zip(counts.to_numpy(), share)], textposition="auto",
-            customdata=share, name="rows",
-            hovertemplate="<b>%{y}</b><br>Rows: %{x:,} (%{customdata:.1%})<extra></extra>",
+            customdata=share, name=unit,
+            hovertemplate="<b>%{y}</b><br>" + unit.capitalize() + ": %{x:,} (%{customdata:.1%})<extra></extra>",
         )
     )
     if distinct > top and subtitle is None:
         subtitle = f"Top {top} of {distinct:,} distinct values"
     fig.update_yaxes(type="category", autorange="reversed", automargin=True)
-    fig.update_xaxes(title_text="Rows")
+    fig.update_xaxes(title_text=unit.capitalize())
     return _base_layout(fig, title, subtitle=subtitle, height=max(260, 120 + 26 * len(names)))
 
 
-def class_balance_chart(y: pd.Series) -> go.Figure:
-    """Rows per class with percentages, largest first; warns when classes are very uneven."""
+def class_balance_chart(y: pd.Series, unit: str = "rows") -> go.Figure:
+    """Rows (or images: ``unit``) per class with percentages, largest first; warns when classes are very uneven."""
     n = len(y)
     if n == 0:
-        return _message_figure("No rows to count.", "Rows per class")
+        return _message_figure(f"No {unit} to count.", f"{unit.capitalize()} per class")
     labels = y.astype(object).where(y.notna(), "(missing)").astype(str)
     counts = labels.value_counts()
     ratio = counts.iloc[0] / counts.iloc[-1]
     subtitle = None
     if len(counts) > 1 and ratio >= 5:
         # Accuracy is misleading here: always guessing the big class already scores high.
-        subtitle = (f"The largest class has {ratio:,.0f}× the rows of the smallest: "
+        subtitle = (f"The largest class has {ratio:,.0f}× the {unit} of the smallest: "
                     "look at per-class results, not only accuracy")
-    title = f"Rows per class ({n:,} rows, {len(counts):,} class{'es' if len(counts) != 1 else ''})"
-    return _category_bars(labels, title, top=50, n_total=n, subtitle=subtitle)
+    title = f"{unit.capitalize()} per class ({n:,} {unit}, {len(counts):,} class{'es' if len(counts) != 1 else ''})"
+    return _category_bars(labels, title, top=50, n_total=n, subtitle=subtitle, unit=unit)

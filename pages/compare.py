@@ -25,7 +25,7 @@ if not run_id:
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
 
-st.subheader(f"{dataset.name} → predicts “{run.target}”")
+st.subheader(f"{dataset.name} → {views.goal(dataset, run.target)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")
 if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")

@@ -23,7 +23,7 @@ run_id = urls.get_id(urls.RUN)
 if run_id:
     run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
-    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → predicts “{run.target}”")
+    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target)}")
     st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
     live.run_view(run)
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:

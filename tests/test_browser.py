@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,7 +70,7 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
 
     page.get_by_role("link", name="Next: choose a model and train it").click()
     page.get_by_text("Model template").wait_for()
-    page.get_by_text("Settings (the defaults suit most tables)").click()
+    page.get_by_text("Settings (the defaults suit most data)").click()
     epochs = page.get_by_label(re.compile("^Epochs"))
     epochs.fill("12")
     page.get_by_label(re.compile("^Patience")).fill("50")
@@ -132,4 +133,76 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
             break
         other.wait_for_timeout(200)
     assert set(leaderboard_models(other)) == set(ranked)
+    context.close()
+
+
+def test_images_upload_train_see_mistakes_and_predict_one(server, browser, tmp_path):
+    from PIL import Image
+
+    from tests.conftest import shapes_zip
+
+    context = browser.new_context(viewport={"width": 1400, "height": 2600}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/data")
+    data = tmp_path / "shapes.zip"
+    data.write_bytes(shapes_zip(n_per_class=40, size=24))
+    page.locator("input[type=file]").first.set_input_files(str(data))
+    page.get_by_text("A few pictures of each class").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('img').length >= 24")  # 8 pictures per class
+    shot(page, "5-images-data")
+
+    page.get_by_role("link", name="Next: choose a model and train it").click()
+    page.get_by_text("Model template").wait_for()
+    page.get_by_text("Small CNN").click()
+    page.get_by_text("Settings (the defaults suit most data)").click()
+    page.get_by_label(re.compile("^Epochs")).fill("6")
+    page.get_by_label(re.compile("^Patience")).fill("50")
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_url(re.compile(r"run="), timeout=30_000)
+    seen = set()
+    for _ in range(1200):
+        n = chart_points(page)
+        if n:
+            seen.add(n)
+        if page.get_by_text("See the leaderboard and charts").count():
+            break
+        page.wait_for_timeout(100)
+    page.get_by_text("See the leaderboard and charts").wait_for(timeout=180_000)
+    assert seen and max(seen) >= 1, "the live chart never drew an epoch"
+    shot(page, "6-images-train")
+
+    page.get_by_role("link", name="See the leaderboard and charts").click()
+    page.get_by_text("How the models get it right and wrong").wait_for()
+    for _ in range(100):
+        if leaderboard_models(page):
+            break
+        page.wait_for_timeout(200)
+    assert set(leaderboard_models(page)) == {"small CNN", "dummy floor", "logistic regression", "random forest",
+                                             "gradient boosting"}
+    # The dummy floor is always wrong on two classes of three: its mistakes gallery has pictures.
+    page.get_by_text("got wrong").first.wait_for()
+    model_box = page.get_by_role("combobox").first
+    model_box.click()
+    page.get_by_role("option", name="dummy floor").click()
+    page.get_by_text("dummy floor got wrong").wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImageCaption], figcaption, div')]"
+                           ".some(e => e.textContent.startsWith('is ') && e.textContent.includes('said'))")
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    shot(page, "7-images-compare")
+
+    page.get_by_role("link", name="Use a model on new data").click()
+    page.get_by_text("Sort new images into 3 classes").wait_for()
+    one = tmp_path / "one.png"
+    picture = (np.random.default_rng(5).integers(0, 60, (24, 24, 3))).astype("uint8")
+    picture[::4, :, :] = 230  # horizontal stripes
+    Image.fromarray(picture).save(one)
+    page.locator("input[type=file]").first.set_input_files(str(one))
+    page.get_by_role("button", name="Predict").click()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the predictions (CSV)").click()
+    scored = pd.read_csv(io.BytesIO(open(info.value.path(), "rb").read()), encoding="utf-8-sig")
+    assert scored["file"].tolist() == ["one.png"]
+    assert scored["prediction"].iloc[0] in ("horizontal", "square", "vertical")
+    shot(page, "8-images-predict")
     context.close()

@@ -139,3 +139,32 @@ def test_cli_fits_a_zip_without_a_target_and_predicts_a_zip(tmp_path):
     out = cli(home, "predict", result["run_id"], single, "-o", tmp_path / "one.csv")
     assert out.returncode == 0, out.stderr
     assert pd.read_csv(tmp_path / "one.csv", encoding="utf-8-sig")["file"].tolist() == ["one.png"]
+
+
+def test_the_image_pipeline_shuffles_each_epoch_and_keeps_every_image_once():
+    from dlcore.train import image_dataset
+
+    x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.ones((1, 4, 4, 1), dtype=np.uint8)
+    y = np.arange(10)
+    data = image_dataset(x, y, batch_size=4, shuffle_seed=1)
+    epochs = [np.concatenate([yb.numpy() for _, yb in data]) for _ in range(2)]
+    assert [sorted(e.tolist()) for e in epochs] == [list(range(10))] * 2
+    assert epochs[0].tolist() != epochs[1].tolist()  # a new order each epoch
+    first_x, first_y = next(iter(data))
+    assert first_x.shape == (4, 4, 4, 1) and first_x.dtype.name == "uint8"
+    assert (first_x.numpy()[:, 0, 0, 0] == first_y.numpy()).all()  # pictures stay with their labels
+    ordered = np.concatenate([yb.numpy() for _, yb in image_dataset(x, y, batch_size=4)])
+    assert ordered.tolist() == list(range(10))  # validation and test keep their order
+
+
+def test_pixels_are_decoded_once_per_size_and_cached(image_run):
+    store, _, record, _ = image_run
+    cache = store.dataset_dir(record.id) / "pixels-24.npy"
+    stamp = cache.stat().st_mtime_ns
+    pixels = runner.image_pixels(store, record.id, 24, 3)
+    assert pixels.shape == (72, 24, 24, 3) and pixels.dtype == np.uint8
+    assert cache.stat().st_mtime_ns == stamp  # read back, not decoded again
+    calls = []
+    small = runner.image_pixels(store, record.id, 12, 3, progress=lambda done, total: calls.append((done, total)))
+    assert small.shape == (72, 12, 12, 3) and calls[-1] == (72, 72)
+    assert (store.dataset_dir(record.id) / "pixels-12.npy").exists()

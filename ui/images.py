@@ -73,7 +73,7 @@ def dataset_view(record: DatasetRecord) -> None:
     frame = manifest(record.id)
     left, right = st.columns([1, 1])
     with left:
-        st.plotly_chart(charts.class_balance_chart(frame["label"]), width="stretch")
+        st.plotly_chart(charts.class_balance_chart(frame["label"], unit="images"), width="stretch")
     with right:
         smallest = min(classes.values()) if classes else 0
         largest = max(classes.values()) if classes else 0

@@ -19,6 +19,23 @@ T = TypeVar("T")
 METRIC_TITLES = {"roc_auc": "ROC AUC", "accuracy": "Accuracy", "rmse": "RMSE"}
 
 
+def goal(dataset, target: str) -> str:  # type: ignore[no-untyped-def]
+    """What a run learns, in words: 'predicts “churn”', or 'sorts images into 10 classes'."""
+    if dataset.kind == "image":
+        return f"sorts images into {len(dataset.report.get('classes', {}))} classes"
+    return f"predicts “{target}”"
+
+
+def _kind_of(template: str) -> str:
+    from dlcore import templates
+    from dlcore.errors import SpecError
+
+    try:
+        return templates.get(template).kind
+    except SpecError:
+        return "tabular"
+
+
 def metric_title(key: str | None) -> str:
     return METRIC_TITLES.get(key or "", key or "-")
 
@@ -40,7 +57,7 @@ def runs_table(runs: list[RunRecord]) -> None:
             "Started": common.when(r.created_at),
             "Status": common.STATUS_WORDS.get(r.status, r.status),
             "Dataset": names[r.dataset_id],
-            "Target": r.target,
+            "Target": "image class" if _kind_of(r.template) == "image" else r.target,
             "Template": evaluate.display_name(r.template),
             "Metric": metric_title(r.metric),
             "Test score": r.test_score,

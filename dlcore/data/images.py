@@ -30,6 +30,7 @@ import os
 import re
 import stat
 import struct
+import unicodedata
 import zipfile
 import zlib
 from collections import Counter
@@ -80,6 +81,16 @@ SKIP_REASONS = {
     "corrupt": "damaged or cut-short images",
     "too_large": "images over the pixel limit",
     "no_label": "images without a label",
+}
+# The same, for a count of one.
+_SKIP_REASON_ONE = {
+    "system": "system file (__MACOSX, .DS_Store, Thumbs.db, hidden files)",
+    "not_image": "file that is not an image",
+    "nested_zip": "ZIP file inside the ZIP",
+    "encrypted": "password-protected file",
+    "corrupt": "damaged or cut-short image",
+    "too_large": "image over the pixel limit",
+    "no_label": "image without a label",
 }
 
 _HEAD = 32  # bytes enough to tell every supported format and a ZIP apart
@@ -221,14 +232,22 @@ class _Skips:
         if len(names) < _MAX_SKIPPED_NAMES:
             names.append(entry)
 
-    def found(self) -> str:
+    def found(self, exclude: tuple[str, ...] = ()) -> str:
         """What was skipped, in words, for a message about a ZIP with nothing usable."""
         parts = [
-            f"{self.counts[r]:,} {SKIP_REASONS[r]} ({_few(self.names[r], 3, self.counts[r])})"
+            f"{self.counts[r]:,} "
+            f"{(_SKIP_REASON_ONE if self.counts[r] == 1 else SKIP_REASONS)[r]} "
+            f"({_few(self.names[r], 3, self.counts[r])})"
             for r in SKIP_REASONS
-            if self.counts[r]
+            if self.counts[r] and r not in exclude
         ]
         return "; ".join(parts) if parts else "no files at all"
+
+    def hint(self) -> str:
+        """" Also skipped: ..." for a refusal, when files that might have helped were left out."""
+        if not any(self.counts[r] for r in SKIP_REASONS if r != "system"):
+            return ""
+        return f" Also skipped: {self.found(exclude=('system',))}."
 
 
 # --------------------------------------------------------------------------------------
@@ -272,7 +291,7 @@ def read_image_zip(path: Path, name: str) -> tuple[pd.DataFrame, ImageReport]:
                 labelled.append((info, fmt))
             else:
                 skips.add("no_label", info.filename)
-        _check_classes_found(source, name)
+        _check_classes_found(source, name, skips)
 
         rows: list[tuple[str, str, int, int]] = []
         formats: Counter[str] = Counter()
@@ -297,7 +316,7 @@ def read_image_zip(path: Path, name: str) -> tuple[pd.DataFrame, ImageReport]:
     manifest["height"] = manifest["height"].astype("int64")
     counts = Counter(manifest["label"])
     classes = {k: counts[k] for k in sorted(counts, key=_natural_key)}
-    _check_class_sizes(classes, source, name)
+    _check_class_sizes(classes, source, name, skips)
 
     notes = [_summary_note(len(rows), classes, source)] + source.notes
     notes += _skip_notes(skips, source)
@@ -372,6 +391,7 @@ class _LabelSource:
     file_column: str | None = None
     label_column: str | None = None
     root: str = ""
+    columns: list[Any] = field(default_factory=list)
 
 
 def _find_labels(
@@ -387,8 +407,9 @@ def _find_labels(
         if table is not None:
             raise DataError(
                 f"The file '{table.table_entry}' in '{name}' lists the images in its column "
-                f"'{table.file_column}', but has no column of labels. Name the column that "
-                f"holds the labels 'label' and upload the ZIP again."
+                f"'{table.file_column}', but has no column of labels (its columns: "
+                f"{_few([str(c) for c in table.columns], 8)}). Name the column that holds the "
+                f"labels 'label' and upload the ZIP again."
             )
         if source.root:
             raise _one_class_error(name, f"the folder '{source.root}'", len(entries))
@@ -415,7 +436,8 @@ def _labels_from_folders(entries: list[str]) -> _LabelSource:
     if tops and tops <= _SPLIT_FOLDERS:
         rest = {e: r[1:] if len(r) > 1 else r for e, r in rest.items()}
         notes.append("The ZIP's own train/test folders were merged; the app makes its own split.")
-    labels = {e: r[0] for e, r in rest.items() if len(r) > 1}
+    # macOS writes accents decomposed ("e" plus an accent): one spelling for each class.
+    labels = {e: unicodedata.normalize("NFC", r[0]) for e, r in rest.items() if len(r) > 1}
     return _LabelSource("folders", labels, notes, root="/".join(root))
 
 
@@ -454,7 +476,10 @@ def _match_table(
             file_column, hits = col, n
     if file_column is None:
         return None
-    source = _LabelSource("labels_csv", {}, table_entry=table_entry, file_column=str(file_column))
+    source = _LabelSource(
+        "labels_csv", {}, table_entry=table_entry, file_column=str(file_column),
+        columns=list(frame.columns),
+    )
     by_name = {str(c).strip().casefold(): c for c in frame.columns if c != file_column}
     label_column = next((by_name[k] for k in _LABEL_COLUMNS if k in by_name), None)
     if label_column is None and frame.shape[1] == 2:
@@ -467,12 +492,14 @@ def _match_table(
     if index.find(file_column, folder) is not None:
         rows.insert(0, (file_column, label_column))  # no header: the first row is data
     missing: list[str] = []
+    ambiguous: list[str] = []
     for value, label in rows:
         if _is_blank(value):
             continue
         entry = index.find(value, folder)
         if entry is None:
-            missing.append(str(value).strip())
+            same = index.same_name(value)
+            (ambiguous if len(same) > 1 else missing).append(str(value).strip())
             continue
         text = _label_text(label)
         if text is not None and entry not in source.labels:
@@ -483,6 +510,16 @@ def _match_table(
             f"{'name files that are' if len(missing) > 1 else 'names a file that is'} not in "
             f"the ZIP ({_few(missing)}); {'they were' if len(missing) > 1 else 'it was'} "
             "ignored."
+        )
+    if ambiguous:
+        example = index.same_name(ambiguous[0])
+        source.notes.append(
+            f"{_count(len(ambiguous), 'row')} of '{table_entry}' "
+            f"{'name files' if len(ambiguous) > 1 else 'names a file'} found in several folders "
+            f"of the ZIP ({_few(ambiguous)}; '{ambiguous[0]}' is {_few(example, 3)}), so which "
+            f"image {'each means' if len(ambiguous) > 1 else 'it means'} is unknown; "
+            f"{'they were' if len(ambiguous) > 1 else 'it was'} ignored. Write the folder too "
+            f"(for example '{example[0]}')."
         )
     return hits, source
 
@@ -497,16 +534,22 @@ class _EntryIndex:
     def __init__(self, entries: list[str]) -> None:
         self.full: dict[str, str] = {}
         self.base: dict[str, str | None] = {}
+        self.bases: dict[str, list[str]] = {}
         for entry in entries:
-            key = "/".join(_parts(entry)).casefold()
+            key = _key(entry)
             self.full[key] = entry
             base = key.rsplit("/", 1)[-1]
             self.base[base] = None if base in self.base else entry
+            self.bases.setdefault(base, []).append(entry)
+
+    def same_name(self, value: Any) -> list[str]:
+        """Every image whose file name (without folders) is the one ``value`` ends with."""
+        return [] if _is_blank(value) else self.bases.get(_key(str(value)).rsplit("/", 1)[-1], [])
 
     def find(self, value: Any, folder: str) -> str | None:
         if _is_blank(value):
             return None
-        key = "/".join(_parts(str(value).strip())).casefold()
+        key = _key(str(value))
         if not key:
             return None
         found = self.full.get(key)
@@ -515,7 +558,13 @@ class _EntryIndex:
         return found if found is not None else self.base.get(key.rsplit("/", 1)[-1])
 
 
-def _check_classes_found(source: _LabelSource, name: str) -> None:
+def _key(path: str) -> str:
+    """A path as a labels file may write it: any separator, any case, accents composed or not
+    (macOS writes "é" as "e" plus an accent)."""
+    return unicodedata.normalize("NFC", "/".join(_parts(path.strip()))).casefold()
+
+
+def _check_classes_found(source: _LabelSource, name: str, skips: _Skips) -> None:
     """Fail before decoding anything when the layout gives fewer than two classes."""
     found = set(source.labels.values())
     if len(found) == 1:
@@ -525,28 +574,31 @@ def _check_classes_found(source: _LabelSource, name: str) -> None:
             if source.layout == "labels_csv"
             else f"the folder '{'/'.join(filter(None, [source.root, only]))}'"
         )
-        raise _one_class_error(name, where, len(source.labels))
+        raise _one_class_error(name, where, len(source.labels), skips.hint())
     if not found:
         raise DataError(
             f"Every label in '{source.table_entry}' is blank for the images of '{name}'. Fill "
-            f"in the column '{source.label_column}' and upload the ZIP again."
+            f"in the column '{source.label_column}' and upload the ZIP again.{skips.hint()}"
         )
 
 
-def _one_class_error(name: str, where: str, n: int) -> DataError:
+def _one_class_error(name: str, where: str, n: int, hint: str = "") -> DataError:
+    # The hint names files left out (password-protected, damaged...): often the other class.
     return DataError(
         f"All {n:,} labelled images in '{name}' are in {where}, so there is only one class; "
-        f"a classifier needs at least two. {_LAYOUT_HELP}"
+        f"a classifier needs at least two.{hint} {_LAYOUT_HELP}"
     )
 
 
-def _check_class_sizes(classes: dict[str, int], source: _LabelSource, name: str) -> None:
+def _check_class_sizes(
+    classes: dict[str, int], source: _LabelSource, name: str, skips: _Skips
+) -> None:
     if len(classes) < 2:
         (only,) = classes
         raise DataError(
             f"Only the class '{only}' has usable images in '{name}' ({classes[only]:,}); a "
-            f"classifier needs at least two classes. Add images of another class. "
-            f"{_LAYOUT_HELP}"
+            f"classifier needs at least two classes.{skips.hint()} Add images of another "
+            f"class. {_LAYOUT_HELP}"
         )
     small = [(k, n) for k, n in classes.items() if n < MIN_IMAGES_PER_CLASS]
     if small:
@@ -561,7 +613,7 @@ def _check_class_sizes(classes: dict[str, int], source: _LabelSource, name: str)
             f"{'The class' if len(small) == 1 else 'The classes'} {listed} in '{name}' "
             f"{'has' if len(small) == 1 else 'have'} too few usable images; each class needs "
             f"at least {MIN_IMAGES_PER_CLASS} so that some can be held out to test the model. "
-            f"For each, {fix}."
+            f"For each, {fix}.{skips.hint()}"
         )
 
 
@@ -588,7 +640,8 @@ def _skip_notes(skips: _Skips, source: _LabelSource) -> list[str]:
         listed = _few(skips.names[reason], total=n)
         it, are, were = ("it", "is", "was") if n == 1 else ("them", "are", "were")
         if reason == "not_image":
-            text = f"{_count(n, 'file')} that {are} not images {were} skipped ({listed})."
+            text = (f"1 file that is not an image was skipped ({listed})." if n == 1
+                    else f"{n:,} files that are not images were skipped ({listed}).")
         elif reason == "nested_zip":
             text = (
                 f"{listed} is a ZIP inside the ZIP; it was skipped."
@@ -755,7 +808,8 @@ def thumbnail_png(data: bytes, max_side: int = 96) -> bytes:
 def _entries_named(
     infos: list[zipfile.ZipInfo], entries: list[str], name: str
 ) -> list[zipfile.ZipInfo]:
-    by_name = {i.filename: i for i in infos}
+    by_name = {i.orig_filename: i for i in infos}  # manifests stored before _fix_names
+    by_name.update((i.filename, i) for i in infos)
     missing = [e for e in entries if e not in by_name]
     if missing:
         raise DataError(
@@ -1001,9 +1055,26 @@ def _open_zip(
         except Exception as exc:  # broad on purpose: zipfile fails in many ways on bad input
             raise _corrupt(name, None) from exc
         infos = zf.infolist()
+        _fix_names(infos)
         _check_entries(infos, name)
         files = sorted((i for i in infos if not i.is_dir()), key=lambda i: i.filename)
         yield zf, files
+
+
+def _fix_names(infos: list[zipfile.ZipInfo]) -> None:
+    """Read as UTF-8 the names written in UTF-8 without the ZIP's UTF-8 flag.
+
+    macOS' Archive Utility and many Linux and Java tools do that; zipfile then reads them as
+    cp437 and "Café" becomes "Cafe╠ü". A name that is not valid UTF-8 (an old Windows tool's
+    code page) is kept as read. Entries are still opened by their stored name.
+    """
+    for info in infos:
+        if info.flag_bits & 0x800 or info.filename.isascii():
+            continue
+        try:
+            info.filename = info.filename.encode("cp437").decode("utf-8")
+        except UnicodeError:
+            continue
 
 
 def _declared_entries(fh: Any) -> int | None:
