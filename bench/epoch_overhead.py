@@ -1,4 +1,4 @@
-"""Epoch time of the MLP through the app's worker path against the same Keras model in a bare script.
+"""Epoch time of a template through the app's worker path against the same Keras model in a bare script.
 
 The app path is a real ``python -m dlcore worker`` process training a queued run (store writes,
 live progress, stop checks and heartbeat included); epoch times come from the store. The bare
@@ -6,6 +6,10 @@ reference fits the same template, on the same preprocessed arrays and batch size
 Keras script. Prints medians over repetitions and the ratio (target: at most 1.05).
 
     python bench/epoch_overhead.py [--rows 20000] [--epochs 8] [--reps 3]
+    python bench/epoch_overhead.py --template cnn_deep [--epochs 6] [--reps 3]   # digits images, 32 px
+
+For images the bare script feeds the uint8 pixels to ``model.fit`` as NumPy arrays (Keras' own
+batching), so the ratio also covers the app's tf.data pipeline against Keras' default.
 """
 
 from __future__ import annotations
@@ -36,9 +40,13 @@ from dlcore.train import compile_for
 d = np.load(sys.argv[1])
 settings = TrainSpec(**json.loads(sys.argv[2]))
 keras.utils.set_random_seed(settings.seed)
-info = templates.InputInfo(d["x"].shape[1], 0, ())
-model = templates.get("mlp").build(settings, info, "binary", 1)
-compile_for(model, "binary", settings.learning_rate)
+name, task, k = sys.argv[3], sys.argv[4], int(sys.argv[5])
+if d["x"].ndim == 4:
+    info = templates.InputInfo(image_shape=tuple(d["x"].shape[1:]))
+else:
+    info = templates.InputInfo(d["x"].shape[1], 0, ())
+model = templates.get(name).build(settings, info, task, k)
+compile_for(model, task, settings.learning_rate)
 times = []
 class T(keras.callbacks.Callback):
     def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
@@ -64,25 +72,40 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--template", default="mlp", choices=["mlp", "cnn_small", "cnn_deep"])
     args = ap.parse_args()
 
     from dlcore import datasets, runner
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
     from dlcore.store import Store
 
+    ap_template = args.template
     home = Path(tempfile.mkdtemp(prefix="bench-epoch-"))
     env = dict(os.environ, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2")
     store = Store.open(home)
-    record, _ = datasets.register_bytes(store, make_frame(args.rows).to_csv(index=False).encode(), "bench.csv")
-    train = TrainSpec(epochs=args.epochs, patience=1000, batch_size=64)
-    spec = RunSpec(DataSpec(record.id, "y"), template="mlp", train=train, baselines=False)
-
-    # The same arrays the worker trains on, for the bare script.
-    prep = runner.prepare(store, spec)
-    feats = prep.pre.transform(prep.frame)
-    dense = prep.pre.dense(feats)
     arrays = home / "arrays.npz"
-    np.savez(arrays, x=dense[prep.train], y=prep.y[prep.train], xv=dense[prep.val], yv=prep.y[prep.val])
+    if ap_template == "mlp":
+        record, _ = datasets.register_bytes(store, make_frame(args.rows).to_csv(index=False).encode(), "bench.csv")
+        train = TrainSpec(epochs=args.epochs, patience=1000, batch_size=64)
+        spec = RunSpec(DataSpec(record.id, "y"), template="mlp", train=train, baselines=False)
+        # The same arrays the worker trains on, for the bare script.
+        prep = runner.prepare(store, spec)
+        feats = prep.pre.transform(prep.frame)
+        dense = prep.pre.dense(feats)
+        np.savez(arrays, x=dense[prep.train], y=prep.y[prep.train], xv=dense[prep.val], yv=prep.y[prep.val])
+        task, k = "binary", 1
+        what = f"MLP, {len(prep.train):,} training rows x {dense.shape[1]} inputs, batch 64"
+    else:
+        record, _ = datasets.register_sample(store, "digits")
+        train = TrainSpec(epochs=args.epochs, patience=1000, batch_size=32)
+        spec = RunSpec(DataSpec(record.id, "label", image_size=32), template=ap_template, train=train, baselines=False)
+        labels = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet")["label"]
+        y = labels.astype(int).to_numpy()
+        tr, va, _ = runner.split_indices(y, "multiclass", 0.2, 0.2, train.seed)
+        pixels = runner.image_pixels(store, record.id, 32, 1)  # the worker reads the same cache
+        np.savez(arrays, x=pixels[tr], y=y[tr], xv=pixels[va], yv=y[va])
+        task, k = "multiclass", 10
+        what = f"{ap_template}, {len(tr):,} training images of 32x32x1, batch 32"
 
     app_medians, bare_medians = [], []
     worker = subprocess.Popen([sys.executable, "-m", "dlcore", "worker", "--only", "train"], cwd=ROOT, env=env,
@@ -94,7 +117,8 @@ def main() -> None:
                 time.sleep(0.2)
             seconds = [e["seconds"] for e in store.epochs(run_id)][1:]  # the first epoch includes tracing
             app_medians.append(statistics.median(seconds))
-            out = subprocess.run([sys.executable, "-c", BARE, str(arrays), json.dumps(train.__dict__)], cwd=ROOT,
+            out = subprocess.run([sys.executable, "-c", BARE, str(arrays), json.dumps(train.__dict__), spec.template,
+                                  task, str(k)], cwd=ROOT,
                                  env=env, capture_output=True, text=True, check=True)
             bare_medians.append(statistics.median(json.loads(out.stdout.strip().splitlines()[-1])[1:]))
             print(f"rep {rep + 1}: app {app_medians[-1]:.3f}s/epoch, bare {bare_medians[-1]:.3f}s/epoch", flush=True)
@@ -102,7 +126,7 @@ def main() -> None:
         worker.terminate()
         worker.wait(timeout=30)
     app, bare = statistics.median(app_medians), statistics.median(bare_medians)
-    print(f"\nMLP, {len(prep.train):,} training rows x {dense.shape[1]} inputs, batch 64, {args.epochs} epochs, {args.reps} reps")
+    print(f"\n{what}, {args.epochs} epochs, {args.reps} reps")
     print(f"epoch time (median): app worker {app:.3f}s, bare Keras {bare:.3f}s, ratio {app / bare:.3f} (target <= 1.05)")
 
 

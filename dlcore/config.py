@@ -37,8 +37,8 @@ def max_zip_files() -> int:
 
 
 def max_image_pixels() -> int:
-    """Largest image, as width x height: ``$DLCORE_MAX_IMAGE_PIXELS`` (default 40,000,000)."""
-    return int(os.environ.get("DLCORE_MAX_IMAGE_PIXELS", "40000000"))
+    """Largest image, as width x height: ``$DLCORE_MAX_IMAGE_PIXELS`` (default 150,000,000)."""
+    return int(os.environ.get("DLCORE_MAX_IMAGE_PIXELS", "150000000"))
 
 
 def database_url() -> str:

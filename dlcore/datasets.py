@@ -46,6 +46,9 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
 
     if images.looks_like_zip(content[:4]):
         return _register_images(store, content, name, sha)
+    if Path(name).suffix.lower() == ".zip" or images.image_format(content[:32]):
+        # A lone picture, or a file named .zip that is not one: say what to upload for images.
+        raise images._not_zip(Path(name).name, content[:32])
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     suffix = Path(name).suffix.lower()[:10] or ".bin"

@@ -715,10 +715,23 @@ def _verdict_text(
     return text
 
 
-def _rank_key(metric: Metric) -> Callable[[Row], tuple[int, float]]:
+# A tie on the primary metric (two models both at ROC AUC 1.0, say) is broken by a metric that
+# also judges how sure the model is, lower being better; a tie on both goes to the baseline,
+# the simpler model. So the first row is always the model the verdict would recommend.
+_TIE_BREAK = {"binary": "log_loss", "multiclass": "log_loss", "regression": "mae"}
+
+
+def _rank_key(metric: Metric, task: str) -> Callable[[Row], tuple[int, float, float, int]]:
     sign = -1.0 if metric.higher_is_better else 1.0
-    # Models whose score is undefined go last rather than wherever nan happens to sort.
-    return lambda r: (1, 0.0) if math.isnan(r.test_score) else (0, sign * r.test_score)
+    tie = _TIE_BREAK.get(task, "")
+
+    def key(r: Row) -> tuple[int, float, float, int]:
+        if math.isnan(r.test_score):  # an undefined score goes last, not wherever nan sorts
+            return (1, 0.0, 0.0, 0)
+        second = r.metrics.get(tie, math.nan)
+        return (0, sign * r.test_score, math.inf if math.isnan(second) else second, r.family != "baseline")
+
+    return key
 
 
 def leaderboard(
@@ -777,7 +790,7 @@ def leaderboard(
                 fit_seconds=None if secs is None else float(secs),
             )
         )
-    rows.sort(key=_rank_key(metric))
+    rows.sort(key=_rank_key(metric, _task(task)))
     verdicts = _verdicts(metric, rows, boots, confidence, n)
     return Leaderboard(
         task=task,

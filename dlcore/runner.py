@@ -44,15 +44,19 @@ def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
                         f"{record.kind} data; choose one of: "
                         f"{', '.join(t.title for t in templates.for_kind(record.kind))}.")
     if record.kind == "image":
+        # The classes were checked when the ZIP was read (two or more, each with a few images).
         image_task(spec.data.task, len(record.report.get("classes", {})))
-    if spec.data.target not in {c["name"] for c in record.profile["columns"]}:
-        raise DataError(
-            f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
-        )
-    # Refuse a target that cannot be learned now, not minutes later in a worker: only the
-    # target column is read, so this stays quick on big tables.
-    target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
-    tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
+        if spec.data.target != "label":
+            raise DataError("Images are classified by their folders (or labels file): the target is 'label'.")
+    else:
+        if spec.data.target not in {c["name"] for c in record.profile["columns"]}:
+            raise DataError(
+                f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
+            )
+        # Refuse a target that cannot be learned now, not minutes later in a worker: only the
+        # target column is read, so this stays quick on big tables.
+        target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+        tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
     return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs,
                             claim=claim)
 
@@ -325,7 +329,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     metric = evaluate.primary_metric(task)
     store.update_run(run_id, task=task, metric=metric.key, higher_is_better=metric.higher_is_better,
                      phase=f"Training {template.title}")
-    say(f"{data.n_rows} rows, task {task}; training {template.name}")
+    say(f"{data.n_rows} {'images' if record.kind == 'image' else 'rows'}, task {task}; training {template.name}")
 
     keras.utils.set_random_seed(spec.train.seed)
     model = template.build(spec.train, data.info, task, n_classes)

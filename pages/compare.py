@@ -42,10 +42,11 @@ for verdict in board["verdicts"]:
     show(verdict["text"], icon=":material/gavel:")
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
+unit = "images" if result.get("kind") == "image" else "rows"
 st.caption(
-    f"All models learned from the same {rows['train']:,} training rows and are scored on the same "
-    f"{rows['test']:,} test rows they never saw. The 95% interval shows how much the score could move on "
-    f"other rows like these (bootstrap, {board['n_boot']} resamples)."
+    f"All models learned from the same {rows['train']:,} training {unit} and are scored on the same "
+    f"{rows['test']:,} test {unit} they never saw. The 95% interval shows how much the score could move on "
+    f"other {unit} like these (bootstrap, {board['n_boot']} resamples)."
     + (f" {rows['dropped_missing_target']:,} rows without a target were left out." if rows.get("dropped_missing_target") else "")
 )
 

@@ -81,8 +81,8 @@ with st.form("train"):
         image_size = st.select_slider(
             "Image size: every picture is resized to this many pixels a side (bigger sees more detail but trains "
             "about four times slower per doubling)", list(IMAGE_SIZES), value=suggested)
-        augment = st.toggle("Augmentation: show each training picture slightly turned, zoomed, shifted and with other "
-                            "contrast, new each epoch (the deeper CNN; helps most with few pictures)", value=True)
+        augment = st.toggle("Augmentation (deeper CNN only): show each training picture slightly turned, zoomed, "
+                            "shifted and with other contrast, new each epoch; helps most with few pictures", value=True)
         flip = st.toggle("Mirror pictures left-right as part of augmentation (turn off for text, digits, or anything "
                          "where left and right matter)", value=True)
     with st.expander("Settings (the defaults suit most data)", expanded=False):

@@ -388,3 +388,16 @@ def test_round_trip_turns_nan_into_null_and_back() -> None:
     assert again.to_dict() == d
     assert board.verdicts[0].outcome == "not_clearly_better"
     assert "cannot be compared" in board.verdicts[0].text
+
+
+def test_a_tie_on_the_primary_metric_goes_to_the_surer_model_then_to_the_baseline():
+    y = np.array([0, 1] * 20)
+    timid = np.column_stack([np.where(y == 1, 0.49, 0.51), np.where(y == 1, 0.51, 0.49)])  # ranks perfectly, unsure
+    sure = np.column_stack([np.where(y == 1, 0.05, 0.95), np.where(y == 1, 0.95, 0.05)])
+    board = leaderboard("binary", y, {"deep": timid, "forest": sure}, {"deep": "deep", "forest": "baseline"},
+                        n_boot=50)
+    assert [r.test_score for r in board.rows] == [1.0, 1.0]
+    assert [r.model for r in board.rows] == ["forest", "deep"]  # same ROC AUC, lower log loss first
+    twins = leaderboard("binary", y, {"deep": sure, "forest": sure.copy()}, {"deep": "deep", "forest": "baseline"},
+                        n_boot=50)
+    assert [r.model for r in twins.rows] == ["forest", "deep"]  # a tie on both: the simpler model

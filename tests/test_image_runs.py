@@ -168,3 +168,11 @@ def test_pixels_are_decoded_once_per_size_and_cached(image_run):
     small = runner.image_pixels(store, record.id, 12, 3, progress=lambda done, total: calls.append((done, total)))
     assert small.shape == (72, 12, 12, 3) and calls[-1] == (72, 72)
     assert (store.dataset_dir(record.id) / "pixels-12.npy").exists()
+
+
+def test_a_lone_picture_or_a_fake_zip_is_told_to_bring_a_zip_of_images(store):
+    with pytest.raises(DataError, match="single PNG image. To train on images, upload a ZIP"):
+        datasets.register_bytes(store, _png(), "holiday.jpg")  # named JPEG, is a PNG: said by content
+    with pytest.raises(DataError, match="not a ZIP archive"):
+        datasets.register_bytes(store, b"just some text\n", "photos.zip")
+    assert store.list_datasets() == []

@@ -9,7 +9,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import stat
+import subprocess
+import sys
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -709,3 +713,135 @@ def test_sample_digits_zip_is_stable_and_reads_back(tmp_path):
     assert np.array_equal(
         decode_image(read_zip_entry(path, "digits/0/0001.png"), 8, 1)[..., 0], expected
     )
+
+
+# ---- real-world ZIPs: names, labels files, refusals ---------------------------------------
+
+
+def unflagged_utf8_zip(path: Path, entries: dict[str, bytes]) -> Path:
+    """A ZIP whose names are UTF-8 without the UTF-8 flag, as macOS' Archive Utility writes
+    them (accents decomposed): zipfile reads such names as cp437."""
+    raw = {}
+    for i, (name, data) in enumerate(entries.items()):
+        utf8 = unicodedata.normalize("NFD", name).encode("utf-8")
+        placeholder = f"~{i:04d}~".encode().ljust(len(utf8), b"Q")  # ASCII: no flag written
+        raw[placeholder] = (utf8, data)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for placeholder, (_, data) in raw.items():
+            zf.writestr(placeholder.decode(), data)
+    data = buf.getvalue()
+    for placeholder, (utf8, _) in raw.items():
+        assert data.count(placeholder) == 2  # local header and central directory
+        data = data.replace(placeholder, utf8)
+    path.write_bytes(data)
+    return path
+
+
+def test_utf8_names_without_the_utf8_flag_are_not_garbled(tmp_path):
+    entries = class_images("Dossier Été/", {"Café Crème": 5, "Thé vert": 5})
+    path = unflagged_utf8_zip(tmp_path / "mac.zip", entries)
+    with zipfile.ZipFile(path) as zf:
+        assert "Cafe╠ü" in zf.namelist()[0]  # what zipfile alone makes of it
+    manifest, report = read_image_zip(path, "mac.zip")
+    assert report.classes == {"Café Crème": 5, "Thé vert": 5}  # one spelling (NFC)
+    assert "The enclosing folder 'Dossier Été' was ignored." in [
+        unicodedata.normalize("NFC", n) for n in report.notes
+    ]
+    first = manifest["image"].iloc[0]
+    assert unicodedata.normalize("NFC", first) == "Dossier Été/Café Crème/img0.png"
+    # The manifest's names open the entries, for training, thumbnails and scoring alike.
+    assert read_zip_entry(path, first) == entries["Dossier Été/Café Crème/img0.png"]
+    assert load_pixels(path, list(manifest["image"]), 4, 3).shape == (10, 4, 4, 3)
+    names = [n for n, _ in images_from_upload(path.read_bytes(), "mac.zip")]
+    assert unicodedata.normalize("NFC", names[0]) == "Dossier Été/Café Crème/img0.png"
+
+
+def test_a_manifest_stored_with_garbled_names_still_opens_its_entries(tmp_path):
+    entries = class_images("", {"Crème": 5, "Thé": 5})
+    path = unflagged_utf8_zip(tmp_path / "mac.zip", entries)
+    with zipfile.ZipFile(path) as zf:
+        garbled = sorted(zf.namelist())  # names as a dataset stored before the fix has them
+    assert load_pixels(path, garbled, 4, 3).shape == (10, 4, 4, 3)
+
+
+def test_a_labels_file_naming_a_file_that_is_in_two_folders_says_so(tmp_path):
+    entries = {f"batch{i % 2}/part{i}.png": encode(noisy(i)) for i in range(10)}
+    entries["batch0/dup.png"] = png(1)
+    entries["batch1/dup.png"] = png(2)
+    rows = ["filename,label"] + [f"part{i}.png,{'ok' if i < 5 else 'bad'}" for i in range(10)]
+    entries["meta/labels.csv"] = ("\n".join(rows + ["dup.png,ok"]) + "\n").encode()
+    manifest, report = read(tmp_path, entries)
+    assert report.classes == {"bad": 5, "ok": 5}
+    text = notes_text(report)
+    assert "not in the ZIP" not in text
+    assert (
+        "1 row of 'meta/labels.csv' names a file that is in several folders of the ZIP "
+        "('dup.png': 'batch0/dup.png', 'batch1/dup.png')"
+    ) in text
+    assert "Write the folder too (for example 'batch0/dup.png')." in text
+
+
+def test_labels_file_names_match_whatever_the_accents_are_composed_of(tmp_path):
+    entries = {
+        unicodedata.normalize("NFD", f"photos/crème {i}.png"): encode(noisy(i)) for i in range(10)
+    }
+    rows = ["file,label"] + [f"crème {i}.png,{'a' if i < 5 else 'b'}" for i in range(10)]
+    entries["labels.csv"] = ("\n".join(rows) + "\n").encode()  # typed in Excel: composed
+    _, report = read(tmp_path, entries)
+    assert report.classes == {"a": 5, "b": 5}
+
+
+def test_a_refusal_for_one_class_names_the_files_that_were_skipped(tmp_path):
+    entries = class_images("", {"cats": 5})
+    entries.update({f"dogs/{i}.png": png(i) for i in range(5)})
+    data = bytearray(make_zip(tmp_path / "upload.zip", entries).read_bytes())
+    for i in range(5):  # the dogs are password-protected
+        at = bytes(data).rfind(b"PK\x01\x02", 0, bytes(data).rfind(f"dogs/{i}.png".encode()))
+        data[at + 8] |= 0x1
+    (tmp_path / "locked.zip").write_bytes(bytes(data))
+    with pytest.raises(DataError) as caught:
+        read_image_zip(tmp_path / "locked.zip", "photos.zip")
+    text = str(caught.value)
+    assert "only one class" in text
+    assert "Also skipped: 5 password-protected files ('dogs/0.png', 'dogs/1.png'" in text
+
+    entries = two_classes()
+    whole = encode(noisy(3, size=(32, 32)))
+    entries.update({f"dogs/cut{i}.png": whole[:100] for i in range(2)})
+    entries.update({f"dogs/img{i}.png": whole[:100] for i in range(2)})  # 1 dog left
+    with pytest.raises(DataError, match=r"too few usable images.*Also skipped: 4 damaged"):
+        read(tmp_path, entries)
+
+
+def test_a_zip_holding_one_zip_says_one_zip_file():
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("cats/a.png", png())
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.writestr("my photos.zip", inner.getvalue())
+    with pytest.raises(DataError, match=r"Found: 1 ZIP file inside the ZIP \('my photos.zip'\)"):
+        images_from_upload(outer.getvalue(), "photos.zip")
+
+
+def test_pillows_own_bomb_warning_does_not_reach_the_analyst(tmp_path):
+    # In a fresh process (pytest resets warning filters per test): the CLI's stderr stays clean.
+    entries = two_classes()
+    entries["cats/big.png"] = png(size=(40, 40))  # over the limit, under twice it
+    path = make_zip(tmp_path / "upload.zip", entries)
+    code = (
+        "import sys; from dlcore.data.images import read_image_zip; "
+        "print(read_image_zip(sys.argv[1], 'x.zip')[1].skipped_counts)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "DLCORE_MAX_IMAGE_PIXELS": "1000"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "'too_large': 1" in done.stdout
+    assert "DecompressionBombWarning" not in done.stderr

@@ -65,7 +65,9 @@ def dataset_view(record: DatasetRecord) -> None:
     c4.metric("Colour", "grey" if report.get("channels") == 1 else "colour")
     layout = ("one folder per class" if report.get("layout") == "folders"
               else "images with a labels file")
-    st.caption(f"Read as {layout}. File size {record.size_bytes / 1024 / 1024:.1f} MB · stored {common.when(record.created_at)} · "
+    size = (f"{record.size_bytes / 1024 / 1024:.1f} MB" if record.size_bytes >= 1024 * 1024
+            else f"{record.size_bytes / 1024:.0f} KB")
+    st.caption(f"Read as {layout}. File size {size} · stored {common.when(record.created_at)} · "
                f"formats: {', '.join(f'{k} ({v:,})' for k, v in report.get('formats', {}).items())}.")
     for note in report.get("notes", []):
         st.info(note, icon=":material/info:")
@@ -143,7 +145,7 @@ def _pack(files: list) -> tuple[bytes, str]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _scored_thumbnails(scoring_id: str, limit: int = 60) -> dict[str, bytes]:
+def _scored_thumbnails(scoring_id: str, limit: int = 200) -> dict[str, bytes]:
     """Thumbnails of the scored images, read back from the stored upload (so a link shows them too)."""
     job = common.store().scoring(scoring_id)
     content = (common.store().scoring_dir(scoring_id) / "input.bin").read_bytes()
@@ -209,7 +211,7 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
     data = (common.store().scoring_dir(scoring_id) / "scored.csv").read_bytes()
     table = views.scored_preview(data)
     thumbs = _scored_thumbnails(scoring_id)
-    table.insert(0, "image", [_data_url(thumbs.get(str(name))) for name in table["file"]])
+    table.insert(0, "image", [_data_url(thumbs.get(str(name))) or "" for name in table["file"]])
     st.dataframe(table, hide_index=True, width="stretch", row_height=64, column_config={
         "image": st.column_config.ImageColumn("Image", width="small"),
         "confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0.0, max_value=1.0),

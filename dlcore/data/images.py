@@ -31,6 +31,7 @@ import re
 import stat
 import struct
 import unicodedata
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -111,6 +112,10 @@ _DRIVE = re.compile(r"[A-Za-z]:")
 _BATCH = 256
 _BATCH_BYTES = 64 * 1024 * 1024
 _WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+# Every image is checked against config.max_image_pixels() right after Pillow reads its
+# header, with a message for the analyst; Pillow's own warning would only add noise on stderr.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _LAYOUT_HELP = (
     "Either put the images of each class in a folder named after the class (cats/a.jpg, "
@@ -280,7 +285,7 @@ def read_image_zip(path: Path, name: str) -> tuple[pd.DataFrame, ImageReport]:
                 f"The ZIP '{name}' holds no images. Found: {_found(skips, others)}. "
                 f"Upload a ZIP of PNG, JPEG, GIF, BMP or WEBP images. {_LAYOUT_HELP}"
             )
-        source = _find_labels(zf, name, [i for i, _ in images], others)
+        source = _find_labels(zf, name, [i for i, _ in images], others, skips)
         for info in others:
             if source.table_entry != info.filename:
                 skips.add("not_image", info.filename)
@@ -395,7 +400,11 @@ class _LabelSource:
 
 
 def _find_labels(
-    zf: zipfile.ZipFile, name: str, images: list[zipfile.ZipInfo], others: list[zipfile.ZipInfo]
+    zf: zipfile.ZipFile,
+    name: str,
+    images: list[zipfile.ZipInfo],
+    others: list[zipfile.ZipInfo],
+    skips: _Skips,
 ) -> _LabelSource:
     """Labels from a labels file when the ZIP has one that names its images, else folders."""
     entries = [i.filename for i in images]
@@ -412,7 +421,7 @@ def _find_labels(
                 f"labels 'label' and upload the ZIP again."
             )
         if source.root:
-            raise _one_class_error(name, f"the folder '{source.root}'", len(entries))
+            raise _one_class_error(name, f"the folder '{source.root}'", len(entries), skips.hint())
         raise DataError(
             f"The {len(entries):,} images in '{name}' sit at the top of the ZIP with no labels "
             f"file, so their classes are unknown. {_LAYOUT_HELP}"
@@ -512,14 +521,15 @@ def _match_table(
             "ignored."
         )
     if ambiguous:
+        n = len(ambiguous)
         example = index.same_name(ambiguous[0])
+        more = f" and {n - 1:,} more" if n > 1 else ""
         source.notes.append(
-            f"{_count(len(ambiguous), 'row')} of '{table_entry}' "
-            f"{'name files' if len(ambiguous) > 1 else 'names a file'} found in several folders "
-            f"of the ZIP ({_few(ambiguous)}; '{ambiguous[0]}' is {_few(example, 3)}), so which "
-            f"image {'each means' if len(ambiguous) > 1 else 'it means'} is unknown; "
-            f"{'they were' if len(ambiguous) > 1 else 'it was'} ignored. Write the folder too "
-            f"(for example '{example[0]}')."
+            f"{_count(n, 'row')} of '{table_entry}' {'name files' if n > 1 else 'names a file'} "
+            f"that {'are' if n > 1 else 'is'} in several folders of the ZIP ('{ambiguous[0]}': "
+            f"{_few(example, 3)}{more}), so which image {'each' if n > 1 else 'it'} means is "
+            f"unknown; {'they were' if n > 1 else 'it was'} ignored. Write the folder too (for "
+            f"example '{example[0]}')."
         )
     return hits, source
 
