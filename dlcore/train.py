@@ -24,7 +24,7 @@ log = logging.getLogger("dlcore.train")
 
 def live_metric_key(task: str) -> str:
     """The Keras metric drawn live beside the loss (the leaderboard uses exact sklearn metrics)."""
-    return {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}[task]
+    return {"binary": "auc", "multiclass": "accuracy", "regression": "rmse", "forecast": "mae"}[task]
 
 
 def compile_for(model: Any, task: str, learning_rate: float) -> None:
@@ -34,6 +34,8 @@ def compile_for(model: Any, task: str, learning_rate: float) -> None:
         loss, metrics = "binary_crossentropy", [keras.metrics.AUC(name="auc")]
     elif task == "multiclass":
         loss, metrics = "sparse_categorical_crossentropy", [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    elif task == "forecast":  # every future step at once, on scaled values
+        loss, metrics = "mse", [keras.metrics.MeanAbsoluteError(name="mae")]
     else:
         loss, metrics = "mse", [keras.metrics.RootMeanSquaredError(name="rmse")]
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics)

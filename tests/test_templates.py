@@ -7,13 +7,18 @@ import pytest
 from dlcore import templates
 from dlcore.spec import TrainSpec
 
-TASKS = {"tabular": ("binary", "multiclass", "regression"), "image": ("binary", "multiclass")}
+TASKS = {"tabular": ("binary", "multiclass", "regression"), "image": ("binary", "multiclass"), "series": ("forecast",)}
+HORIZON = 3
 # Images: grey and colour, and a side too small to pool three times.
 IMAGE_SHAPES = {"binary": (16, 16, 1), "multiclass": (8, 8, 3)}
 CASES = [(name, task) for name in sorted(templates.REGISTRY) for task in TASKS[templates.get(name).kind]]
 
 
 def _inputs(template, task, rng, n):
+    if template.kind == "series":  # a look-back window of 12 steps: the target and one covariate
+        info = templates.InputInfo(window_shape=(12, 2))
+        return info, templates.model_inputs(template, info, lambda: rng.normal(size=(n, 12, 2)).astype("float32"),
+                                            None, None)
     if template.kind == "image":
         info = templates.InputInfo(image_shape=IMAGE_SHAPES[task])
         pixels = rng.integers(0, 256, size=(n, *IMAGE_SHAPES[task])).astype("uint8")
@@ -36,14 +41,16 @@ def test_template(name, task, tmp_path):
     rng = np.random.default_rng(0)
     n, k = 48, 3
     info, x = _inputs(template, task, rng, n)
-    y = {"binary": rng.integers(0, 2, n), "multiclass": rng.integers(0, k, n), "regression": rng.normal(size=n)}[task]
+    y = {"binary": rng.integers(0, 2, n), "multiclass": rng.integers(0, k, n), "regression": rng.normal(size=n),
+         "forecast": rng.normal(size=(n, HORIZON))}[task]
 
-    model = template.build(TrainSpec(size="small"), info, task, k if task == "multiclass" else 1)
+    outputs = {"multiclass": k, "forecast": HORIZON}.get(task, 1)
+    model = template.build(TrainSpec(size="small"), info, task, outputs)
     compile_for(model, task, 1e-3)
     history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     pred = model.predict(x, verbose=0)
-    assert pred.shape == ((n, k) if task == "multiclass" else (n, 1))
+    assert pred.shape == (n, outputs)
     if task == "binary":
         assert ((pred >= 0) & (pred <= 1)).all()
     if task == "multiclass":
@@ -62,8 +69,9 @@ def test_registry_lists_plain_language_templates_without_keras():
     code = ("import sys; from dlcore import templates; names = sorted(templates.REGISTRY); "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules; print(names)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['cnn_deep', 'cnn_small', 'mlp', 'mlp_embed']"
+    assert out.stdout.strip() == "['cnn1d', 'cnn_deep', 'cnn_small', 'gru', 'lstm', 'mlp', 'mlp_embed']"
     assert [t.name for t in templates.for_kind("image")] == ["cnn_small", "cnn_deep"]
+    assert [t.name for t in templates.for_kind("series")] == ["lstm", "gru", "cnn1d"]
     for t in templates.REGISTRY.values():
         assert t.title and len(t.description) > 40
 
@@ -71,7 +79,7 @@ def test_registry_lists_plain_language_templates_without_keras():
 def test_unknown_template_lists_the_known_ones():
     from dlcore.errors import SpecError
 
-    with pytest.raises(SpecError, match="cnn_deep, cnn_small, mlp, mlp_embed"):
+    with pytest.raises(SpecError, match="cnn1d, cnn_deep, cnn_small, gru, lstm, mlp, mlp_embed"):
         templates.get("transformer")
 
 

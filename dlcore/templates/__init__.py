@@ -23,6 +23,7 @@ class InputInfo:
     n_numeric: int = 0  # standardised numbers (and missing flags): part of the "split" input
     cardinalities: tuple[int, ...] = ()  # codes per categorical column: the rest of the "split" input
     image_shape: tuple[int, int, int] | None = None  # images: (height, width, channels), pixels 0..255
+    window_shape: tuple[int, int] | None = None  # series: (look-back steps, columns), scaled values
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class Template:
     kind: str
     title: str
     description: str
-    input_format: str  # "dense": one float matrix; "split": numbers plus one code input per category; "image": pixels
+    input_format: str  # "dense": one float matrix; "split": numbers plus one code input per category;
+    # "image": pixels; "window": a look-back window of a series
     build: Callable[..., Any]
 
 
@@ -61,7 +63,7 @@ def for_kind(kind: str) -> list[Template]:
 
 def model_inputs(template: Template, inputs: InputInfo, dense: Callable[[], Any], numeric: Any, codes: Any) -> Any:
     """What to feed a template's model: the dense matrix, or a dict of named split inputs."""
-    if template.input_format in ("dense", "image"):
+    if template.input_format in ("dense", "image", "window"):
         return dense()
     feed: dict[str, Any] = {}
     if inputs.n_numeric:
@@ -93,4 +95,4 @@ def widths(size: str) -> list[int]:
 
 
 # Register the built-in templates (their modules import Keras only inside build()).
-from dlcore.templates import cnn, mlp, wide_deep  # noqa: E402,F401
+from dlcore.templates import cnn, mlp, sequence, wide_deep  # noqa: E402,F401
