@@ -703,3 +703,56 @@ def class_balance_chart(y: pd.Series, unit: str = "rows") -> go.Figure:
                     "look at per-class results, not only accuracy")
     title = f"{unit.capitalize()} per class ({n:,} {unit}, {len(counts):,} class{'es' if len(counts) != 1 else ''})"
     return _category_bars(labels, title, top=50, n_total=n, subtitle=subtitle, unit=unit)
+
+
+def forecast_chart(
+    history_times: Sequence[Any],
+    history: np.ndarray,
+    window_times: np.ndarray,
+    backtest: Mapping[str, np.ndarray],
+    future: pd.DataFrame | None = None,
+    families: Mapping[str, str] | None = None,
+    title: str = "Backtest and forecast",
+    show_last: int = 400,
+) -> go.Figure:
+    """The series with each model's backtest forecasts over the windows they were tested on,
+    and (optionally) one model's forecast after the last date with its interval band.
+
+    ``window_times`` and every ``backtest`` array are ``(windows, horizon)``; ``future`` has
+    columns ``time``, ``forecast``, and one ``lower …``/``upper …`` pair.
+    """
+    times = pd.DatetimeIndex(history_times)
+    values = np.asarray(history, dtype=np.float64).reshape(-1)
+    start = max(0, len(times) - show_last)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=times[start:], y=values[start:], mode="lines", name="actual",
+                             line={"color": "#222222", "width": 1.6}))
+    styles = _model_styles(list(backtest), families)
+    for name, forecasts in backtest.items():
+        f = np.asarray(forecasts, dtype=np.float64)
+        xs: list[Any] = []
+        ys: list[Any] = []
+        for w in range(f.shape[0]):  # one segment per window, with a break between windows
+            xs += list(pd.DatetimeIndex(np.asarray(window_times[w]).ravel().astype("datetime64[ns]"))) + [None]
+            ys += list(f[w]) + [None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{name} (backtest)",
+                                 line={"color": styles[name]["color"], "dash": styles[name].get("dash", "solid"),
+                                       "width": 2 if _family_of(name, families) == "deep" else 1.3},
+                                 hovertemplate=f"<b>{name}</b><br>%{{x}}<br>%{{y:,.4g}}<extra></extra>"))
+    for w in range(np.asarray(window_times).shape[0]):
+        first = pd.Timestamp(np.asarray(window_times[w]).ravel().astype("datetime64[ns]")[0])
+        fig.add_vline(x=first, line={"color": REFERENCE_COLOR, "width": 1, "dash": "dot"})
+    if future is not None and len(future):
+        lower = next(c for c in future.columns if str(c).startswith("lower"))
+        upper = next(c for c in future.columns if str(c).startswith("upper"))
+        ft = pd.DatetimeIndex(future["time"])
+        fig.add_trace(go.Scatter(x=list(ft) + list(ft[::-1]),
+                                 y=list(future[upper]) + list(future[lower][::-1]),
+                                 fill="toself", fillcolor="rgba(232,113,10,0.18)", line={"width": 0},
+                                 name=f"interval ({lower.split(' ', 1)[1]})", hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=ft, y=future["forecast"], mode="lines", name="forecast",
+                                 line={"color": ACCENT_COLOR, "width": 2.2}))
+    fig.update_xaxes(title_text="Time")
+    fig.update_yaxes(title_text="Value")
+    return _base_layout(fig, title, subtitle="Dotted lines mark where each backtest window starts: every model "
+                        "forecast it from the values before that line only", height=460)

@@ -41,8 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="train a deep template and the baselines; print the leaderboard as JSON")
     fit.add_argument("data", help="a CSV, Excel or Parquet file, a ZIP of images in class folders, or sample:NAME")
     fit.add_argument("--target", default=None, help="the column to predict (tables; images are classified by folder)")
-    fit.add_argument("--task", default="auto", choices=["auto", "classification", "regression", "binary", "multiclass"])
-    fit.add_argument("--template", default=None, help="default: mlp for tables, cnn_deep for images")
+    fit.add_argument("--task", default="auto",
+                     choices=["auto", "classification", "regression", "binary", "multiclass", "forecast"])
+    fit.add_argument("--time-col", default=None, help="forecast: the column of dates or times")
+    fit.add_argument("--horizon", type=int, default=None, help="forecast: steps ahead (default: from the frequency)")
+    fit.add_argument("--lookback", type=int, default=None, help="forecast: steps the deep model reads")
+    fit.add_argument("--windows", type=int, default=None, help="forecast: backtest windows (default 3)")
+    fit.add_argument("--season", type=int, default=None, help="forecast: steps in one season (default: from the frequency)")
+    fit.add_argument("--covariates", default=None, help="forecast: other numeric columns to read, comma-separated")
+    fit.add_argument("--gaps", default="interpolate", choices=["interpolate", "ffill", "zero"])
+    fit.add_argument("--duplicates", default="mean", choices=["mean", "sum", "last"])
+    fit.add_argument("--freq", default=None, help="forecast: add an irregular series up per D, W-MON, MS, ...")
+    fit.add_argument("--template", default=None, help="default: mlp for tables, cnn_deep for images, lstm for forecasts")
     fit.add_argument("--image-size", type=int, default=None, help="images: side in pixels (default: from the images)")
     fit.add_argument("--no-augment", action="store_true", help="images: train on the pictures as they are")
     fit.add_argument("--no-flip", action="store_true", help="images: never mirror pictures left-right")
@@ -95,6 +105,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         _say(f"warning: {warning}")
     if record.kind == "image":
         return _fit_images(store, record, args)
+    if args.task == "forecast" or args.time_col:
+        return _fit_forecast(store, record, args)
     if not args.target:
         raise DlcoreError("Name the column to predict with --target COLUMN.")
     frame = load_frame(store, record.id)
@@ -133,6 +145,25 @@ def _fit_images(store, record, args: argparse.Namespace) -> int:  # type: ignore
                         learning_rate=args.learning_rate, size=args.size, augment=not args.no_augment,
                         flip=not args.no_flip),
         baselines=not args.no_baselines,
+    )
+    return _train_and_print(store, spec)
+
+
+def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from dlcore.spec import DataSpec, ForecastSpec, RunSpec, TrainSpec
+
+    if not args.time_col or not args.target:
+        raise DlcoreError("A forecast needs --time-col COLUMN (the dates) and --target COLUMN (the values to forecast).")
+    covariates = tuple(c.strip() for c in args.covariates.split(",") if c.strip()) if args.covariates else None
+    spec = RunSpec(
+        data=DataSpec(dataset_id=record.id, target=args.target, task="forecast", features=covariates),
+        template=args.template or "lstm",
+        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+                        learning_rate=args.learning_rate, size=args.size),
+        baselines=not args.no_baselines,
+        forecast=ForecastSpec(time_col=args.time_col, horizon=args.horizon, lookback=args.lookback,
+                              windows=args.windows, season_length=args.season, gaps=args.gaps,
+                              duplicates=args.duplicates, freq=args.freq),
     )
     return _train_and_print(store, spec)
 
@@ -178,9 +209,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     store = Store.open()
     path = Path(args.data)
-    scorer = load_scorer(store, args.run_id, args.model)
+    run = store.run(args.run_id)
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
+    if (run.result or {}).get("kind") == "series":
+        from dlcore.forecasting import forecast_frame
+
+        frame, _ = tabular.read_table(path.read_bytes(), name=path.name)
+        table = forecast_frame(store, args.run_id, frame, args.model)
+        with atomic_write(Path(args.output)) as tmp:
+            tmp.write_bytes(to_safe_csv(table))
+        _say(f"wrote a {len(table)}-step forecast after {frame.shape[0]} rows to {args.output} "
+             f"(model {table['model'].iloc[0]})")
+        return 0
+    scorer = load_scorer(store, args.run_id, args.model)
     if scorer.kind == "image":
         from dlcore.data import images
 

@@ -128,9 +128,19 @@ def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
     """Register a sample that ships inside an installed package, with its usual target chosen."""
     if key in samples.IMAGE_SAMPLES:
         return register_bytes(store, samples.IMAGE_SAMPLES[key].zip_bytes(), f"{key}.zip")
+    from dlcore.data import timeseries
+
+    if key in timeseries.SERIES_SAMPLES:
+        sample = timeseries.SERIES_SAMPLES[key]
+        record, created = register_bytes(store, timeseries.series_sample_csv_bytes(key), f"{key}.csv")
+        if record.target is None:
+            store.set_dataset_target(record.id, sample.target, "forecast")
+            record = store.dataset(record.id)
+        return record, created
     sample = samples.SAMPLES.get(key)
     if sample is None:
-        raise DataError(f"Unknown sample {key!r}; available: {', '.join([*samples.SAMPLES, *samples.IMAGE_SAMPLES])}.")
+        raise DataError(f"Unknown sample {key!r}; available: "
+                        f"{', '.join([*samples.SAMPLES, *samples.IMAGE_SAMPLES, *timeseries.SERIES_SAMPLES])}.")
     record, created = register_bytes(store, samples.sample_csv_bytes(key), f"{key}.csv")
     if record.target is None:
         column = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[sample.default_target])

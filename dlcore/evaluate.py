@@ -6,10 +6,15 @@ numbers are comparable by construction. Outputs follow one convention (the calle
 - ``"binary"`` / ``"multiclass"``: ``y_true`` int class codes ``0..k-1``; ``output`` class
   probabilities of shape ``(n, k)`` (binary: ``k == 2``, column 1 is the positive class).
 - ``"regression"``: ``y_true`` floats ``(n,)``; ``output`` predictions ``(n,)``.
+- ``"forecast"``: not scored row by row here. ``dlcore.forecast`` scores each backtest window
+  (MASE needs the training part and the season); ``forecast_leaderboard`` ranks the models
+  from those per-window values.
 
 The primary metric of each task gets a percentile-bootstrap confidence interval. All models
 are scored on the *same* resampled rows (a paired bootstrap), so the interval for "deep minus
 best baseline" reflects the difference between models, not the noise each one has alone.
+Forecasts instead get a t-interval across backtest windows, paired by window (see
+``forecast_leaderboard`` for why).
 
 Example::
 
@@ -25,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from scipy import stats
 from sklearn import metrics as skm
 
+from dlcore import forecast as fc
 from dlcore.errors import DataError, SpecError
 
 __all__ = [
@@ -46,9 +53,10 @@ __all__ = [
     "Verdict",
     "Leaderboard",
     "leaderboard",
+    "forecast_leaderboard",
 ]
 
-TASKS = ("binary", "multiclass", "regression")
+TASKS = ("binary", "multiclass", "regression", "forecast")
 FAMILIES = ("deep", "baseline")
 OUTCOMES = ("better", "worse", "not_clearly_better", "no_deep_model", "no_baseline")
 
@@ -57,6 +65,8 @@ OUTCOMES = ("better", "worse", "not_clearly_better", "no_deep_model", "no_baseli
 _PROB_EPS = 1e-15
 # Below this many test rows the intervals are wide enough that the analyst should be told.
 _SMALL_TEST = 100
+# Below this many backtest windows, likewise: a t-interval from 3 windows is very wide.
+_FEW_WINDOWS = 5
 # Resamples are processed in blocks of about this many (resample, row) cells: half a
 # megabyte per work array, small enough to stay in the CPU cache (measured 2x faster than
 # 8 MB blocks) and large enough that per-call overhead stays small for small test sets.
@@ -305,6 +315,44 @@ _METRICS: dict[str, list[Metric]] = {
 }
 
 
+def _needs_window_scoring(y: np.ndarray, p: np.ndarray) -> float:
+    raise SpecError(
+        "MASE needs the training part and the season length, not just actual and forecast; "
+        "score forecasts with dlcore.forecast.mase, backtest or score_forecasts."
+    )
+
+
+_METRICS["forecast"] = [
+    Metric(
+        "mase", "MASE", False,
+        "The forecast's average error divided by the average error of the seasonal naive "
+        "forecast (same time last season) on the training part: below 1 beats it, 0.5 "
+        "halves its error; lower is better.",
+        _needs_window_scoring,
+    ),
+    Metric(
+        "mae", "MAE", False,
+        "Average size of a forecast error, in the series' own units: lower is better, "
+        "0 is perfect.",
+        fc.mae,
+    ),
+    Metric(
+        "rmse", "RMSE", False,
+        "Typical size of a forecast error, in the series' own units, with large misses "
+        "weighing more: lower is better, 0 is perfect.",
+        fc.rmse,
+    ),
+    Metric(
+        "smape", "sMAPE", False,
+        "Forecast error as a percentage of the actual and forecast values together, on a "
+        "0 to 200 scale: 0 is perfect, 200 is the worst (for example, forecasting 0 where "
+        "the actual is not 0).",
+        fc.smape,
+    ),
+]
+assert [m.key for m in _METRICS["forecast"]] == list(fc.METRICS)
+
+
 def _task(task: str) -> str:
     if task not in _METRICS:
         raise SpecError(f"Unknown task {task!r}; use one of: {', '.join(TASKS)}.")
@@ -323,7 +371,14 @@ def primary_metric(task: str) -> Metric:
 
 def _check(task: str, y_true: Any, output: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert ``(y_true, output)`` to the convention of ``task``."""
-    _task(task)
+    if _task(task) == "forecast":
+        # Bootstrapping forecast points would treat strongly correlated steps as independent
+        # rows and give falsely narrow intervals; the windows are the unit instead.
+        raise SpecError(
+            "Forecasts are scored per backtest window, not row by row: run "
+            "dlcore.forecast.backtest (or score_forecasts) for each model, then "
+            "forecast_leaderboard with the per-window metrics."
+        )
     y = np.asarray(y_true)
     out = np.asarray(output, dtype=float)
     if y.ndim != 1:
@@ -381,7 +436,7 @@ def score(task: str, y_true: Any, output: Any) -> dict[str, float]:
 def predicted_labels(task: str, output: Any) -> np.ndarray:
     """Predicted class codes (argmax of the probabilities), or the predictions themselves."""
     out = np.asarray(output, dtype=float)
-    if _task(task) == "regression":
+    if _task(task) in ("regression", "forecast"):
         return out
     if out.ndim != 2:
         raise DataError(f"Classification output must be 2-D probabilities; got shape {out.shape}.")
@@ -584,6 +639,9 @@ class Leaderboard:
     n_boot: int
     seed: int
     confidence: float = 0.95
+    # Forecast boards only: how many backtest windows the intervals come from. Their n_boot
+    # is 0 (no bootstrap) and n_test the forecast points scored (0 when not given).
+    n_windows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (nan becomes None) that ``from_dict`` turns back into this board."""
@@ -598,6 +656,7 @@ class Leaderboard:
             "n_boot": self.n_boot,
             "seed": self.seed,
             "confidence": self.confidence,
+            "n_windows": self.n_windows,
         }
 
     @classmethod
@@ -613,6 +672,7 @@ class Leaderboard:
             n_boot=int(d["n_boot"]),
             seed=int(d["seed"]),
             confidence=float(d.get("confidence", 0.95)),
+            n_windows=None if d.get("n_windows") is None else int(d["n_windows"]),
         )
 
 
@@ -642,6 +702,13 @@ DISPLAY_NAMES = {
     "ridge": "ridge regression",
     "random_forest": "random forest",
     "gradient_boosting": "gradient boosting",
+    "cnn1d": "1-D CNN",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "naive": "naive (last value)",
+    "seasonal_naive": "seasonal naive",
+    "ridge_lags": "ridge on lags",
+    "gradient_boosting_lags": "gradient boosting on lags",
 }
 
 
@@ -671,8 +738,11 @@ def _verdict_text(
     diff: float,
     ci: tuple[float, float],
     confidence: float,
-    n: int,
+    n: int | None,
+    where: str = "on this test set",
 ) -> str:
+    """The verdict in words. ``n`` test rows adds a warning when small (None: the caller
+    words its own); ``where`` names the data the comparison was made on."""
     level = f"{confidence:.0%} interval"
     name = _in_sentence(metric.title)
     lead = f"The deep model ({display_name(deep)})"
@@ -705,9 +775,9 @@ def _verdict_text(
         else:
             text = (
                 f"{lead} is not clearly better than {vs}: {difference}, and {interval_named} "
-                "includes zero, so on this test set the simpler model is the safer choice."
+                f"includes zero, so {where} the simpler model is the safer choice."
             )
-    if n < _SMALL_TEST:
+    if n is not None and n < _SMALL_TEST:
         text += (
             f" The test set has only {n} rows, so these intervals are wide; more test data "
             "would give a sharper comparison."
@@ -718,7 +788,7 @@ def _verdict_text(
 # A tie on the primary metric (two models both at ROC AUC 1.0, say) is broken by a metric that
 # also judges how sure the model is, lower being better; a tie on both goes to the baseline,
 # the simpler model. So the first row is always the model the verdict would recommend.
-_TIE_BREAK = {"binary": "log_loss", "multiclass": "log_loss", "regression": "mae"}
+_TIE_BREAK = {"binary": "log_loss", "multiclass": "log_loss", "regression": "mae", "forecast": "mae"}
 
 
 def _rank_key(metric: Metric, task: str) -> Callable[[Row], tuple[int, float, float, int]]:
@@ -810,6 +880,36 @@ def _verdicts(
     metric: Metric, rows: list[Row], boots: dict[str, np.ndarray], confidence: float, n: int
 ) -> list[Verdict]:
     """One verdict per deep model (rows are already ranked best first)."""
+    missing = _one_side_missing(rows)
+    if missing is not None:
+        return missing
+    base = next(r for r in rows if r.family == "baseline")
+    sign = 1.0 if metric.higher_is_better else -1.0
+    verdicts = []
+    for r in (r for r in rows if r.family == "deep"):
+        diff = sign * (r.test_score - base.test_score)
+        # Paired: resample b of the deep model and of the baseline used the same rows.
+        ci = _percentile_ci(sign * (boots[r.model] - boots[base.model]), confidence)
+        outcome = _outcome(ci)
+        text = _verdict_text(
+            outcome, r.model, base.model, metric, r.test_score, base.test_score,
+            diff, ci, confidence, n,
+        )
+        verdicts.append(Verdict(outcome, r.model, base.model, float(diff), ci, text))
+    return verdicts
+
+
+def _outcome(ci: tuple[float, float]) -> str:
+    """"better" / "worse" only when the whole interval of (deep better by) lies on one side of 0."""
+    if ci[0] > 0:
+        return "better"
+    if ci[1] < 0:
+        return "worse"
+    return "not_clearly_better"
+
+
+def _one_side_missing(rows: list[Row]) -> list[Verdict] | None:
+    """The verdicts of a board without a deep model or without a baseline; None if it has both."""
     deep = [r for r in rows if r.family == "deep"]
     baselines = [r for r in rows if r.family == "baseline"]
     nan_ci = (math.nan, math.nan)
@@ -830,22 +930,217 @@ def _verdicts(
             )
             for r in deep
         ]
-    base = baselines[0]
-    sign = 1.0 if metric.higher_is_better else -1.0
-    verdicts = []
-    for r in deep:
-        diff = sign * (r.test_score - base.test_score)
-        # Paired: resample b of the deep model and of the baseline used the same rows.
-        ci = _percentile_ci(sign * (boots[r.model] - boots[base.model]), confidence)
-        if ci[0] > 0:
-            outcome = "better"
-        elif ci[1] < 0:
-            outcome = "worse"
-        else:
-            outcome = "not_clearly_better"
-        text = _verdict_text(
-            outcome, r.model, base.model, metric, r.test_score, base.test_score,
-            diff, ci, confidence, n,
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Forecast leaderboard: backtest windows are the unit.
+
+
+def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Student-t interval of the mean of the finite values; (nan, nan) with fewer than two."""
+    finite = values[np.isfinite(values)]
+    k = finite.size
+    if k < 2:
+        return (math.nan, math.nan)
+    mean = float(finite.mean())
+    half = float(stats.t.ppf((1.0 + confidence) / 2.0, k - 1) * finite.std(ddof=1) / math.sqrt(k))
+    return (mean - half, mean + half)
+
+
+def _window_values(
+    per_window: dict[str, dict[str, list[float]]], families: dict[str, str]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Check the per-window metrics and return them as arrays, one per model and metric."""
+    if not per_window:
+        raise SpecError("No backtest results to rank; backtest at least one model first.")
+    if set(families) != set(per_window):
+        raise SpecError(
+            f"families must name the same models as per_window; per_window: {sorted(per_window)}, "
+            f"families: {sorted(families)}."
         )
-        verdicts.append(Verdict(outcome, r.model, base.model, float(diff), ci, text))
+    for name, fam in families.items():
+        if fam not in FAMILIES:
+            raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    k: int | None = None
+    first = ""
+    for name, by_metric in per_window.items():
+        if set(by_metric) != set(fc.METRICS):
+            raise SpecError(
+                f"Model {name!r} has metrics {sorted(by_metric)}; give one list per metric for "
+                f"exactly: {', '.join(fc.METRICS)} (BacktestResult.per_window(key) for each)."
+            )
+        out[name] = {}
+        for key in fc.METRICS:
+            try:
+                values = np.asarray(by_metric[key], dtype=float)
+            except (TypeError, ValueError) as e:
+                raise DataError(f"Model {name!r}: {key} values must be numbers; {e}.") from e
+            if values.ndim != 1:
+                raise DataError(
+                    f"Model {name!r}: {key} must be one value per backtest window; got shape "
+                    f"{values.shape}."
+                )
+            if k is None:
+                k, first = values.size, name
+                if k == 0:
+                    raise DataError(f"Model {name!r} has no backtest windows; use at least one.")
+            elif values.size != k:
+                raise DataError(
+                    f"Model {name!r} has {values.size} {key} values but {first!r} has {k}; every "
+                    "model must be scored on the same backtest windows, in the same order."
+                )
+            if np.any(np.isinf(values)):
+                raise DataError(
+                    f"Model {name!r}: {key} is infinite in some window; training probably "
+                    "diverged. Retrain with a lower learning rate."
+                )
+            out[name][key] = values
+        if not np.any(np.isfinite(out[name]["mase"])):
+            raise DataError(
+                f"Model {name!r}: MASE is undefined in every window (the training part is "
+                "constant, so there is no seasonal naive error to scale by). Use a longer or "
+                "less flat stretch of the series, or compare on MAE."
+            )
+    return out
+
+
+def forecast_leaderboard(
+    per_window: dict[str, dict[str, list[float]]],
+    families: dict[str, str],
+    fit_seconds: dict[str, float] | None = None,
+    confidence: float = 0.95,
+    n_points: int | None = None,
+) -> Leaderboard:
+    """Rank forecasters by mean MASE over the backtest windows and judge each deep model.
+
+    ``per_window[model][key]`` holds one value per backtest window for each key of
+    ``dlcore.forecast.METRICS`` (``BacktestResult.per_window(key)``), the same windows in the
+    same order for every model. ``n_points`` (windows times horizon) is stored as ``n_test``.
+
+    The windows, not the forecast points, are the independent unit: the steps inside one
+    window share an origin and their errors are strongly correlated, so a bootstrap over points
+    would give falsely narrow intervals. Each row's interval is a t-interval of the mean over
+    the windows. A verdict compares the deep model with the best baseline window by window
+    (paired: the same windows are hard for both), with a t-interval of the mean difference;
+    ``Verdict.diff`` is the baseline's MASE minus the deep model's, so as on every board
+    ``diff > 0`` means the deep model is better, and "better" means the whole interval of
+    (deep minus baseline) lies below zero. One window gives no interval: (nan, nan).
+    A window where a metric is undefined (nan) is left out of that metric's mean.
+
+    Example::
+
+        board = forecast_leaderboard(
+            {"lstm": {k: lstm.per_window(k) for k in METRICS},
+             "seasonal_naive": {k: snaive.per_window(k) for k in METRICS}},
+            families={"lstm": "deep", "seasonal_naive": "baseline"},
+        )
+    """
+    _check_confidence(confidence)
+    values = _window_values(per_window, families)
+    metric = primary_metric("forecast")
+    fit_seconds = fit_seconds or {}
+    n_windows = next(iter(next(iter(values.values())).values())).size
+
+    rows = []
+    for name, by_metric in values.items():
+        secs = fit_seconds.get(name)
+        means = {
+            key: float(np.mean(v[np.isfinite(v)])) if np.any(np.isfinite(v)) else math.nan
+            for key, v in by_metric.items()
+        }
+        rows.append(
+            Row(
+                model=name,
+                family=families[name],
+                test_score=means[metric.key],
+                # An error measure is never below zero, whatever the t-interval says with few windows.
+                ci=tuple(max(0.0, b) if math.isfinite(b) else b for b in _t_interval(by_metric[metric.key], confidence)),
+                metrics=means,
+                fit_seconds=None if secs is None else float(secs),
+            )
+        )
+    rows.sort(key=_rank_key(metric, "forecast"))
+    mase = {name: by_metric[metric.key] for name, by_metric in values.items()}
+    return Leaderboard(
+        task="forecast",
+        metric=metric.key,
+        metric_title=metric.title,
+        higher_is_better=metric.higher_is_better,
+        n_test=0 if n_points is None else int(n_points),
+        rows=rows,
+        verdicts=_forecast_verdicts(metric, rows, mase, confidence, n_windows),
+        n_boot=0,
+        seed=0,
+        confidence=float(confidence),
+        n_windows=n_windows,
+    )
+
+
+def _forecast_verdicts(
+    metric: Metric, rows: list[Row], mase: dict[str, np.ndarray], confidence: float, k: int
+) -> list[Verdict]:
+    """One verdict per deep model against the best baseline, paired by backtest window."""
+    missing = _one_side_missing(rows)
+    if missing is not None:
+        return missing
+    base = next(r for r in rows if r.family == "baseline")
+    seasonal = next((r for r in rows if r.model == "seasonal_naive"), None)
+    verdicts = []
+    for r in (r for r in rows if r.family == "deep"):
+        # Baseline minus deep, window by window: positive where the deep model's error is lower.
+        gains = mase[base.model] - mase[r.model]
+        both = gains[np.isfinite(gains)]
+        diff = float(both.mean()) if both.size else math.nan
+        ci = _t_interval(gains, confidence)
+        lead = f"The deep model ({display_name(r.model)})"
+        vs = f"the best baseline ({display_name(base.model)})"
+        if both.size < 2:
+            outcome = "not_clearly_better"
+            text = _one_window_text(lead, vs, mase[r.model], mase[base.model], k)
+        else:
+            outcome = _outcome(ci)
+            text = _verdict_text(
+                outcome, r.model, base.model, metric, r.test_score, base.test_score,
+                diff, ci, confidence, None, where="on these backtest windows",
+            )
+            if k < _FEW_WINDOWS:
+                text += (
+                    f" The backtest has only {k} windows, so these intervals are wide; more "
+                    "windows would give a sharper comparison."
+                )
+        text += _seasonal_naive_text(r, seasonal, base, "on average" if k > 1 else "in that window")
+        verdicts.append(Verdict(outcome, r.model, base.model, diff, ci, text))
     return verdicts
+
+
+def _one_window_text(lead: str, vs: str, deep: np.ndarray, base: np.ndarray, k: int) -> str:
+    """A verdict that cannot be made: fewer than two windows where both MASEs are defined."""
+    where = "the one backtest window" if k == 1 else "the one window where both are defined"
+    both = np.isfinite(deep) & np.isfinite(base)
+    scores = (
+        f" There its MASE is {_num(deep[both][0])} vs {_num(base[both][0])}." if both.any() else ""
+    )
+    return (
+        f"{lead} cannot be compared with {vs} with any confidence: {where} cannot show how "
+        f"much the errors vary from one period to the next.{scores} Backtest on at least 2 "
+        "windows, 5 or more for a sharper comparison."
+    )
+
+
+def _seasonal_naive_text(deep: Row, seasonal: Row | None, base: Row, over: str) -> str:
+    """Whether the deep model beats the seasonal naive forecast, the bar analysts care about."""
+    if seasonal is None or math.isnan(seasonal.test_score) or math.isnan(deep.test_score):
+        return ""
+    beats = "beats" if deep.test_score < seasonal.test_score else "does not beat"
+    if seasonal is base:
+        return (
+            " The best baseline is the seasonal naive forecast (same time last season), the "
+            f"usual bar for a forecast: {over} the deep model {beats} it."
+        )
+    return (
+        " Against the seasonal naive forecast (same time last season), the usual bar for a "
+        f"forecast, its MASE is {_num(deep.test_score)} vs {_num(seasonal.test_score)} {over}: "
+        f"it {beats} it."
+    )

@@ -39,6 +39,8 @@ def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
     """Queue a run and return its id at once; a worker picks it up (or, with ``claim``, the caller)."""
     template = templates.get(spec.template)
     record = store.dataset(spec.data.dataset_id)
+    if spec.forecast is not None or template.kind == "series":
+        return _submit_forecast(store, spec, template, record, claim)
     if template.kind != record.kind:
         raise DataError(f"The template {template.title!r} is for {template.kind} data, but this dataset holds "
                         f"{record.kind} data; choose one of: "
@@ -57,6 +59,18 @@ def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
         # target column is read, so this stays quick on big tables.
         target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
         tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
+    return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs,
+                            claim=claim)
+
+
+def _submit_forecast(store: Store, spec: RunSpec, template: templates.Template, record: Any, claim: bool) -> str:
+    from dlcore.forecasting import load_series
+
+    if template.kind != "series" or spec.forecast is None or record.kind != "tabular":
+        raise DataError("A forecast needs a table with a time column and a sequence template "
+                        f"({', '.join(t.title for t in templates.for_kind('series'))}); choose both.")
+    # Read, fix and size the series now, so a bad date or a too-short series is said at once.
+    load_series(datasets.load_frame(store, record.id), spec)
     return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs,
                             claim=claim)
 
@@ -316,6 +330,10 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
 
     run = store.run(run_id)
     spec = RunSpec.from_dict(run.spec)
+    if spec.forecast is not None:
+        from dlcore.forecasting import execute_forecast
+
+        return execute_forecast(store, run_id, spec, say)
     template = templates.get(spec.template)
     store.update_run(run_id, phase="Preparing the data", versions=library_versions())
     record = store.dataset(spec.data.dataset_id)

@@ -15,9 +15,9 @@ from typing import Any
 
 from dlcore.errors import SpecError
 
-__all__ = ["DataSpec", "TrainSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size", "suggested_image_size", "IMAGE_SIZES"]
+__all__ = ["DataSpec", "TrainSpec", "ForecastSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size", "suggested_image_size", "IMAGE_SIZES"]
 
-TASK_CHOICES = ("auto", "binary", "multiclass", "regression", "classification")
+TASK_CHOICES = ("auto", "binary", "multiclass", "regression", "classification", "forecast")
 SIZES = ("small", "medium", "large")
 
 
@@ -99,6 +99,35 @@ class TrainSpec:
 
 
 @dataclass(frozen=True)
+class ForecastSpec:
+    """How a time series is read and backtested. Settings left as None are suggested from the
+    series' frequency and length (see ``dlcore.data.timeseries.suggest_settings``)."""
+
+    time_col: str
+    horizon: int | None = None  # steps to forecast
+    lookback: int | None = None  # steps the deep models read
+    windows: int | None = None  # backtest windows at the end of the series
+    season_length: int | None = None  # steps in one cycle (52 for weekly data)
+    duplicates: str = "mean"  # two values at one time: mean, sum or last
+    gaps: str = "interpolate"  # missing steps: interpolate, ffill or zero
+    freq: str | None = None  # add up an irregular series per day ("D"), week ("W-MON"), month ("MS")...
+    interval: float = 0.9  # coverage of the forecast's prediction interval
+
+    def __post_init__(self) -> None:
+        if not self.time_col:
+            raise SpecError("No time column was chosen: pick the column that holds the dates.")
+        for name in ("horizon", "lookback", "windows", "season_length"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise SpecError(f"{name} is {value!r}; it must be a whole number of steps, at least 1.")
+        if self.duplicates not in ("mean", "sum", "last"):
+            raise SpecError(f"duplicates is {self.duplicates!r}; allowed values: mean, sum, last.")
+        if self.gaps not in ("interpolate", "ffill", "zero"):
+            raise SpecError(f"gaps is {self.gaps!r}; allowed values: interpolate, ffill, zero.")
+        _check_range("interval", self.interval, 0.5, 0.99)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """One run: the data, the deep template, its training settings, and the baselines."""
 
@@ -106,17 +135,22 @@ class RunSpec:
     template: str = "mlp"
     train: TrainSpec = field(default_factory=TrainSpec)
     baselines: bool = True
+    forecast: ForecastSpec | None = None  # time series: how to read and backtest the series
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, DataSpec):
             raise SpecError("data must be a DataSpec.")
         if not isinstance(self.train, TrainSpec):
             raise SpecError("train must be a TrainSpec.")
+        if (self.data.task == "forecast") != (self.forecast is not None):
+            raise SpecError("A forecast needs its time settings (a time column), and only a forecast has them.")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if out["data"]["features"] is not None:
             out["data"]["features"] = list(out["data"]["features"])
+        if out["forecast"] is None:
+            del out["forecast"]  # tables and images: the spec reads as it always did
         return out
 
     @classmethod
@@ -126,17 +160,19 @@ class RunSpec:
             raise SpecError("A run spec must be a mapping of settings.")
         data = _only_known(DataSpec, raw.get("data") or {}, "data")
         train = _only_known(TrainSpec, raw.get("train") or {}, "train")
-        extra = set(raw) - {"data", "template", "train", "baselines"}
+        extra = set(raw) - {"data", "template", "train", "baselines", "forecast"}
         if extra:
             raise SpecError(f"Unknown run setting(s): {', '.join(sorted(extra))}.")
         if data.get("features") is not None:
             data["features"] = tuple(data["features"])
+        forecast = _only_known(ForecastSpec, raw["forecast"], "forecast") if raw.get("forecast") else None
         try:
             return cls(
                 data=DataSpec(**data),
                 template=raw.get("template", "mlp"),
                 train=TrainSpec(**train),
                 baselines=bool(raw.get("baselines", True)),
+                forecast=ForecastSpec(**forecast) if forecast is not None else None,
             )
         except TypeError as exc:  # a required field is missing
             raise SpecError(f"The run spec is incomplete: {exc}.") from None

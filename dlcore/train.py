@@ -59,7 +59,7 @@ def _clean(value: Any, scale: float = 1.0) -> float | None:
 
 
 def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, metric_scale: float = 1.0,
-                        check_every: float = 0.5) -> Any:
+                        check_every: float = 0.5, epoch_offset: int = 0) -> Any:
     """Build the Keras callback (a factory, so Keras is imported only in the worker).
 
     It has no per-batch hook on purpose: a batch hook makes Keras turn every batch's logs
@@ -108,7 +108,7 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
                     if typical and now - self._last_progress >= 2.0:
                         self._last_progress = now
                         within = min(0.99, (time.perf_counter() - self._epoch_start) / typical)
-                        store.update_run(run_id, progress=min(1.0, (self._epoch + within) / epochs_total))
+                        store.update_run(run_id, progress=min(1.0, (epoch_offset + self._epoch + within) / epochs_total))
                 except sa_errors as exc:  # a busy database must not stop training; the next look retries
                     log.warning("store busy while watching run %s: %s", run_id, exc)
 
@@ -125,7 +125,7 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
                 self.nan_epoch = epoch + 1
                 self.model.stop_training = True
             store.add_epoch(
-                run_id, epoch + 1,
+                run_id, epoch_offset + epoch + 1,  # several fits in one run (a backtest) number on
                 loss=_clean(loss), val_loss=_clean(logs.get("val_loss")),
                 metric=_clean(logs.get(key), metric_scale), val_metric=_clean(logs.get(f"val_{key}"), metric_scale),
                 seconds=seconds, epochs_total=epochs_total,

@@ -7,6 +7,7 @@ import ui
 from dlcore import charts, evaluate, runner
 from ui import common, urls, views
 from ui import images as image_views
+from ui import series as series_views
 
 ui.route_through_app()
 
@@ -25,7 +26,7 @@ if not run_id:
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
 
-st.subheader(f"{dataset.name} → {views.goal(dataset, run.target)}")
+st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")
 if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")
@@ -43,12 +44,16 @@ for verdict in board["verdicts"]:
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
 unit = "images" if result.get("kind") == "image" else "rows"
-st.caption(
-    f"All models learned from the same {rows['train']:,} training {unit} and are scored on the same "
-    f"{rows['test']:,} test {unit} they never saw. The 95% interval shows how much the score could move on "
-    f"other {unit} like these (bootstrap, {board['n_boot']} resamples)."
-    + (f" {rows['dropped_missing_target']:,} rows without a target were left out." if rows.get("dropped_missing_target") else "")
-)
+if result.get("kind") == "series":
+    st.caption(f"Every model was backtested on the same {board.get('n_windows') or result['series']['windows']} windows of "
+               f"{result['series']['horizon']} steps; the 95% interval is a t-interval across those windows.")
+else:
+    st.caption(
+        f"All models learned from the same {rows['train']:,} training {unit} and are scored on the same "
+        f"{rows['test']:,} test {unit} they never saw. The 95% interval shows how much the score could move on "
+        f"other {unit} like these (bootstrap, {board['n_boot']} resamples)."
+        + (f" {rows['dropped_missing_target']:,} rows without a target were left out." if rows.get("dropped_missing_target") else "")
+    )
 
 st.dataframe(views.leaderboard_frame(board), hide_index=True, width="stretch",
              column_config={board["metric_title"]: st.column_config.NumberColumn(format="%.4f")})
@@ -57,6 +62,14 @@ with st.expander("What the scores mean"):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")
 st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metric_title"], board["higher_is_better"]), width="stretch")
 
+if result.get("kind") == "series":
+    series_views.compare_view(run)
+    c1, c2 = st.columns(2)
+    with c1:
+        urls.link("predict", "See the forecast and download it", run=run.id)
+    with c2:
+        urls.link("train", "Training curves of this run", run=run.id)
+    st.stop()
 y_true, raw_outputs, rows_of_test = runner.load_test_outputs(store, run.id)
 # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
 outputs = {evaluate.display_name(m): out for m, out in raw_outputs.items()}

@@ -8,6 +8,7 @@ from dlcore import evaluate, jobs
 from dlcore.errors import DlcoreError
 from ui import common, scoring, urls, views
 from ui import images as image_views
+from ui import series as series_views
 
 ui.route_through_app()
 
@@ -32,6 +33,9 @@ def preview(scoring_id: str):  # a finished scoring never changes: read its file
 
 
 board = run.result["leaderboard"]
+if run.result.get("kind") == "series":
+    series_views.forecast_view(run)
+    st.stop()
 if run.result.get("kind") == "image":
     image_views.predict_view(run, dataset, board)
     st.stop()

@@ -13,6 +13,7 @@ from dlcore.spec import (
     suggested_image_size,
 )
 from ui import common, live, urls, views
+from ui import series as series_views
 
 ui.route_through_app()
 
@@ -23,7 +24,7 @@ run_id = urls.get_id(urls.RUN)
 if run_id:
     run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
-    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target)}")
+    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target, run.task)}")
     st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
     live.run_view(run)
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:
@@ -55,6 +56,24 @@ st.subheader(f"Data: {dataset.name}")
 urls.link("data", "Check the data and the target first", dataset=dataset_id, icon=":material/arrow_back:")
 
 is_image = dataset.kind == "image"
+goal = "predict"
+if not is_image and series_views.time_columns(dataset_id):
+    goal = st.radio("What should the model do?", ["predict", "forecast"], horizontal=True,
+                    index=1 if dataset.task == "forecast" else 0,
+                    format_func={"predict": "Predict a column from the others",
+                                 "forecast": "Forecast a series over time"}.get)
+if goal == "forecast":
+    numeric = [c["name"] for c in dataset.profile["columns"] if c.get("kind") == "numeric"]
+    forecast_spec = series_views.forecast_form(dataset, numeric)
+    if forecast_spec is not None:
+        with common.guard():
+            urls.open_run(runner.submit(store, forecast_spec))
+    previous = store.list_runs(dataset_id=dataset_id, limit=10)
+    if previous:
+        st.subheader("Runs on this data")
+        views.runs_table(previous)
+    st.stop()
+
 with st.form("train"):
     if is_image:
         classes = dataset.report.get("classes", {})

@@ -206,3 +206,53 @@ def test_images_upload_train_see_mistakes_and_predict_one(server, browser, tmp_p
     assert scored["prediction"].iloc[0] in ("horizontal", "square", "vertical")
     shot(page, "8-images-predict")
     context.close()
+
+
+def test_series_upload_forecast_see_backtest_and_download(server, browser, tmp_path):
+    from tests.test_forecast_runs import seasonal_frame
+
+    context = browser.new_context(viewport={"width": 1400, "height": 2600}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/data")
+    data = tmp_path / "sales.csv"
+    seasonal_frame(220).to_csv(data, index=False, sep=";", decimal=",")
+    page.locator("input[type=file]").first.set_input_files(str(data))
+    page.get_by_text("What should the model predict?").wait_for()
+    dataset_id = re.search(r"dataset=([^&]+)", page.url).group(1)
+
+    page.goto(f"{server.url}/train?dataset={dataset_id}")
+    page.get_by_text("Forecast a series over time").click()
+    page.get_by_text("daily steps from 2024-01-01").wait_for()
+    page.get_by_label(re.compile("^Horizon")).fill("7")
+    page.get_by_label(re.compile("^Look-back")).fill("14")
+    page.get_by_label(re.compile("^Backtest windows")).fill("2")
+    page.get_by_text("1-D CNN").click()
+    page.get_by_text("Settings (the defaults suit most series)").click()
+    page.get_by_label(re.compile("^Epochs per fit")).fill("3")
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_url(re.compile(r"run="), timeout=30_000)
+    page.get_by_text("See the leaderboard and charts").wait_for(timeout=240_000)
+    shot(page, "9-series-train")
+
+    page.get_by_role("link", name="See the leaderboard and charts").click()
+    page.get_by_text("The backtest: each model's forecasts against what happened").wait_for()
+    for _ in range(100):
+        if leaderboard_models(page):
+            break
+        page.wait_for_timeout(200)
+    assert set(leaderboard_models(page)) == {"1-D CNN", "naive (last value)", "seasonal naive", "ridge on lags",
+                                             "gradient boosting on lags"}
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullData && "
+                           "g._fullData.some(t => String(t.name).endsWith('(backtest)')))")
+    shot(page, "10-series-compare")
+
+    page.get_by_role("link", name="See the forecast and download it").click()
+    page.get_by_text("for the next 7 steps").wait_for()
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download the forecast (CSV)").click()
+    table = pd.read_csv(io.BytesIO(open(info.value.path(), "rb").read()), encoding="utf-8-sig")
+    assert len(table) == 7 and table["Datum"].iloc[0].startswith("2024-08-08")
+    assert (table["lower 90%"] <= table["forecast"]).all() and (table["forecast"] <= table["upper 90%"]).all()
+    shot(page, "11-series-predict")
+    context.close()

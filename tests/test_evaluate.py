@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
     log_loss,
@@ -21,6 +22,7 @@ from dlcore.evaluate import (
     bootstrap_ci,
     bootstrap_indices,
     bootstrap_values,
+    forecast_leaderboard,
     leaderboard,
     metrics_for,
     predicted_labels,
@@ -56,7 +58,11 @@ def test_metric_tables_list_primary_first() -> None:
     assert [m.key for m in metrics_for("regression")] == ["rmse", "mae", "r2"]
     assert primary_metric("regression").higher_is_better is False
     assert primary_metric("binary").key == "roc_auc"
-    for task in ("binary", "multiclass", "regression"):
+    assert [m.key for m in metrics_for("forecast")] == ["mase", "mae", "rmse", "smape"]
+    assert all(not m.higher_is_better for m in metrics_for("forecast"))
+    assert primary_metric("forecast").title == "MASE"
+    assert "seasonal naive" in primary_metric("forecast").explain
+    for task in ("binary", "multiclass", "regression", "forecast"):
         assert all(m.explain.endswith(".") for m in metrics_for(task))
 
 
@@ -401,3 +407,207 @@ def test_a_tie_on_the_primary_metric_goes_to_the_surer_model_then_to_the_baselin
     twins = leaderboard("binary", y, {"deep": sure, "forest": sure.copy()}, {"deep": "deep", "forest": "baseline"},
                         n_boot=50)
     assert [r.model for r in twins.rows] == ["forest", "deep"]  # a tie on both: the simpler model
+
+
+# --- forecast leaderboard: backtest windows are the unit --------------------------------
+
+
+def windows(mase: list[float], mae: list[float] | None = None) -> dict[str, list[float]]:
+    """Per-window metrics of one model; MAE, RMSE and sMAPE follow MASE unless given."""
+    return {
+        "mase": mase,
+        "mae": mae if mae is not None else [10 * m for m in mase],
+        "rmse": [12 * m for m in mase],
+        "smape": [20 * m for m in mase],
+    }
+
+
+T3 = stats.t.ppf(0.975, 2)  # two-sided 95%, 3 windows -> 2 degrees of freedom
+
+
+@pytest.fixture(scope="module")
+def forecast_board() -> Leaderboard:
+    return forecast_leaderboard(
+        {
+            "naive": windows([1.2, 1.0, 1.4]),
+            "seasonal_naive": windows([1.0, 0.8, 0.9]),
+            "lstm": windows([0.6, 0.5, 0.7]),  # better than the seasonal naive in every window
+            "gru": windows([0.5, 1.0, 0.9]),  # better on average, but the windows disagree
+            "cnn1d": windows([1.4, 1.2, 1.3]),  # worse in every window, by the same 0.4
+        },
+        families={"naive": "baseline", "seasonal_naive": "baseline", "lstm": "deep",
+                  "gru": "deep", "cnn1d": "deep"},
+        fit_seconds={"lstm": 12.0},
+        n_points=3 * 52,
+    )
+
+
+def test_forecast_rows_are_ranked_by_mean_mase(forecast_board: Leaderboard) -> None:
+    b = forecast_board
+    assert (b.task, b.metric, b.metric_title, b.higher_is_better) == ("forecast", "mase", "MASE", False)
+    assert (b.n_test, b.n_windows, b.n_boot) == (156, 3, 0)
+    assert [r.model for r in b.rows] == ["lstm", "gru", "seasonal_naive", "naive", "cnn1d"]
+    assert [r.test_score for r in b.rows] == pytest.approx([0.6, 0.8, 0.9, 1.2, 1.3])
+    lstm = b.rows[0]
+    assert lstm.metrics == pytest.approx({"mase": 0.6, "mae": 6.0, "rmse": 7.2, "smape": 12.0})
+    assert lstm.fit_seconds == 12.0 and b.rows[1].fit_seconds is None
+
+
+def test_forecast_row_interval_is_a_t_interval_across_windows(forecast_board: Leaderboard) -> None:
+    # lstm: mean 0.6, sample sd of (0.6, 0.5, 0.7) = 0.1, 3 windows.
+    half = T3 * 0.1 / math.sqrt(3)
+    assert half == pytest.approx(0.24841, abs=1e-5)
+    assert forecast_board.rows[0].ci == pytest.approx((0.6 - half, 0.6 + half))
+
+
+def test_forecast_verdict_better_when_every_window_wins(forecast_board: Leaderboard) -> None:
+    v = {v.deep_model: v for v in forecast_board.verdicts}["lstm"]
+    assert (v.outcome, v.best_baseline) == ("better", "seasonal_naive")
+    # Paired gains (baseline minus deep) 0.4, 0.3, 0.2: mean 0.3, sd 0.1.
+    assert v.diff == pytest.approx(0.3)
+    half = T3 * 0.1 / math.sqrt(3)
+    assert v.diff_ci == pytest.approx((0.3 - half, 0.3 + half))
+    assert v.text.startswith(
+        "The deep model (LSTM) is better than the best baseline (seasonal naive): "
+        "MASE 0.600 vs 0.900, 0.300 lower (95% interval for how much lower: +0.052 to +0.548)."
+    )
+    assert "only 3 windows, so these intervals are wide" in v.text
+    assert "The best baseline is the seasonal naive forecast" in v.text
+    assert v.text.endswith("on average the deep model beats it.")
+
+
+def test_forecast_verdict_not_clearly_when_windows_disagree(forecast_board: Leaderboard) -> None:
+    v = {v.deep_model: v for v in forecast_board.verdicts}["gru"]
+    assert v.outcome == "not_clearly_better"
+    # Gains 0.5, -0.2, 0.0: mean 0.1, sd sqrt(0.13).
+    half = T3 * math.sqrt(0.13) / math.sqrt(3)
+    assert v.diff == pytest.approx(0.1)
+    assert v.diff_ci == pytest.approx((0.1 - half, 0.1 + half))
+    assert "is not clearly better than the best baseline (seasonal naive)" in v.text
+    assert "on these backtest windows the simpler model is the safer choice" in v.text
+
+    worse = {v.deep_model: v for v in forecast_board.verdicts}["cnn1d"]
+    assert worse.outcome == "worse" and worse.diff == pytest.approx(-0.4)
+    assert worse.diff_ci[1] < 0
+    assert worse.text.endswith("on average the deep model does not beat it.")
+
+
+def test_forecast_verdict_names_the_seasonal_naive_when_another_baseline_is_best() -> None:
+    board = forecast_leaderboard(
+        {"seasonal_naive": windows([1.0, 0.8, 0.9]), "ridge_lags": windows([0.7, 0.6, 0.8]),
+         "gru": windows([0.8, 0.7, 0.9]), "lstm": windows([1.1, 1.0, 0.9])},
+        families={"seasonal_naive": "baseline", "ridge_lags": "baseline", "gru": "deep",
+                  "lstm": "deep"},
+    )
+    by_model = {v.deep_model: v for v in board.verdicts}
+    gru = by_model["gru"]
+    assert gru.best_baseline == "ridge_lags" and gru.outcome == "worse"
+    assert gru.text.endswith(
+        "Against the seasonal naive forecast (same time last season), the usual bar for a "
+        "forecast, its MASE is 0.800 vs 0.900 on average: it beats it."
+    )
+    assert by_model["lstm"].text.endswith("its MASE is 1.000 vs 0.900 on average: it does not beat it.")
+    no_seasonal = forecast_leaderboard(
+        {"naive": windows([1.0, 0.8, 0.9]), "gru": windows([0.8, 0.7, 0.9])},
+        families={"naive": "baseline", "gru": "deep"},
+    )
+    assert "seasonal naive" not in no_seasonal.verdicts[0].text
+
+
+def test_forecast_with_one_window_has_no_interval() -> None:
+    board = forecast_leaderboard(
+        {"seasonal_naive": windows([0.9]), "lstm": windows([0.6])},
+        families={"seasonal_naive": "baseline", "lstm": "deep"},
+    )
+    assert board.n_windows == 1
+    assert all(math.isnan(r.ci[0]) and math.isnan(r.ci[1]) for r in board.rows)
+    (v,) = board.verdicts
+    assert v.outcome == "not_clearly_better"
+    assert v.diff == pytest.approx(0.3)
+    assert math.isnan(v.diff_ci[0]) and math.isnan(v.diff_ci[1])
+    assert "the one backtest window cannot show how much the errors vary" in v.text
+    assert "There its MASE is 0.600 vs 0.900." in v.text
+    assert "at least 2 windows" in v.text
+    assert v.text.endswith("in that window the deep model beats it.")
+
+
+def test_forecast_many_windows_are_not_called_few() -> None:
+    board = forecast_leaderboard(
+        {"seasonal_naive": windows([1.0, 0.8, 0.9, 1.1, 1.0]),
+         "lstm": windows([0.6, 0.5, 0.7, 0.6, 0.6])},
+        families={"seasonal_naive": "baseline", "lstm": "deep"},
+    )
+    assert board.verdicts[0].outcome == "better"
+    assert "only" not in board.verdicts[0].text
+
+
+def test_forecast_tie_on_mase_goes_to_lower_mae_then_to_the_baseline() -> None:
+    # Same windows in a different order: the mean MASE is exactly 0.75 for both.
+    deep, base = [0.5, 1.0, 0.75], [1.0, 0.5, 0.75]
+    board = forecast_leaderboard(
+        {"seasonal_naive": windows(base, mae=[5.0, 5.0, 5.0]), "lstm": windows(deep, mae=[4.0, 4.0, 4.0])},
+        families={"seasonal_naive": "baseline", "lstm": "deep"},
+    )
+    assert [r.test_score for r in board.rows] == [0.75, 0.75]
+    assert [r.model for r in board.rows] == ["lstm", "seasonal_naive"]
+    twins = forecast_leaderboard(
+        {"lstm": windows(deep, mae=[5.0, 5.0, 5.0]), "seasonal_naive": windows(base, mae=[5.0, 5.0, 5.0])},
+        families={"lstm": "deep", "seasonal_naive": "baseline"},
+    )
+    assert [r.model for r in twins.rows] == ["seasonal_naive", "lstm"]
+
+
+def test_forecast_undefined_windows_are_left_out_of_the_means() -> None:
+    board = forecast_leaderboard(
+        {"seasonal_naive": windows([1.0, math.nan, 0.8, 0.9]),
+         "lstm": windows([0.6, math.nan, 0.5, 0.7])},
+        families={"seasonal_naive": "baseline", "lstm": "deep"},
+    )
+    assert [r.test_score for r in board.rows] == pytest.approx([0.6, 0.9])
+    assert board.verdicts[0].diff == pytest.approx(0.3)
+    assert board.verdicts[0].outcome == "better"
+
+
+def test_forecast_leaderboard_checks_its_arguments() -> None:
+    fam = {"lstm": "deep", "naive": "baseline"}
+    ok = windows([1.0, 0.9])
+    with pytest.raises(SpecError, match="No backtest results"):
+        forecast_leaderboard({}, {})
+    with pytest.raises(SpecError, match="same models"):
+        forecast_leaderboard({"lstm": ok}, {"naive": "baseline"})
+    with pytest.raises(SpecError, match="'lstm' is 'neural'; use one of: deep, baseline"):
+        forecast_leaderboard({"lstm": ok}, {"lstm": "neural"})
+    with pytest.raises(DataError, match="'naive' has 3 mase values but 'lstm' has 2"):
+        forecast_leaderboard({"lstm": ok, "naive": windows([1.0, 0.9, 0.8])}, fam)
+    with pytest.raises(DataError, match="no backtest windows"):
+        forecast_leaderboard({"lstm": windows([])}, {"lstm": "deep"})
+    with pytest.raises(DataError, match="'naive': MASE is undefined in every window"):
+        forecast_leaderboard({"lstm": ok, "naive": windows([math.nan, math.nan])}, fam)
+    with pytest.raises(DataError, match="infinite"):
+        forecast_leaderboard({"lstm": ok, "naive": windows([1.0, math.inf])}, fam)
+    with pytest.raises(SpecError, match="mase, mae, rmse, smape"):
+        forecast_leaderboard({"lstm": {"mase": [1.0]}}, {"lstm": "deep"})
+    with pytest.raises(SpecError, match="confidence"):
+        forecast_leaderboard({"lstm": ok}, {"lstm": "deep"}, confidence=95)
+
+
+def test_forecasts_are_not_scored_row_by_row() -> None:
+    with pytest.raises(SpecError, match="per backtest window"):
+        score("forecast", [1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(SpecError, match="per backtest window"):
+        leaderboard("forecast", [1.0, 2.0], {"lstm": [1.0, 2.0]}, {"lstm": "deep"})
+
+
+def test_forecast_board_round_trip(forecast_board: Leaderboard) -> None:
+    d = forecast_board.to_dict()
+    again = Leaderboard.from_dict(json.loads(json.dumps(d, allow_nan=False)))
+    assert again == forecast_board
+    one = forecast_leaderboard(
+        {"seasonal_naive": windows([0.9]), "lstm": windows([0.6])},
+        families={"seasonal_naive": "baseline", "lstm": "deep"},
+    )
+    d1 = one.to_dict()
+    text = json.dumps(d1, allow_nan=False)
+    assert d1["rows"][0]["ci"] == [None, None] and d1["n_windows"] == 1
+    again1 = Leaderboard.from_dict(json.loads(text))
+    assert again1.to_dict() == d1 and math.isnan(again1.verdicts[0].diff_ci[0])

@@ -234,9 +234,13 @@ def test_score_forecasts_matches_backtest():
     assert same.metrics == base.metrics
 
 
-def test_forecast_intervals_are_empirical_quantiles_per_step():
+def test_forecast_intervals_are_empirical_quantiles_of_error_sizes_per_step():
     residuals = np.array([[-1.0, 0.0], [0.0, 2.0], [1.0, 4.0]])
     lower, upper = fc.forecast_intervals(residuals, np.array([10.0, 20.0]), level=0.5)
-    assert lower.tolist() == [9.5, 21.0] and upper.tolist() == [10.5, 23.0]
+    assert lower.tolist() == [9.0, 18.0] and upper.tolist() == [11.0, 22.0]  # medians of |e|: 1, then 2
+    # A model that erred the same way every time: the interval is wide around the forecast,
+    # and never narrower further ahead than nearer.
+    lower, upper = fc.forecast_intervals(np.array([[3.0, 1.0], [4.0, 1.0]]), np.array([0.0, 0.0]), level=0.5)
+    assert lower.tolist() == [-3.5, -3.5] and upper.tolist() == [3.5, 3.5]
     with pytest.raises(SpecError, match="between 0 and 1"):
         fc.forecast_intervals(residuals, np.array([10.0, 20.0]), level=90)

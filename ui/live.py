@@ -17,7 +17,7 @@ from ui import common
 
 __all__ = ["run_view", "eta_seconds", "history_frame", "progress_text"]
 
-LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE"}
+LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE", "forecast": "MAE (scaled values)"}
 
 
 def history_frame(epochs: list[dict]) -> pd.DataFrame:
@@ -79,7 +79,8 @@ def _draw(run_id: str) -> None:
                 st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
     metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
     st.plotly_chart(
-        charts.training_curves(history, LIVE_METRIC.get(task, "Metric"), task != "regression", run.epochs_total),
+        charts.training_curves(history, LIVE_METRIC.get(task, "Metric"), task not in ("regression", "forecast"),
+                               run.epochs_total),
         width="stretch", key=f"curves-{run_id}",
     )
     st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. "

@@ -19,8 +19,10 @@ T = TypeVar("T")
 METRIC_TITLES = {"roc_auc": "ROC AUC", "accuracy": "Accuracy", "rmse": "RMSE"}
 
 
-def goal(dataset, target: str) -> str:  # type: ignore[no-untyped-def]
-    """What a run learns, in words: 'predicts “churn”', or 'sorts images into 10 classes'."""
+def goal(dataset, target: str, task: str | None = None) -> str:  # type: ignore[no-untyped-def]
+    """What a run learns, in words: 'predicts “churn”', 'forecasts “sales”', or 'sorts images into 10 classes'."""
+    if task == "forecast":
+        return f"forecasts “{target}”"
     if dataset.kind == "image":
         return f"sorts images into {len(dataset.report.get('classes', {}))} classes"
     return f"predicts “{target}”"

@@ -1,0 +1,144 @@
+"""Forecasting runs end to end: a series through the backtest, the leaderboard, the future
+forecast with its interval, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlcore import datasets, runner
+from dlcore.errors import DataError
+from dlcore.spec import DataSpec, ForecastSpec, RunSpec, TrainSpec
+from tests.test_cli import cli
+
+
+def seasonal_frame(n: int = 280, seed: int = 0) -> pd.DataFrame:
+    """Daily values with a weekly rhythm, a slow rise and noise, dated day-first as in Europe."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    values = 100 + 0.05 * t + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 1, n)
+    dates = pd.date_range("2024-01-01", periods=n, freq="D").strftime("%d/%m/%Y")
+    return pd.DataFrame({"Datum": dates, "sales": values.round(2), "promo": rng.integers(0, 2, n)})
+
+
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory):
+    from dlcore.store import Store
+
+    store = Store.open(tmp_path_factory.mktemp("forecast") / "home")
+    record, _ = datasets.register_bytes(store, seasonal_frame().to_csv(index=False, sep=";").encode(), "sales.csv")
+    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="cnn1d",
+                   train=TrainSpec(epochs=4, batch_size=32, patience=50),
+                   forecast=ForecastSpec(time_col="Datum", horizon=7, lookback=21, windows=2))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    return store, store.run(run_id)
+
+
+def test_a_forecast_run_backtests_the_deep_model_against_every_baseline(forecast_run):
+    store, run = forecast_run
+    assert run.status == "done", run.message
+    assert (run.task, run.metric, run.higher_is_better) == ("forecast", "mase", False)
+    board = run.result["leaderboard"]
+    assert {r["model"] for r in board["rows"]} == {"cnn1d", "naive", "seasonal_naive", "ridge_lags",
+                                                   "gradient_boosting_lags"}
+    assert [r["test_score"] for r in board["rows"]] == sorted(r["test_score"] for r in board["rows"])
+    scores = {r["model"]: r["test_score"] for r in board["rows"]}
+    assert scores["seasonal_naive"] < scores["naive"]  # a weekly rhythm: last week beats yesterday
+    series = run.result["series"]
+    assert (series["horizon"], series["lookback"], series["windows"], series["season_length"]) == (7, 21, 2, 7)
+    assert series["origins"] == ["2024-09-23 00:00:00", "2024-09-30 00:00:00"]  # the last two weeks of 280 days
+    # Every fit (2 windows + the final one) drew its epochs on one running count.
+    assert [e["epoch"] for e in store.epochs(run.id)] == list(range(1, 13))
+
+
+def test_the_future_forecast_starts_after_the_last_date_with_an_interval(forecast_run):
+    store, run = forecast_run
+    table = pd.read_csv(store.run_dir(run.id) / "forecast.csv", parse_dates=["time"])
+    assert set(table["model"]) == {"cnn1d", "naive", "seasonal_naive", "ridge_lags", "gradient_boosting_lags"}
+    deep = table[table["model"] == "cnn1d"]
+    assert deep["time"].tolist() == list(pd.date_range("2024-10-07", periods=7, freq="D"))
+    assert (deep["lower 90%"] <= deep["forecast"]).all() and (deep["forecast"] <= deep["upper 90%"]).all()
+    naive = table[table["model"] == "naive"]["forecast"].to_numpy()
+    assert np.allclose(naive, seasonal_frame()["sales"].iloc[-1])  # the last value, repeated
+
+
+def test_a_series_too_short_or_a_bad_time_column_is_refused_at_submit(store):
+    record, _ = datasets.register_bytes(store, seasonal_frame(30).to_csv(index=False).encode(), "short.csv")
+    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="lstm",
+                   forecast=ForecastSpec(time_col="Datum", horizon=14, lookback=28, windows=3))
+    with pytest.raises(DataError, match="The series has 30 days, but .* need at least 93"):
+        runner.submit(store, spec)
+    wrong = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="lstm",
+                    forecast=ForecastSpec(time_col="promo"))
+    with pytest.raises(DataError):
+        runner.submit(store, wrong)
+    assert store.list_runs() == []
+
+
+def test_cli_fits_a_forecast_and_predicts_the_next_steps(tmp_path):
+    home = tmp_path / "home"
+    data = tmp_path / "sales.csv"
+    seasonal_frame(200).to_csv(data, index=False, sep=";", decimal=",")
+    out = cli(home, "fit", data, "--task", "forecast", "--time-col", "Datum", "--target", "sales", "--horizon", "7",
+              "--lookback", "14", "--windows", "2", "--template", "cnn1d", "--epochs", "2")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert (result["task"], result["metric"], result["higher_is_better"]) == ("forecast", "mase", False)
+    assert len(result["leaderboard"]) == 5
+    scored = tmp_path / "future.csv"
+    out = cli(home, "predict", result["run_id"], data, "-o", scored, "--model", "seasonal_naive")
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(scored, encoding="utf-8-sig")
+    assert list(table.columns) == ["Datum", "model", "forecast", "lower 90%", "upper 90%"]
+    assert len(table) == 7 and table["Datum"].iloc[0].startswith("2024-07-19")
+    expected = seasonal_frame(200)["sales"].to_numpy()[-7:]  # seasonal naive: the last week again
+    assert np.allclose(table["forecast"].to_numpy(), expected, atol=0.01)
+
+
+def test_pages_show_the_backtest_and_the_forecast(forecast_run):
+    from tests.test_pages import app, texts
+
+    store, run = forecast_run
+    at = app(store.home, "compare", run=run.id)
+    assert not at.exception, at.exception
+    board = at.dataframe[0].value
+    assert board["Model"].tolist()[:1] and "MASE" in board.columns and len(board) == 5
+    assert "t-interval across those windows" in texts(at) and "seasonal naive" in texts(at)
+    assert len(at.get("plotly_chart")) == 2  # the leaderboard, and the backtest against the actual values
+    at = app(store.home, "predict", run=run.id)
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 7 and {"forecast", "lower 90%", "upper 90%"} <= set(table.columns)
+    assert at.get("download_button")
+    at = app(store.home, "train", run=run.id)
+    assert not at.exception, at.exception
+    assert "MAE (scaled values)" in texts(at)  # the live chart's metric for a forecast
+
+
+def test_train_page_offers_a_forecast_with_settings_from_the_series(tmp_path):
+    from dlcore.store import Store
+    from tests.test_pages import app, texts
+
+    home = tmp_path / "home"
+    store = Store.open(home)
+    frame = seasonal_frame(200).drop(index=[50, 51])  # two missing days
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "sales.csv")
+    at = app(home, "train", dataset=record.id)
+    assert not at.exception, at.exception
+    at.radio[0].set_value("forecast").run()
+    assert not at.exception, at.exception
+    assert "200 daily steps from 2024-01-01 to 2024-07-18." in texts(at)
+    assert any(i.value.startswith("2 steps are missing") and "2024-02-20" in i.value for i in at.info)
+    horizon = next(n for n in at.number_input if n.label.startswith("Horizon"))
+    assert horizon.value == 14  # daily data: two weeks ahead
+    assert [r for r in at.radio if r.label == "Model template"][0].options == ["LSTM", "GRU", "1-D CNN"]
+    at.form_submit_button[0].click().run()
+    assert not at.exception, at.exception
+    run = store.run(at.query_params["run"])
+    assert (run.status, run.template, run.spec["data"]["task"], run.spec["forecast"]["time_col"]) == \
+        ("queued", "lstm", "forecast", "Datum")
+    assert run.spec["forecast"]["horizon"] == 14 and run.spec["forecast"]["gaps"] == "interpolate"
