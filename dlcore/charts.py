@@ -748,7 +748,7 @@ def forecast_chart(
         ft = pd.DatetimeIndex(future["time"])
         fig.add_trace(go.Scatter(x=list(ft) + list(ft[::-1]),
                                  y=list(future[upper]) + list(future[lower][::-1]),
-                                 fill="toself", fillcolor="rgba(232,113,10,0.18)", line={"width": 0},
+                                 mode="lines", fill="toself", fillcolor="rgba(232,113,10,0.18)", line={"width": 0},
                                  name=f"interval ({lower.split(' ', 1)[1]})", hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=ft, y=future["forecast"], mode="lines", name="forecast",
                                  line={"color": ACCENT_COLOR, "width": 2.2}))

@@ -377,3 +377,26 @@ def test_class_balance_counts_and_percentages() -> None:
     assert balanced.layout.title.subtitle.text is None
     assert balanced.layout.yaxis.type == "category"  # class 0 / 1 stay labels, not numbers
     _serialises(fig)
+
+
+def test_forecast_chart_draws_history_backtest_windows_and_a_band():
+    import pandas as pd
+
+    from dlcore.charts import forecast_chart
+
+    times = pd.date_range("2024-01-01", periods=30, freq="D")
+    history = np.arange(30.0)
+    window_times = np.stack([times[20:25].to_numpy(), times[25:30].to_numpy()])
+    backtest = {"LSTM": np.arange(20.0, 30.0).reshape(2, 5) + 1, "naive": np.full((2, 5), 19.0)}
+    future = pd.DataFrame({"time": pd.date_range("2024-01-31", periods=5, freq="D"), "forecast": np.arange(30.0, 35.0),
+                           "lower 90%": np.arange(29.0, 34.0), "upper 90%": np.arange(31.0, 36.0)})
+    fig = forecast_chart(times, history, window_times, backtest, future, families={"LSTM": "deep", "naive": "baseline"},
+                         show_last=12)
+    names = [t.name for t in fig.data]
+    assert names == ["actual", "LSTM (backtest)", "naive (backtest)", "interval (90%)", "forecast"]
+    assert len(fig.data[0].x) == 12  # only the last steps of a long history
+    lstm = fig.data[1]
+    assert list(lstm.y) == [21.0, 22.0, 23.0, 24.0, 25.0, None, 26.0, 27.0, 28.0, 29.0, 30.0, None]  # one segment per window
+    band = fig.data[3]
+    assert band.fill == "toself" and band.mode == "lines" and len(band.x) == 10
+    assert len(fig.layout.shapes) == 2  # a dotted line where each window starts

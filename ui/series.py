@@ -28,10 +28,12 @@ def compare_view(run: RunRecord) -> None:
         "'same time last season' on the training part: below 1 beats it."
     )
     models = [r["model"] for r in board["rows"]]
-    shown = st.multiselect("Models on the chart", models, default=models[:3], format_func=evaluate.display_name)
+    deep = [r["model"] for r in board["rows"] if r["family"] == "deep"]
+    default = deep + [m for m in models if m not in deep][:2]  # the deep model and the two best baselines
+    shown = st.multiselect("Models on the chart", models, default=default, format_func=evaluate.display_name)
     forecasts = {evaluate.display_name(m): data["forecasts"][m] for m in shown}
     st.plotly_chart(charts.forecast_chart(data["history_times"], data["history"], data["window_times"], forecasts,
-                                          families=_families(board), show_last=max(200, 3 * info["horizon"] * info["windows"])),
+                                          families=_families(board), show_last=max(60, 4 * info["horizon"] * info["windows"])),
                     width="stretch")
     for note in info.get("notes", []):
         st.info(note, icon=":material/info:")
@@ -52,7 +54,7 @@ def forecast_view(run: RunRecord) -> None:
     st.plotly_chart(charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
                                           {evaluate.display_name(model): data["forecasts"][model]}, chosen,
                                           families=_families(board), title=f"Forecast by {evaluate.display_name(model)}",
-                                          show_last=max(200, 4 * info["horizon"])), width="stretch")
+                                          show_last=max(60, 4 * info["horizon"] * info["windows"])), width="stretch")
     level = f"{info['interval']:.0%}"
     st.caption(f"The band is a {level} interval built from the errors this model made in the backtest, step by step "
                f"ahead (the {level} quantile of their sizes). With {info['windows']} backtest windows it is only as wide "
