@@ -62,13 +62,19 @@ with st.expander("What the scores mean"):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")
 st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metric_title"], board["higher_is_better"]), width="stretch")
 
-if result.get("kind") == "series":
-    series_views.compare_view(run)
+
+
+def next_steps(use: str) -> None:
     c1, c2 = st.columns(2)
     with c1:
-        urls.link("predict", "See the forecast and download it", run=run.id)
+        urls.link("predict", use, run=run.id)
     with c2:
         urls.link("train", "Training curves of this run", run=run.id)
+
+
+if result.get("kind") == "series":
+    series_views.compare_view(run)
+    next_steps("See the forecast and download it")
     st.stop()
 y_true, raw_outputs, rows_of_test = runner.load_test_outputs(store, run.id)
 # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
@@ -119,8 +125,4 @@ if others:
     st.caption("Same target, same seed and same split: their test rows are these test rows, so the scores compare directly.")
     views.runs_table(others)
 
-c1, c2 = st.columns(2)
-with c1:
-    urls.link("predict", "Use a model on new data", run=run.id)
-with c2:
-    urls.link("train", "Training curves of this run", run=run.id)
+next_steps("Use a model on new data")

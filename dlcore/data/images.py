@@ -47,7 +47,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from dlcore import config
-from dlcore.data.tabular import read_table
+from dlcore.data.tabular import _human_size, read_table
 from dlcore.errors import DataError, DlcoreError, TooLargeError
 
 __all__ = [
@@ -1266,9 +1266,3 @@ def _corrupt(name: str, entry: str | None) -> DataError:
     )
 
 
-def _human_size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / 1024 / 1024:,.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:,.1f} KB"
-    return f"{n} bytes"
