@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import sqlalchemy as sa
@@ -55,17 +56,13 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
     # Parse from a file, not from memory: pandas reads a file on disk with several threads.
     # The file stays under a temporary name until the table has been read and profiled, so a
     # bad upload leaves nothing behind.
-    try:
+    with _leave_nothing(folder):
         with atomic_write(folder / f"source{suffix}") as tmp:
             tmp.write_bytes(content)
             frame, report = tabular.read_table(tmp, name=name)
             profile = tabular.profile_frame(frame)
             with atomic_write(folder / "data.parquet") as parquet:
                 _to_parquet(frame, parquet)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only if empty: the temporary files are already gone
-        raise
     # A column problem the profile states (with its column) is not repeated as a reading note.
     said = {w.split(" (for example")[0] for w in profile.warnings}
     report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
@@ -74,6 +71,17 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         n_rows=int(len(frame)), n_cols=int(frame.shape[1]), size_bytes=len(content),
         profile=profile.to_dict(), report=report.to_dict(),
     ))
+
+
+@contextlib.contextmanager
+def _leave_nothing(folder: Path) -> Iterator[None]:
+    """A bad upload leaves no dataset folder behind (its files were still under temporary names)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty: the temporary files are already gone
+        raise
 
 
 def _insert(store: Store, folder: Path, sha: str, values: dict) -> tuple[DatasetRecord, bool]:
@@ -94,16 +102,12 @@ def _register_images(store: Store, content: bytes, name: str, sha: str) -> tuple
 
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
-    try:
+    with _leave_nothing(folder):
         with atomic_write(folder / "source.zip") as tmp:
             tmp.write_bytes(content)
             manifest, report = images.read_image_zip(tmp, name)
             with atomic_write(folder / "data.parquet") as parquet:
                 manifest.to_parquet(parquet, index=False)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-        raise
     n_classes = len(report.classes)
     profile = {
         "n_rows": int(len(manifest)), "n_cols": 2, "warnings": [],

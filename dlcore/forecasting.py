@@ -23,7 +23,7 @@ import pandas as pd
 from dlcore import datasets, evaluate, templates
 from dlcore import forecast as fc
 from dlcore.data import timeseries as ts
-from dlcore.errors import DataError
+from dlcore.errors import DataError, RunError
 from dlcore.spec import RunSpec
 from dlcore.store import Store, atomic_write
 
@@ -129,8 +129,6 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
         fit = fit_deep(model, "forecast", spec.train, x_tr, y_tr, x_val, y_val, callback)
         offset += fit.epochs_run
         if fit.nan_epoch is not None:
-            from dlcore.errors import RunError
-
             raise RunError(f"Training became unstable ({label}): the loss turned into 'not a number'. Lower the "
                            f"learning rate (now {spec.train.learning_rate:g}) or use a smaller model, then run it again.")
         return model, scaler, fit
@@ -259,7 +257,6 @@ def forecast_frame(store: Store, run_id: str, frame: pd.DataFrame, model: str | 
     """
     from dataclasses import replace
 
-    from dlcore.errors import RunError
     from dlcore.scoring import best_model, check_model
     from dlcore.store import EVALUATED
 

@@ -41,10 +41,7 @@ def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
     record = store.dataset(spec.data.dataset_id)
     if spec.forecast is not None or template.kind == "series":
         return _submit_forecast(store, spec, template, record, claim)
-    if template.kind != record.kind:
-        raise DataError(f"The template {template.title!r} is for {template.kind} data, but this dataset holds "
-                        f"{record.kind} data; choose one of: "
-                        f"{', '.join(t.title for t in templates.for_kind(record.kind))}.")
+    _check_kind(template, record)
     if record.kind == "image":
         # The classes were checked when the ZIP was read (two or more, each with a few images).
         image_task(spec.data.task, len(record.report.get("classes", {})))
@@ -61,6 +58,13 @@ def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
         tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
     return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs,
                             claim=claim)
+
+
+def _check_kind(template: templates.Template, record: Any) -> None:
+    if template.kind != record.kind:
+        raise DataError(f"The template {template.title!r} is for {template.kind} data, but this dataset holds "
+                        f"{record.kind} data; choose one of: "
+                        f"{', '.join(t.title for t in templates.for_kind(record.kind))}.")
 
 
 def _submit_forecast(store: Store, spec: RunSpec, template: templates.Template, record: Any, claim: bool) -> str:
@@ -337,10 +341,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     template = templates.get(spec.template)
     store.update_run(run_id, phase="Preparing the data", versions=library_versions())
     record = store.dataset(spec.data.dataset_id)
-    if template.kind != record.kind:
-        raise DataError(f"The template {template.title!r} is for {template.kind} data, but this dataset holds "
-                        f"{record.kind} data; choose one of: "
-                        f"{', '.join(t.title for t in templates.for_kind(record.kind))}.")
+    _check_kind(template, record)
     data = _image_inputs(store, run_id, spec, record) if record.kind == "image" else _tabular_inputs(store, spec, template)
     task, enc = data.task, data.enc
     n_classes = len(enc.classes_) if task != "regression" else 1

@@ -16,10 +16,7 @@ st.title("Data")
 store = common.store()
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the table…")
-def load_frame(dataset_id: str) -> pd.DataFrame:
-    """One shared copy per dataset (never modified), instead of a copy per rerun."""
-    return datasets.load_frame(store, dataset_id)
+load_frame = common.frame
 
 
 @st.cache_data(max_entries=32, show_spinner="Checking the target…")

@@ -56,6 +56,16 @@ def leaderboard_models(page) -> list[str]:
     )
 
 
+def ranked_on_chart(page, tries: int = 100) -> list[str]:
+    """The leaderboard chart's model names, once it has drawn (a moment after the page's text)."""
+    for _ in range(tries):
+        names = leaderboard_models(page)
+        if names:
+            return names
+        page.wait_for_timeout(200)
+    return []
+
+
 def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1400, "height": 2200}, accept_downloads=True)
     page = context.new_page()
@@ -101,10 +111,7 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
 
     page.get_by_role("link", name="See the leaderboard and charts").click()
     page.get_by_text("How the models get it right and wrong").wait_for()
-    for _ in range(100):
-        if leaderboard_models(page):
-            break
-        page.wait_for_timeout(200)
+    ranked_on_chart(page)
     shot(page, "3-compare")
     ranked = leaderboard_models(page)
     assert set(ranked) == {"MLP", "dummy floor", "logistic regression", "random forest", "gradient boosting"}
@@ -128,10 +135,7 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
     other = browser.new_context(viewport={"width": 1400, "height": 2200}).new_page()
     other.goto(compare_url)
     other.get_by_text("How the models get it right and wrong").wait_for(timeout=60_000)
-    for _ in range(100):  # the chart draws a moment after the text
-        if leaderboard_models(other):
-            break
-        other.wait_for_timeout(200)
+    ranked_on_chart(other)
     assert set(leaderboard_models(other)) == set(ranked)
     context.close()
 
@@ -174,10 +178,7 @@ def test_images_upload_train_see_mistakes_and_predict_one(server, browser, tmp_p
 
     page.get_by_role("link", name="See the leaderboard and charts").click()
     page.get_by_text("How the models get it right and wrong").wait_for()
-    for _ in range(100):
-        if leaderboard_models(page):
-            break
-        page.wait_for_timeout(200)
+    ranked_on_chart(page)
     assert set(leaderboard_models(page)) == {"small CNN", "dummy floor", "logistic regression", "random forest",
                                              "gradient boosting"}
     # The dummy floor is always wrong on two classes of three: its mistakes gallery has pictures.
@@ -237,10 +238,7 @@ def test_series_upload_forecast_see_backtest_and_download(server, browser, tmp_p
 
     page.get_by_role("link", name="See the leaderboard and charts").click()
     page.get_by_text("The backtest: each model's forecasts against what happened").wait_for()
-    for _ in range(100):
-        if leaderboard_models(page):
-            break
-        page.wait_for_timeout(200)
+    ranked_on_chart(page)
     assert set(leaderboard_models(page)) == {"1-D CNN", "naive (last value)", "seasonal naive", "ridge on lags",
                                              "gradient boosting on lags"}
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g._fullData && "

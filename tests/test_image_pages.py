@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, shapes_zip, start_worker
+from tests.conftest import shapes_zip, start_worker
 from tests.test_cli import cli
-from tests.test_pages import app, texts
+from tests.test_pages import app, modules_loaded_by_pages, texts
 
 
 @pytest.fixture(scope="module")
@@ -131,24 +129,5 @@ def test_predict_scores_uploaded_images_in_a_worker(image_run):
 
 def test_image_pages_never_import_tensorflow(image_run):
     home, result = image_run
-    code = f"""
-import os, sys
-os.environ["DLCORE_HOME"] = {str(home)!r}
-os.environ["DLCORE_WORKERS"] = "0"
-sys.path.insert(0, {str(ROOT)!r})
-from tests.conftest import use_app_router_in_apptest
-use_app_router_in_apptest()
-from streamlit.testing.v1 import AppTest
-for page, params in [("data", {{"dataset": {result['dataset_id']!r}}}), ("train", {{"dataset": {result['dataset_id']!r}}}),
-                     ("compare", {{"run": {result['run_id']!r}}}), ("predict", {{"run": {result['run_id']!r}}})]:
-    at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60)
-    at.switch_page(f"pages/{{page}}.py")
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, (page, at.exception)
-print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))
-"""
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    data, run = {"dataset": result["dataset_id"]}, {"run": result["run_id"]}
+    assert modules_loaded_by_pages(home, [("data", data), ("train", data), ("compare", run), ("predict", run)]) == []

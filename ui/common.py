@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 from typing import Iterator
 
+import pandas as pd
 import streamlit as st
 
 from dlcore import config
@@ -13,7 +14,7 @@ from dlcore.errors import DlcoreError
 from dlcore.jobs import LocalPool
 from dlcore.store import Store
 
-__all__ = ["store", "ensure_workers", "guard", "when", "duration", "STATUS_WORDS", "status_label"]
+__all__ = ["store", "frame", "ensure_workers", "guard", "when", "duration", "STATUS_WORDS", "status_label"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -22,6 +23,14 @@ def store() -> Store:
     opened = Store.open()
     opened.recover_interrupted()
     return opened
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the table…")
+def frame(dataset_id: str) -> pd.DataFrame:
+    """A dataset's table, one shared copy per dataset for every page and session (never modified)."""
+    from dlcore import datasets
+
+    return datasets.load_frame(store(), dataset_id)
 
 
 @st.cache_resource(show_spinner=False)

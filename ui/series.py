@@ -71,20 +71,18 @@ def forecast_view(run: RunRecord) -> None:
 
 @st.cache_data(max_entries=8, show_spinner="Looking for dates…")
 def time_columns(dataset_id: str) -> list[str]:
-    from dlcore import datasets
     from dlcore.data import timeseries
 
-    return timeseries.time_columns(datasets.load_frame(common.store(), dataset_id))
+    return timeseries.time_columns(common.frame(dataset_id))
 
 
 @st.cache_data(max_entries=16, show_spinner="Checking the series…")
 def series_check(dataset_id: str, time_col: str, target: str) -> tuple[dict | None, str | None]:
     """What the series looks like (frequency, gaps, duplicates, suggested settings), or why it cannot be used."""
-    from dlcore import datasets
     from dlcore.data import timeseries
     from dlcore.errors import DlcoreError
 
-    frame = datasets.load_frame(common.store(), dataset_id)
+    frame = common.frame(dataset_id)
     try:
         report = timeseries.check_series(frame, time_col, target)
         settings = timeseries.suggest_settings(report.frequency, report.n_steps)
