@@ -131,3 +131,18 @@ def test_image_pages_never_import_tensorflow(image_run):
     home, result = image_run
     data, run = {"dataset": result["dataset_id"]}, {"run": result["run_id"]}
     assert modules_loaded_by_pages(home, [("data", data), ("train", data), ("compare", run), ("predict", run)]) == []
+
+
+def test_a_lone_photo_on_the_data_page_is_told_to_come_as_a_zip(tmp_path):
+    from PIL import Image
+
+    home = tmp_path / "home"
+    at = app(home, "data")
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(buf, "JPEG")
+    at.file_uploader[0].upload("holiday.jpg", buf.getvalue(), "image/jpeg").run()
+    assert not at.exception
+    assert "'holiday.jpg' is a single JPEG image. To train on images, upload a ZIP" in at.error[0].value
+    from dlcore.store import Store
+
+    assert Store.open(home).list_datasets() == []

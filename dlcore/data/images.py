@@ -1254,7 +1254,7 @@ def _not_zip(name: str, head: bytes) -> DataError:
     fmt = image_format(head)
     what = f"a single {fmt} image" if fmt else "not a ZIP archive"
     return DataError(
-        f"The file '{name}' is {what}. To train on images, upload a ZIP: {_LAYOUT_HELP}"
+        f"The file '{name}' is {what}. To train on images, upload a ZIP. {_LAYOUT_HELP}"
     )
 
 
