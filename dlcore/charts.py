@@ -756,3 +756,43 @@ def forecast_chart(
     fig.update_yaxes(title_text="Value")
     return _base_layout(fig, title, subtitle="Dotted lines mark where each backtest window starts: every model "
                         "forecast it from the values before that line only", height=460)
+
+
+MAX_SERIES_LINES = 12  # lines on the overview; more series are listed, not drawn
+
+
+def series_overview_chart(values: pd.DataFrame, missing: pd.DataFrame, target: str, unit: str) -> go.Figure:
+    """Each series over time as it came in the file, with its missing steps marked below it.
+
+    ``values`` has columns ``series, time, value``; ``missing`` has ``series, time`` (see
+    ``timeseries.overview``). Long series are thinned for the browser; the first
+    ``MAX_SERIES_LINES`` series are drawn.
+    """
+    if values.empty:
+        return _message_figure(f"'{target}' has no values to draw.")
+    names = list(dict.fromkeys(values["series"]))
+    shown = names[:MAX_SERIES_LINES]
+    several = len(names) > 1
+    fig = go.Figure()
+    for i, name in enumerate(shown):
+        part = values[values["series"] == name]
+        keep = _thin_index(len(part), cap=3000)
+        fig.add_trace(go.Scatter(x=part["time"].to_numpy()[keep], y=part["value"].to_numpy()[keep], mode="lines",
+                                 name=str(name) if several else target,
+                                 line={"color": OTHER_COLORS[i % len(OTHER_COLORS)] if several else DATA_COLOR,
+                                       "width": 1.4}))
+    gaps = missing[missing["series"].isin(shown)]
+    if len(gaps):
+        low = float(values["value"].min())
+        fig.add_trace(go.Scatter(x=gaps["time"], y=np.full(len(gaps), low), mode="markers",
+                                 name=f"missing {unit} ({len(missing):,})",
+                                 marker={"symbol": "line-ns-open", "size": 12, "color": "#d62728"},
+                                 text=gaps["series"].astype(str) if several else None,
+                                 hovertemplate="no value: %{x}" + (" (%{text})" if several else "") + "<extra></extra>"))
+    more = f"; the first {len(shown)} of {len(names)} series are drawn" if len(names) > len(shown) else ""
+    fig.update_xaxes(title_text="Time")
+    fig.update_yaxes(title_text=target)
+    return _base_layout(fig, f"{target} over time",
+                        subtitle=("Red ticks at the bottom mark steps with no value" if len(missing) else
+                                  "No missing steps") + more, height=380,
+                        showlegend=several or bool(len(missing)))

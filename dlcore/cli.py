@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--lookback", type=int, default=None, help="forecast: steps the deep model reads")
     fit.add_argument("--windows", type=int, default=None, help="forecast: backtest windows (default 3)")
     fit.add_argument("--season", type=int, default=None, help="forecast: steps in one season (default: from the frequency)")
+    fit.add_argument("--id-col", default=None, help="forecast: the column naming each series, for a file of several")
     fit.add_argument("--covariates", default=None, help="forecast: other numeric columns to read, comma-separated")
     fit.add_argument("--gaps", default="interpolate", choices=["interpolate", "ffill", "zero"])
     fit.add_argument("--duplicates", default="mean", choices=["mean", "sum", "last"])
@@ -163,7 +164,7 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
         baselines=not args.no_baselines,
         forecast=ForecastSpec(time_col=args.time_col, horizon=args.horizon, lookback=args.lookback,
                               windows=args.windows, season_length=args.season, gaps=args.gaps,
-                              duplicates=args.duplicates, freq=args.freq),
+                              duplicates=args.duplicates, freq=args.freq, id_col=args.id_col),
     )
     return _train_and_print(store, spec)
 

@@ -17,12 +17,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from dlcore.errors import DlcoreError
-from dlcore.store import EVALUATED, Store, atomic_write, new_id
+from dlcore.store import EVALUATED, ScoringRecord, Store, atomic_write, new_id
+
+if TYPE_CHECKING:
+    from dlcore.scoring import ScoreSummary
 
 __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring"]
 
@@ -56,17 +59,20 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
     job = store.scoring(scoring_id)
     folder = store.scoring_dir(scoring_id)
     try:
-        scorer = load_scorer(store, job.run_id, job.model)
         content = (folder / "input.bin").read_bytes()
-        if scorer.kind == "image":
-            from dlcore.data import images
-
-            scored, summary = scorer.score_images(images.images_from_upload(content, job.input_name))
-            delimiter, decimal = ",", "."
+        if (store.run(job.run_id).result or {}).get("kind") == "series":
+            scored, summary, delimiter, decimal = _forecast_after(store, job, content)
         else:
-            frame, report = tabular.read_table(content, name=job.input_name)
-            scored, summary = scorer.score(frame)
-            delimiter, decimal = report.delimiter, report.decimal
+            scorer = load_scorer(store, job.run_id, job.model)
+            if scorer.kind == "image":
+                from dlcore.data import images
+
+                scored, summary = scorer.score_images(images.images_from_upload(content, job.input_name))
+                delimiter, decimal = ",", "."
+            else:
+                frame, report = tabular.read_table(content, name=job.input_name)
+                scored, summary = scorer.score(frame)
+                delimiter, decimal = report.delimiter, report.decimal
         with atomic_write(folder / "scored.csv") as tmp:
             tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
         preview = scored.head(1).to_dict(orient="records")
@@ -77,6 +83,17 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
         log.exception("scoring %s failed", scoring_id)
         store.finish_scoring(scoring_id, "failed",
                              message=f"An internal error stopped the scoring ({type(exc).__name__}); it was logged.")
+
+
+def _forecast_after(store: Store, job: ScoringRecord, content: bytes) -> tuple[pd.DataFrame, ScoreSummary, str, str]:
+    """A forecasting run's model reading an uploaded series: its forecast after the file's last date."""
+    from dlcore.data import tabular
+    from dlcore.forecasting import forecast_frame
+    from dlcore.scoring import ScoreSummary
+
+    frame, report = tabular.read_table(content, name=job.input_name)
+    table = forecast_frame(store, job.run_id, frame, job.model)
+    return table, ScoreSummary(n_rows=len(table), model=job.model), report.delimiter, report.decimal
 
 
 def _jsonable(rows: list[dict]) -> list[dict]:

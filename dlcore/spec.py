@@ -112,6 +112,7 @@ class ForecastSpec:
     gaps: str = "interpolate"  # missing steps: interpolate, ffill or zero
     freq: str | None = None  # add up an irregular series per day ("D"), week ("W-MON"), month ("MS")...
     interval: float = 0.9  # coverage of the forecast's prediction interval
+    id_col: str | None = None  # several series in one file: the column that names each one
 
     def __post_init__(self) -> None:
         if not self.time_col:
@@ -125,6 +126,9 @@ class ForecastSpec:
         if self.gaps not in ("interpolate", "ffill", "zero"):
             raise SpecError(f"gaps is {self.gaps!r}; allowed values: interpolate, ffill, zero.")
         _check_range("interval", self.interval, 0.5, 0.99)
+        if self.id_col is not None and (not self.id_col or self.id_col == self.time_col):
+            raise SpecError(f"id_col is {self.id_col!r}; name the column that tells the series apart, "
+                            "not the time column (or leave it empty for one series).")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dlcore.data import samples, tabular
 from dlcore.errors import DlcoreError
 from ui import common, urls, views
 from ui import images as image_views
+from ui import series as series_views
 
 ui.route_through_app()
 
@@ -119,6 +120,9 @@ with st.expander("Look at one column"):
     column = st.selectbox("Column", [c.name for c in profile.columns], key="detail_column")
     frame = load_frame(dataset_id)
     st.plotly_chart(charts.distribution_chart(frame[column], column), width="stretch")
+
+if series_views.time_columns(dataset_id):
+    series_views.data_view(record, [c.name for c in profile.columns if c.kind == "numeric"])
 
 st.subheader("What should the model predict?")
 columns = [c.name for c in profile.columns]

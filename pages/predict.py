@@ -5,7 +5,6 @@ import streamlit as st
 
 import ui
 from dlcore import evaluate, jobs
-from dlcore.errors import DlcoreError
 from ui import common, scoring, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -57,31 +56,18 @@ with tab_file:
             scoring_id = jobs.submit_scoring(store, run.id, model, upload.getvalue(), upload.name)
             urls.set_ids(scoring=scoring_id)
 
-    scoring_id = urls.get_id(urls.SCORING)
-    if scoring_id:
-        try:
-            job = store.scoring(scoring_id)
-        except DlcoreError as exc:
-            st.error(str(exc))
-            job = None
-        if job is not None and job.run_id == run.id:
-            if job.status in ("queued", "running"):
-                job = scoring.wait_for(scoring_id)
-            if job.status == "failed":
-                st.error(job.message or "The scoring failed.")
-            elif job.status == "done":
-                summary = job.summary or {}
-                st.success(f"Scored {summary.get('n_rows', 0):,} rows of {job.input_name} with {evaluate.display_name(job.model)}.")
-                for note in summary.get("notes", []):
-                    st.info(note, icon=":material/info:")
-                data = (store.scoring_dir(scoring_id) / "scored.csv").read_bytes()
-                st.dataframe(preview(scoring_id), hide_index=True, width="stretch")
-                if summary.get("n_rows", 0) > 200:
-                    st.caption("The first 200 rows; the download has them all.")
-                st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",
-                                   mime="text/csv", icon=":material/download:", type="primary")
-            else:
-                st.info("Still scoring: reload this page in a moment.")
+    job = scoring.finished_job(run)
+    if job is not None:
+        summary = job.summary or {}
+        st.success(f"Scored {summary.get('n_rows', 0):,} rows of {job.input_name} with {evaluate.display_name(job.model)}.")
+        for note in summary.get("notes", []):
+            st.info(note, icon=":material/info:")
+        data = (store.scoring_dir(job.id) / "scored.csv").read_bytes()
+        st.dataframe(preview(job.id), hide_index=True, width="stretch")
+        if summary.get("n_rows", 0) > 200:
+            st.caption("The first 200 rows; the download has them all.")
+        st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",
+                           mime="text/csv", icon=":material/download:", type="primary")
 
 with tab_row:
     defaults = run.result["input_defaults"]

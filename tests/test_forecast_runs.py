@@ -142,3 +142,148 @@ def test_train_page_offers_a_forecast_with_settings_from_the_series(tmp_path):
     assert (run.status, run.template, run.spec["data"]["task"], run.spec["forecast"]["time_col"]) == \
         ("queued", "lstm", "forecast", "Datum")
     assert run.spec["forecast"]["horizon"] == 14 and run.spec["forecast"]["gaps"] == "interpolate"
+
+
+def stores_frame(n: int = 160, seed: int = 1) -> pd.DataFrame:
+    """Three shops' daily sales in one long file (a shop column), each at its own level with the
+    same weekly rhythm; a fourth shop opened recently and has too short a history."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for shop, level, days in (("north", 50.0, n), ("south", 400.0, n), ("east", 1200.0, n), ("new", 80.0, 20)):
+        t = np.arange(days)
+        sales = level * (1 + 0.2 * np.sin(2 * np.pi * t / 7)) + rng.normal(0, level * 0.02, days)
+        dates = pd.date_range("2024-01-01", periods=n, freq="D")[-days:]
+        parts.append(pd.DataFrame({"shop": shop, "day": dates.strftime("%Y-%m-%d"), "sales": sales.round(2)}))
+    return pd.concat(parts, ignore_index=True).sample(frac=1.0, random_state=seed)  # rows in any order
+
+
+@pytest.fixture(scope="module")
+def panel_run(tmp_path_factory):
+    from dlcore.store import Store
+
+    store = Store.open(tmp_path_factory.mktemp("panel") / "home")
+    record, _ = datasets.register_bytes(store, stores_frame().to_csv(index=False).encode(), "shops.csv")
+    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="gru",
+                   train=TrainSpec(epochs=3, batch_size=32, patience=50),
+                   forecast=ForecastSpec(time_col="day", id_col="shop", horizon=7, lookback=14, windows=2))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    return store, store.run(run_id)
+
+
+def test_several_series_in_one_file_train_one_model_and_backtest_each_series(panel_run):
+    from dlcore.forecasting import load_backtest, series_ids
+
+    store, run = panel_run
+    assert run.status == "done", run.message
+    info = run.result["series"]
+    assert (info["id_col"], info["ids"], info["n_series"]) == ("shop", ["east", "north", "south"], 3)
+    assert any("Left out 1 of 4 series" in n and "new" in n for n in info["notes"])
+    board = run.result["leaderboard"]
+    assert board["n_windows"] == 6  # 3 series × 2 windows: the units of the interval and the verdict
+    assert len(info["per_series_mase"]["gru"]) == 3
+    # One deep model for all series: one running epoch count over 2 backtest fits and the final fit.
+    assert [e["epoch"] for e in store.epochs(run.id)] == list(range(1, 10))
+    assert series_ids(store, run.id) == ["east", "north", "south"]
+    south = load_backtest(store, run.id, "south")
+    frame = stores_frame()
+    actual = frame[frame["shop"] == "south"].sort_values("day")["sales"].to_numpy()[-14:]
+    assert np.allclose(south["actuals"].reshape(-1), actual)  # each series' own last two weeks
+    naive = south["forecasts"]["naive"]
+    assert np.allclose(naive[1], actual[6])  # window 2 starts after day 7 of the last 14: its last value
+
+
+def test_several_series_forecast_each_after_its_last_date_and_a_new_shop_too(panel_run):
+    from dlcore.forecasting import forecast_frame, load_future
+
+    store, run = panel_run
+    future = load_future(store, run.id)
+    deep = future[future["model"] == "gru"]
+    assert sorted(deep["series"].unique()) == ["east", "north", "south"] and len(deep) == 21
+    levels = deep.groupby("series")["forecast"].mean()
+    assert levels["north"] < levels["south"] < levels["east"]  # each series forecast at its own level
+    assert (deep["lower 90%"] <= deep["forecast"]).all() and (deep["forecast"] <= deep["upper 90%"]).all()
+    # Newer data, with a shop the run never saw: it is forecast too, scaled by its own history.
+    frame = stores_frame(seed=2)
+    newcomer = frame[frame["shop"] == "east"].assign(shop="west", sales=lambda d: d["sales"] / 10)
+    table = forecast_frame(store, run.id, pd.concat([frame, newcomer]))
+    assert list(table.columns[:3]) == ["shop", "day", "model"]
+    assert sorted(table["shop"].unique()) == ["east", "north", "south", "west"]
+    west = table[table["shop"] == "west"]
+    assert 60 < west["forecast"].mean() < 180  # about a tenth of east's level
+    width = (west["upper 90%"] - west["lower 90%"]).mean()
+    east = table[table["shop"] == "east"]
+    assert 0 < width < (east["upper 90%"] - east["lower 90%"]).mean()  # errors scaled to the smaller shop
+
+
+def test_pages_for_several_series_chart_each_one_and_forecast_after_newer_data(panel_run):
+    from dlcore import jobs
+    from tests.test_pages import app, texts
+
+    store, run = panel_run
+    at = app(store.home, "compare", run=run.id)
+    assert not at.exception, at.exception
+    assert "3 series (" in texts(at) and "one deep model learnt from all of them" in texts(at)
+    assert any(e.label.startswith("Per series: the deep model has the lower MASE on") for e in at.expander)
+    chooser = next(s for s in at.selectbox if s.label == "Series (shop)")
+    assert chooser.options == ["east", "north", "south"]
+    chooser.set_value("south").run()
+    assert not at.exception, at.exception
+    at = app(store.home, "predict", run=run.id)
+    assert not at.exception, at.exception
+    next(s for s in at.selectbox if s.label == "Series to chart (shop)").set_value("north").run()
+    table = at.dataframe[0].value
+    assert len(table) == 7 and "series" not in table.columns  # the chosen series' 7 days
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the forecast (CSV), all 3 series"]
+    # Newer data through the scorer's path (what the page's Forecast button queues).
+    newer = stores_frame(n=170, seed=3)
+    scoring_id = jobs.submit_scoring(store, run.id, "naive", newer.to_csv(index=False).encode(), "newer.csv")
+    jobs.execute_scoring(store, scoring_id)
+    job = store.scoring(scoring_id)
+    assert job.status == "done", job.message
+    scored = pd.read_csv(store.scoring_dir(scoring_id) / "scored.csv", encoding="utf-8-sig")
+    assert list(scored.columns[:3]) == ["shop", "day", "model"] and len(scored) == 21
+    assert scored["day"].min().startswith("2024-06-19")  # 170 days from 1 January: the day after the newest
+    at = app(store.home, "predict", run=run.id, scoring=scoring_id)
+    assert not at.exception, at.exception
+    assert "Forecast 7 steps after the last date of newer.csv with naive" in texts(at)
+
+
+def test_data_page_shows_each_series_over_time_and_leads_to_the_forecast(tmp_path):
+    from dlcore.store import Store
+    from tests.test_pages import app
+
+    store = Store.open(tmp_path / "home")
+    frame = stores_frame().drop(index=[5, 6])  # two rows gone: gaps in some shop's series
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "shops.csv")
+    at = app(store.home, "data", dataset=record.id)
+    assert not at.exception, at.exception
+    over = next(e for e in at.expander if e.label.startswith("Over time"))
+    assert next(s for s in over.selectbox if s.label.startswith("Several series")).value == "shop"  # found by shape
+    metrics = {m.label: m.value for m in over.metric}
+    assert metrics["Series"] == "4" and metrics["Frequency"] == "daily" and metrics["Missing steps"] == "2"
+    assert len(over.get("plotly_chart")) == 1
+    next(b for b in over.button if b.label == "Next: forecast sales").click().run()
+    assert not at.exception, at.exception
+    assert (store.dataset(record.id).target, store.dataset(record.id).task) == ("sales", "forecast")
+    at = app(store.home, "train", dataset=record.id)
+    assert at.radio[0].value == "forecast"  # the Train page opens on the forecast
+    assert next(s for s in at.selectbox if s.label.startswith("Several series")).value == "shop"
+    assert "4 series, daily, from 2024-01-01 to 2024-06-08; a typical one has 160 steps, the shortest 20." in \
+        [c.value for c in at.caption]
+
+
+def test_cli_forecasts_several_series_named_by_an_id_column(tmp_path):
+    home = tmp_path / "home"
+    data = tmp_path / "shops.csv"
+    stores_frame(n=100).to_csv(data, index=False)
+    out = cli(home, "fit", data, "--task", "forecast", "--time-col", "day", "--target", "sales", "--id-col", "shop",
+              "--horizon", "7", "--lookback", "14", "--windows", "2", "--template", "cnn1d", "--epochs", "1")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert len(result["leaderboard"]) == 5
+    scored = tmp_path / "future.csv"
+    out = cli(home, "predict", result["run_id"], data, "-o", scored)
+    assert out.returncode == 0, out.stderr
+    table = pd.read_csv(scored, encoding="utf-8-sig")
+    assert sorted(table["shop"].unique()) == ["east", "north", "south"] and len(table) == 21

@@ -410,3 +410,38 @@ def test_stocks_samples_wide_and_long():
     assert (report.n_series, report.n_steps, report.duplicates) == (6, 105, 0)
     with pytest.raises(DataError, match="Pick one of: co2"):
         ts.load_series_sample("nope")
+
+
+# --------------------------------------------------------------------------------------
+# Several series in one file
+# --------------------------------------------------------------------------------------
+
+
+def long_file() -> pd.DataFrame:
+    """Two shops × 30 days, with a promo flag (0/1) and a region that is the same for both shops."""
+    days = pd.date_range("2024-03-01", periods=30, freq="D").strftime("%Y-%m-%d")
+    rows = [{"shop": shop, "store_no": no, "region": "west", "day": d, "sales": float(i + no), "promo": i % 2}
+            for shop, no in (("a", 1), ("b", 2)) for i, d in enumerate(days)]
+    return pd.DataFrame(rows)
+
+
+def test_the_column_that_names_each_series_is_found_by_the_shape_of_the_file():
+    frame = long_file()
+    # shop and store_no both make (id, day) unique; region has one value; promo is a 0/1 flag.
+    assert ts.id_columns(frame, "day") == ["shop", "store_no"]
+    assert ts.looks_like_id(frame, "day", "shop") and ts.looks_like_id(frame, "day", "store_no")
+    assert not ts.looks_like_id(frame, "day", "region")
+    one = frame[frame["shop"] == "a"]  # one series: no date repeats, so nothing looks like an id
+    assert not ts.looks_like_id(one, "day", "shop") and ts.id_columns(one, "day") == []
+
+
+def test_overview_gives_each_series_as_it_is_and_the_steps_it_lacks():
+    frame = long_file()
+    frame.loc[(frame["shop"] == "b") & (frame["day"] == "2024-03-10"), "sales"] = np.nan  # an empty cell
+    frame = frame.drop(index=frame.index[(frame["shop"] == "a") & frame["day"].isin(["2024-03-05", "2024-03-06"])])
+    values, missing = ts.overview(frame, "day", "sales", "shop")
+    assert list(values.columns) == ["series", "time", "value"] and len(values) == 57
+    assert missing.astype({"time": str}).values.tolist() == [["a", "2024-03-05"], ["a", "2024-03-06"],
+                                                             ["b", "2024-03-10"]]
+    report = ts.check_series(frame, "day", "sales", "shop")
+    assert (report.n_series, report.n_steps, report.median_steps, report.gaps, report.missing_values) == (2, 30, 30, 2, 1)

@@ -186,24 +186,10 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
             scoring_id = jobs.submit_scoring(common.store(), run.id, model, content, name)
             urls.set_ids(scoring=scoring_id)
 
-    scoring_id = urls.get_id(urls.SCORING)
-    if not scoring_id:
+    job = scoring.finished_job(run, "prediction")
+    if job is None:
         return
-    try:
-        job = common.store().scoring(scoring_id)
-    except DlcoreError as exc:
-        st.error(str(exc))
-        return
-    if job.run_id != run.id:
-        return
-    if job.status in ("queued", "running"):
-        job = scoring.wait_for(scoring_id)
-    if job.status == "failed":
-        st.error(job.message or "The prediction failed.")
-        return
-    if job.status != "done":
-        st.info("Still predicting: reload this page in a moment.")
-        return
+    scoring_id = job.id
     summary = job.summary or {}
     st.success(f"Predicted {summary.get('n_rows', 0):,} image(s) from {job.input_name} with {evaluate.display_name(job.model)}.")
     for note in summary.get("notes", []):

@@ -6,10 +6,11 @@ import time
 
 import streamlit as st
 
-from dlcore.store import ScoringRecord
-from ui import common
+from dlcore.errors import DlcoreError
+from dlcore.store import RunRecord, ScoringRecord
+from ui import common, urls
 
-__all__ = ["wait_for"]
+__all__ = ["wait_for", "finished_job"]
 
 
 def wait_for(scoring_id: str, timeout: float = 300.0) -> ScoringRecord:
@@ -22,4 +23,28 @@ def wait_for(scoring_id: str, timeout: float = 300.0) -> ScoringRecord:
         while job.status in ("queued", "running") and time.monotonic() < deadline:
             time.sleep(0.15)
             job = store.scoring(scoring_id)
+    return job
+
+
+def finished_job(run: RunRecord, what: str = "scoring") -> ScoringRecord | None:
+    """The scoring job named in the link, once it is done; None (after saying why on the page)
+    when there is none, it belongs to another run, it failed or is still going."""
+    scoring_id = urls.get_id(urls.SCORING)
+    if not scoring_id:
+        return None
+    try:
+        job = common.store().scoring(scoring_id)
+    except DlcoreError as exc:
+        st.error(str(exc))
+        return None
+    if job.run_id != run.id:
+        return None
+    if job.status in ("queued", "running"):
+        job = wait_for(scoring_id)
+    if job.status == "failed":
+        st.error(job.message or f"The {what} failed.")
+        return None
+    if job.status != "done":
+        st.info(f"Still busy with the {what}: reload this page in a moment.")
+        return None
     return job

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dlcore import charts, evaluate
-from dlcore.forecasting import load_backtest, load_future
+from dlcore.forecasting import ID_COLUMN, load_backtest, load_future
 from dlcore.store import RunRecord
 from ui import common
 
@@ -14,59 +14,139 @@ def _families(board: dict) -> dict[str, str]:
     return {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
 
 
+def _series_choice(run: RunRecord, label: str) -> str | None:
+    """With several series, the one to chart (None for a run on one series)."""
+    info = run.result["series"]
+    if info.get("n_series", 1) < 2:
+        return None
+    return st.selectbox(f"{label} ({info['id_col']})", info["ids"], key=f"series-{label}")
+
+
+def _span(info: dict) -> str:
+    if info.get("n_series", 1) > 1:
+        return (f"{info['n_series']} series ({info['n_steps']:,} {info['frequency']} values in all) from "
+                f"{info['first'][:10]} to {info['last'][:10]}; one deep model learnt from all of them, each baseline "
+                "was fitted on each series alone.")
+    return f"{info['n_steps']:,} {info['frequency']} values from {info['first'][:10]} to {info['last'][:10]}."
+
+
 def compare_view(run: RunRecord) -> None:
     """Below the leaderboard of a forecast: every model's backtest forecasts against the actual values."""
     info = run.result["series"]
     board = run.result["leaderboard"]
-    data = load_backtest(common.store(), run.id)
     st.subheader("The backtest: each model's forecasts against what happened")
     st.caption(
-        f"{info['n_steps']:,} {info['frequency']} values from {info['first'][:10]} to {info['last'][:10]}. "
-        f"Each of the last {info['windows']} blocks of {info['horizon']} steps was forecast by every model trained "
-        f"only on the values before it (a rolling-origin backtest); look-back {info['lookback']} steps, season "
-        f"{info['season_length']} steps. MASE divides a forecast's average error by the average error of "
+        f"{_span(info)} Each of the last {info['windows']} blocks of {info['horizon']} steps was forecast by every "
+        f"model trained only on the values before it (a rolling-origin backtest); look-back {info['lookback']} steps, "
+        f"season {info['season_length']} steps. MASE divides a forecast's average error by the average error of "
         "'same time last season' on the training part: below 1 beats it."
     )
+    if info.get("n_series", 1) > 1:
+        _per_series_table(info, board)
     models = [r["model"] for r in board["rows"]]
     deep = [r["model"] for r in board["rows"] if r["family"] == "deep"]
     default = deep + [m for m in models if m not in deep][:2]  # the deep model and the two best baselines
-    shown = st.multiselect("Models on the chart", models, default=default, format_func=evaluate.display_name)
+    c1, c2 = st.columns([2, 1]) if info.get("n_series", 1) > 1 else (st.container(), None)
+    shown = c1.multiselect("Models on the chart", models, default=default, format_func=evaluate.display_name)
+    with c2 or st.container():
+        series = _series_choice(run, "Series")
+    data = load_backtest(common.store(), run.id, series)
     forecasts = {evaluate.display_name(m): data["forecasts"][m] for m in shown}
     st.plotly_chart(charts.forecast_chart(data["history_times"], data["history"], data["window_times"], forecasts,
-                                          families=_families(board), show_last=max(60, 4 * info["horizon"] * info["windows"])),
+                                          families=_families(board), show_last=max(60, 4 * info["horizon"] * info["windows"]),
+                                          title=f"Backtest: {series}" if series else "Backtest and forecast"),
                     width="stretch")
     for note in info.get("notes", []):
         st.info(note, icon=":material/info:")
 
 
+def _per_series_table(info: dict, board: dict) -> None:
+    """Where the deep model wins and where it loses: its MASE beside the best baseline's, per series."""
+    per = info.get("per_series_mase") or {}
+    deep = next((r["model"] for r in board["rows"] if r["family"] == "deep"), None)
+    base = next((r["model"] for r in board["rows"] if r["family"] == "baseline"), None)
+    if not (deep in per and base in per):
+        return
+    import pandas as pd
+
+    table = pd.DataFrame({info["id_col"]: info["ids"], evaluate.display_name(deep): per[deep],
+                          evaluate.display_name(base): per[base]})
+    table["deep model better"] = table.iloc[:, 1] < table.iloc[:, 2]
+    wins = int(table["deep model better"].sum())
+    with st.expander(f"Per series: the deep model has the lower MASE on {wins} of {len(table)} series "
+                     f"(against {evaluate.display_name(base)})"):
+        st.dataframe(table.sort_values(table.columns[1]), hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns[1:3]})
+
+
 def forecast_view(run: RunRecord) -> None:
-    """The Predict page of a forecast: one model's forecast after the last date, charted and downloadable."""
+    """The Predict page of a forecast: one model's forecast after the last date, charted and
+    downloadable; and a forecast after newer data the analyst uploads."""
     info = run.result["series"]
     board = run.result["leaderboard"]
     models = [r["model"] for r in board["rows"]]
-    st.subheader(f"Forecast “{run.target}” for the next {info['horizon']} steps after {info['last'][:10]}")
-    model = st.selectbox("Model", models, index=0, format_func=lambda m: f"{evaluate.display_name(m)} (MASE "
+    several = info.get("n_series", 1) > 1
+    st.subheader(f"Forecast “{run.target}” for the next {info['horizon']} steps after the last date"
+                 + ("" if several else f", {info['last'][:10]}"))
+    c1, c2 = st.columns([2, 1]) if several else (st.container(), None)
+    model = c1.selectbox("Model", models, index=0, format_func=lambda m: f"{evaluate.display_name(m)} (MASE "
                          f"{next(r['test_score'] for r in board['rows'] if r['model'] == m):.3f})"
                          + ("  ← best in the backtest" if m == models[0] else ""))
+    with c2 or st.container():
+        series = _series_choice(run, "Series to chart")
     future = load_future(common.store(), run.id)
     chosen = future[future["model"] == model].drop(columns=["model"]).reset_index(drop=True)
-    data = load_backtest(common.store(), run.id)
+    shown = chosen[chosen[ID_COLUMN] == series].drop(columns=[ID_COLUMN]) if series is not None else chosen
+    data = load_backtest(common.store(), run.id, series)
     st.plotly_chart(charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
-                                          {evaluate.display_name(model): data["forecasts"][model]}, chosen,
-                                          families=_families(board), title=f"Forecast by {evaluate.display_name(model)}",
+                                          {evaluate.display_name(model): data["forecasts"][model]}, shown,
+                                          families=_families(board),
+                                          title=f"Forecast by {evaluate.display_name(model)}" + (f": {series}" if series else ""),
                                           show_last=max(60, 4 * info["horizon"] * info["windows"])), width="stretch")
     level = f"{info['interval']:.0%}"
     st.caption(f"The band is a {level} interval built from the errors this model made in the backtest, step by step "
                f"ahead (the {level} quantile of their sizes). With {info['windows']} backtest windows it is only as wide "
                "as the errors seen there; more windows make it more trustworthy.")
-    st.dataframe(chosen, hide_index=True, width="stretch")
+    st.dataframe(shown, hide_index=True, width="stretch")
     from dlcore.scoring import to_safe_csv
 
-    st.download_button("Download the forecast (CSV)", to_safe_csv(chosen.rename(columns={"time": info["time_col"]})),
-                       file_name=f"forecast-{run.target}-{model}.csv", mime="text/csv", type="primary",
-                       icon=":material/download:")
-    st.caption("To forecast after newer data with this model: `python -m dlcore predict "
-               f"{run.id} NEW.csv -o forecast.csv` (the file with the same columns, up to the latest date).")
+    out = chosen.rename(columns={"time": info["time_col"], ID_COLUMN: info.get("id_col") or ID_COLUMN})
+    st.download_button("Download the forecast (CSV)" + (f", all {info['n_series']} series" if several else ""),
+                       to_safe_csv(out), file_name=f"forecast-{run.target}-{model}.csv", mime="text/csv",
+                       type="primary", icon=":material/download:")
+    _newer_data(run, model)
+
+
+def _newer_data(run: RunRecord, model: str) -> None:
+    """Forecast after newer values: the same columns up to a later date (in a scorer worker)."""
+    from dlcore import jobs
+    from ui import scoring, urls
+
+    info = run.result["series"]
+    st.subheader("Forecast after newer data")
+    columns = [info["time_col"], *([info["id_col"]] if info.get("id_col") else []), info["target"], *info["covariates"]]
+    st.caption(f"Upload the series again with its latest values (columns {', '.join(f'`{c}`' for c in columns)}); "
+               f"the model forecasts {info['horizon']} steps after its last date. The deep model is not retrained; "
+               "the baselines are refitted on the file (seconds). Same CLI: "
+               f"`python -m dlcore predict {run.id} NEW.csv -o forecast.csv`.")
+    upload = st.file_uploader("The series up to its latest date (CSV, Excel or Parquet)",
+                              type=["csv", "tsv", "txt", "xlsx", "parquet"], key="newer-series")
+    if upload is not None and st.button("Forecast", type="primary", icon=":material/bolt:"):
+        with common.guard():
+            urls.set_ids(scoring=jobs.submit_scoring(common.store(), run.id, model, upload.getvalue(), upload.name))
+    job = scoring.finished_job(run, "forecast")
+    if job is None:
+        return
+    data = (common.store().scoring_dir(job.id) / "scored.csv").read_bytes()
+    st.success(f"Forecast {info['horizon']} steps after the last date of {job.input_name} with "
+               f"{evaluate.display_name(job.model)}.")
+    for note in (job.summary or {}).get("notes", []):
+        st.info(note, icon=":material/info:")
+    from ui import views
+
+    st.dataframe(views.scored_preview(data), hide_index=True, width="stretch")
+    st.download_button("Download this forecast (CSV)", data, file_name=f"forecast-{job.input_name.rsplit('.', 1)[0]}.csv",
+                       mime="text/csv", icon=":material/download:", key="newer-download")
 
 
 @st.cache_data(max_entries=8, show_spinner="Looking for dates…")
@@ -76,23 +156,115 @@ def time_columns(dataset_id: str) -> list[str]:
     return timeseries.time_columns(common.frame(dataset_id))
 
 
+@st.cache_data(max_entries=8, show_spinner="Looking for series ids…")
+def id_columns(dataset_id: str, time_col: str) -> list[str]:
+    from dlcore.data import timeseries
+
+    return timeseries.id_columns(common.frame(dataset_id), time_col)
+
+
 @st.cache_data(max_entries=16, show_spinner="Checking the series…")
-def series_check(dataset_id: str, time_col: str, target: str) -> tuple[dict | None, str | None]:
+def series_check(dataset_id: str, time_col: str, target: str,
+                 id_col: str | None = None) -> tuple[dict | None, str | None]:
     """What the series looks like (frequency, gaps, duplicates, suggested settings), or why it cannot be used."""
     from dlcore.data import timeseries
     from dlcore.errors import DlcoreError
 
     frame = common.frame(dataset_id)
     try:
-        report = timeseries.check_series(frame, time_col, target)
-        settings = timeseries.suggest_settings(report.frequency, report.n_steps)
+        report = timeseries.check_series(frame, time_col, target, id_col)
+        settings = timeseries.suggest_settings(report.frequency, report.median_steps or report.n_steps)
     except DlcoreError as exc:
         return None, str(exc)
     return {"words": report.frequency.words, "unit": report.frequency.unit, "n_steps": report.n_steps,
+            "median_steps": report.median_steps, "n_series": report.n_series, "n_rows": report.n_rows,
             "start": str(report.start)[:10], "end": str(report.end)[:10], "notes": report.notes,
-            "needs_fixing": report.needs_fixing, "duplicates": report.duplicates,
+            "needs_fixing": report.needs_fixing, "duplicates": report.duplicates, "gaps": report.gaps,
+            "missing_values": report.missing_values,
             "horizon": settings.horizon, "lookback": settings.lookback, "season": settings.season_length,
             "windows": settings.windows, "setting_notes": settings.notes}, None
+
+
+def describe(info: dict) -> str:
+    """One line about the series: how many steps, how often, from when to when."""
+    if info["n_series"] > 1:
+        return (f"{info['n_series']:,} series, {info['words']}, from {info['start']} to {info['end']}; a typical one "
+                f"has {info['median_steps']:,} steps, the shortest {info['n_steps']:,}.")
+    return f"{info['n_steps']:,} {info['words']} steps from {info['start']} to {info['end']}."
+
+
+ONE_SERIES = "(one series: no id column)"
+
+
+def id_choice(dataset_id: str, time_col: str, target: str | None, key: str | None = None) -> str | None:
+    """The column that names each series in a long file (None: the file is one series);
+    a column the file's shape points to is chosen already."""
+    options = [c for c in id_columns(dataset_id, time_col) if c != target]
+    from dlcore.data import timeseries
+
+    chosen = st.selectbox(
+        "Several series in one file? The column that names each one", [ONE_SERIES, *options],
+        index=1 if options and timeseries.looks_like_id(common.frame(dataset_id), time_col, options[0]) else 0, key=key,
+        help="For a long file with one row per shop (or product, or sensor) and date: the deep model learns "
+             "from all the series at once, and every series is backtested and forecast on its own.")
+    return None if chosen == ONE_SERIES else chosen
+
+
+@st.cache_data(max_entries=8, show_spinner="Drawing the series…")
+def _overview(dataset_id: str, time_col: str, target: str, id_col: str | None):  # type: ignore[no-untyped-def]
+    from dlcore.data import timeseries
+
+    return timeseries.overview(common.frame(dataset_id), time_col, target, id_col)
+
+
+def data_view(dataset, numeric: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The Data page for a table with dates: each series over time, its frequency, gaps and
+    duplicates, before any model, with the way to a forecast. Open at once when the table
+    reads as a series; folded away when its dates are, say, sign-up days of customers."""
+    times = time_columns(dataset.id)
+    values = [c for c in numeric if c not in times]
+    if not values:
+        return
+    default = dataset.target if dataset.target in values else values[0]
+    _, problem = series_check(dataset.id, times[0], default)
+    with st.expander("Over time: this table has dates, so a column of numbers can be forecast",
+                     expanded=dataset.task == "forecast" or problem is None, icon=":material/timeline:"):
+        _over_time(dataset, times, values, default)
+
+
+def _over_time(dataset, times: list[str], values: list[str], default: str) -> None:  # type: ignore[no-untyped-def]
+    from ui import urls
+
+    st.caption("Each series as it is in the file: how often it has a value, and where values are missing.")
+    c1, c2, c3 = st.columns(3)
+    time_col = c1.selectbox("Time column", times, key=f"over-time-{dataset.id}")
+    target = c2.selectbox("Values", values, index=values.index(default), key=f"over-values-{dataset.id}")
+    with c3:
+        id_col = id_choice(dataset.id, time_col, target, key=f"over-id-{dataset.id}")
+    info, problem = series_check(dataset.id, time_col, target, id_col)
+    if problem:
+        st.error(problem, icon=":material/error:")
+        return
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Steps" if info["n_series"] == 1 else "Series", f"{info['n_steps']:,}" if info["n_series"] == 1
+              else f"{info['n_series']:,}", help=describe(info))
+    m2.metric("Frequency", info["words"])
+    m3.metric("Missing steps", f"{info['gaps'] + info['missing_values']:,}",
+              help="Steps of the regular grid with no row, or with an empty value")
+    m4.metric("Repeated times", f"{info['duplicates']:,}", help="Rows beyond the first at the same step")
+    from dlcore import charts
+
+    steps, missing = _overview(dataset.id, time_col, target, id_col)
+    st.plotly_chart(charts.series_overview_chart(steps, missing, target, info["unit"]), width="stretch")
+    for note in info["notes"]:
+        st.info(note, icon=":material/info:")
+    st.caption(f"Suggested for a forecast: {info['horizon']} {info['unit']} ahead, reading the last {info['lookback']}, "
+               f"a season of {info['season']}, tested on the last {info['windows']} periods. Gaps and repeated "
+               "times are fixed on the Train page, where you choose how.")
+
+    if st.button(f"Next: forecast {target}", icon=":material/arrow_forward:", key=f"forecast-{dataset.id}"):
+        common.store().set_dataset_target(dataset.id, target, "forecast")  # the Train page opens on the forecast
+        st.switch_page(urls.page("train"), query_params={urls.DATASET: dataset.id})
 
 
 def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
@@ -110,11 +282,12 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
         return None
     default = dataset.target if dataset.target in values else values[0]
     target = c2.selectbox("What to forecast", values, index=values.index(default))
-    info, problem = series_check(dataset.id, time_col, target)
+    id_col = id_choice(dataset.id, time_col, target, key=f"id-{dataset.id}")
+    info, problem = series_check(dataset.id, time_col, target, id_col)
     if problem:
         st.error(problem, icon=":material/error:")
         return None
-    st.caption(f"{info['n_steps']:,} {info['words']} steps from {info['start']} to {info['end']}.")
+    st.caption(describe(info))
     for note in info["notes"]:
         st.info(note, icon=":material/info:")
     with st.form("forecast"):
@@ -136,7 +309,7 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
                                   format_func={"mean": "take their average", "sum": "add them up",
                                                "last": "keep the last one"}.get)
         covariates = st.multiselect("Other columns the deep model may read (optional; their past values only)",
-                                    [c for c in values if c != target])
+                                    [c for c in values if c not in (target, id_col)])
         kinds = templates.for_kind("series")
         template = st.radio("Model template", [t.name for t in kinds], format_func=lambda n: templates.get(n).title,
                             captions=[t.description for t in kinds])
@@ -159,5 +332,5 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
         train=TrainSpec(epochs=int(epochs), batch_size=32, learning_rate=float(learning_rate), size=size,
                         patience=int(patience), seed=int(seed)),
         forecast=ForecastSpec(time_col=time_col, horizon=int(horizon), lookback=int(lookback), windows=int(windows),
-                              season_length=int(season), gaps=gaps, duplicates=duplicates),
+                              season_length=int(season), gaps=gaps, duplicates=duplicates, id_col=id_col),
     )

@@ -43,8 +43,12 @@ __all__ = [
     "check_series",
     "check_settings",
     "frequency_for",
+    "id_columns",
     "infer_frequency",
     "load_series_sample",
+    "looks_like_id",
+    "needed_steps",
+    "overview",
     "parse_times",
     "regularise",
     "series_sample_csv_bytes",
@@ -494,6 +498,44 @@ def time_columns(frame: pd.DataFrame) -> list[str]:
     return [item[-1] for item in sorted(ranked)]
 
 
+def id_columns(frame: pd.DataFrame, time_col: str, exclude: Iterable[str] = ()) -> list[str]:
+    """Columns that could name several series in a long file, most likely first.
+
+    A candidate has from 2 to ``MAX_IDS`` distinct values, each repeated many times. It is
+    *likely* (put first) when the times repeat across rows but hardly ever repeat within one
+    of its values: one row per series and time, the shape of a long file. Text columns are
+    offered either way; whole-number columns (a store number) only when likely.
+    """
+    skip = {time_col, *exclude}
+    n = len(frame)
+    ranked: list[tuple[int, int, str]] = []
+    for position, col in enumerate(frame.columns):
+        if col in skip:
+            continue
+        s = frame[col]
+        if pd.api.types.is_float_dtype(s.dtype) and not np.all(s.dropna() == np.round(s.dropna())):
+            continue
+        n_ids = int(s.nunique())
+        if not 2 <= n_ids <= MAX_IDS or n_ids * 5 > n:
+            continue
+        likely = looks_like_id(frame, time_col, str(col))
+        if not likely and pd.api.types.is_numeric_dtype(s.dtype):
+            continue  # a number column (a 0/1 flag, a count) is offered only when the file's shape says id
+        ranked.append((0 if likely else 1, position, str(col)))
+    return [item[-1] for item in sorted(ranked)]
+
+
+def looks_like_id(frame: pd.DataFrame, time_col: str, column: str) -> bool:
+    """True when ``column`` tells series apart: the times repeat across rows, but hardly ever
+    within one of its values (one row per series and time)."""
+    if len(frame) == 0 or time_col not in frame.columns or column not in frame.columns:
+        return False
+    return bool(frame[time_col].duplicated().mean() >= 0.5 and frame.duplicated([column, time_col]).mean() < 0.05)
+
+
+MAX_IDS = 1000  # distinct values for a column to be offered as the series id
+
+
 # --------------------------------------------------------------------------------------
 # Frequency
 # --------------------------------------------------------------------------------------
@@ -837,6 +879,7 @@ class SeriesReport:
     off_grid_examples: list[str] = field(default_factory=list)
     missing_times: int = 0
     notes: list[str] = field(default_factory=list)
+    median_steps: int = 0  # the typical series' length on the grid (the one settings are suggested for)
 
     @property
     def needs_fixing(self) -> bool:
@@ -1004,6 +1047,7 @@ def check_series(
             _fmt(t, sid if multi else "") for t in absent[: _N_EXAMPLES - len(gap_examples)]
         )
     report.gaps, report.gap_examples, report.n_steps = n_gaps, gap_examples, min(lengths)
+    report.median_steps = int(np.median(lengths))
 
     nan = work[target].isna()
     report.missing_values = int(nan.sum())
@@ -1044,6 +1088,35 @@ def check_series(
         notes.append(f"{_plural(report.missing_times, 'row')} without a time will be left out.")
     report.notes = notes
     return report
+
+
+def overview(
+    frame: pd.DataFrame,
+    time_col: str,
+    target: str,
+    id_col: str | None = None,
+    freq: str | Frequency | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The series as they are, for a chart before anything is fixed: ``(values, missing)``.
+
+    ``values`` has columns ``series, time, value``: one row per series and step (rows at the
+    same step averaged), sorted. ``missing`` has ``series, time``: the steps of each series'
+    regular grid with no value (absent rows or empty cells), which a fix would fill.
+    """
+    prep = _prepare(frame, time_col, target, id_col, (), freq, None)
+    work = prep.frame
+    steps = (
+        work.groupby([_ID, _STEP], sort=True)[target].mean().rename("value").reset_index()
+        .rename(columns={_ID: "series", _STEP: "time"})
+    )
+    missing = []
+    for sid, part in steps.groupby("series", sort=False):
+        grid = prep.freq.grid(part["time"].min(), part["time"].max())
+        present = pd.DatetimeIndex(part.loc[part["value"].notna(), "time"])
+        absent = grid.difference(present)
+        missing.append(pd.DataFrame({"series": sid, "time": absent}))
+    gone = pd.concat(missing, ignore_index=True) if missing else pd.DataFrame(columns=["series", "time"])
+    return steps[steps["value"].notna()].reset_index(drop=True), gone
 
 
 def regularise(
@@ -1210,7 +1283,8 @@ def _default_horizon(freq: Frequency) -> int:
     return freq.season_length if freq.season_length > 1 else 10
 
 
-def _needed(horizon: int, lookback: int, windows: int) -> int:
+def needed_steps(horizon: int, lookback: int, windows: int) -> int:
+    """The fewest steps a series needs for a backtest with these settings (see ``check_settings``)."""
     return windows * horizon + lookback + horizon + MIN_TRAIN_WINDOWS - 1
 
 
@@ -1231,7 +1305,7 @@ def check_settings(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise SpecError(f"The {label} must be a whole number of at least 1; got {value!r}.")
-    need = _needed(horizon, lookback, windows)
+    need = needed_steps(horizon, lookback, windows)
     if n_steps < need:
         raise DataError(
             f"The series has {n_steps:,} {unit}, but a horizon of {horizon}, a look-back of "
@@ -1292,7 +1366,7 @@ def suggest_settings(freq: Frequency, n_steps: int) -> Settings:
         )
     raise DataError(
         f"The series has only {n_steps:,} {freq.unit}; a forecast with a backtest needs at least "
-        f"{_needed(1, 1, 1):,}. Bring a longer history, or choose a finer frequency."
+        f"{needed_steps(1, 1, 1):,}. Bring a longer history, or choose a finer frequency."
     )
 
 
