@@ -45,8 +45,11 @@ if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
 unit = "images" if result.get("kind") == "image" else "rows"
 if result.get("kind") == "series":
-    st.caption(f"Every model was backtested on the same {board.get('n_windows') or result['series']['windows']} windows of "
-               f"{result['series']['horizon']} steps; the 95% interval is a t-interval across those windows.")
+    info = result["series"]
+    windows = (f"{info['n_series']} series × {info['windows']} windows" if info.get("n_series", 1) > 1
+               else f"{board.get('n_windows') or info['windows']} windows")
+    st.caption(f"Every model was backtested on the same {windows} of {info['horizon']} steps; the 95% interval is a "
+               "t-interval across those windows.")
 else:
     st.caption(
         f"All models learned from the same {rows['train']:,} training {unit} and are scored on the same "

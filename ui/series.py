@@ -107,7 +107,9 @@ def forecast_view(run: RunRecord) -> None:
     st.caption(f"The band is a {level} interval built from the errors this model made in the backtest, step by step "
                f"ahead (the {level} quantile of their sizes). With {info['windows']} backtest windows it is only as wide "
                "as the errors seen there; more windows make it more trustworthy.")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    dates_only = bool((shown["time"] == shown["time"].dt.normalize()).all())
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "time": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD" if dates_only else "YYYY-MM-DD HH:mm")})
     from dlcore.scoring import to_safe_csv
 
     out = chosen.rename(columns={"time": info["time_col"], ID_COLUMN: info.get("id_col") or ID_COLUMN})
@@ -248,7 +250,7 @@ def _over_time(dataset, times: list[str], values: list[str], default: str) -> No
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Steps" if info["n_series"] == 1 else "Series", f"{info['n_steps']:,}" if info["n_series"] == 1
               else f"{info['n_series']:,}", help=describe(info))
-    m2.metric("Frequency", info["words"])
+    m2.metric("Frequency", info["words"].split(" (")[0], help=info["words"])
     m3.metric("Missing steps", f"{info['gaps'] + info['missing_values']:,}",
               help="Steps of the regular grid with no row, or with an empty value")
     m4.metric("Repeated times", f"{info['duplicates']:,}", help="Rows beyond the first at the same step")
