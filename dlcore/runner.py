@@ -373,19 +373,12 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         model.save(tmp)
 
     if spec.baselines:
-        models = baselines.baselines_for(task, spec.train.seed, len(data.train))
         y_fit = data.y_raw[data.train] if task == "regression" else data.y[data.train]
-        x_train, x_test = data.baseline_x(data.train), data.baseline_x(data.test)
-        for i, (name, pipe) in enumerate(models.items(), start=1):
-            store.update_run(run_id, phase=f"Fitting baseline {i} of {len(models)}: {name.replace('_', ' ')}",
-                             heartbeat_at=time.time())
-            started = time.perf_counter()
-            pipe.fit(x_train, y_fit)
-            fit_seconds[name] = time.perf_counter() - started
-            outputs[name] = baselines.predict_output(task, pipe, x_test, n_classes)
-            families[name] = "baseline"
-            baselines.save(pipe, folder / f"{name}.skops")
-            say(f"baseline {name}: {fit_seconds[name]:.1f}s")
+        base_out, base_seconds = fit_baselines(store, run_id, task, spec.train.seed, data.baseline_x(data.train), y_fit,
+                                               data.baseline_x(data.test), n_classes, say)
+        outputs.update(base_out)
+        fit_seconds.update(base_seconds)
+        families.update({name: "baseline" for name in base_out})
 
     store.update_run(run_id, phase="Scoring every model on the test rows", heartbeat_at=time.time())
     y_test = data.y_raw[data.test]
@@ -411,6 +404,27 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
                      progress=1.0, phase="Stopped early by request; evaluated" if status == "stopped" else "Finished")
     say(f"{status}: {metric.title} {deep_row.test_score:.4f}")
+
+
+def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: np.ndarray, y_fit: np.ndarray,
+                  x_test: np.ndarray, n_classes: int,
+                  say: Callable[[str], None] = lambda _: None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Fit every baseline of the task on the training rows, save each (skops) in the run's
+    folder, and return their test outputs and fit seconds (``bench/baselines.py`` times this)."""
+    models = baselines.baselines_for(task, seed, len(x_train))
+    folder = store.run_dir(run_id)
+    outputs: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    for i, (name, pipe) in enumerate(models.items(), start=1):
+        store.update_run(run_id, phase=f"Fitting baseline {i} of {len(models)}: {name.replace('_', ' ')}",
+                         heartbeat_at=time.time())
+        started = time.perf_counter()
+        pipe.fit(x_train, y_fit)
+        seconds[name] = time.perf_counter() - started
+        outputs[name] = baselines.predict_output(task, pipe, x_test, n_classes)
+        baselines.save(pipe, folder / f"{name}.skops")
+        say(f"baseline {name}: {seconds[name]:.1f}s")
+    return outputs, seconds
 
 
 def _save_test_outputs(folder: Any, test: np.ndarray, y_test: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
