@@ -287,3 +287,23 @@ def test_cli_forecasts_several_series_named_by_an_id_column(tmp_path):
     assert out.returncode == 0, out.stderr
     table = pd.read_csv(scored, encoding="utf-8-sig")
     assert sorted(table["shop"].unique()) == ["east", "north", "south"] and len(table) == 21
+
+
+def test_data_page_folds_the_series_view_for_a_table_of_orders_with_dates(tmp_path):
+    from dlcore.store import Store
+    from tests.test_pages import app
+
+    rng = np.random.default_rng(4)
+    orders = pd.DataFrame({"ordered": pd.date_range("2024-01-01", periods=30, freq="D").repeat(20).strftime("%Y-%m-%d"),
+                           "amount": rng.gamma(2, 30, 600).round(2), "returned": rng.choice(["yes", "no"], 600)})
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, orders.to_csv(index=False).encode(), "orders.csv")
+    at = app(store.home, "data", dataset=record.id)
+    assert not at.exception, at.exception
+    over = next(e for e in at.expander if e.label.startswith("Over time"))
+    assert not over.proto.expanded  # 20 orders a day: not a series until added up; still there to open
+    series = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d"),
+                           "sales": rng.normal(100, 5, 60).round(2)})
+    record, _ = datasets.register_bytes(store, series.to_csv(index=False).encode(), "sales.csv")
+    at = app(store.home, "data", dataset=record.id)
+    assert next(e for e in at.expander if e.label.startswith("Over time")).proto.expanded

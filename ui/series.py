@@ -228,9 +228,15 @@ def data_view(dataset, numeric: list[str]) -> None:  # type: ignore[no-untyped-d
     if not values:
         return
     default = dataset.target if dataset.target in values else values[0]
-    _, problem = series_check(dataset.id, times[0], default)
+    from dlcore.data import timeseries
+
+    ids = id_columns(dataset.id, times[0])
+    likely_id = ids[0] if ids and timeseries.looks_like_id(common.frame(dataset.id), times[0], ids[0]) else None
+    info, _ = series_check(dataset.id, times[0], default, likely_id)
+    # Folded when the dates are not a series' steps: many rows a day (orders, sign-ups) or unreadable.
+    series_like = info is not None and info["duplicates"] <= 0.1 * info["n_rows"]
     with st.expander("Over time: this table has dates, so a column of numbers can be forecast",
-                     expanded=dataset.task == "forecast" or problem is None, icon=":material/timeline:"):
+                     expanded=dataset.task == "forecast" or series_like, icon=":material/timeline:"):
         _over_time(dataset, times, values, default)
 
 
@@ -251,12 +257,11 @@ def _over_time(dataset, times: list[str], values: list[str], default: str) -> No
     m1.metric("Steps" if info["n_series"] == 1 else "Series", f"{info['n_steps']:,}" if info["n_series"] == 1
               else f"{info['n_series']:,}", help=describe(info))
     m2.metric("Frequency", info["words"].split(" (")[0], help=info["words"])
-    m3.metric("Missing steps", f"{info['gaps'] + info['missing_values']:,}",
-              help="Steps of the regular grid with no row, or with an empty value")
+    steps, missing = _overview(dataset.id, time_col, target, id_col)
+    m3.metric("Missing steps", f"{len(missing):,}", help="Steps of the regular grid with no value: no row, or only empty cells")
     m4.metric("Repeated times", f"{info['duplicates']:,}", help="Rows beyond the first at the same step")
     from dlcore import charts
 
-    steps, missing = _overview(dataset.id, time_col, target, id_col)
     st.plotly_chart(charts.series_overview_chart(steps, missing, target, info["unit"]), width="stretch")
     for note in info["notes"]:
         st.info(note, icon=":material/info:")
