@@ -29,13 +29,18 @@ def forecast_run(tmp_path_factory):
     from dlcore.store import Store
 
     store = Store.open(tmp_path_factory.mktemp("forecast") / "home")
-    record, _ = datasets.register_bytes(store, seasonal_frame().to_csv(index=False, sep=";").encode(), "sales.csv")
-    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="cnn1d",
-                   train=TrainSpec(epochs=4, batch_size=32, patience=50),
-                   forecast=ForecastSpec(time_col="Datum", horizon=7, lookback=21, windows=2))
+    content = seasonal_frame().to_csv(index=False, sep=";").encode()
+    return store, train_forecast(store, content, "cnn1d", 4, time_col="Datum", horizon=7, lookback=21, windows=2)
+
+
+def train_forecast(store, content: bytes, template: str, epochs: int, **forecast):  # type: ignore[no-untyped-def]
+    """Register a CSV of sales and train a forecast of them in this process; the finished run."""
+    record, _ = datasets.register_bytes(store, content, "sales.csv")
+    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template=template,
+                   train=TrainSpec(epochs=epochs, batch_size=32, patience=50), forecast=ForecastSpec(**forecast))
     run_id = runner.submit(store, spec, claim=True)
     runner.execute_run(store, run_id)
-    return store, store.run(run_id)
+    return store.run(run_id)
 
 
 def test_a_forecast_run_backtests_the_deep_model_against_every_baseline(forecast_run):
@@ -162,13 +167,9 @@ def panel_run(tmp_path_factory):
     from dlcore.store import Store
 
     store = Store.open(tmp_path_factory.mktemp("panel") / "home")
-    record, _ = datasets.register_bytes(store, stores_frame().to_csv(index=False).encode(), "shops.csv")
-    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="gru",
-                   train=TrainSpec(epochs=3, batch_size=32, patience=50),
-                   forecast=ForecastSpec(time_col="day", id_col="shop", horizon=7, lookback=14, windows=2))
-    run_id = runner.submit(store, spec, claim=True)
-    runner.execute_run(store, run_id)
-    return store, store.run(run_id)
+    content = stores_frame().to_csv(index=False).encode()
+    return store, train_forecast(store, content, "gru", 3, time_col="day", id_col="shop", horizon=7, lookback=14,
+                                 windows=2)
 
 
 def test_several_series_in_one_file_train_one_model_and_backtest_each_series(panel_run):
