@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import make_csv  # noqa: E402
 
-SHOTS: Path | None = None  # --shots: a screenshot of each page, to see what was measured
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -81,7 +80,8 @@ def render_times(home: Path, dataset_id: str, run_id: str, reps: int) -> dict[st
     for page, params in pages(dataset_id, run_id):
         times = []
         for rep in range(reps + 1):  # the first opens caches, as the first visitor does
-            st.cache_data.clear() if rep == 0 else None
+            if rep == 0:
+                st.cache_data.clear()
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
             at.switch_page(f"pages/{page}.py")
             for k, v in params.items():
@@ -96,7 +96,7 @@ def render_times(home: Path, dataset_id: str, run_id: str, reps: int) -> dict[st
     return out
 
 
-def page_bytes(home: Path, dataset_id: str, run_id: str) -> dict[str, int]:
+def page_bytes(home: Path, dataset_id: str, run_id: str, shots: Path | None = None) -> dict[str, int]:
     from playwright.sync_api import sync_playwright
 
     with socket.socket() as s:
@@ -132,9 +132,9 @@ def page_bytes(home: Path, dataset_id: str, run_id: str) -> dict[str, int]:
                 label = page_key + ("?" + "&".join(params) if params else "")
                 out[label] = sum(received)
                 print(f"  {label:18s} {out[label] / 1024:.0f} KB over the websocket", flush=True)
-                if SHOTS is not None:
-                    SHOTS.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(SHOTS / f"{label.replace('?', '-')}.png"), full_page=True)
+                if shots is not None:
+                    shots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(shots / f"{label.replace('?', '-')}.png"), full_page=True)
                 page.close()
             browser.close()
     finally:
@@ -158,12 +158,10 @@ def main() -> None:
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-pages-")) / "home"
     dataset_id, run_id = build_store(home, args.rows, args.runs)
-    global SHOTS
-    SHOTS = Path(args.shots) if args.shots else None
     print(f"\nserver-side render time per page (AppTest; {args.rows:,} rows, {args.runs} runs):")
     times = render_times(home, dataset_id, run_id, args.reps)
     print("\nwhat each page sends to the browser (real server, Chromium):")
-    sizes = page_bytes(home, dataset_id, run_id)
+    sizes = page_bytes(home, dataset_id, run_id, Path(args.shots) if args.shots else None)
     print("\n" + json.dumps({"render_seconds": times, "bytes": sizes}))
 
 

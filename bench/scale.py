@@ -49,7 +49,6 @@ def fit(path: Path, home: Path, epochs: int) -> dict:
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = json.loads(out.stdout)
-    sys.path.insert(0, str(ROOT))
     from dlcore.store import Store
 
     run = Store.open(home).run(result["run_id"])

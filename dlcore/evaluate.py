@@ -825,14 +825,7 @@ def leaderboard(
     _check_confidence(confidence)
     if not outputs:
         raise SpecError("No model outputs to rank; train at least one model first.")
-    if set(families) != set(outputs):
-        raise SpecError(
-            f"families must name the same models as outputs; outputs: {sorted(outputs)}, "
-            f"families: {sorted(families)}."
-        )
-    for name, fam in families.items():
-        if fam not in FAMILIES:
-            raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")
+    _check_families(families, outputs, "outputs")
     fit_seconds = fit_seconds or {}
 
     names = list(outputs)
@@ -948,20 +941,25 @@ def _t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return (mean - half, mean + half)
 
 
+def _check_families(families: dict[str, str], models: dict[str, Any], what: str) -> None:
+    """Every model has a family, and every family is one of ``FAMILIES``."""
+    if set(families) != set(models):
+        raise SpecError(
+            f"families must name the same models as {what}; {what}: {sorted(models)}, "
+            f"families: {sorted(families)}."
+        )
+    for name, fam in families.items():
+        if fam not in FAMILIES:
+            raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")
+
+
 def _window_values(
     per_window: dict[str, dict[str, list[float]]], families: dict[str, str]
 ) -> dict[str, dict[str, np.ndarray]]:
     """Check the per-window metrics and return them as arrays, one per model and metric."""
     if not per_window:
         raise SpecError("No backtest results to rank; backtest at least one model first.")
-    if set(families) != set(per_window):
-        raise SpecError(
-            f"families must name the same models as per_window; per_window: {sorted(per_window)}, "
-            f"families: {sorted(families)}."
-        )
-    for name, fam in families.items():
-        if fam not in FAMILIES:
-            raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")
+    _check_families(families, per_window, "per_window")
     out: dict[str, dict[str, np.ndarray]] = {}
     k: int | None = None
     first = ""

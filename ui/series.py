@@ -195,6 +195,15 @@ def describe(info: dict) -> str:
     return f"{info['n_steps']:,} {info['words']} steps from {info['start']} to {info['end']}."
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def likely_id(dataset_id: str, time_col: str) -> str | None:
+    """The id column the file's shape points to (one row per series and time), if any."""
+    from dlcore.data import timeseries
+
+    ids = id_columns(dataset_id, time_col)
+    return ids[0] if ids and timeseries.looks_like_id(common.frame(dataset_id), time_col, ids[0]) else None
+
+
 ONE_SERIES = "(one series: no id column)"
 
 
@@ -202,11 +211,10 @@ def id_choice(dataset_id: str, time_col: str, target: str | None, key: str | Non
     """The column that names each series in a long file (None: the file is one series);
     a column the file's shape points to is chosen already."""
     options = [c for c in id_columns(dataset_id, time_col) if c != target]
-    from dlcore.data import timeseries
-
+    default = likely_id(dataset_id, time_col)
     chosen = st.selectbox(
         "Several series in one file? The column that names each one", [ONE_SERIES, *options],
-        index=1 if options and timeseries.looks_like_id(common.frame(dataset_id), time_col, options[0]) else 0, key=key,
+        index=1 + options.index(default) if default in options else 0, key=key,
         help="For a long file with one row per shop (or product, or sensor) and date: the deep model learns "
              "from all the series at once, and every series is backtested and forecast on its own.")
     return None if chosen == ONE_SERIES else chosen
@@ -228,11 +236,7 @@ def data_view(dataset, numeric: list[str]) -> None:  # type: ignore[no-untyped-d
     if not values:
         return
     default = dataset.target if dataset.target in values else values[0]
-    from dlcore.data import timeseries
-
-    ids = id_columns(dataset.id, times[0])
-    likely_id = ids[0] if ids and timeseries.looks_like_id(common.frame(dataset.id), times[0], ids[0]) else None
-    info, _ = series_check(dataset.id, times[0], default, likely_id)
+    info, _ = series_check(dataset.id, times[0], default, likely_id(dataset.id, times[0]))
     # Folded when the dates are not a series' steps: many rows a day (orders, sign-ups) or unreadable.
     series_like = info is not None and info["duplicates"] <= 0.1 * info["n_rows"]
     with st.expander("Over time: this table has dates, so a column of numbers can be forecast",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -142,19 +143,27 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
+def load_from(registry: dict[str, Any], key: str, what: str) -> pd.DataFrame:
+    """A fresh copy of the sample called ``key`` in ``registry`` (anything with a ``loader``)."""
+    sample = registry.get(key)
+    if sample is None:
+        raise DataError(f"There is no sample {what} called '{key}'. Pick one of: {', '.join(registry)}.")
+    return sample.loader().reset_index(drop=True)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A sample as UTF-8 CSV bytes, so it can be stored and read exactly like an upload."""
+    return frame.to_csv(index=False).encode("utf-8")
+
+
 def load_sample(key: str) -> pd.DataFrame:
     """A fresh copy of the sample table called ``key`` (one of ``SAMPLES``)."""
-    sample = SAMPLES.get(key)
-    if sample is None:
-        raise DataError(
-            f"There is no sample data set called '{key}'. Pick one of: {', '.join(SAMPLES)}."
-        )
-    return sample.loader().reset_index(drop=True)
+    return load_from(SAMPLES, key, "data set")
 
 
 def sample_csv_bytes(key: str) -> bytes:
     """The sample as UTF-8 CSV bytes, so it can be stored and read exactly like an upload."""
-    return load_sample(key).to_csv(index=False).encode("utf-8")
+    return csv_bytes(load_sample(key))
 
 
 @dataclass(frozen=True)

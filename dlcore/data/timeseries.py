@@ -1468,14 +1468,13 @@ SERIES_SAMPLES: dict[str, SeriesSample] = {
 
 def load_series_sample(key: str) -> pd.DataFrame:
     """A fresh copy of the sample series called ``key`` (one of ``SERIES_SAMPLES``)."""
-    sample = SERIES_SAMPLES.get(key)
-    if sample is None:
-        raise DataError(
-            f"There is no sample series called '{key}'. Pick one of: {', '.join(SERIES_SAMPLES)}."
-        )
-    return sample.loader().reset_index(drop=True)
+    from dlcore.data.samples import load_from
+
+    return load_from(SERIES_SAMPLES, key, "series")
 
 
 def series_sample_csv_bytes(key: str) -> bytes:
     """The sample as UTF-8 CSV bytes, so it can be stored and read exactly like an upload."""
-    return load_series_sample(key).to_csv(index=False).encode("utf-8")
+    from dlcore.data.samples import csv_bytes
+
+    return csv_bytes(load_series_sample(key))
