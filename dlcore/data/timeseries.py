@@ -1283,6 +1283,11 @@ def _default_horizon(freq: Frequency) -> int:
     return freq.season_length if freq.season_length > 1 else 10
 
 
+def _one(n: int, unit: str) -> str:
+    """'1 day', not '1 days' (units are plural: days, weeks, business days)."""
+    return unit[:-1] if n == 1 and unit.endswith("s") else unit
+
+
 def needed_steps(horizon: int, lookback: int, windows: int) -> int:
     """The fewest steps a series needs for a backtest with these settings (see ``check_settings``)."""
     return windows * horizon + lookback + horizon + MIN_TRAIN_WINDOWS - 1
@@ -1351,7 +1356,7 @@ def suggest_settings(freq: Frequency, n_steps: int) -> Settings:
         unit = freq.unit
         if h < default_h:
             notes.append(
-                f"The horizon is {h} {unit} rather than the usual {default_h}, because the series has only {n_steps:,} {unit}."
+                f"The horizon is {h} {_one(h, unit)} rather than the usual {default_h}, because the series has only {n_steps:,} {unit}."
             )
         if w < 3:
             notes.append(
@@ -1359,7 +1364,7 @@ def suggest_settings(freq: Frequency, n_steps: int) -> Settings:
             )
         if lookback < lookback_for(h):
             notes.append(
-                f"The models look back {lookback} {unit} rather than {lookback_for(h)}, because the series is short."
+                f"The models look back {lookback} {_one(lookback, unit)} rather than {lookback_for(h)}, because the series is short."
             )
         return Settings(
             horizon=h, lookback=lookback, season_length=season, windows=w, notes=tuple(notes)
