@@ -42,6 +42,11 @@ __all__ = [
     "residuals_chart",
     "distribution_chart",
     "class_balance_chart",
+    "profit_chart",
+    "gains_chart",
+    "importance_chart",
+    "dependence_chart",
+    "contributions_chart",
 ]
 
 MAX_SCATTER_POINTS = 5_000
@@ -796,3 +801,125 @@ def series_overview_chart(values: pd.DataFrame, missing: pd.DataFrame, target: s
                         subtitle=("Red ticks at the bottom mark steps with no value" if len(missing) else
                                   "No missing steps") + more, height=380,
                         showlegend=several or bool(len(missing)))
+
+
+# ---- decisions: thresholds from money -------------------------------------------------------
+def profit_chart(curve: pd.DataFrame, currency: str, best: float, chosen: float | None = None,
+                 positive_label: str = "yes") -> go.Figure:
+    """Expected profit on the test rows against the threshold, the best one marked.
+
+    ``curve`` is ``decision.profit_curve``'s frame (threshold falling, profit per threshold)."""
+    c = curve[curve["threshold"] <= 1.0].sort_values("threshold")
+    idx = _thin_index(len(c))
+    c = c.iloc[idx]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=c["threshold"], y=c["profit"], mode="lines", name="Profit on the test rows",
+        line={"color": DEEP_COLORS[0], "width": 2.5, "shape": "hv"},
+        customdata=np.column_stack([c["flagged"], c["tp"], c["fp"], c["fn"]]),
+        hovertemplate=(f"Flag “{positive_label}” when probability ≥ %{{x:.3f}}<br>Profit: {currency}%{{y:,.0f}}<br>"
+                       "Rows flagged: %{customdata[0]:.1%}<br>Right flags %{customdata[1]:,.0f} · false alarms "
+                       "%{customdata[2]:,.0f} · missed %{customdata[3]:,.0f}<extra></extra>"),
+    ))
+    fig.add_hline(y=0, line={"color": REFERENCE_COLOR, "width": 1})
+    fig.add_vline(x=min(best, 1.0), line={"color": ACCENT_COLOR, "dash": "dash"},
+                  annotation_text=f"best {min(best, 1.0):.2f}", annotation_position="top left")
+    if chosen is not None and abs(min(chosen, 1.0) - min(best, 1.0)) > 0.01:
+        fig.add_vline(x=min(chosen, 1.0), line={"color": "#444444", "dash": "dot"},
+                      annotation_text=f"chosen {min(chosen, 1.0):.2f}", annotation_position="top right")
+    fig.update_xaxes(title_text=f"Threshold: flag a row “{positive_label}” when its probability is at least this",
+                     range=[0, 1])
+    fig.update_yaxes(title_text=f"Profit on the test rows ({currency})", tickformat=",.0f")
+    return _base_layout(fig, "Expected profit at each threshold",
+                        subtitle="Every right flag earns, every false alarm and miss costs; the dashed line is the best",
+                        showlegend=False)
+
+
+def gains_chart(frame: pd.DataFrame, positive_label: str) -> go.Figure:
+    """Cumulative gain (left) and lift (right) of acting on the top rows by probability."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Cumulative gain", "Lift"), horizontal_spacing=0.12)
+    fig.add_trace(go.Scatter(x=frame["share"], y=frame["gain"], mode="lines", name="Model",
+                             line={"color": DEEP_COLORS[0], "width": 2.5},
+                             hovertemplate=(f"Act on the top %{{x:.0%}} of rows: reach %{{y:.1%}} of all "
+                                            f"“{positive_label}”<extra></extra>")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Picking rows at random",
+                             line={"color": REFERENCE_COLOR, "dash": "dot"}, hoverinfo="skip"), row=1, col=1)
+    lift = frame[frame["share"] >= 0.05]
+    fig.add_trace(go.Scatter(x=lift["share"], y=lift["lift"], mode="lines", name="Lift", showlegend=False,
+                             line={"color": DEEP_COLORS[1], "width": 2.5},
+                             hovertemplate=("Top %{x:.0%} of rows hold %{y:.2f}× as many “" + positive_label
+                                            + "” as a random pick<extra></extra>")), row=1, col=2)
+    fig.add_hline(y=1, line={"color": REFERENCE_COLOR, "dash": "dot"}, row=1, col=2)
+    fig.update_xaxes(title_text="Rows acted on, highest first", tickformat=".0%")
+    fig.update_yaxes(title_text=f"Share of all “{positive_label}” reached", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="Times better than random", row=1, col=2)
+    return _base_layout(fig, None, height=420, legend={"orientation": "h", "x": 0.0, "y": -0.25})
+
+
+# ---- explanations -----------------------------------------------------------------------
+def importance_chart(items: list[dict], metric_title: str, model: str, top: int = 15) -> go.Figure:
+    """Permutation importance per input column, largest first, with its spread across repeats.
+
+    ``items``: dicts with ``feature``, ``mean`` and ``std`` (drop of the score when the
+    column is shuffled)."""
+    shown = sorted(items, key=lambda d: -d["mean"])[:top][::-1]
+    if not shown:
+        return _message_figure("No input columns to rank.")
+    colors = [DEEP_COLORS[0] if d["mean"] > 2 * d["std"] and d["mean"] > 0 else DUMMY_COLOR for d in shown]
+    fig = go.Figure(go.Bar(
+        x=[d["mean"] for d in shown], y=[str(d["feature"]) for d in shown], orientation="h",
+        error_x={"type": "data", "array": [d["std"] for d in shown], "color": "#555555"},
+        marker={"color": colors},
+        hovertemplate=f"Shuffling <b>%{{y}}</b> costs %{{x:.4f}} of {metric_title}<extra></extra>",
+    ))
+    fig.add_vline(x=0, line={"color": REFERENCE_COLOR, "width": 1})
+    fig.update_xaxes(title_text=f"How much the {metric_title} drops when this column is shuffled")
+    return _base_layout(fig, f"What {model} relies on", showlegend=False,
+                        subtitle="Grey bars are within the noise of shuffling (less than twice their spread)",
+                        height=max(320, 60 + 28 * len(shown)))
+
+
+def dependence_chart(item: dict, target_title: str) -> go.Figure:
+    """Partial dependence of one column (thick line) with individual rows' curves (thin lines)."""
+    grid = item["grid"]
+    categorical = item.get("categorical", False)
+    fig = go.Figure()
+    for curve in item.get("individual", [])[:50]:
+        fig.add_trace(go.Scatter(x=grid, y=curve, mode="lines", line={"color": "rgba(59,130,214,0.15)", "width": 1},
+                                 hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(x=grid, y=item["average"], mode="lines+markers" if categorical or len(grid) < 12 else "lines",
+                             name="Average over the rows", line={"color": ACCENT_COLOR, "width": 3},
+                             hovertemplate=f"{item['feature']} = %{{x}}<br>{target_title}: %{{y:.4g}}<extra></extra>"))
+    fig.update_xaxes(title_text=str(item["feature"]), type="category" if categorical else None)
+    fig.update_yaxes(title_text=target_title)
+    return _base_layout(fig, f"{item['feature']}: how the prediction moves with it",
+                        subtitle="Thin lines: single rows, with only this column changed; thick: their average",
+                        showlegend=False, height=360)
+
+
+def contributions_chart(items: list[dict], base: float, prediction: float, value_title: str,
+                        percent: bool = False, top: int = 12) -> go.Figure:
+    """A waterfall from the average prediction to this row's, one step per input column."""
+    ranked = sorted(items, key=lambda d: -abs(d["contribution"]))
+    shown, rest = ranked[:top], ranked[top:]
+    scale = 100.0 if percent else 1.0
+    unit = " pts" if percent else ""
+    labels = [f"{d['feature']} = {d['value']}" for d in shown]
+    values = [d["contribution"] * scale for d in shown]
+    if rest:
+        labels.append(f"{len(rest)} other columns")
+        values.append(sum(d["contribution"] for d in rest) * scale)
+    fig = go.Figure(go.Waterfall(
+        orientation="h", measure=["absolute"] + ["relative"] * len(values) + ["total"],
+        y=["Average prediction"] + labels + ["This row"],
+        x=[base * scale] + values + [prediction * scale],
+        increasing={"marker": {"color": "#c0392b"}}, decreasing={"marker": {"color": "#2e7d32"}},
+        totals={"marker": {"color": DEEP_COLORS[0]}},
+        connector={"line": {"color": "#bbbbbb"}},
+        hovertemplate=f"%{{y}}: %{{x:+.3g}}{unit}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text=value_title + (" (percentage points)" if percent else ""))
+    return _base_layout(fig, "What pushed this prediction up or down", showlegend=False,
+                        subtitle="Red pushes up, green pushes down; the steps add up from the average to this row",
+                        height=max(360, 80 + 30 * (len(values) + 2)))

@@ -3,6 +3,9 @@
     python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
                               [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
     python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME]
+    python -m dlcore rerun RUN_ID
+    python -m dlcore report RUN_ID -o REPORT.html [--explain]
+    python -m dlcore bundle RUN_ID -o MODEL.zip [--model NAME]
     python -m dlcore runs [--json]
     python -m dlcore worker [--only train|score]
 
@@ -68,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("data", help="a table for a table's run; an image or a ZIP of images for an image run")
     pred.add_argument("-o", "--output", required=True, help="where to write the scored CSV")
     pred.add_argument("--model", default=None, help="a model of the run (default: the best one on its test rows)")
+    rerun = sub.add_parser("rerun", help="train a run's spec again (same data, seed and settings); print its leaderboard")
+    rerun.add_argument("run_id")
+    report = sub.add_parser("report", help="write a run's report: one HTML file that opens with no network")
+    report.add_argument("run_id")
+    report.add_argument("-o", "--output", required=True, help="where to write the HTML file")
+    report.add_argument("--explain", action="store_true",
+                        help="work out the best model's explanation first if the run has none yet")
+    bundle = sub.add_parser("bundle", help="write a model bundle: the model, its preprocessing, a model card and predict.py")
+    bundle.add_argument("run_id")
+    bundle.add_argument("-o", "--output", required=True, help="where to write the ZIP file")
+    bundle.add_argument("--model", default=None, help="a model of the run (default: its deep model)")
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true")
     runs.add_argument("--limit", type=int, default=50)
@@ -230,8 +244,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scored, summary = scorer.score_images(images.images_from_upload(path.read_bytes(), path.name))
         delimiter, decimal = ",", "."
     else:
+        from dlcore.decision import load_decision
+
         frame, report = tabular.read_table(path.read_bytes(), name=path.name)
-        scored, summary = scorer.score(frame)
+        chosen = load_decision(store, args.run_id)
+        scored, summary = scorer.score(frame, chosen if chosen is not None and chosen.model == scorer.model_name else None)
         delimiter, decimal = report.delimiter, report.decimal
     if args.model is None:
         _say(f"note: scoring with {scorer.model_name}, the best model on the run's test rows (choose another with --model)")
@@ -240,6 +257,52 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with atomic_write(Path(args.output)) as tmp:
         tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
     _say(f"wrote {len(scored)} rows to {args.output} (model {scorer.model_name})")
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from dlcore.spec import RunSpec
+    from dlcore.store import Store
+
+    store = Store.open()
+    spec = RunSpec.from_dict(store.run(args.run_id).spec)
+    _say(f"training the spec of run {args.run_id} again (seed {spec.train.seed})")
+    return _train_and_print(store, spec)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlcore import explain
+    from dlcore.report import build_report
+    from dlcore.store import Store, atomic_write
+
+    store = Store.open()
+    run = store.run(args.run_id)
+    if args.explain and run.result:
+        model = run.template if run.result.get("kind") in ("image", "series") else run.result["leaderboard"]["rows"][0]["model"]
+        if explain.load_global(store, run.id, model) is None:
+            _say(f"working out the explanation of {model} (kept with the run)")
+            explain.explain_run(store, run.id, model)
+    text = build_report(store, args.run_id)
+    with atomic_write(Path(args.output)) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    _say(f"wrote the report of run {args.run_id} to {args.output} ({len(text.encode()) / 1e6:.1f} MB, opens with no network)")
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlcore.bundle import build_bundle
+    from dlcore.store import Store, atomic_write
+
+    store = Store.open()
+    data = build_bundle(store, args.run_id, args.model)
+    with atomic_write(Path(args.output)) as tmp:
+        tmp.write_bytes(data)
+    _say(f"wrote the model bundle of run {args.run_id} to {args.output} ({len(data) / 1e6:.1f} MB): unzip it and run "
+         "python predict.py NEW.csv -o SCORED.csv")
     return 0
 
 
@@ -273,7 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    command = {"fit": cmd_fit, "predict": cmd_predict, "runs": cmd_runs, "worker": cmd_worker}[args.command]
+    command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
+               "runs": cmd_runs, "worker": cmd_worker}[args.command]
     try:
         return command(args)
     except DlcoreError as exc:

@@ -27,7 +27,8 @@ from dlcore.store import EVALUATED, ScoringRecord, Store, atomic_write, new_id
 if TYPE_CHECKING:
     from dlcore.scoring import ScoreSummary
 
-__all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring"]
+__all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "submit_explanation",
+           "execute_explanation"]
 
 log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
@@ -70,8 +71,11 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
                 scored, summary = scorer.score_images(images.images_from_upload(content, job.input_name))
                 delimiter, decimal = ",", "."
             else:
+                from dlcore.decision import load_decision
+
                 frame, report = tabular.read_table(content, name=job.input_name)
-                scored, summary = scorer.score(frame)
+                chosen = load_decision(store, job.run_id)
+                scored, summary = scorer.score(frame, chosen if chosen is not None and chosen.model == job.model else None)
                 delimiter, decimal = report.delimiter, report.decimal
         with atomic_write(folder / "scored.csv") as tmp:
             tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
@@ -83,6 +87,48 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
         log.exception("scoring %s failed", scoring_id)
         store.finish_scoring(scoring_id, "failed",
                              message=f"An internal error stopped the scoring ({type(exc).__name__}); it was logged.")
+
+
+def submit_explanation(store: Store, run_id: str, model: str, row: dict | None = None,
+                       test_row: int | None = None) -> str:
+    """Queue an explanation of one model of a finished run: of the whole model, or of one row
+    given as ``{column: value}`` or as the run's test row number. Returns its id; a global one
+    already queued or running is reused rather than started twice."""
+    from dlcore.scoring import check_model
+
+    run = store.run(run_id)
+    if run.status not in EVALUATED:
+        raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to explain its models.")
+    check_model(run, model)
+    kind = "row" if row is not None or test_row is not None else "global"
+    if kind == "global":
+        latest = store.latest_explanation(run_id, model, "global")
+        if latest is not None and latest.status in ("queued", "running") and time.time() - latest.created_at < 1800:
+            return latest.id
+    return store.create_explanation(run_id, model, kind,
+                                    {"row": row, "test_row": test_row} if kind == "row" else None)
+
+
+def execute_explanation(store: Store, explanation_id: str) -> None:
+    """Work out one explanation; the global one is kept in the run's folder, a row's in the job."""
+    from dlcore import explain
+
+    job = store.explanation(explanation_id)
+    try:
+        if job.kind == "row":
+            request = job.request or {}
+            row = pd.DataFrame([request["row"]]) if request.get("row") is not None else None
+            summary = explain.explain_row_of_run(store, job.run_id, job.model, row, request.get("test_row"))
+        else:
+            result = explain.explain_run(store, job.run_id, job.model)
+            summary = {"seconds": result.get("seconds")}
+        store.finish_explanation(explanation_id, "done", summary=summary)
+    except DlcoreError as exc:
+        store.finish_explanation(explanation_id, "failed", message=str(exc))
+    except Exception as exc:  # a bug: logged, and a plain message for the page
+        log.exception("explanation %s failed", explanation_id)
+        store.finish_explanation(explanation_id, "failed",
+                                 message=f"An internal error stopped the explanation ({type(exc).__name__}); it was logged.")
 
 
 def _forecast_after(store: Store, job: ScoringRecord, content: bytes) -> tuple[pd.DataFrame, ScoreSummary, str, str]:
@@ -138,6 +184,11 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
             if scoring_id:
                 execute_scoring(store, scoring_id)
                 did = True
+            else:
+                explanation_id = store.claim_next_explanation()
+                if explanation_id:
+                    execute_explanation(store, explanation_id)
+                    did = True
         if not did and "train" in kinds:
             run_id = store.claim_next_run()
             if run_id:

@@ -33,6 +33,7 @@ class ScoreSummary:
     unseen: dict[str, int] = field(default_factory=dict)
     not_numbers: dict[str, int] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # images: file name -> why it was not scored
+    threshold: float | None = None  # the saved threshold from money behind the decision column
 
     def notes(self) -> list[str]:
         out = []
@@ -47,12 +48,15 @@ class ScoreSummary:
             out.append(f"{n} row(s) have a value in {col!r} that the model never saw in training; they were scored as 'other'.")
         for col, n in self.not_numbers.items():
             out.append(f"{n} cell(s) in {col!r} were not numbers and were treated as missing.")
+        if self.threshold is not None:
+            out.append(f"The 'decision' column applies the threshold saved on the Decide page: probability "
+                       f"{self.threshold:.3f} or more.")
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_rows": self.n_rows, "model": self.model, "extra_columns": self.extra_columns,
                 "unseen": self.unseen, "not_numbers": self.not_numbers, "unreadable": self.unreadable,
-                "notes": self.notes()}
+                "threshold": self.threshold, "notes": self.notes()}
 
 
 class Scorer:
@@ -150,11 +154,12 @@ class Scorer:
             out = baselines.predict_output(self.task, self.pipeline, self.pre.dense(feats), n_classes)
         else:
             x = templates.model_inputs(self.template, self.info, lambda: self.pre.dense(feats), feats.numeric, feats.codes)
-            out = self.target.from_model(self.keras_model.predict(x, verbose=0, batch_size=2048))
+            out = self.target.from_model(_predict(self.keras_model, x, len(frame)))
         return out, summary
 
-    def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, ScoreSummary]:
-        """The input columns plus ``prediction`` (and ``probability <class>`` per class)."""
+    def score(self, frame: pd.DataFrame, decision: Any = None) -> tuple[pd.DataFrame, ScoreSummary]:
+        """The input columns plus ``prediction`` (and ``probability <class>`` per class), and a
+        ``decision`` column when a threshold from money (``decision.Decision``) is given."""
         if len(frame) == 0:
             raise SchemaError("The file has no rows to score. Add rows and upload again.")
         out, summary = self.output(frame)
@@ -171,7 +176,20 @@ class Scorer:
             scored[fresh("prediction")] = np.asarray(self.classes, dtype=object)[out.argmax(axis=1)]
             for k, label in enumerate(self.classes):
                 scored[fresh(f"probability {label}")] = out[:, k]
+            if decision is not None and self.task == "binary":
+                from dlcore.decision import DECISION_COLUMN, decide
+
+                scored[fresh(DECISION_COLUMN)] = decide(out[:, 1], decision)
+                summary.threshold = decision.threshold
         return scored, summary
+
+
+def _predict(model: Any, x: Any, n: int) -> np.ndarray:
+    """Keras' ``predict`` for many rows; one direct batch for a few (a what-if, an explanation's
+    masked rows), where ``predict``'s per-call set-up would cost more than the model itself."""
+    if n <= 4096:
+        return np.asarray(model.predict_on_batch(x))
+    return model.predict(x, verbose=0, batch_size=2048)
 
 
 @lru_cache(maxsize=8)

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from dlcore import config
 from dlcore.errors import NotFoundError, StoreError
 
-__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "RUN_STATUSES", "EVALUATED", "new_id", "atomic_write"]
+__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id", "atomic_write"]
 
 RUN_STATUSES = ("queued", "running", "done", "stopped", "cancelled", "failed", "interrupted")
 FINISHED = ("done", "stopped", "cancelled", "failed", "interrupted")
@@ -103,6 +103,21 @@ scorings = sa.Table(
     sa.Column("model", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("input_name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("message", sa.Text),
+    sa.Column("summary_json", sa.Text),
+)
+
+explanations = sa.Table(
+    "explanations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "global" (the whole model) or "row"
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("request_json", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),
     sa.Column("message", sa.Text),
@@ -205,6 +220,27 @@ class ScoringRecord:
     @classmethod
     def from_row(cls, row: Any) -> "ScoringRecord":
         m = dict(row._mapping)
+        m["summary"] = _loads(m.pop("summary_json"))
+        return cls(**m)
+
+
+@dataclass(frozen=True)
+class ExplanationRecord:
+    id: str
+    run_id: str
+    model: str
+    kind: str
+    status: str
+    request: dict | None
+    created_at: float
+    finished_at: float | None
+    message: str | None
+    summary: dict | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "ExplanationRecord":
+        m = dict(row._mapping)
+        m["request"] = _loads(m.pop("request_json"))
         m["summary"] = _loads(m.pop("summary_json"))
         return cls(**m)
 
@@ -499,6 +535,44 @@ class Store:
                 summary_json=json.dumps(summary) if summary is not None else None,
             ))
 
+
+    # ---- explanation jobs ----------------------------------------------------------------
+    def create_explanation(self, run_id: str, model: str, kind: str, request: dict | None = None) -> str:
+        explanation_id = new_id()
+        with self.engine.begin() as conn:
+            conn.execute(explanations.insert().values(
+                id=explanation_id, run_id=run_id, model=model, kind=kind, status="queued",
+                request_json=json.dumps(request) if request is not None else None, created_at=time.time(),
+            ))
+        return explanation_id
+
+    def explanation(self, explanation_id: str) -> ExplanationRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(explanations).where(explanations.c.id == explanation_id)).first()
+        if row is None:
+            raise NotFoundError(f"No explanation with id {explanation_id!r} on this server.")
+        return ExplanationRecord.from_row(row)
+
+    def latest_explanation(self, run_id: str, model: str, kind: str) -> ExplanationRecord | None:
+        """The newest explanation job of this kind for one model of a run, whatever its status."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(explanations).where(explanations.c.run_id == run_id, explanations.c.model == model,
+                                              explanations.c.kind == kind)
+                .order_by(explanations.c.created_at.desc()).limit(1)
+            ).first()
+        return ExplanationRecord.from_row(row) if row else None
+
+    def claim_next_explanation(self) -> str | None:
+        return self._claim(explanations)
+
+    def finish_explanation(self, explanation_id: str, status: str, message: str | None = None,
+                           summary: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(explanations.update().where(explanations.c.id == explanation_id).values(
+                status=status, message=message, finished_at=time.time(),
+                summary_json=json.dumps(summary) if summary is not None else None,
+            ))
 
 def _pid_alive(pid: int) -> bool:
     try:

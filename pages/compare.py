@@ -43,6 +43,7 @@ for verdict in board["verdicts"]:
     show(verdict["text"], icon=":material/gavel:")
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
+views.hand_over(run)
 unit = "images" if result.get("kind") == "image" else "rows"
 if result.get("kind") == "series":
     info = result["series"]
@@ -68,10 +69,12 @@ st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metri
 
 
 def next_steps(use: str) -> None:
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     with c1:
         urls.link("predict", use, run=run.id)
     with c2:
+        urls.link("explain", "Why the models predict what they do", run=run.id)
+    with c3:
         urls.link("train", "Training curves of this run", run=run.id)
 
 

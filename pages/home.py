@@ -19,7 +19,9 @@ STEPS = [
     ("train", "2. Model", "Pick a template (a plain MLP, or one that learns embeddings for categories) and its settings."),
     ("train", "3. Train", "Watch the training and validation curves live. Stop whenever you like; the best epoch is kept."),
     ("compare", "4. Evaluate", "See the deep model against the baselines, with 95% intervals and a plain verdict."),
-    ("predict", "5. Use", "Score a new file or try a what-if row with the winner, and download the results."),
+    ("explain", "5. Understand", "See what a model relies on and why it said what it said about one row; "
+                                 "set a yes/no cut-off from money on Decide."),
+    ("predict", "6. Use", "Score a new file or try a what-if row with the winner, and download the results."),
 ]
 cols = st.columns(len(STEPS))
 for col, (key, title, text) in zip(cols, STEPS):

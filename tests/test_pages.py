@@ -55,7 +55,8 @@ def test_home_shows_the_path_and_latest_runs(trained):
     at = app(home, "home")
     assert not at.exception
     assert "honest answer" in texts(at)
-    assert [link.label for link in at.page_link][:5] == ["Go to Data", "Go to Train", "Go to Train", "Go to Compare", "Go to Predict"]
+    assert [link.label for link in at.page_link][:6] == ["Go to Data", "Go to Train", "Go to Train", "Go to Compare",
+                                                         "Go to Explain", "Go to Predict"]
     table = at.dataframe[0].value
     assert table["Run"].iloc[0].endswith(result["run_id"]) and table["Target"].iloc[0] == "churn"
 
@@ -182,7 +183,8 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'
 def test_pages_never_import_tensorflow_in_the_server_process(trained):
     home, result = trained
     run = {"run": result["run_id"]}
-    pages = [("home", {}), ("data", {}), ("train", {}), ("compare", run), ("predict", run), ("runs", {}), ("train", run)]
+    pages = [("home", {}), ("data", {}), ("train", {}), ("compare", run), ("predict", run), ("runs", {}), ("train", run),
+             ("explain", run), ("decide", run)]
     assert modules_loaded_by_pages(home, pages) == []
 
 

@@ -1,6 +1,6 @@
 """The one module that owns the URL: page paths, query-parameter names, and links between pages.
 
-Links carry ids only (``?dataset=``, ``?run=``, ``?scoring=``), never data or settings, so a
+Links carry ids only (``?dataset=``, ``?run=``, ``?scoring=``, ``?explanation=``), never data or settings, so a
 page opened from a link shows a colleague the same thing. Pages call these helpers; they never
 write query strings by hand.
 """
@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-__all__ = ["PAGES", "DATASET", "RUN", "SCORING", "page", "navigation", "link", "href", "get_id", "set_ids", "open_run"]
+__all__ = ["PAGES", "DATASET", "RUN", "SCORING", "EXPLANATION", "page", "navigation", "link", "href", "get_id", "set_ids", "open_run"]
 
-DATASET, RUN, SCORING = "dataset", "run", "scoring"
-_ID_PARAMS = (DATASET, RUN, SCORING)
+DATASET, RUN, SCORING, EXPLANATION = "dataset", "run", "scoring", "explanation"
+_ID_PARAMS = (DATASET, RUN, SCORING, EXPLANATION)
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ PAGES: dict[str, PageInfo] = {
         PageInfo("data", "pages/data.py", "Data", "data", ":material/table_chart:"),
         PageInfo("train", "pages/train.py", "Train", "train", ":material/model_training:"),
         PageInfo("compare", "pages/compare.py", "Compare", "compare", ":material/leaderboard:"),
+        PageInfo("explain", "pages/explain.py", "Explain", "explain", ":material/psychology_alt:"),
+        PageInfo("decide", "pages/decide.py", "Decide", "decide", ":material/paid:"),
         PageInfo("predict", "pages/predict.py", "Predict", "predict", ":material/online_prediction:"),
         PageInfo("runs", "pages/runs.py", "Runs", "runs", ":material/history:"),
     )
@@ -56,20 +58,22 @@ def navigation() -> st.Page:
     return st.navigation(list(_page_objects().values()), position="sidebar")
 
 
-def _ids(dataset: str | None, run: str | None, scoring: str | None) -> dict[str, str]:
-    return {k: v for k, v in ((DATASET, dataset), (RUN, run), (SCORING, scoring)) if v}
+def _ids(dataset: str | None, run: str | None, scoring: str | None,
+         explanation: str | None = None) -> dict[str, str]:
+    return {k: v for k, v in ((DATASET, dataset), (RUN, run), (SCORING, scoring), (EXPLANATION, explanation)) if v}
 
 
 def link(key: str, label: str, *, dataset: str | None = None, run: str | None = None,
-         scoring: str | None = None, icon: str | None = None) -> None:
+         scoring: str | None = None, explanation: str | None = None, icon: str | None = None) -> None:
     """A link to another page, carrying only ids."""
     st.page_link(page(key), label=label, icon=icon or PAGES[key].icon,
-                 query_params=_ids(dataset, run, scoring) or None)
+                 query_params=_ids(dataset, run, scoring, explanation) or None)
 
 
-def href(key: str, *, dataset: str | None = None, run: str | None = None, scoring: str | None = None) -> str:
+def href(key: str, *, dataset: str | None = None, run: str | None = None, scoring: str | None = None,
+         explanation: str | None = None) -> str:
     """A relative URL to a page, for tables of links."""
-    query = urlencode(_ids(dataset, run, scoring))
+    query = urlencode(_ids(dataset, run, scoring, explanation))
     path = "" if key == "home" else PAGES[key].url_path
     return f"/{path}" + (f"?{query}" if query else "")
 

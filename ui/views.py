@@ -165,3 +165,30 @@ def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
             guarded = text.str.match(r"^'[=+\-@\t\r]", na=False)
             frame[col] = text.mask(guarded, text.str.slice(1)).fillna("")
     return frame
+
+
+def hand_over(run: RunRecord) -> None:
+    """The run as something to hand over: the report, the model bundle, and a rerun of its spec."""
+    from dlcore import report, runner
+    from dlcore.spec import RunSpec
+
+    store = common.store()
+    c1, c2, c3 = st.columns(3)
+    c1.download_button(
+        "Report (HTML, opens offline)", data=lambda: report.build_report(store, run.id).encode("utf-8"),
+        file_name=report.report_name(store, run.id), mime="text/html", icon=":material/summarize:",
+        help="One file with the leaderboard, the verdict, the charts, the explanation, the threshold and how to "
+             "reproduce the run. Its charts are interactive and need no network.", on_click="ignore")
+    if (run.result or {}).get("kind") != "series":
+        from dlcore import bundle
+
+        c2.download_button(
+            "Model bundle (ZIP)", data=lambda: bundle.build_bundle(store, run.id),
+            file_name=bundle.bundle_name(store, run.id, None), mime="application/zip", icon=":material/deployed_code:",
+            help="The deep model (.keras), its preprocessing, a model card and predict.py: score a CSV with plain "
+                 "Keras and pandas, outside this app.", on_click="ignore")
+    if c3.button("Rerun exactly", icon=":material/replay:",
+                 help="Train the same spec again: same data, split, seed and settings; on this machine the scores match."):
+        with common.guard():
+            urls.open_run(runner.submit(store, RunSpec.from_dict(run.spec)))
+

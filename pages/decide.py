@@ -1,0 +1,122 @@
+"""Decide: set a yes/no model's threshold from money, and keep it for Predict."""
+
+import numpy as np
+import streamlit as st
+
+import ui
+from dlcore import charts, decision, evaluate, runner
+from dlcore.errors import DlcoreError
+from ui import common, urls, views
+
+ui.route_through_app()
+
+st.title("Decide")
+st.caption("Where should the cut-off be? Say what a right flag earns and what a false alarm and a miss cost; "
+           "the page finds the threshold that earns most on the test rows.")
+store = common.store()
+
+run_id = urls.get_id(urls.RUN)
+if not run_id:
+    views.pick_finished_run("decide", "Which run's model will you act on?")
+run = views.or_stop(store.run, run_id)
+dataset = views.or_stop(store.dataset, run.dataset_id)
+st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
+if run.status not in ("done", "stopped"):
+    st.warning(f"This run is {common.status_label(run.status)}: thresholds need a finished run.")
+    urls.link("train", "Watch the run", run=run.id)
+    st.stop()
+if run.task != "binary":
+    what = {"multiclass": "one of several classes", "regression": "a number"}.get(run.task, "a forecast")
+    st.info(f"Thresholds from money are for yes/no predictions; this run predicts {what}, so every prediction "
+            "is used as it is. Predict scores new rows with it.", icon=":material/info:")
+    urls.link("predict", "Use the model on new data", run=run.id)
+    st.stop()
+
+classes = run.result["classes"]
+negative, positive = classes[0], classes[1]
+board = run.result["leaderboard"]
+models = [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")] or [r["model"] for r in board["rows"]]
+try:
+    saved = decision.load_decision(store, run.id)
+except (DlcoreError, ValueError, KeyError):
+    saved = None
+    st.warning("The threshold saved with this run could not be read; choose and save it again.")
+y_true, outputs, _ = runner.load_test_outputs(store, run.id)
+y = np.asarray(y_true).astype(int)
+
+model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
+                     format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == models[0] else ""))
+p = np.asarray(outputs[model])[:, 1]
+
+money0 = saved.money if saved else decision.Money()
+st.markdown(f"**What is each outcome worth?** A *flag* means the model says “{positive}” and you act on the row.")
+c1, c2, c3, c4, c5 = st.columns([1, 2, 2, 2, 2])
+currency = c1.text_input("Currency", value=money0.currency, max_chars=4)
+value_tp = c2.number_input(f"Right flag: a real “{positive}” you act on, value", value=float(money0.value_tp), step=10.0,
+                           help="What acting on a row that really is this class earns or saves.")
+cost_fp = c3.number_input("False alarm: acting on a row that did not need it, cost", value=float(money0.cost_fp),
+                          step=1.0, help="The cost of acting on a row that is not this class (an offer, a call, a check).")
+cost_fn = c4.number_input(f"Miss: a real “{positive}” you do not act on, cost", value=float(money0.cost_fn), step=10.0,
+                          help="Any cost of missing one, beyond losing the value of a right flag. Often 0.")
+value_tn = c5.number_input("Right pass: leaving a row alone that needed nothing, value", value=float(money0.value_tn),
+                           step=1.0, help="Usually 0.")
+try:
+    money = decision.Money(float(value_tp), float(cost_fp), float(cost_fn), float(value_tn), currency.strip() or "€")
+except DlcoreError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+curve = decision.profit_curve(y, p, money)
+best = decision.best_threshold(curve)
+n = len(y)
+scale_rows = st.number_input("Rows you would score in a month (to put the profit in your numbers)", min_value=1,
+                             value=int(n), step=100)
+scale = scale_rows / n
+
+chosen = st.slider("Threshold: flag a row when its probability is at least", 0.0, 1.0,
+                   value=float(round(min(best, 1.0), 3)), step=0.005, key=f"threshold-{model}",
+                   help="Starts at the best one for the money above; move it to see the trade-off.")
+
+
+def profit_at(threshold: float) -> float:
+    c = decision.confusion_at(y, p, threshold)
+    return money.profit(c["tp"], c["fp"], c["fn"], c["tn"])
+
+
+low, high = decision.profit_interval(y, p, chosen, money, seed=int(run.spec["train"]["seed"]))
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Best threshold for this money", f"{min(best, 1.0):.3f}" if best <= 1.0 else "flag no one")
+m2.metric(f"Profit at {chosen:.3f}, for {scale_rows:,} rows", money.money(profit_at(chosen) * scale),
+          help=f"95% interval {money.money(low * scale_rows)} to {money.money(high * scale_rows)} (bootstrap over the "
+               "test rows). The best threshold was picked on these same rows, so the real profit is likely a bit lower.")
+m3.metric("If you act on every row", money.money(profit_at(0.0) * scale))
+m4.metric("If you act on none", money.money(profit_at(np.inf) * scale))
+st.caption(f"On the {n:,} test rows, scaled to {scale_rows:,}. 95% interval at {chosen:.3f}: "
+           f"{money.money(low * scale_rows)} to {money.money(high * scale_rows)}. The profit on these rows at the "
+           "best threshold is a little optimistic: the threshold was picked on them.")
+
+st.plotly_chart(charts.profit_chart(curve, money.currency, best, chosen, positive), width="stretch")
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(charts.confusion_matrix_chart(y, (p >= chosen).astype(int), classes), width="stretch")
+    counts = decision.confusion_at(y, p, chosen)
+    st.caption(f"At {chosen:.3f}: {counts['tp']:,} right flags, {counts['fp']:,} false alarms, {counts['fn']:,} missed, "
+               f"{counts['tn']:,} rightly left alone; {(counts['tp'] + counts['fp']) / n:.0%} of rows flagged.")
+with right:
+    st.plotly_chart(charts.gains_chart(decision.gains(y, p), positive), width="stretch")
+    st.caption("Gain: act on the top rows by probability and see what share of all the real "
+               f"“{positive}” you reach. Lift: how many times better that is than picking rows at random.")
+
+if saved:
+    st.info(f"Saved for Predict: {evaluate.display_name(saved.model)} flags “{saved.positive}” at probability "
+            f"{saved.threshold:.3f} or more (right flag {saved.money.money(saved.money.value_tp)}, false alarm "
+            f"{saved.money.money(saved.money.cost_fp)}, miss {saved.money.money(saved.money.cost_fn)}).",
+            icon=":material/bookmark:")
+if st.button(f"Use {chosen:.3f} in Predict", type="primary", icon=":material/check:"):
+    with common.guard():
+        decision.save_decision(store, run.id, decision.Decision(
+            model=model, threshold=float(chosen), money=money, positive=positive, negative=negative,
+            profit_per_row=profit_at(chosen) / n))
+        st.success(f"Saved. Files scored with {evaluate.display_name(model)} now get a “decision” column: "
+                   f"“{positive}” at probability {chosen:.3f} or more, else “{negative}”.")
+        urls.link("predict", "Score a file with it", run=run.id)
