@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -312,7 +312,8 @@ def _test_rows(store: Store, run_id: str) -> tuple[pd.DataFrame, np.ndarray, Any
     return prep.frame.iloc[rows].reset_index(drop=True), y_true, prep.frame.iloc[prep.train]
 
 
-def explain_run(store: Store, run_id: str, model: str) -> dict[str, Any]:
+def explain_run(store: Store, run_id: str, model: str,
+                progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """The global explanation of one model of a run, computed once and kept in the run's folder:
     column importance and dependence for tables, Grad-CAM overlays for images, lag and
     covariate importance for forecasts."""
@@ -329,7 +330,7 @@ def explain_run(store: Store, run_id: str, model: str) -> dict[str, Any]:
 
         # One forward pass per shuffle: (look-back + columns) x repeats passes, so fewer windows
         # and repeats than the defaults keep a long look-back to about a minute.
-        result = series_importance(store, run_id, n_repeats=3, max_windows=600)
+        result = series_importance(store, run_id, n_repeats=3, max_windows=600, progress=progress)
     else:
         from dlcore.scoring import load_scorer
 

@@ -103,7 +103,7 @@ def submit_explanation(store: Store, run_id: str, model: str, row: dict | None =
     kind = "row" if row is not None or test_row is not None else "global"
     if kind == "global":
         latest = store.latest_explanation(run_id, model, "global")
-        if latest is not None and latest.status in ("queued", "running") and time.time() - latest.created_at < 1800:
+        if latest is not None and latest.status in ("queued", "running") and time.time() - latest.created_at < 600:
             return latest.id
     return store.create_explanation(run_id, model, kind,
                                     {"row": row, "test_row": test_row} if kind == "row" else None)
@@ -120,7 +120,14 @@ def execute_explanation(store: Store, explanation_id: str) -> None:
             row = pd.DataFrame([request["row"]]) if request.get("row") is not None else None
             summary = explain.explain_row_of_run(store, job.run_id, job.model, row, request.get("test_row"))
         else:
-            result = explain.explain_run(store, job.run_id, job.model)
+            last = [0.0]
+
+            def progress(share: float) -> None:
+                if time.monotonic() - last[0] > 1.0 or share >= 1.0:
+                    last[0] = time.monotonic()
+                    store.explanation_progress(explanation_id, f"{share:.0%} done")
+
+            result = explain.explain_run(store, job.run_id, job.model, progress=progress)
             summary = {"seconds": result.get("seconds")}
         store.finish_explanation(explanation_id, "done", summary=summary)
     except DlcoreError as exc:

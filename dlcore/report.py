@@ -144,9 +144,9 @@ def _when(timestamp: float | None) -> str:
 def _key_charts(store: Store, run: Any, kind: str) -> list[str]:
     from dlcore import runner
 
-    if kind == "series":
-        return []
     result = run.result
+    if kind == "series":
+        return _forecast_charts(store, run)
     best = result["leaderboard"]["rows"][0]["model"]
     y_true, outputs, _ = runner.load_test_outputs(store, run.id)
     families = {evaluate.display_name(r["model"]): r["family"] for r in result["leaderboard"]["rows"]}
@@ -165,6 +165,32 @@ def _key_charts(store: Store, run: Any, kind: str) -> list[str]:
         preds = {m: np.asarray(o).reshape(-1) for m, o in named.items()}
         out.append(_fig(charts.predicted_vs_actual_chart(y_true, preds, families=families)))
     return out
+
+
+def _forecast_charts(store: Store, run: Any) -> list[str]:
+    """The best model's backtest and forecast for the first series (the page shows any series)."""
+    from dlcore.forecasting import ID_COLUMN, load_backtest, load_future, series_ids
+
+    board = run.result["leaderboard"]
+    info = run.result.get("series", {})
+    best = board["rows"][0]["model"]
+    ids = series_ids(store, run.id)
+    series = ids[0] if len(ids) > 1 else None
+    data = load_backtest(store, run.id, series)
+    future = load_future(store, run.id)
+    chosen = future[future["model"] == best].drop(columns=["model"]).reset_index(drop=True)
+    if series is not None and ID_COLUMN in chosen:
+        chosen = chosen[chosen[ID_COLUMN] == series].drop(columns=[ID_COLUMN])
+    families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
+    name = evaluate.display_name(best)
+    title = f"Backtest and forecast by {name}" + (f": {series} (1 of {len(ids)} series)" if series else "")
+    fig = charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
+                                {name: data["forecasts"][best]}, chosen, families=families, title=title,
+                                show_last=max(60, 4 * info.get("horizon", 12) * info.get("windows", 3)))
+    return ["<h2>The forecast</h2>",
+            f"<p class='muted'>{_e(name)}, the best model in the backtest: its forecasts over the windows it was "
+            "tested on, and its forecast after the last date with the interval from its backtest errors.</p>",
+            _fig(fig)]
 
 
 def _explanation(store: Store, run: Any, kind: str) -> list[str]:

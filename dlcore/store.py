@@ -563,6 +563,12 @@ class Store:
             ).first()
         return ExplanationRecord.from_row(row) if row else None
 
+    def explanation_progress(self, explanation_id: str, message: str) -> None:
+        """Say how far a running explanation has got (shown on the page while it works)."""
+        with self.engine.begin() as conn:
+            conn.execute(explanations.update().where(explanations.c.id == explanation_id,
+                                                     explanations.c.status == "running").values(message=message))
+
     def claim_next_explanation(self) -> str | None:
         return self._claim(explanations)
 

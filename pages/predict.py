@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import evaluate, jobs
+from dlcore import decision, evaluate, jobs
 from ui import common, scoring, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -45,6 +45,13 @@ models = [r["model"] for r in board["rows"]]
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
           f"{board['metric_title']} {r['test_score']:.4f})" for r in board["rows"]}
 model = st.selectbox("Model", models, index=0, format_func=lambda m: labels[m] + ("  ← best on the test rows" if m == models[0] else ""))
+chosen = decision.load_decision(store, run.id) if run.task == "binary" else None
+if chosen is not None and chosen.model == model:
+    st.info(f"Scored files get a “decision” column: “{chosen.positive}” when the probability is at least "
+            f"{chosen.threshold:.3f} (the threshold saved on the Decide page), else “{chosen.negative}”.",
+            icon=":material/paid:")
+elif run.task == "binary":
+    st.caption("Predictions use a 50% cut-off. To set it from what right flags earn and mistakes cost, use Decide.")
 with st.expander(f"The file needs these {len(inputs)} columns (others are ignored)"):
     st.write(", ".join(f"`{c}`" for c in inputs))
 
@@ -70,22 +77,9 @@ with tab_file:
                            mime="text/csv", icon=":material/download:", type="primary")
 
 with tab_row:
-    defaults = run.result["input_defaults"]
     st.caption("Change a few values and see how the prediction moves. Fields start at a typical value from the training rows.")
     with st.form("what-if"):
-        values = {}
-        cols = st.columns(3)
-        for i, col in enumerate(inputs):
-            spec = defaults.get(col, {})
-            box = cols[i % 3]
-            if spec.get("kind") == "numeric":
-                default = spec.get("default")
-                values[col] = box.number_input(col, value=float(default) if default is not None else 0.0, format="%g")
-            elif spec.get("kind") == "categorical":
-                choices = spec.get("choices") or [""]
-                values[col] = box.selectbox(col, choices, index=0)
-            else:
-                values[col] = box.text_input(col, value=spec.get("default") or "")
+        values = views.row_inputs(run)
         asked = st.form_submit_button("Predict", type="primary")
     if asked:
         row = pd.DataFrame([values])
@@ -97,6 +91,8 @@ with tab_row:
             else:
                 result = (job.summary or {}).get("preview", [{}])[0]
                 st.metric("Prediction", str(result.get("prediction")))
+                if result.get("decision") is not None:
+                    st.metric(f"Decision at {chosen.threshold:.3f}", str(result["decision"]))
                 probs = {k.removeprefix("probability "): v for k, v in result.items() if k.startswith("probability ")}
                 if probs:
                     st.bar_chart(pd.Series(probs, name="probability"), horizontal=True)

@@ -136,3 +136,19 @@ def shapes_zip(n_per_class: int = 20, size: int = 24, seed: int = 0, nest: str =
                 archive.writestr(f"{nest}{label}/{label}-{i:03d}.{fmt.lower()}", out.getvalue())
         archive.writestr(f"{nest}README.txt", "not an image")
     return buffer.getvalue()
+
+
+def open_page(home: Path, page: str, **params: str):
+    """A page through AppTest on the store in ``home``, opened the way a shared link opens it."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DLCORE_HOME"] = str(home)
+    os.environ["DLCORE_WORKERS"] = "0"  # tests start their own workers when they need one
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(f"pages/{page}.py")
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()

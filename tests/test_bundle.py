@@ -161,14 +161,16 @@ def test_a_baseline_bundle_ships_its_skops_file_and_scores_like_the_app(store, c
 def test_a_saved_threshold_travels_with_its_model_and_predict_py_adds_the_same_decision_column(store, churn_run, tmp_path):
     from dlcore import decision, jobs
 
-    chosen = decision.Decision(model="mlp", threshold=0.42, money=decision.Money(), positive="yes", negative="no",
+    new = _new_churn_rows().drop(columns="note")
+    # A threshold between the rows' own scores, so both decisions occur.
+    threshold = round(float(np.median(load_scorer(store, churn_run.id, "mlp").score(new)[0]["probability yes"])), 3)
+    chosen = decision.Decision(model="mlp", threshold=threshold, money=decision.Money(), positive="yes", negative="no",
                                profit_per_row=1.0)
     decision.save_decision(store, churn_run.id, chosen)
     try:
         folder = _unpack(store, churn_run, tmp_path)
-        assert json.loads((folder / "decision.json").read_text())["threshold"] == 0.42
+        assert json.loads((folder / "decision.json").read_text())["threshold"] == threshold
         assert not (_unpack(store, churn_run, tmp_path / "lr", "logistic_regression") / "decision.json").exists()
-        new = _new_churn_rows().drop(columns="note")
         new.to_csv(folder / "new.csv", index=False)
         proc = _predict(folder, "new.csv")
         ours = _read_out(folder)
@@ -178,7 +180,7 @@ def test_a_saved_threshold_travels_with_its_model_and_predict_py_adds_the_same_d
         app = pd.read_csv(store.scoring_dir(scoring_id) / "scored.csv", encoding="utf-8-sig")
         assert ours["decision"].tolist() == app["decision"].tolist()
         assert set(ours["decision"]) == {"yes", "no"}
-        assert "flags 'yes' at probability 0.420" in proc.stderr
+        assert f"flags 'yes' at probability {threshold:.3f}" in proc.stderr
     finally:
         (store.run_dir(churn_run.id) / "decision.json").unlink()
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT, start_worker, use_app_router_in_apptest
+from tests.conftest import open_page as _app
+from tests.conftest import start_worker, use_app_router_in_apptest
 
 use_app_router_in_apptest()
 
@@ -139,18 +137,6 @@ def test_saved_threshold_adds_a_decision_column_to_scored_files(explained):
             assert scored["decision"].tolist()[0] == "no" and scored["decision"].tolist()[2] == "yes"
             assert any("threshold saved" in note for note in store.scoring(scoring_id).summary["notes"])
     (store.run_dir(run_id) / "decision.json").unlink()
-
-
-def _app(home, page: str, **params: str) -> AppTest:
-    os.environ["DLCORE_HOME"] = str(home)
-    os.environ["DLCORE_WORKERS"] = "0"
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page(f"pages/{page}.py")
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def test_explain_page_from_a_link_shows_importance_and_explains_a_row_in_a_worker(explained):

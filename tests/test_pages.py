@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT, churn_frame, start_worker, use_app_router_in_apptest
+from tests.conftest import open_page as app
 
 use_app_router_in_apptest()
 
@@ -29,18 +29,6 @@ def trained(tmp_path_factory):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return home, json.loads(out.stdout)
-
-
-def app(home, page: str, **params: str) -> AppTest:
-    os.environ["DLCORE_HOME"] = str(home)
-    os.environ["DLCORE_WORKERS"] = "0"  # tests start their own workers when they need one
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page(f"pages/{page}.py")
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def texts(at: AppTest) -> str:

@@ -12,12 +12,12 @@ import streamlit as st
 
 from dlcore import charts, evaluate, explain, jobs
 from dlcore.store import ExplanationRecord, RunRecord
-from ui import common
+from ui import common, views
 
 __all__ = ["global_result", "wait_for", "importance_view", "dependence_view", "row_view", "row_form", "image_view",
            "series_view", "test_row_choices"]
 
-STALE_SECONDS = 1800  # a global job older than this that never finished is started again
+STALE_SECONDS = 600  # a global job older than this that never finished is started again (its worker died)
 
 
 def wait_for(explanation_id: str, timeout: float = 180.0) -> ExplanationRecord:
@@ -60,7 +60,8 @@ def global_result(run: RunRecord, model: str, what: str) -> dict[str, Any] | Non
         job = store.latest_explanation(run.id, model, "global")
         if job is not None and job.status == "failed":
             st.rerun()
-        state = "Waiting for a free worker" if job is None or job.status == "queued" else "Working it out"
+        state = ("Waiting for a free worker" if job is None or job.status == "queued"
+                 else f"Working it out ({job.message})" if job.message else "Working it out")
         st.info(f"{state}: {what}. This takes from seconds to a few minutes and is kept with the run, so it is "
                 "done once.", icon=":material/hourglass_top:")
 
@@ -142,22 +143,8 @@ def row_view(result: dict[str, Any], target: str) -> None:
 
 def row_form(run: RunRecord) -> dict[str, Any] | None:
     """A typed-in row, starting from typical values; None until submitted."""
-    features = run.result["features"]
-    inputs = features["numeric"] + features["datetime"] + features["categorical"]
-    defaults = run.result["input_defaults"]
     with st.form("explain-row"):
-        values: dict[str, Any] = {}
-        cols = st.columns(3)
-        for i, col in enumerate(inputs):
-            spec = defaults.get(col, {})
-            box = cols[i % 3]
-            if spec.get("kind") == "numeric":
-                default = spec.get("default")
-                values[col] = box.number_input(col, value=float(default) if default is not None else 0.0, format="%g")
-            elif spec.get("kind") == "categorical":
-                values[col] = box.selectbox(col, spec.get("choices") or [""], index=0)
-            else:
-                values[col] = box.text_input(col, value=spec.get("default") or "")
+        values = views.row_inputs(run)
         asked = st.form_submit_button("Explain this row", type="primary")
     return values if asked else None
 

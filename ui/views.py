@@ -192,3 +192,21 @@ def hand_over(run: RunRecord) -> None:
         with common.guard():
             urls.open_run(runner.submit(store, RunSpec.from_dict(run.spec)))
 
+
+def row_inputs(run: RunRecord) -> dict:
+    """One input per column of a table run, starting at a typical training value; call inside a form."""
+    features = run.result["features"]
+    defaults = run.result["input_defaults"]
+    values: dict = {}
+    cols = st.columns(3)
+    for i, col in enumerate(features["numeric"] + features["datetime"] + features["categorical"]):
+        spec = defaults.get(col, {})
+        box = cols[i % 3]
+        if spec.get("kind") == "numeric":
+            default = spec.get("default")
+            values[col] = box.number_input(col, value=float(default) if default is not None else 0.0, format="%g")
+        elif spec.get("kind") == "categorical":
+            values[col] = box.selectbox(col, spec.get("choices") or [""], index=0)
+        else:
+            values[col] = box.text_input(col, value=spec.get("default") or "")
+    return values
