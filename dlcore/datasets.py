@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from dlcore import config
 from dlcore.data import samples, tabular
+from dlcore.data.tabular import _human_size
 from dlcore.errors import DataError, TooLargeError
 from dlcore.store import DatasetRecord, Store, atomic_write, new_id
 
@@ -28,7 +29,7 @@ def _check_size(size: int, name: str) -> None:
     limit = config.max_upload_bytes()
     if size > limit:
         raise TooLargeError(
-            f"{name} is {size / 1024 / 1024:.1f} MB, over this server's limit of {limit / 1024 / 1024:.0f} MB. "
+            f"{name} is {_human_size(size)}, over this server's limit of {_human_size(limit)}. "
             "Upload a smaller extract (fewer rows or columns), or ask the administrator to raise "
             "DLCORE_MAX_UPLOAD_MB."
         )
@@ -46,9 +47,10 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         return existing, False
     from dlcore.data import images
 
-    if images.looks_like_zip(content[:4]):
+    is_zip = images.looks_like_zip(content[:4])
+    if is_zip and not _is_workbook(content, name):
         return _register_images(store, content, name, sha)
-    if Path(name).suffix.lower() == ".zip" or images.image_format(content[:32]):
+    if not is_zip and (Path(name).suffix.lower() == ".zip" or images.image_format(content[:32])):
         # A lone picture, or a file named .zip that is not one: say what to upload for images.
         raise images._not_zip(Path(name).name, content[:32])
     dataset_id = new_id()
@@ -75,6 +77,15 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
         n_rows=int(len(frame)), n_cols=int(frame.shape[1]), size_bytes=len(content),
         profile=profile.to_dict(), report=report.to_dict(),
     ))
+
+
+def _is_workbook(content: bytes, name: str) -> bool:
+    """Whether a ZIP is an Excel workbook (.xlsx is a ZIP too) rather than a ZIP of images: by its
+    name, or by the entries every workbook has (ZIP entry names are plain text, so nothing is
+    unpacked to tell)."""
+    return Path(name).suffix.lower() in (".xlsx", ".xlsm") or (
+        b"[Content_Types].xml" in content and b"xl/workbook.xml" in content
+    )
 
 
 @contextlib.contextmanager

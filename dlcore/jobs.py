@@ -228,6 +228,7 @@ class LocalPool:
         self.database_url = database_url
         self.procs: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
+        self.stopped: set[int] = set()  # pids terminated on purpose: no run is failed for them
 
     def ensure(self) -> None:
         """Start any worker that is not running (first use, or after one died)."""
@@ -249,11 +250,20 @@ class LocalPool:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=str(Path(__file__).resolve().parent.parent),
             )
+        threading.Thread(target=self._watch, args=(proc,), daemon=True, name=f"watch-{name}").start()
+        return proc
+
+    def _watch(self, proc: subprocess.Popen) -> None:
+        """Report a worker's death the moment it happens, not at the next page view: with nobody
+        watching, another worker's sweep would otherwise call the run merely interrupted."""
+        proc.wait()
+        if proc.pid not in self.stopped:
+            self._report_death(proc)
 
     def _report_death(self, proc: subprocess.Popen) -> None:
         """A worker that died mid-run fails its run with the reason, instead of leaving it running."""
@@ -274,6 +284,7 @@ class LocalPool:
     def stop(self) -> None:
         with self.lock:
             for proc in self.procs.values():
+                self.stopped.add(proc.pid)
                 if proc.poll() is None:
                     proc.terminate()
             for proc in self.procs.values():

@@ -9,6 +9,7 @@ with the same metric code, and saves models, preprocessing and test predictions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
@@ -210,8 +211,9 @@ def execute_run(store: Store, run_id: str, say: Say | None = None) -> None:
         say(f"failed: {exc}")
     except Exception as exc:  # a bug: keep the details for us, a plain message for the user
         folder = store.run_dir(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "error.log").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError):  # a full or read-only disk must not stop the run being marked failed
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "error.log").write_text(traceback.format_exc())
         log.exception("run %s failed", run_id)
         store.update_run(run_id, status="failed", finished_at=time.time(), phase="Failed",
                          message=f"An internal error stopped this run ({type(exc).__name__}). "

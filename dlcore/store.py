@@ -248,10 +248,11 @@ class ExplanationRecord:
 @contextlib.contextmanager
 def atomic_write(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     # The suffix is kept (Keras insists on ".keras") and the leading dot hides it from listings.
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
+        # Inside the try: a read-only data folder first refuses the new folder, and says so plainly.
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from dlcore import charts
-from dlcore.store import RunRecord
+from dlcore.store import EVALUATED, RunRecord
 from ui import common
 
 __all__ = ["run_view", "eta_seconds", "history_frame", "progress_text"]
@@ -67,7 +67,8 @@ def _draw(run_id: str) -> None:
     with status_col:
         st.markdown(f"**Status:** {common.status_label(run.status)}"
                     + (f" · {run.phase}" if run.phase and not run.finished else ""))
-        st.progress(1.0 if run.finished else min(1.0, max(0.0, run.progress)),
+        # Full only when the run was evaluated: an interrupted or failed run shows how far it got.
+        st.progress(1.0 if run.status in EVALUATED else min(1.0, max(0.0, run.progress)),
                     text=progress_text(run, history["seconds"].dropna().tolist()))
     with stop_col:
         if not run.finished:
@@ -83,8 +84,9 @@ def _draw(run_id: str) -> None:
                                run.epochs_total),
         width="stretch", key=f"curves-{run_id}",
     )
-    st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. "
-               "The star marks the best validation epoch; those weights are the ones kept.")
+    st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. The star marks the best "
+               "validation epoch; " + ("no model was saved from this run." if run.finished and run.status not in EVALUATED
+                                       else "those weights are the ones kept."))
     if run.finished and st.session_state.get(f"seen-finished-{run_id}") is None:
         st.session_state[f"seen-finished-{run_id}"] = time.time()
         st.rerun()  # leave the live fragment: the page redraws once, without polling

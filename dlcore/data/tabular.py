@@ -250,6 +250,7 @@ class _Input:
         return self.data
 
 
+_NO_VALUE = " \t\r\n,;|\""  # what a line of blank cells is made of
 _EMPTY = "The file '{name}' is empty. Upload a file with a header row and at least one data row."
 
 
@@ -262,11 +263,16 @@ def _read_input(inp: _Input) -> tuple[pd.DataFrame, ReadReport]:
         data = inp.all()
         if _is_xlsx(data):
             return _read_excel(data, inp.name)
+        if inp.name.lower().endswith((".xlsx", ".xlsm")):
+            raise _unopenable_workbook(inp.name)
         raise DataError(
             f"The file '{inp.name}' is a ZIP archive, not a table. If it holds a CSV or "
             "Excel file, unzip it and upload that file."
         )
     if head.startswith(_OLE_MAGIC):
+        if inp.name.lower().endswith((".xlsx", ".xlsm")):
+            # Excel saves a workbook protected with a password in this older container.
+            raise _unopenable_workbook(inp.name)
         raise DataError(
             f"The file '{inp.name}' is an old-style Excel workbook (.xls), which is not "
             "supported. Open it in Excel and save it as .xlsx or CSV, then upload that."
@@ -300,6 +306,12 @@ def _read_text(inp: _Input, head: bytes) -> tuple[pd.DataFrame, ReadReport]:
     text = _head_text(head, start, encoding, complete=inp.size <= len(head))
     if not text.strip():
         raise DataError(_EMPTY.format(name=name))
+    if not text.strip(_NO_VALUE) and not inp.all()[start:].strip(_NO_VALUE.encode()):
+        # Rows of bare separators, as Excel exports an empty range: no header, no values.
+        raise DataError(
+            f"The file '{name}' has only blank rows: its lines hold separators but no values. "
+            "Upload a file with a header row and at least one data row."
+        )
     delimiter, records = _sniff_delimiter(text, sep_hint)
     decimal = _detect_decimal(records, delimiter)
     header = records[0]
@@ -670,11 +682,7 @@ def _read_excel(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
         except DlcoreError:
             raise
         except Exception as exc:  # broad on purpose: openpyxl raises many kinds on a bad file
-            raise DataError(
-                f"The workbook '{name}' could not be opened (it may be damaged or protected "
-                "with a password). Open it in Excel, save it again as .xlsx or CSV, and "
-                "upload that."
-            ) from exc
+            raise _unopenable_workbook(name) from exc
     if len(sheets) > 1:
         notes.append(
             f"The workbook has {len(sheets)} sheets ({', '.join(repr(x) for x in sheets[:6])}); read "
@@ -692,6 +700,14 @@ def _read_excel(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
     df = df.infer_objects()
     df, more, _ = _tidy(df, name, ".", None, blanks, renames)
     return df, ReadReport(format="excel", notes=notes + more)
+
+
+def _unopenable_workbook(name: str) -> DataError:
+    return DataError(
+        f"The workbook '{name}' could not be opened (it may be damaged or protected "
+        "with a password). Open it in Excel, save it again as .xlsx or CSV, and "
+        "upload that."
+    )
 
 
 def _read_parquet(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
@@ -1687,15 +1703,19 @@ def _leak_reason(x: pd.Series, y: pd.Series, task: str) -> str | None:
 
 
 def _single_feature_auc(x: np.ndarray, y: pd.Series) -> float | None:
-    # Imported here: scikit-learn takes a second to import and reading a file needs none of it.
-    from sklearn.metrics import roc_auc_score
-
+    """ROC AUC of one column on its own, from its ranks (the Mann-Whitney U, ties averaged:
+    the same value as scikit-learn's ``roc_auc_score``). It runs once per column: the input
+    checks of ``roc_auc_score`` took over 10 s on a file of 1,000 columns and 40 rows."""
     ok = np.isfinite(x)
     labels = y.to_numpy()[ok]
     classes = pd.unique(labels)
     if len(classes) != 2 or ok.sum() < 10:
         return None
-    auc = float(roc_auc_score(labels == classes[0], x[ok]))
+    positive = labels == classes[0]
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    ranks = pd.Series(x[ok]).rank().to_numpy()
+    auc = float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     return max(auc, 1 - auc)
 
 

@@ -1,0 +1,179 @@
+"""Load: several analysts at once on one server, each in their own browser.
+
+Every session uploads its own table (its own file name and target column, so another
+session's data would be recognisable anywhere on a page), submits a run, and watches it.
+The runs queue for the server's workers and must all finish; no page may ever show another
+session's file, target or run id; and while two runs train, a fresh browser opens pages and
+the time until each page has drawn is measured against the same pages on an idle server.
+
+    python bench/load.py [--sessions 4] [--workers 2] [--rows 3000] [--epochs 15] [--reps 3]
+
+``tests/test_load.py`` runs it small, asserting the isolation and that every run finishes;
+the render times are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server  # noqa: E402
+from tests.conftest import churn_frame  # noqa: E402
+
+PAGES = (("home", "Latest runs"), ("runs", "Runs"), ("compare", "How the models get it right and wrong"))
+
+
+@dataclass
+class Session:
+    name: str  # file stem and target column: unique per session
+    page: object = None
+    run_id: str | None = None
+    seen_foreign: list[str] = field(default_factory=list)
+    checks: int = 0
+
+
+def _table(path: Path, name: str, rows: int, seed: int) -> None:
+    frame = churn_frame(rows, seed=seed).rename(columns={"churn": name})
+    frame.to_csv(path, index=False)
+
+
+def _submit(session: Session, url: str, data: Path, epochs: int) -> None:
+    page = session.page
+    page.goto(f"{url}/data")
+    page.locator("input[type=file]").first.set_input_files(str(data))
+    page.get_by_text("What should the model predict?").wait_for()
+    page.get_by_role("link", name="Next: choose a model and train it").click()
+    page.get_by_text("Model template").wait_for()
+    # The target is the table's last column, which the Train page picks by default.
+    page.get_by_text("Settings (the defaults suit most data)").click()
+    page.get_by_label(re.compile("^Epochs")).fill(str(epochs))
+    page.get_by_label(re.compile("^Patience")).fill("100")
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_url(re.compile(r"run="), timeout=60_000)
+    session.run_id = re.search(r"run=([\w-]+)", page.url).group(1)
+
+
+def _check(session: Session, others: list[Session]) -> None:
+    """The session's page shows its own file and run, and nothing of any other session."""
+    text = session.page.inner_text("body")
+    session.checks += 1
+    for other in others:
+        for mark in (f"{other.name}.csv", other.run_id):
+            if mark and mark in text:
+                session.seen_foreign.append(mark)
+
+
+def _time_pages(browser: object, url: str, run_id: str, reps: int) -> dict[str, float]:
+    """Median seconds from navigation to the page's own text on screen, in a fresh context."""
+    times: dict[str, list[float]] = {key: [] for key, _ in PAGES}
+    for _ in range(reps):
+        for key, marker in PAGES:
+            context = browser.new_context(viewport={"width": 1400, "height": 1800})
+            page = context.new_page()
+            query = f"?run={run_id}" if key == "compare" else ""
+            started = time.perf_counter()
+            page.goto(f"{url}/{'' if key == 'home' else key}{query}")
+            page.get_by_text(marker, exact=False).first.wait_for(timeout=120_000)
+            times[key].append(time.perf_counter() - started)
+            context.close()
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
+             home: Path | None = None, say=print) -> dict:
+    """Drive ``sessions`` browsers against one server; return what happened, with figures."""
+    import playwright.sync_api as playwright
+
+    from dlcore.store import Store
+
+    folder = Path(home or tempfile.mkdtemp(prefix="dlcore-load-"))
+    home_dir = folder / "home"
+    home_dir.mkdir(parents=True, exist_ok=True)
+    server = Server(home_dir, workers=workers)
+    result: dict = {"sessions": sessions, "workers": workers}
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            # A finished run to open while the others train, and the idle page times.
+            warm = Session("warmup")
+            warm.page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+            warm.page.set_default_timeout(120_000)
+            _table(folder / "warmup.csv", "warmup", rows, seed=99)
+            _submit(warm, server.url, folder / "warmup.csv", 2)
+            store = Store.open(home_dir)
+            while store.run(warm.run_id).status not in ("done", "failed"):
+                time.sleep(0.5)
+            result["idle"] = _time_pages(browser, server.url, warm.run_id, reps)
+            say(f"idle server: {result['idle']}")
+
+            people = [Session(f"target_{k}") for k in range(sessions)]
+            submitted = time.perf_counter()
+            for k, person in enumerate(people):
+                person.page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+                person.page.set_default_timeout(120_000)
+                path = folder / f"{person.name}.csv"
+                _table(path, person.name, rows, seed=k)
+                _submit(person, server.url, path, epochs)
+            result["submit_seconds"] = time.perf_counter() - submitted
+            say(f"{sessions} runs submitted in {result['submit_seconds']:.1f}s: {[p.run_id for p in people]}")
+
+            # While two runs train, time pages in a fresh browser; watch every session's page.
+            busy: list[dict[str, float]] = []
+            deadline = time.monotonic() + 1800
+            while time.monotonic() < deadline:
+                states = [store.run(p.run_id).status for p in people]
+                for person in people:
+                    _check(person, [o for o in people + [warm] if o is not person])
+                running = states.count("running")
+                if running >= min(2, workers) and len(busy) < reps:
+                    busy.append(_time_pages(browser, server.url, warm.run_id, 1))
+                if all(s in ("done", "stopped", "failed", "interrupted") for s in states):
+                    break
+                time.sleep(1.0)
+            result["statuses"] = {p.run_id: store.run(p.run_id).status for p in people}
+            result["all_seconds"] = time.perf_counter() - submitted
+            if busy:
+                result["busy"] = {key: statistics.median(b[key] for b in busy) for key, _ in PAGES}
+            for person in people:  # the finished page, once more
+                person.page.reload()
+                person.page.get_by_text("See the leaderboard and charts").wait_for(timeout=120_000)
+                _check(person, [o for o in people + [warm] if o is not person])
+                if f"{person.name}.csv" not in person.page.inner_text("body"):
+                    person.seen_foreign.append("(own file missing)")
+            result["foreign"] = {p.name: p.seen_foreign for p in people}
+            result["checks"] = sum(p.checks for p in people)
+            browser.close()
+    finally:
+        server.stop()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps)
+    print(f"\n{out['sessions']} sessions, {out['workers']} training workers: runs {out['statuses']}")
+    print(f"all runs finished {out['all_seconds']:.0f}s after the first submit; {out['checks']} page checks, "
+          f"another session's data seen: {sum(len(v) for v in out['foreign'].values())} times")
+    print(f"{'page':10} {'idle (s)':>9} {'2 training (s)':>15} {'ratio':>6}")
+    for key, _ in PAGES:
+        idle, busy = out["idle"][key], out.get("busy", {}).get(key, float("nan"))
+        print(f"{key:10} {idle:9.2f} {busy:15.2f} {busy / idle:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
