@@ -9,6 +9,7 @@ never loads it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -32,6 +33,7 @@ __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "sub
 
 log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
+WORKER_NICENESS = 10  # the app's own workers yield the CPU to the server's page views
 
 
 def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str) -> str:
@@ -213,6 +215,13 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
             time.sleep(poll)
 
 
+def _lower_priority() -> None:
+    """Run a worker below the web server's priority: while training fills every core, pages
+    still draw promptly (training only yields the moments the server needs)."""
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
+
+
 class LocalPool:
     """The worker processes one app server starts for itself: N trainers and one scorer.
 
@@ -253,7 +262,7 @@ class LocalPool:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(Path(__file__).resolve().parent.parent),
+                cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=_lower_priority,
             )
         threading.Thread(target=self._watch, args=(proc,), daemon=True, name=f"watch-{name}").start()
         return proc
