@@ -38,7 +38,7 @@ with upload_tab:
         "or images: a ZIP with one folder per class (cats/…, dogs/…), or images plus a CSV of file names and labels",
         # Pictures are accepted too, so a lone photo gets our message (upload a ZIP of class folders)
         # rather than the browser's bare "files are not allowed".
-        type=["csv", "tsv", "txt", "xlsx", "parquet", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
+        type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
         help="The file is stored on this server at once and named by its content: uploading the same file "
         "again opens the same dataset. Images may be PNG, JPEG, BMP, GIF or WEBP, of any size and colour.",
     )

@@ -57,7 +57,7 @@ with st.expander(f"The file needs these {len(inputs)} columns (others are ignore
 
 tab_file, tab_row = st.tabs(["Score a file", "What if? (one row)"])
 with tab_file:
-    upload = st.file_uploader("A CSV, Excel or Parquet file with the same columns", type=["csv", "tsv", "txt", "xlsx", "parquet"], key="score-file")
+    upload = st.file_uploader("A CSV, Excel or Parquet file with the same columns", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet"], key="score-file")
     if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:"):
         with common.guard():
             scoring_id = jobs.submit_scoring(store, run.id, model, upload.getvalue(), upload.name)

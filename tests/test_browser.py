@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -118,6 +119,15 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
     assert "best baseline" in page.inner_text("body")
     compare_url = page.url
     shot(page, "3-compare")
+    # The hand-over downloads are built when clicked: a report that stands alone, and the bundle.
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Report (HTML, opens offline)").click()
+    report = open(info.value.path(), encoding="utf-8").read()
+    assert report.startswith("<!DOCTYPE html>") and "churn" in report and "<script src" not in report
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Model bundle (ZIP)").click()
+    with zipfile.ZipFile(info.value.path()) as bundle:
+        assert {"model.keras", "preprocess.json", "model_card.md", "predict.py"} <= set(bundle.namelist())
 
     page.get_by_role("link", name="Use a model on new data").click()
     page.get_by_text("Score a file").wait_for()

@@ -132,7 +132,7 @@ def _newer_data(run: RunRecord, model: str) -> None:
                "the baselines are refitted on the file (seconds). Same CLI: "
                f"`python -m dlcore predict {run.id} NEW.csv -o forecast.csv`.")
     upload = st.file_uploader("The series up to its latest date (CSV, Excel or Parquet)",
-                              type=["csv", "tsv", "txt", "xlsx", "parquet"], key="newer-series")
+                              type=["csv", "tsv", "txt", "xlsx", "xls", "parquet"], key="newer-series")
     if upload is not None and st.button("Forecast", type="primary", icon=":material/bolt:"):
         with common.guard():
             urls.set_ids(scoring=jobs.submit_scoring(common.store(), run.id, model, upload.getvalue(), upload.name))
