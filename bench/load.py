@@ -58,7 +58,11 @@ def _submit(session: Session, url: str, data: Path, epochs: int) -> None:
     page.get_by_label(re.compile("^Epochs")).fill(str(epochs))
     page.get_by_label(re.compile("^Patience")).fill("100")
     page.get_by_role("button", name="Train").click()
-    page.wait_for_url(re.compile(r"run="), timeout=60_000)
+    try:
+        page.wait_for_url(re.compile(r"run="), timeout=45_000)
+    except Exception:  # noqa: BLE001 - a click swallowed by a rerun of a cold server: press once more
+        page.get_by_role("button", name="Train").click()
+        page.wait_for_url(re.compile(r"run="), timeout=90_000)
     session.run_id = re.search(r"run=([\w-]+)", page.url).group(1)
 
 
