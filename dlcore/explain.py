@@ -41,6 +41,7 @@ GRID = 20
 TOP_PDP = 4
 MAX_CATEGORIES = 15
 BACKGROUND_ROWS = 100
+_SPLITS: dict[tuple[str, str], tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = {}  # see _test_rows
 
 
 class _Raw(BaseEstimator):
@@ -307,9 +308,15 @@ def _test_rows(store: Store, run_id: str) -> tuple[pd.DataFrame, np.ndarray, Any
     run = store.run(run_id)
     if run.status not in EVALUATED:
         raise RunError(f"Run {run_id!r} is {run.status}; explanations need a finished run.")
-    prep = runner.prepare(store, RunSpec.from_dict(run.spec))
-    y_true, _, rows = runner.load_test_outputs(store, run_id)
-    return prep.frame.iloc[rows].reset_index(drop=True), y_true, prep.frame.iloc[prep.train]
+    key = (str(store.home), run_id)
+    if key not in _SPLITS:
+        # A finished run never changes: a worker explaining row after row loads and splits
+        # the dataset once, not once per row.
+        prep = runner.prepare(store, RunSpec.from_dict(run.spec))
+        y_true, _, rows = runner.load_test_outputs(store, run_id)
+        _SPLITS.clear()  # keep one run's rows in memory at most
+        _SPLITS[key] = (prep.frame.iloc[rows].reset_index(drop=True), y_true, prep.frame.iloc[prep.train])
+    return _SPLITS[key]
 
 
 def explain_run(store: Store, run_id: str, model: str,

@@ -224,13 +224,12 @@ def _explanation(store: Store, run: Any, kind: str) -> list[str]:
             out.append(f"<p class='muted'>Permutation importance on {saved['n_rows']:,} test rows: how much the "
                        f"{_e(saved['metric_title'])} drops when one column is shuffled.</p>")
             out.append(_fig(charts.importance_chart(saved["importance"], saved["metric_title"], name)))
-            for item in saved.get("dependence", [])[:2]:
-                k = 0
+            for item in saved.get("dependence", [])[:2]:  # the first output: the positive or first class
                 title = (f"Probability of “{saved['classes'][1]}”" if saved["task"] == "binary"
                          else f"Probability of “{saved['classes'][0]}”" if saved["task"] == "multiclass"
                          else f"Predicted {run.target}")
-                out.append(_fig(charts.dependence_chart({**item, "average": item["average"][k],
-                                                         "individual": item["individual"][k]}, title)))
+                out.append(_fig(charts.dependence_chart({**item, "average": item["average"][0],
+                                                         "individual": item["individual"][0]}, title)))
         return out
     return ["<h2>Explanation</h2><p class='muted'>No explanation has been worked out for this run yet: open its "
             "Explain page (or run <code>python -m dlcore report RUN_ID --explain</code>) and make the report again.</p>"]

@@ -12,7 +12,7 @@ import streamlit as st
 
 from dlcore import charts, evaluate, explain, jobs
 from dlcore.store import ExplanationRecord, RunRecord
-from ui import common, views
+from ui import common, scoring, views
 
 __all__ = ["global_result", "wait_for", "importance_view", "dependence_view", "row_view", "row_form", "image_view",
            "series_view", "test_row_choices"]
@@ -22,15 +22,8 @@ STALE_SECONDS = 600  # a global job older than this that never finished is start
 
 def wait_for(explanation_id: str, timeout: float = 180.0) -> ExplanationRecord:
     """Poll the store until the explanation job ends (or ``timeout``), with a spinner."""
-    store = common.store()
-    common.ensure_workers()
-    deadline = time.monotonic() + timeout
-    job = store.explanation(explanation_id)
-    with st.spinner("Working out what moved this prediction…"):
-        while job.status in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.2)
-            job = store.explanation(explanation_id)
-    return job
+    return scoring.poll(common.store().explanation, explanation_id, timeout,
+                        "Working out what moved this prediction…")
 
 
 def global_result(run: RunRecord, model: str, what: str) -> dict[str, Any] | None:

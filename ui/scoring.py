@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any, Callable
 
 import streamlit as st
 
@@ -10,20 +11,24 @@ from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord, ScoringRecord
 from ui import common, urls
 
-__all__ = ["wait_for", "finished_job"]
+__all__ = ["poll", "wait_for", "finished_job"]
+
+
+def poll(load: Callable[[str], Any], job_id: str, timeout: float, text: str) -> Any:
+    """Poll the store with ``load(job_id)`` until the job ends (or ``timeout``), with a spinner."""
+    common.ensure_workers()
+    deadline = time.monotonic() + timeout
+    job = load(job_id)
+    with st.spinner(text):
+        while job.status in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.15)
+            job = load(job_id)
+    return job
 
 
 def wait_for(scoring_id: str, timeout: float = 300.0) -> ScoringRecord:
     """Poll the store until the scoring job ends (or ``timeout``), with a spinner."""
-    store = common.store()
-    common.ensure_workers()
-    deadline = time.monotonic() + timeout
-    job = store.scoring(scoring_id)
-    with st.spinner("Scoring…"):
-        while job.status in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.15)
-            job = store.scoring(scoring_id)
-    return job
+    return poll(common.store().scoring, scoring_id, timeout, "Scoring…")
 
 
 def finished_job(run: RunRecord, what: str = "scoring") -> ScoringRecord | None:
