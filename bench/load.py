@@ -94,7 +94,8 @@ def _time_pages(browser: object, url: str, run_id: str, reps: int) -> dict[str, 
 
 def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
              home: Path | None = None, say=print) -> dict:
-    """Drive ``sessions`` browsers against one server; return what happened, with figures."""
+    """Drive ``sessions`` browsers against one server; return what happened, with figures
+    (``reps=0``: no page timing, only the isolation and the runs finishing)."""
     import playwright.sync_api as playwright
 
     from dlcore.store import Store
@@ -107,17 +108,18 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
     try:
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            # A finished run to open while the others train, and the idle page times.
-            warm = Session("warmup")
-            warm.page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
-            warm.page.set_default_timeout(120_000)
-            _table(folder / "warmup.csv", "warmup", rows, seed=99)
-            _submit(warm, server.url, folder / "warmup.csv", 2)
             store = Store.open(home_dir)
-            while store.run(warm.run_id).status not in ("done", "failed"):
-                time.sleep(0.5)
-            result["idle"] = _time_pages(browser, server.url, warm.run_id, reps)
-            say(f"idle server: {result['idle']}")
+            warm = Session("warmup")
+            if reps:
+                # A finished run to open while the others train, and the idle page times.
+                warm.page = browser.new_context(viewport={"width": 1400, "height": 1800}).new_page()
+                warm.page.set_default_timeout(120_000)
+                _table(folder / "warmup.csv", "warmup", rows, seed=99)
+                _submit(warm, server.url, folder / "warmup.csv", 2)
+                while store.run(warm.run_id).status not in ("done", "failed"):
+                    time.sleep(0.5)
+                result["idle"] = _time_pages(browser, server.url, warm.run_id, reps)
+                say(f"idle server: {result['idle']}")
 
             people = [Session(f"target_{k}") for k in range(sessions)]
             submitted = time.perf_counter()

@@ -146,11 +146,16 @@ def test_a_refresh_during_training_reattaches_to_the_run_which_goes_on(server, b
     other.get_by_text(f"Run {run_id}").wait_for()
     _wait_for_epoch(other, EPOCHS, at_least=after)
 
+    # The reloaded page still controls the run: its Stop button ends it, and it is evaluated
+    # with every epoch trained so far kept (no need to sit through the other epochs).
+    page.get_by_role("button", name="Stop", exact=True).click()
     wait_until(lambda: store.run(run_id).finished, timeout=180)
     run = store.run(run_id)
-    assert run.status == "done", run.message
-    assert len(store.epochs(run_id)) == run.epochs_done == EPOCHS
+    assert run.status == "stopped", run.message
+    assert after <= run.epochs_done < EPOCHS and run.result["deep"]["stopped_by_user"]
+    assert [e["epoch"] for e in store.epochs(run_id)] == list(range(1, run.epochs_done + 1))
     page.get_by_text("See the leaderboard and charts").wait_for()
+    assert "stopped by request" in page.inner_text("body")
 
 
 # ---- 2. the server restarted during training ------------------------------------------------
@@ -187,9 +192,12 @@ def test_a_server_restart_marks_the_run_interrupted_keeps_its_epochs_and_reruns_
         rerun_id = re.search(r"run=([\w-]+)", page.url).group(1)
         assert {r.id for r in store.list_runs()} - runs_before == {rerun_id}  # one click, one new run
         assert store.run(rerun_id).spec == run.spec
+        # The rerun trains from its first epoch; stopped once it has two, it is evaluated like any run.
+        wait_until(lambda: len(store.epochs(rerun_id)) >= 2, timeout=120)
+        page.get_by_role("button", name="Stop", exact=True).click()
         wait_until(lambda: store.run(rerun_id).finished, timeout=180)
-        assert store.run(rerun_id).status == "done", store.run(rerun_id).message
-        assert len(store.epochs(rerun_id)) == EPOCHS_TO_INTERRUPT
+        assert store.run(rerun_id).status == "stopped", store.run(rerun_id).message
+        assert 2 <= len(store.epochs(rerun_id)) < EPOCHS_TO_INTERRUPT
         assert store.run(run_id).status == "interrupted" and len(store.epochs(run_id)) == kept
     finally:
         again.stop()

@@ -56,6 +56,16 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
     return label
 
 
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _curves(rows: tuple[tuple, ...], task: str, epochs_total: int | None) -> object:
+    """The training curves for these epochs, built once and shared by every session watching:
+    a live page redraws every second, and building a Plotly figure (about 60 ms) was most of
+    that redraw. Streamlit copies the figure to send it, never changes it."""
+    history = pd.DataFrame(list(rows), columns=["epoch", "loss", "val_loss", "metric", "val_metric", "seconds"])
+    return charts.training_curves(history.astype({"epoch": "int64"}), LIVE_METRIC.get(task, "Metric"),
+                                  task not in ("regression", "forecast"), epochs_total)
+
+
 def _draw(run_id: str) -> None:
     common.ensure_workers()  # notices a worker that died mid-run, and starts a fresh one
     store = common.store()
@@ -79,11 +89,8 @@ def _draw(run_id: str) -> None:
                 store.request_stop(run_id)
                 st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
     metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
-    st.plotly_chart(
-        charts.training_curves(history, LIVE_METRIC.get(task, "Metric"), task not in ("regression", "forecast"),
-                               run.epochs_total),
-        width="stretch", key=f"curves-{run_id}",
-    )
+    st.plotly_chart(_curves(tuple(map(tuple, history.itertuples(index=False))), task, run.epochs_total),
+                    width="stretch", key=f"curves-{run_id}")
     st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. The star marks the best "
                "validation epoch; " + ("no model was saved from this run." if run.finished and run.status not in EVALUATED
                                        else "those weights are the ones kept."))
