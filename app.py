@@ -7,10 +7,13 @@ from ui import common, urls
 st.set_page_config(page_title="Deep Learning Studio", page_icon=":material/neurology:", layout="wide")
 
 current = urls.navigation()
-common.ensure_workers()
 with st.sidebar:
     st.caption(
         "Deep Learning Studio: bring a table, train deep models, and see honestly whether they "
         "beat the simple ones. Every page has a link you can share."
     )
-current.run()
+# A problem the analyst or the administrator can fix (a data folder that cannot be opened or
+# written, say) is a plain message wherever it is raised, never a traceback.
+with common.guard():
+    common.ensure_workers()
+    current.run()

@@ -3,7 +3,10 @@
 The app path is a real ``python -m dlcore worker`` process training a queued run (store writes,
 live progress, stop checks and heartbeat included); epoch times come from the store. The bare
 reference fits the same template, on the same preprocessed arrays and batch size, in a plain
-Keras script. Prints medians over repetitions and the ratio (target: at most 1.05).
+Keras script. Prints medians over repetitions and the ratio (target: at most 1.05). Also the time to
+the first point: from Submit to the first epoch in the store (a warm worker) against the bare
+script's process start to the end of its first epoch (target: at most 1.3); for images and series
+this extends ``bench/first_point.py``, which measures tables in the store and on screen.
 
     python bench/epoch_overhead.py [--rows 20000] [--epochs 8] [--reps 3]
     python bench/epoch_overhead.py --template cnn_deep [--epochs 6] [--reps 3]   # digits images, 32 px
@@ -50,13 +53,15 @@ else:
     info = templates.InputInfo(d["x"].shape[1], 0, ())
 model = templates.get(name).build(settings, info, task, k)
 compile_for(model, task, settings.learning_rate)
-times = []
+times, first_end = [], []
 class T(keras.callbacks.Callback):
     def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
-    def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
+    def on_epoch_end(self, e, logs=None):
+        times.append(time.perf_counter() - self.t)
+        first_end.append(time.time())
 model.fit(d["x"], d["y"], validation_data=(d["xv"], d["yv"]), epochs=settings.epochs,
           batch_size=settings.batch_size, shuffle=True, verbose=0, callbacks=[T()])
-print(json.dumps(times))
+print(json.dumps({"times": times, "first_end": first_end[0]}))
 """
 
 
@@ -130,26 +135,37 @@ def main() -> None:
     app_medians, bare_medians = [], []
     worker = subprocess.Popen([sys.executable, "-m", "dlcore", "worker", "--only", "train"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_app, first_bare = [], []
+    time.sleep(10)  # the worker imports TensorFlow once, when it starts: warm before anyone submits
     try:
         for rep in range(args.reps):
+            submitted = time.time()
             run_id = runner.submit(store, spec)
             while store.run(run_id).status not in ("done", "stopped", "failed"):
                 time.sleep(0.2)
+            first_app.append(store.epochs(run_id)[0]["created_at"] - submitted)
             seconds = [e["seconds"] for e in store.epochs(run_id)]
             # The first epoch of a fit includes tracing; a forecast's last fit is the one on the whole series.
             seconds = seconds[-args.epochs:][1:] if task == "forecast" else seconds[1:]
             app_medians.append(statistics.median(seconds))
+            started = time.time()
             out = subprocess.run([sys.executable, "-c", BARE, str(arrays), json.dumps(train.__dict__), spec.template,
                                   task, str(k)], cwd=ROOT,
                                  env=env, capture_output=True, text=True, check=True)
-            bare_medians.append(statistics.median(json.loads(out.stdout.strip().splitlines()[-1])[1:]))
-            print(f"rep {rep + 1}: app {app_medians[-1]:.3f}s/epoch, bare {bare_medians[-1]:.3f}s/epoch", flush=True)
+            bare = json.loads(out.stdout.strip().splitlines()[-1])
+            bare_medians.append(statistics.median(bare["times"][1:]))
+            first_bare.append(bare["first_end"] - started)
+            print(f"rep {rep + 1}: app {app_medians[-1]:.3f}s/epoch, bare {bare_medians[-1]:.3f}s/epoch; first point "
+                  f"{first_app[-1]:.2f}s after submit, bare {first_bare[-1]:.2f}s after process start", flush=True)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
     app, bare = statistics.median(app_medians), statistics.median(bare_medians)
     print(f"\n{what}, {args.epochs} epochs, {args.reps} reps")
     print(f"epoch time (median): app worker {app:.3f}s, bare Keras {bare:.3f}s, ratio {app / bare:.3f} (target <= 1.05)")
+    fa, fb = statistics.median(first_app), statistics.median(first_bare)
+    print(f"first epoch point (median): submit -> store {fa:.2f}s, bare process start -> end of its first epoch "
+          f"{fb:.2f}s (its arrays ready-made), ratio {fa / fb:.2f} (target <= 1.3)")
 
 
 if __name__ == "__main__":

@@ -448,3 +448,15 @@ def test_a_bug_while_the_run_folder_is_read_only_still_fails_the_run(disk, monke
     runner.execute_run(store, run_id)  # error.log cannot be written; the run is still marked
     run = store.run(run_id)
     assert run.status == "failed" and "An internal error stopped this run (RuntimeError)" in run.message
+
+
+def test_a_data_folder_that_cannot_be_opened_is_a_plain_message_on_every_page(tmp_path):
+    """Not a traceback: the server's data folder sits below a file, so it can never be created
+    (even as root, unlike a read-only folder)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder's parent should be")
+    for page in ("home", "data", "runs"):
+        at = open_page(blocker / "home", page)
+        assert not at.exception, at.exception
+        errors = [e.value for e in at.error]
+        assert any("cannot be created" in e and "Set DLCORE_HOME to a writable folder" in e for e in errors), errors

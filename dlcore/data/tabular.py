@@ -893,6 +893,10 @@ def _infer_text_column(
     if present.empty:
         return None, [], None
     sample = _sample(present, _SAMPLE)
+    if not sample.str.contains("[0-9]", regex=True).any():
+        # Words with no digit ("north", "yes") are neither numbers nor dates: most text
+        # columns of a big file are categories, and this skips the number and date patterns.
+        return None, [], None
     # The cheap sample decides whether the whole column is worth a full conversion.
     style, parsed = decimal, _to_number(sample, decimal)
     if parsed.notna().mean() < 0.95:
