@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import Sequence
@@ -332,10 +333,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+_ID_MARK = "\x00id:"
+_ID_LIKE = re.compile(r"-[A-Za-z0-9_-]{15}")
+
+
+def _protect_ids(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Ids made before ids stopped starting with "-" (one in 64 did) are still accepted as run or
+    dataset ids: argparse would read "-Fjt8nMuM_KGE8mv" as an unknown option."""
+    options: set[str] = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            options.update(action.option_strings)
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+    return [_ID_MARK + a if _ID_LIKE.fullmatch(a) and not a[1:].isdigit() and a not in options else a for a in argv]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(_protect_ids(parser, sys.argv[1:] if argv is None else list(argv)))
+    for name, value in vars(args).items():
+        if isinstance(value, str) and value.startswith(_ID_MARK):
+            setattr(args, name, value[len(_ID_MARK):])
     command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
                "runs": cmd_runs, "worker": cmd_worker}[args.command]
     try:

@@ -126,8 +126,11 @@ explanations = sa.Table(
 
 
 def new_id() -> str:
-    """A random, URL-safe, unguessable id (96 bits)."""
-    return secrets.token_urlsafe(12)
+    """A random, URL-safe, unguessable id (96 bits) that never starts with "-", so a shell or
+    the CLI never reads it as an option."""
+    while (found := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return found
 
 
 def _loads(text: str | None) -> Any:

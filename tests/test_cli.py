@@ -135,3 +135,16 @@ def test_predict_with_an_unknown_run_or_model_names_it(fitted, tmp_path):
     out = cli(home, "predict", result["run_id"], data, "-o", tmp_path / "x.csv", "--model", "svm")
     assert out.returncode == 1 and "no model named 'svm'" in out.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_ids_never_start_with_a_dash_and_old_ones_that_do_still_work(tmp_path, monkeypatch, capsys):
+    from dlcore import cli as cli_module
+    from dlcore.store import new_id
+
+    assert not [i for i in (new_id() for _ in range(5000)) if i.startswith("-")]  # 1 in 64 did
+    monkeypatch.setenv("DLCORE_HOME", str(tmp_path / "home"))
+    # An id from before (argparse alone reads it as an unknown option and says "data is required").
+    code = cli_module.main(["predict", "-Fjt8nMuM_KGE8mv", str(tmp_path / "new.csv"), "-o", str(tmp_path / "x.csv")])
+    assert code == 1 and "No run with id '-Fjt8nMuM_KGE8mv'" in capsys.readouterr().err
+    code = cli_module.main(["report", "--Fjt8nMuM_KGE8m", "-o", str(tmp_path / "r.html")])
+    assert code == 1 and "No run with id '--Fjt8nMuM_KGE8m'" in capsys.readouterr().err
