@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dlcore import charts
@@ -20,9 +21,12 @@ __all__ = ["run_view", "eta_seconds", "history_frame", "progress_text"]
 LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE", "forecast": "MAE (scaled values)"}
 
 
+HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "metric", "val_metric", "seconds"]
+
+
 def history_frame(epochs: list[dict]) -> pd.DataFrame:
-    cols = ["epoch", "loss", "val_loss", "metric", "val_metric", "seconds"]
-    return pd.DataFrame(epochs, columns=cols + ["run_id", "created_at"])[cols].astype("float64").astype({"epoch": "int64"})
+    return (pd.DataFrame(epochs, columns=HISTORY_COLUMNS + ["run_id", "created_at"])[HISTORY_COLUMNS]
+            .astype("float64").astype({"epoch": "int64"}))
 
 
 def eta_seconds(run: RunRecord, epoch_seconds: list[float]) -> float | None:
@@ -57,13 +61,13 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _curves(rows: tuple[tuple, ...], task: str, epochs_total: int | None) -> object:
-    """The training curves for these epochs, built once and shared by every session watching:
-    a live page redraws every second, and building a Plotly figure (about 60 ms) was most of
-    that redraw. Streamlit copies the figure to send it, never changes it."""
-    history = pd.DataFrame(list(rows), columns=["epoch", "loss", "val_loss", "metric", "val_metric", "seconds"])
-    return charts.training_curves(history.astype({"epoch": "int64"}), LIVE_METRIC.get(task, "Metric"),
-                                  task not in ("regression", "forecast"), epochs_total)
+def _curves(rows: tuple[tuple, ...], task: str, epochs_total: int | None) -> go.Figure:
+    """The training curves for these epochs (rows of ``HISTORY_COLUMNS``), built once and shared
+    by every session watching: a live page redraws every second, and building a Plotly figure
+    (about 60 ms) was most of that redraw. Streamlit copies the figure to send it, never changes it."""
+    history = history_frame([dict(zip(HISTORY_COLUMNS, row)) for row in rows])
+    return charts.training_curves(history, LIVE_METRIC.get(task, "Metric"), task not in ("regression", "forecast"),
+                                  epochs_total)
 
 
 def _draw(run_id: str) -> None:
