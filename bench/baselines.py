@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from dlcore.tables import run as tables_run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +56,7 @@ def main() -> None:
     store = Store.open(Path(tempfile.mkdtemp(prefix="bench-baselines-")))
     record, _ = datasets.register_bytes(store, make_frame(args.rows).to_csv(index=False).encode(), "bench.csv")
     spec = RunSpec(DataSpec(record.id, "y"), template="mlp", train=TrainSpec(epochs=1))
-    inputs = runner._tabular_inputs(store, spec, templates.get("mlp"))
+    inputs = tables_run.prepare_inputs(store, "", spec, store.dataset(spec.data.dataset_id), templates.get("mlp"))
     x_train, x_test = inputs.baseline_x(inputs.train), inputs.baseline_x(inputs.test)
     y_train = inputs.y[inputs.train]
     seed = spec.train.seed

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from dlcore import splits
+from dlcore.tables import run as tables_run
+from dlcore.images import run as images_run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,7 +43,7 @@ import numpy as np
 import keras
 from dlcore import templates
 from dlcore.spec import TrainSpec
-from dlcore.train import compile_for
+from dlcore.training import compile_for
 d = np.load(sys.argv[1])
 settings = TrainSpec(**json.loads(sys.argv[2]))
 keras.utils.set_random_seed(settings.seed)
@@ -97,7 +100,7 @@ def main() -> None:
         train = TrainSpec(epochs=args.epochs, patience=1000, batch_size=64)
         spec = RunSpec(DataSpec(record.id, "y"), template="mlp", train=train, baselines=False)
         # The same arrays the worker trains on, for the bare script.
-        prep = runner.prepare(store, spec)
+        prep = tables_run.prepare(store, spec)
         feats = prep.pre.transform(prep.frame)
         dense = prep.pre.dense(feats)
         np.savez(arrays, x=dense[prep.train], y=prep.y[prep.train], xv=dense[prep.val], yv=prep.y[prep.val])
@@ -106,8 +109,8 @@ def main() -> None:
     elif ap_template in ("lstm", "gru", "cnn1d"):
         # CO2, weekly, horizon 52, one backtest window: the run fits twice; the second fit (on the
         # whole series) is timed against the bare script on the same windows.
-        from dlcore import forecast as fc
-        from dlcore.forecasting import _fit_windows, load_series
+        from dlcore.series import backtest as fc
+        from dlcore.series.run import _fit_windows, load_series
         from dlcore.spec import ForecastSpec
 
         record, _ = datasets.register_sample(store, "co2")
@@ -126,8 +129,8 @@ def main() -> None:
         spec = RunSpec(DataSpec(record.id, "label", image_size=32), template=ap_template, train=train, baselines=False)
         labels = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet")["label"]
         y = labels.astype(int).to_numpy()
-        tr, va, _ = runner.split_indices(y, "multiclass", 0.2, 0.2, train.seed)
-        pixels = runner.image_pixels(store, record.id, 32, 1)  # the worker reads the same cache
+        tr, va, _ = splits.split_indices(y, "multiclass", 0.2, 0.2, train.seed)
+        pixels = images_run.image_pixels(store, record.id, 32, 1)  # the worker reads the same cache
         np.savez(arrays, x=pixels[tr], y=y[tr], xv=pixels[va], yv=y[va])
         task, k = "multiclass", 10
         what = f"{ap_template}, {len(tr):,} training images of 32x32x1, batch 32"

@@ -31,9 +31,10 @@ import time, sys
 import numpy as np, pandas as pd
 import keras
 from dlcore import templates
-from dlcore.features import TabularPreprocessor, TargetEncoder
+from dlcore.tables.preprocess import TabularPreprocessor
+from dlcore.targets import TargetEncoder
 from dlcore.spec import TrainSpec
-from dlcore.train import compile_for
+from dlcore.training import compile_for
 frame = pd.read_csv(sys.argv[1])
 num = [c for c in frame.columns if c.startswith("x")]; cat = [c for c in frame.columns if c.startswith("c")]
 pre = TabularPreprocessor(num, cat).fit(frame)

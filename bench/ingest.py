@@ -60,7 +60,7 @@ seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 stages = {}
 if which == "ours":  # where the time goes, measured again stage by stage
-    from dlcore.data import tabular
+    from dlcore import tables as tabular
     t0 = time.perf_counter(); frame, _ = tabular.read_table(path, name="big.csv"); t1 = time.perf_counter()
     tabular.profile_frame(frame); t2 = time.perf_counter()
     stages = {"read_and_type": t1 - t0, "profile": t2 - t1}

@@ -105,11 +105,11 @@ def _register(store, data: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from dlcore import runner
-    from dlcore.data import tabular
-    from dlcore.datasets import load_frame
+    from dlcore import tables as tabular
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
     from dlcore.store import Store
+    from dlcore.tables import run as tables_run
+    from dlcore.tables.reader import load_frame
 
     store = Store.open()
     record = _register(store, args.data)
@@ -132,7 +132,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             f"There is no column {args.target!r} in {record.name}; the columns are: "
             f"{', '.join(map(repr, list(frame.columns)[:15]))}{' …' if frame.shape[1] > 15 else ''}."
         )
-    resolved = runner.resolve_task(task, frame[args.target])
+    resolved = tables_run.resolve_task(task, frame[args.target])
     for warning in tabular.check_target(frame, args.target, resolved) + tabular.leakage_warnings(frame, args.target, resolved):
         _say(f"warning: {warning}")
     from dlcore.spec import suggested_batch_size
@@ -219,45 +219,27 @@ def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
 def cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dlcore.data import tabular
-    from dlcore.scoring import load_scorer, to_safe_csv
+    from dlcore.scoring import score_upload, to_safe_csv
     from dlcore.store import Store, atomic_write
 
     store = Store.open()
     path = Path(args.data)
-    run = store.run(args.run_id)
+    run = store.run(args.run_id)  # a clear "no run" before anything else
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
-    if (run.result or {}).get("kind") == "series":
-        from dlcore.forecasting import forecast_frame
-
-        frame, _ = tabular.read_table(path.read_bytes(), name=path.name)
-        table = forecast_frame(store, args.run_id, frame, args.model)
-        with atomic_write(Path(args.output)) as tmp:
-            tmp.write_bytes(to_safe_csv(table))
-        _say(f"wrote a {len(table)}-step forecast after {frame.shape[0]} rows to {args.output} "
-             f"(model {table['model'].iloc[0]})")
-        return 0
-    scorer = load_scorer(store, args.run_id, args.model)
-    if scorer.kind == "image":
-        from dlcore.data import images
-
-        scored, summary = scorer.score_images(images.images_from_upload(path.read_bytes(), path.name))
-        delimiter, decimal = ",", "."
-    else:
-        from dlcore.decision import load_decision
-
-        frame, report = tabular.read_table(path.read_bytes(), name=path.name)
-        chosen = load_decision(store, args.run_id)
-        scored, summary = scorer.score(frame, chosen if chosen is not None and chosen.model == scorer.model_name else None)
-        delimiter, decimal = report.delimiter, report.decimal
+    scored = score_upload(store, args.run_id, args.model, path.read_bytes(), path.name)
+    model = scored.summary.model
     if args.model is None:
-        _say(f"note: scoring with {scorer.model_name}, the best model on the run's test rows (choose another with --model)")
-    for note in summary.notes():
+        _say(f"note: scoring with {model}, the best model on the run's test rows (choose another with --model)")
+    for note in scored.summary.notes():
         _say(f"note: {note}")
+    if (run.result or {}).get("kind") == "series":
+        # The CLI has always written a forecast with commas and decimal points, whatever the
+        # input's (the page's download follows the input's separators); kept as it was.
+        scored.delimiter, scored.decimal = ",", "."
     with atomic_write(Path(args.output)) as tmp:
-        tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
-    _say(f"wrote {len(scored)} rows to {args.output} (model {scorer.model_name})")
+        tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
+    _say(f"wrote {scored.described} to {args.output} (model {model})")
     return 0
 
 
@@ -275,13 +257,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dlcore import explain
-    from dlcore.report import build_report
+    from dlcore.handover.report import build_report
     from dlcore.store import Store, atomic_write
 
     store = Store.open()
     run = store.run(args.run_id)
     if args.explain and run.result:
-        model = run.template if run.result.get("kind") in ("image", "series") else run.result["leaderboard"]["rows"][0]["model"]
+        from dlcore import kinds
+
+        kind = kinds.get(run.result.get("kind", "tabular"))
+        model = run.result["leaderboard"]["rows"][0]["model"] if kind.explains_any_model else run.template
         if explain.load_global(store, run.id, model) is None:
             _say(f"working out the explanation of {model} (kept with the run)")
             explain.explain_run(store, run.id, model)
@@ -295,7 +280,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dlcore.bundle import build_bundle
+    from dlcore.handover.bundle import build_bundle
     from dlcore.store import Store, atomic_write
 
     store = Store.open()

@@ -16,11 +16,14 @@ from typing import Iterator
 import pandas as pd
 import sqlalchemy as sa
 
-from dlcore import config
-from dlcore.data import samples, tabular
-from dlcore.data.tabular import _human_size
+from dlcore import config, images, series
+from dlcore import tables as tabular
 from dlcore.errors import DataError, TooLargeError
+from dlcore.images.zipfiles import _not_zip
 from dlcore.store import DatasetRecord, Store, atomic_write, new_id
+from dlcore.tables import samples
+from dlcore.tables.profile import profile_of
+from dlcore.tables.reader import _human_size, load_frame
 
 __all__ = ["register_bytes", "register_file", "register_sample", "load_frame", "profile_of"]
 
@@ -45,14 +48,12 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
     existing = store.dataset_by_hash(sha)
     if existing is not None:
         return existing, False
-    from dlcore.data import images
-
     is_zip = images.looks_like_zip(content[:4])
     if is_zip and not _is_workbook(content, name):
         return _register_images(store, content, name, sha)
     if not is_zip and (Path(name).suffix.lower() == ".zip" or images.image_format(content[:32])):
         # A lone picture, or a file named .zip that is not one: say what to upload for images.
-        raise images._not_zip(Path(name).name, content[:32])
+        raise _not_zip(Path(name).name, content[:32])
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     suffix = Path(name).suffix.lower()[:10] or ".bin"
@@ -113,8 +114,6 @@ def _insert(store: Store, folder: Path, sha: str, values: dict) -> tuple[Dataset
 
 def _register_images(store: Store, content: bytes, name: str, sha: str) -> tuple[DatasetRecord, bool]:
     """A ZIP of images: kept as it came, with a manifest (one row per usable image and its class)."""
-    from dlcore.data import images
-
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     with _leave_nothing(folder):
@@ -145,13 +144,11 @@ def register_file(store: Store, path: str | Path) -> tuple[DatasetRecord, bool]:
 
 def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
     """Register a sample that ships inside an installed package, with its usual target chosen."""
-    if key in samples.IMAGE_SAMPLES:
-        return register_bytes(store, samples.IMAGE_SAMPLES[key].zip_bytes(), f"{key}.zip")
-    from dlcore.data import timeseries
-
-    if key in timeseries.SERIES_SAMPLES:
-        sample = timeseries.SERIES_SAMPLES[key]
-        record, created = register_bytes(store, timeseries.series_sample_csv_bytes(key), f"{key}.csv")
+    if key in images.IMAGE_SAMPLES:
+        return register_bytes(store, images.IMAGE_SAMPLES[key].zip_bytes(), f"{key}.zip")
+    if key in series.SERIES_SAMPLES:
+        sample = series.SERIES_SAMPLES[key]
+        record, created = register_bytes(store, series.series_sample_csv_bytes(key), f"{key}.csv")
         if record.target is None:
             store.set_dataset_target(record.id, sample.target, "forecast")
             record = store.dataset(record.id)
@@ -159,7 +156,7 @@ def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
     sample = samples.SAMPLES.get(key)
     if sample is None:
         raise DataError(f"Unknown sample {key!r}; available: "
-                        f"{', '.join([*samples.SAMPLES, *samples.IMAGE_SAMPLES, *timeseries.SERIES_SAMPLES])}.")
+                        f"{', '.join([*samples.SAMPLES, *images.IMAGE_SAMPLES, *series.SERIES_SAMPLES])}.")
     record, created = register_bytes(store, samples.sample_csv_bytes(key), f"{key}.csv")
     if record.target is None:
         column = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[sample.default_target])
@@ -167,15 +164,6 @@ def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
         store.set_dataset_target(record.id, sample.default_target, task)
         record = store.dataset(record.id)
     return record, created
-
-
-def load_frame(store: Store, dataset_id: str) -> pd.DataFrame:
-    store.dataset(dataset_id)  # a clear NotFoundError first
-    return pd.read_parquet(store.dataset_dir(dataset_id) / "data.parquet")
-
-
-def profile_of(record: DatasetRecord) -> tabular.DatasetProfile:
-    return tabular.DatasetProfile.from_dict(record.profile)
 
 
 def _to_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -1,19 +1,9 @@
-"""Why a model predicts what it predicts, for tables, in terms of the columns the analyst knows.
+"""Explanations of a finished run's models, worked out once in a worker and kept with the run.
 
-Every explanation works on the raw input columns (not on one-hot codes or scaled numbers)
-and on any model of a run, deep or baseline, through the same ``Scorer`` that Predict uses:
-
-- **Global**: permutation importance on the run's test rows (scikit-learn's
-  ``permutation_importance``: shuffle one column, see how much the test score drops,
-  repeated to show the spread) and partial dependence with individual curves for the top
-  columns (scikit-learn's ``partial_dependence``).
-- **One row**: Shapley values from SHAP's permutation explainer over a background of
-  training rows: each column's push up or down, adding up from the average prediction to
-  this row's, plus a plain sentence.
-
-The model is wrapped as a fitted scikit-learn estimator (``RawModel``) so the library code
-runs unchanged on a Keras network. This module imports TensorFlow only through the scorer,
-so it runs in a worker; pages read the saved results.
+The kind of the run says what an explanation is (``Kind.explain``): column importance and
+dependence for tables, HiResCAM overlays for images, lag and covariate importance for
+forecasts; tables also explain one row at a time (``Kind.explain_row``). The global
+explanation of a model is saved as ``runs/ID/explain/global-MODEL.json``.
 """
 
 from __future__ import annotations
@@ -22,274 +12,15 @@ import json
 import time
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from dlcore import evaluate
+from dlcore import kinds
 from dlcore.errors import RunError, SchemaError
-from dlcore.scoring import Scorer
 from dlcore.store import EVALUATED, Store, atomic_write
 
-__all__ = ["RawModel", "global_explanation", "row_explanation", "explain_run", "explain_row_of_run",
-           "load_global", "global_path", "MAX_ROWS"]
-
-MAX_ROWS = 2_000  # test rows used for importance (a seeded sample beyond this)
-PDP_ROWS = 300  # rows averaged for partial dependence
-ICE_ROWS = 40  # individual curves kept for the chart
-GRID = 20
-TOP_PDP = 4
-MAX_CATEGORIES = 15
-BACKGROUND_ROWS = 100
-_SPLITS: dict[tuple[str, str], tuple[pd.DataFrame, np.ndarray, pd.DataFrame]] = {}  # see _test_rows
+__all__ = ["explain_run", "explain_row_of_run", "global_path", "load_global"]
 
 
-class _Raw(BaseEstimator):
-    """Raw rows in, the scorer's output out; fitted already (the run trained it)."""
-
-    def __init__(self, scorer: Scorer | None = None) -> None:
-        self.scorer = scorer
-
-    def fit(self, X: Any, y: Any = None) -> "_Raw":
-        raise RunError("This model was trained by its run; it is only explained here.")
-
-    def output(self, X: pd.DataFrame) -> np.ndarray:
-        return self.scorer.output(X)[0]
-
-
-class RawClassifier(ClassifierMixin, _Raw):
-    def __init__(self, scorer: Scorer | None = None) -> None:
-        super().__init__(scorer)
-        if scorer is not None:
-            self.classes_ = np.arange(len(scorer.classes))
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.output(X)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.output(X).argmax(axis=1)
-
-
-class RawRegressor(RegressorMixin, _Raw):
-    def __init__(self, scorer: Scorer | None = None) -> None:
-        super().__init__(scorer)
-        if scorer is not None:
-            self.n_features_in_ = len(scorer.pre.columns)
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.output(X), dtype=np.float64).reshape(-1)
-
-
-def RawModel(scorer: Scorer) -> _Raw:  # noqa: N802 (a factory that reads like the class it returns)
-    """A fitted scikit-learn estimator over raw rows for any model of a run."""
-    return RawRegressor(scorer) if scorer.task == "regression" else RawClassifier(scorer)
-
-
-# ---- global ------------------------------------------------------------------------------
-def global_explanation(scorer: Scorer, frame: pd.DataFrame, y_true: np.ndarray, seed: int = 0,
-                       n_repeats: int = 5) -> dict[str, Any]:
-    """Permutation importance of every input column and partial dependence of the top ones.
-
-    ``frame`` holds raw test rows (input columns at least); ``y_true`` their targets in the
-    metric convention (class codes, or values). Returns a JSON-able dict."""
-    from sklearn.inspection import partial_dependence, permutation_importance
-
-    if scorer.kind != "tabular":
-        raise SchemaError("Column importance is for tables; image and forecast runs have their own explanations.")
-    columns = list(scorer.pre.columns)
-    rng = np.random.default_rng(seed)
-    if len(frame) > MAX_ROWS:
-        keep = np.sort(rng.choice(len(frame), MAX_ROWS, replace=False))
-        frame, y_true = frame.iloc[keep], np.asarray(y_true)[keep]
-    x = frame[columns].reset_index(drop=True)
-    model = RawModel(scorer)
-    metric = evaluate.primary_metric(scorer.task)
-    sign = 1.0 if metric.higher_is_better else -1.0
-
-    def score(est: _Raw, X: pd.DataFrame, y: np.ndarray) -> float:
-        return sign * float(metric(y, est.output(X)))
-
-    started = time.perf_counter()
-    base = score(model, x, np.asarray(y_true))
-    result = permutation_importance(model, x, np.asarray(y_true), scoring=score, n_repeats=n_repeats,
-                                    random_state=seed, n_jobs=1)
-    importance = [{"feature": c, "mean": float(m), "std": float(s), "kind": _kind(scorer, c)}
-                  for c, m, s in zip(columns, result.importances_mean, result.importances_std)]
-    importance.sort(key=lambda d: -d["mean"])
-
-    # Dependence for the columns that clearly matter (beyond the noise of shuffling); the first
-    # column at least, so the page always shows how the prediction moves with something.
-    drawable = [d for d in importance if d["kind"] != "datetime"]
-    top = [d["feature"] for d in drawable if d["mean"] > max(2 * d["std"], 0.0)][:TOP_PDP] or [d["feature"] for d in drawable[:1]]
-    sample = x.iloc[np.sort(rng.choice(len(x), min(PDP_ROWS, len(x)), replace=False))].reset_index(drop=True)
-    dependence = [_dependence(model, scorer, sample, c, partial_dependence) for c in top]
-    return {
-        "model": scorer.model_name, "task": scorer.task, "classes": list(scorer.classes),
-        "metric": metric.key, "metric_title": metric.title, "higher_is_better": metric.higher_is_better,
-        "score": sign * base, "n_rows": len(x), "n_repeats": n_repeats,
-        "importance": importance, "dependence": dependence,
-        "seconds": time.perf_counter() - started,
-    }
-
-
-def _kind(scorer: Scorer, column: str) -> str:
-    pre = scorer.pre
-    return "numeric" if column in pre.numeric else "datetime" if column in pre.datetime else "categorical"
-
-
-def _dependence(model: _Raw, scorer: Scorer, sample: pd.DataFrame, column: str, partial_dependence: Any) -> dict[str, Any]:
-    categorical = _kind(scorer, column) == "categorical"
-    x = sample.copy()
-    if categorical:
-        text = x[column].astype("string").str.strip()
-        values = text.value_counts().index[:MAX_CATEGORIES].tolist()
-        x[column] = text.where(text.isin(values), values[0] if values else None).astype(object)
-        custom = {column: np.asarray(values, dtype=object)}
-    else:
-        numbers = pd.to_numeric(x[column], errors="coerce")
-        x[column] = numbers.fillna(numbers.median())
-        low, high = np.nanpercentile(numbers, [5, 95]) if numbers.notna().any() else (0.0, 0.0)
-        grid = np.unique(np.linspace(low, high, GRID)) if high > low else np.unique(numbers.dropna())[:GRID]
-        custom = {column: grid}
-    kw: dict[str, Any] = {"kind": "both", "custom_values": custom}
-    if categorical:
-        kw["categorical_features"] = [column]
-    if scorer.task != "regression":
-        kw["response_method"] = "predict_proba"
-    pd_result = partial_dependence(model, x, [column], **kw)
-    grid = pd_result["grid_values"][0]
-    average = np.asarray(pd_result["average"])  # (outputs, grid)
-    individual = np.asarray(pd_result["individual"])  # (outputs, rows, grid)
-    keep = np.linspace(0, individual.shape[1] - 1, min(ICE_ROWS, individual.shape[1])).astype(int)
-    return {"feature": column, "categorical": categorical,
-            "grid": [str(v) if categorical else float(v) for v in grid],
-            "average": average.round(6).tolist(), "individual": individual[:, keep, :].round(5).tolist()}
-
-
-# ---- one row -----------------------------------------------------------------------------
-class _Codec:
-    """Raw columns <-> numbers, so SHAP's maskers (which compare numbers) can mix a row with
-    background rows: categories become codes, dates become nanoseconds."""
-
-    def __init__(self, scorer: Scorer, frames: list[pd.DataFrame]) -> None:
-        self.columns = list(scorer.pre.columns)
-        self.kinds = {c: _kind(scorer, c) for c in self.columns}
-        self.levels: dict[str, list[Any]] = {}
-        for c in self.columns:
-            if self.kinds[c] == "categorical":
-                seen = pd.concat([f[c].astype("string").str.strip() for f in frames]).dropna().unique().tolist()
-                self.levels[c] = seen
-
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.full((len(frame), len(self.columns)), np.nan)
-        for j, c in enumerate(self.columns):
-            kind = self.kinds[c]
-            if kind == "numeric":
-                out[:, j] = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
-            elif kind == "datetime":
-                stamp = pd.to_datetime(frame[c], errors="coerce", format="mixed")
-                if getattr(stamp.dt, "tz", None) is not None:
-                    stamp = stamp.dt.tz_localize(None)
-                out[:, j] = np.where(stamp.isna(), np.nan, stamp.astype("datetime64[ns]").astype("int64"))
-            else:
-                codes = pd.Index(self.levels[c]).get_indexer(frame[c].astype("string").str.strip())
-                out[:, j] = np.where(codes < 0, np.nan, codes)
-        return out
-
-    def decode(self, values: np.ndarray) -> pd.DataFrame:
-        data: dict[str, Any] = {}
-        for j, c in enumerate(self.columns):
-            col = values[:, j]
-            kind = self.kinds[c]
-            if kind == "numeric":
-                data[c] = col
-            elif kind == "datetime":
-                data[c] = pd.to_datetime(pd.Series(col).where(~np.isnan(col)).astype("Int64"), unit="ns")
-            else:
-                levels = np.asarray(self.levels[c] + [None], dtype=object)
-                data[c] = levels[np.where(np.isnan(col), len(self.levels[c]), col).astype(int)]
-        return pd.DataFrame(data)
-
-
-def row_explanation(scorer: Scorer, row: pd.DataFrame, background: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
-    """Each input column's push on one row's prediction (Shapley values, SHAP's permutation
-    explainer over ``background`` rows), ranked, with a plain sentence."""
-    import shap
-
-    if scorer.kind != "tabular":
-        raise SchemaError("Row explanations are for tables.")
-    if len(row) != 1:
-        raise SchemaError(f"Explain one row at a time (got {len(row)}).")
-    scorer.pre.check_columns(row)
-    columns = list(scorer.pre.columns)
-    background = background[columns].reset_index(drop=True)
-    if len(background) > BACKGROUND_ROWS:
-        background = background.sample(BACKGROUND_ROWS, random_state=seed).reset_index(drop=True)
-    codec = _Codec(scorer, [background, row])
-    output, summary = scorer.output(row)
-    output = np.asarray(output)
-    if scorer.task == "regression":
-        focus, label = None, None
-        prediction = float(output.reshape(-1)[0])
-    else:
-        focus = int(output[0].argmax()) if scorer.task == "multiclass" else 1
-        label = scorer.classes[focus]
-        prediction = float(output[0, focus])
-
-    def f(values: np.ndarray) -> np.ndarray:
-        out = np.asarray(scorer.output(codec.decode(values))[0])
-        return out.reshape(-1) if focus is None else out[:, focus]
-
-    masker = shap.maskers.Independent(codec.encode(background), max_samples=BACKGROUND_ROWS)
-    explainer = shap.PermutationExplainer(f, masker, seed=seed)
-    n = len(columns)
-    values = explainer(codec.encode(row), max_evals=max(500, 2 * n + 1), silent=True)
-    contributions = np.asarray(values.values).reshape(-1)
-    base = float(np.asarray(values.base_values).reshape(-1)[0])
-    items = [{"feature": c, "value": _shown(row[c].iloc[0]), "contribution": float(v)}
-             for c, v in zip(columns, contributions)]
-    items.sort(key=lambda d: -abs(d["contribution"]))
-    out = {"model": scorer.model_name, "task": scorer.task, "class": label, "prediction": prediction,
-           "base": base, "contributions": items, "notes": summary.notes()}
-    out["sentence"] = sentence(out, scorer.target_column)
-    return out
-
-
-def _shown(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "(empty)"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):,.4g}"
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
-    return str(value)
-
-
-def sentence(explained: dict[str, Any], target: str) -> str:
-    """One plain sentence: the prediction and the two columns that moved it most."""
-    task, p, base = explained["task"], explained["prediction"], explained["base"]
-    ranked = [d for d in explained["contributions"] if abs(d["contribution"]) > 1e-9]
-
-    def amount(v: float) -> str:
-        return f"{abs(v) * 100:.0f} points" if task != "regression" else f"{abs(v):,.4g}"
-
-    def part(d: dict[str, Any]) -> str:
-        verb = "adds" if d["contribution"] > 0 else "takes off"
-        return f"{d['feature']} is {d['value']}, which {verb} {amount(d['contribution'])}"
-
-    if task == "regression":
-        head = f"Predicted {target}: {p:,.4g}"
-        tail = f" The average prediction is {base:,.4g}."
-    else:
-        head = f"{p:.0%} likely to be “{explained['class']}”"
-        tail = f" The average row is {base:.0%}."
-    if not ranked:
-        return head + ": no column moves it away from the average." + tail
-    because = part(ranked[0]) + (f"; then {part(ranked[1])}" if len(ranked) > 1 else "")
-    return f"{head}, mostly because {because}.{tail}"
-
-
-# ---- runs --------------------------------------------------------------------------------
 def global_path(store: Store, run_id: str, model: str) -> Any:
     return store.run_dir(run_id) / "explain" / f"global-{model}.json"
 
@@ -299,52 +30,15 @@ def load_global(store: Store, run_id: str, model: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _test_rows(store: Store, run_id: str) -> tuple[pd.DataFrame, np.ndarray, Any]:
-    """The run's test rows as raw columns, their targets, and its training rows (rebuilt from
-    the dataset with the run's seed: the same split the run used)."""
-    from dlcore import runner
-    from dlcore.spec import RunSpec
-
-    run = store.run(run_id)
-    if run.status not in EVALUATED:
-        raise RunError(f"Run {run_id!r} is {run.status}; explanations need a finished run.")
-    key = (str(store.home), run_id)
-    if key not in _SPLITS:
-        # A finished run never changes: a worker explaining row after row loads and splits
-        # the dataset once, not once per row.
-        prep = runner.prepare(store, RunSpec.from_dict(run.spec))
-        y_true, _, rows = runner.load_test_outputs(store, run_id)
-        _SPLITS.clear()  # keep one run's rows in memory at most
-        _SPLITS[key] = (prep.frame.iloc[rows].reset_index(drop=True), y_true, prep.frame.iloc[prep.train])
-    return _SPLITS[key]
-
-
 def explain_run(store: Store, run_id: str, model: str,
                 progress: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """The global explanation of one model of a run, computed once and kept in the run's folder:
-    column importance and dependence for tables, Grad-CAM overlays for images, lag and
-    covariate importance for forecasts."""
+    """The global explanation of one model of a run, computed once and kept in the run's folder."""
     run = store.run(run_id)
     if run.status not in EVALUATED:
         raise RunError(f"Run {run_id!r} is {run.status}; explanations need a finished run.")
-    kind = (run.result or {}).get("kind", "tabular")
-    if kind == "image":
-        from dlcore.explain_images import image_explanations
-
-        result = image_explanations(store, run_id)
-    elif kind == "series":
-        from dlcore.explain_series import series_importance
-
-        # One forward pass per shuffle: (look-back + columns) x repeats passes, so fewer windows
-        # and repeats than the defaults keep a long look-back to about a minute.
-        result = series_importance(store, run_id, n_repeats=3, max_windows=600, progress=progress)
-    else:
-        from dlcore.scoring import load_scorer
-
-        scorer = load_scorer(store, run_id, model)
-        frame, y_true, _ = _test_rows(store, run_id)
-        result = global_explanation(scorer, frame, y_true, seed=int(run.spec["train"]["seed"]))
-    result = {**result, "kind": kind, "model": model, "created_at": time.time()}
+    kind = kinds.get((run.result or {}).get("kind", "tabular"))
+    result = kind.explain(store, run, model, progress)
+    result = {**result, "kind": kind.name, "model": model, "created_at": time.time()}
     with atomic_write(global_path(store, run_id, model)) as tmp:
         tmp.write_text(json.dumps(result))
     return result
@@ -354,17 +48,8 @@ def explain_row_of_run(store: Store, run_id: str, model: str, row: pd.DataFrame 
                        test_row: int | None = None) -> dict[str, Any]:
     """Explain one raw row (or the run's test row number ``test_row``) with one model of a run,
     against a background of its training rows."""
-    from dlcore.scoring import load_scorer
-
-    scorer = load_scorer(store, run_id, model)
-    test, y_true, train = _test_rows(store, run_id)
-    if row is None:
-        if test_row is None or not 0 <= test_row < len(test):
-            raise SchemaError(f"Pick a test row between 0 and {len(test) - 1} (got {test_row}).")
-        row = test.iloc[[test_row]].reset_index(drop=True)
-    out = row_explanation(scorer, row, train, seed=int(store.run(run_id).spec["train"]["seed"]))
-    if test_row is not None:
-        actual = y_true[test_row]
-        out["test_row"] = int(test_row)
-        out["actual"] = scorer.classes[int(actual)] if scorer.task != "regression" else float(actual)
-    return out
+    run = store.run(run_id)
+    kind = kinds.get((run.result or {}).get("kind", "tabular"))
+    if kind.explain_row is None:
+        raise SchemaError(f"Runs on {kind.title.lower()} are explained as a whole, not one row at a time.")
+    return kind.explain_row(store, run_id, model, row, test_row)

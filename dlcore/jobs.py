@@ -18,15 +18,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import pandas as pd
 
 from dlcore.errors import DlcoreError
-from dlcore.store import EVALUATED, ScoringRecord, Store, atomic_write, new_id
-
-if TYPE_CHECKING:
-    from dlcore.scoring import ScoreSummary
+from dlcore.store import EVALUATED, Store, atomic_write, new_id
 
 __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "submit_explanation",
            "execute_explanation"]
@@ -44,7 +41,7 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
     run = store.run(run_id)
     if run.status not in EVALUATED:
         raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to score new data.")
-    from dlcore.scoring import check_model
+    from dlcore.outputs import check_model
 
     check_model(run, model)
     # The file is in place before the job exists, so a scorer can never claim it half-written.
@@ -55,34 +52,18 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
 
 
 def execute_scoring(store: Store, scoring_id: str) -> None:
-    """Read the uploaded file with the same robust reader, score it, write ``scored.csv``."""
-    from dlcore.data import tabular
-    from dlcore.scoring import load_scorer, to_safe_csv
+    """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``."""
+    from dlcore.scoring import score_upload, to_safe_csv
 
     job = store.scoring(scoring_id)
     folder = store.scoring_dir(scoring_id)
     try:
         content = (folder / "input.bin").read_bytes()
-        if (store.run(job.run_id).result or {}).get("kind") == "series":
-            scored, summary, delimiter, decimal = _forecast_after(store, job, content)
-        else:
-            scorer = load_scorer(store, job.run_id, job.model)
-            if scorer.kind == "image":
-                from dlcore.data import images
-
-                scored, summary = scorer.score_images(images.images_from_upload(content, job.input_name))
-                delimiter, decimal = ",", "."
-            else:
-                from dlcore.decision import load_decision
-
-                frame, report = tabular.read_table(content, name=job.input_name)
-                chosen = load_decision(store, job.run_id)
-                scored, summary = scorer.score(frame, chosen if chosen is not None and chosen.model == job.model else None)
-                delimiter, decimal = report.delimiter, report.decimal
+        scored = score_upload(store, job.run_id, job.model, content, job.input_name)
         with atomic_write(folder / "scored.csv") as tmp:
-            tmp.write_bytes(to_safe_csv(scored, delimiter, decimal))
-        preview = scored.head(1).to_dict(orient="records")
-        store.finish_scoring(scoring_id, "done", summary={**summary.to_dict(), "preview": _jsonable(preview)})
+            tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
+        preview = scored.table.head(1).to_dict(orient="records")
+        store.finish_scoring(scoring_id, "done", summary={**scored.summary.to_dict(), "preview": _jsonable(preview)})
     except DlcoreError as exc:
         store.finish_scoring(scoring_id, "failed", message=str(exc))
     except Exception as exc:  # a bug: logged, and a plain message for the page
@@ -96,7 +77,7 @@ def submit_explanation(store: Store, run_id: str, model: str, row: dict | None =
     """Queue an explanation of one model of a finished run: of the whole model, or of one row
     given as ``{column: value}`` or as the run's test row number. Returns its id; a global one
     already queued or running is reused rather than started twice."""
-    from dlcore.scoring import check_model
+    from dlcore.outputs import check_model
 
     run = store.run(run_id)
     if run.status not in EVALUATED:
@@ -138,17 +119,6 @@ def execute_explanation(store: Store, explanation_id: str) -> None:
         log.exception("explanation %s failed", explanation_id)
         store.finish_explanation(explanation_id, "failed",
                                  message=f"An internal error stopped the explanation ({type(exc).__name__}); it was logged.")
-
-
-def _forecast_after(store: Store, job: ScoringRecord, content: bytes) -> tuple[pd.DataFrame, ScoreSummary, str, str]:
-    """A forecasting run's model reading an uploaded series: its forecast after the file's last date."""
-    from dlcore.data import tabular
-    from dlcore.forecasting import forecast_frame
-    from dlcore.scoring import ScoreSummary
-
-    frame, report = tabular.read_table(content, name=job.input_name)
-    table = forecast_frame(store, job.run_id, frame, job.model)
-    return table, ScoreSummary(n_rows=len(table), model=job.model), report.delimiter, report.decimal
 
 
 def _jsonable(rows: list[dict]) -> list[dict]:

@@ -101,7 +101,7 @@ class TrainSpec:
 @dataclass(frozen=True)
 class ForecastSpec:
     """How a time series is read and backtested. Settings left as None are suggested from the
-    series' frequency and length (see ``dlcore.data.timeseries.suggest_settings``)."""
+    series' frequency and length (see ``dlcore.series.suggest_settings``)."""
 
     time_col: str
     horizon: int | None = None  # steps to forecast

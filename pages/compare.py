@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from dlcore import charts, evaluate, runner
+from dlcore import charts, evaluate, outputs
 from ui import common, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -82,7 +82,7 @@ if result.get("kind") == "series":
     series_views.compare_view(run)
     next_steps("See the forecast and download it")
     st.stop()
-y_true, raw_outputs, rows_of_test = runner.load_test_outputs(store, run.id)
+y_true, raw_outputs, rows_of_test = outputs.load_test_outputs(store, run.id)
 # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
 outputs = {evaluate.display_name(m): out for m, out in raw_outputs.items()}
 families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}

@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import charts, datasets
-from dlcore.data import samples, tabular
+from dlcore import charts, datasets, images
+from dlcore import tables as tabular
 from dlcore.errors import DlcoreError
+from dlcore.tables import samples
 from ui import common, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -58,7 +59,7 @@ with upload_tab:
     elif uploaded is not None and st.session_state.get("upload_error"):
         st.error(st.session_state["upload_error"], icon=":material/error:")
 with sample_tab:
-    every_sample = {**samples.SAMPLES, **samples.IMAGE_SAMPLES}
+    every_sample = {**samples.SAMPLES, **images.IMAGE_SAMPLES}
     key = st.selectbox(
         "Sample data that ships with the installed packages",
         list(every_sample),

@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 import ui
-from dlcore import charts, decision, evaluate, runner
+from dlcore import charts, evaluate, outputs
 from dlcore.errors import DlcoreError
+from dlcore.handover import decision
 from ui import common, urls, views
 
 ui.route_through_app()
@@ -41,7 +42,7 @@ try:
 except (DlcoreError, ValueError, KeyError):
     saved = None
     st.warning("The threshold saved with this run could not be read; choose and save it again.")
-y_true, outputs, _ = runner.load_test_outputs(store, run.id)
+y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
 y = np.asarray(y_true).astype(int)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,

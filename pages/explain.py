@@ -3,10 +3,13 @@
 import streamlit as st
 
 import ui
-from dlcore import evaluate, jobs, runner
+from dlcore import evaluate, jobs, outputs
 from dlcore.errors import DlcoreError
 from ui import common, urls, views
 from ui import explain as explain_views
+from ui import images as image_views
+from ui import series as series_views
+from ui import tables as table_views
 
 ui.route_through_app()
 
@@ -35,13 +38,13 @@ if kind == "image":
                "such map.")
     found = explain_views.global_result(run, run.template, "Grad-CAM maps of test images")
     if found is not None:
-        explain_views.image_view(run.id, found)
+        image_views.explain_view(run.id, found)
     urls.link("compare", "The leaderboard and the gallery of mistakes", run=run.id)
     st.stop()
 if kind == "series":
     found = explain_views.global_result(run, run.template, "which past steps and columns the forecast reads")
     if found is not None:
-        explain_views.series_view(found)
+        series_views.explain_view(found)
     urls.link("predict", "See the forecast", run=run.id)
     st.stop()
 
@@ -53,17 +56,17 @@ tab_global, tab_row = st.tabs(["What it relies on", "Why this prediction? (one r
 with tab_global:
     found = explain_views.global_result(run, model, f"how much {evaluate.display_name(model)} relies on each column")
     if found is not None:
-        explain_views.importance_view(found)
-        explain_views.dependence_view(found, run.target)
+        table_views.importance_view(found)
+        table_views.dependence_view(found, run.target)
 
 with tab_row:
     shown_id = urls.get_id(urls.EXPLANATION)
-    y_true, outputs, _ = runner.load_test_outputs(store, run.id)
+    y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
     source = st.radio("Which row?", ["test", "typed"], horizontal=True,
                       format_func={"test": "A row from the test set", "typed": "Type one in"}.get)
     asked = None
     if source == "test":
-        choices = explain_views.test_row_choices(y_true, outputs[model], run.task, result["classes"])
+        choices = table_views.test_row_choices(y_true, outputs[model], run.task, result["classes"])
         st.caption("Test rows the model has not seen in training; the biggest mistakes are listed first.")
         st.dataframe(choices.head(200), hide_index=True, width="stretch", height=210,
                      column_config={"confidence": st.column_config.NumberColumn(format="percent")})
@@ -72,7 +75,7 @@ with tab_row:
             if st.form_submit_button("Explain this row", type="primary"):
                 asked = {"test_row": int(number)}
     else:
-        typed = explain_views.row_form(run)
+        typed = table_views.row_form(run)
         if typed is not None:
             asked = {"row": typed}
     if asked is not None:
@@ -91,7 +94,7 @@ with tab_row:
             if job.status == "done":
                 if job.model != model:
                     st.caption(f"Explained with {evaluate.display_name(job.model)}.")
-                explain_views.row_view(job.summary, run.target)
+                table_views.row_view(job.summary, run.target)
             elif job.status == "failed":
                 st.error(job.message or "The explanation failed.", icon=":material/error:")
             else:

@@ -4,10 +4,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import decision, evaluate, jobs
+from dlcore import evaluate, jobs
+from dlcore.handover import decision
 from ui import common, scoring, urls, views
 from ui import images as image_views
 from ui import series as series_views
+from ui import tables as table_views
 
 ui.route_through_app()
 
@@ -79,7 +81,7 @@ with tab_file:
 with tab_row:
     st.caption("Change a few values and see how the prediction moves. Fields start at a typical value from the training rows.")
     with st.form("what-if"):
-        values = views.row_inputs(run)
+        values = table_views.row_inputs(run)
         asked = st.form_submit_button("Predict", type="primary")
     if asked:
         row = pd.DataFrame([values])

@@ -514,7 +514,7 @@ def test_a_real_workbook_uploads_as_a_table_not_as_a_zip_of_images(good):
 def test_the_leak_check_of_a_wide_file_gives_scikit_learns_roc_auc():
     from sklearn.metrics import roc_auc_score
 
-    from dlcore.data.tabular import _single_feature_auc
+    from dlcore.tables.profile import _single_feature_auc
 
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -15,8 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore import bundle, bundle_predict, datasets, runner
-from dlcore.data import images, tabular
+from dlcore import datasets, runner
+from dlcore.handover import predict_script as bundle_predict
+
+from dlcore.handover import bundle
+from dlcore import images
+from dlcore import tables as tabular
 from dlcore.errors import NotFoundError, RunError
 from dlcore.scoring import load_scorer, neutralise_formulas
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
@@ -159,7 +163,8 @@ def test_a_baseline_bundle_ships_its_skops_file_and_scores_like_the_app(store, c
 
 
 def test_a_saved_threshold_travels_with_its_model_and_predict_py_adds_the_same_decision_column(store, churn_run, tmp_path):
-    from dlcore import decision, jobs
+    from dlcore import jobs
+    from dlcore.handover import decision
 
     new = _new_churn_rows().drop(columns="note")
     # A threshold between the rows' own scores, so both decisions occur.
@@ -271,7 +276,7 @@ def test_an_image_baseline_bundle_and_a_folder_of_images(store, shapes_run, tmp_
 def test_predict_py_builds_the_same_model_inputs_as_the_app(store, churn_run):
     import json
 
-    from dlcore.features import TabularPreprocessor
+    from dlcore.tables.preprocess import TabularPreprocessor
 
     meta = json.loads((store.run_dir(churn_run.id) / "preprocess.json").read_text())
     pre = TabularPreprocessor.from_dict(meta["preprocessor"])
@@ -288,7 +293,7 @@ def test_predict_py_builds_the_same_model_inputs_as_the_app(store, churn_run):
 
 
 def test_predict_py_imports_only_plain_libraries():
-    tree = ast.parse(bundle_predict.__loader__.get_source("dlcore.bundle_predict"))
+    tree = ast.parse(bundle_predict.__loader__.get_source("dlcore.handover.predict_script"))
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}

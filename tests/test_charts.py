@@ -382,7 +382,7 @@ def test_class_balance_counts_and_percentages() -> None:
 def test_forecast_chart_draws_history_backtest_windows_and_a_band():
     import pandas as pd
 
-    from dlcore.charts import forecast_chart
+    from dlcore.series.charts import forecast_chart
 
     times = pd.date_range("2024-01-01", periods=30, freq="D")
     history = np.arange(30.0)

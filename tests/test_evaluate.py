@@ -22,13 +22,13 @@ from dlcore.evaluate import (
     bootstrap_ci,
     bootstrap_indices,
     bootstrap_values,
-    forecast_leaderboard,
     leaderboard,
     metrics_for,
     predicted_labels,
     primary_metric,
     score,
 )
+from dlcore.series.leaderboard import forecast_leaderboard
 
 
 def probs(p1: list[float] | np.ndarray) -> np.ndarray:
@@ -219,7 +219,7 @@ def test_metrics_without_a_vectorised_form_are_resampled_by_loop() -> None:
 
 
 def test_resamples_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dlcore.evaluate as ev
+    import dlcore.evaluate.metrics as ev
 
     before = bootstrap_indices(100, 30, seed=9)
     monkeypatch.setattr(ev, "_BLOCK_CELLS", 300)

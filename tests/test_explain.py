@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import open_page as _app
 from tests.conftest import start_worker, use_app_router_in_apptest
+from dlcore.outputs import load_test_outputs
 
 use_app_router_in_apptest()
 
@@ -93,7 +94,7 @@ def test_one_row_explanation_adds_up_and_names_the_driver(explained):
 
 
 def test_profit_curve_and_best_threshold_match_a_hand_computed_case():
-    from dlcore import decision
+    from dlcore.handover import decision
 
     y = np.array([1, 1, 0, 1, 0, 0])
     p = np.array([0.9, 0.8, 0.7, 0.4, 0.3, 0.1])
@@ -116,7 +117,8 @@ def test_profit_curve_and_best_threshold_match_a_hand_computed_case():
 
 
 def test_saved_threshold_adds_a_decision_column_to_scored_files(explained):
-    from dlcore import decision, jobs
+    from dlcore import jobs
+    from dlcore.handover import decision
 
     _, store, run_id = explained
     chosen = decision.Decision(model="mlp", threshold=0.8, money=decision.Money(), positive="yes", negative="no",
@@ -173,7 +175,8 @@ def test_explain_page_from_a_link_shows_importance_and_explains_a_row_in_a_worke
 
 
 def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained):
-    from dlcore import decision, runner
+    from dlcore import runner
+    from dlcore.handover import decision
 
     home, store, run_id = explained
     at = _app(home, "decide", run=run_id)
@@ -183,7 +186,7 @@ def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained
     inputs["False alarm: acting on a row that did not need it"].set_value(50.0)
     at.run()
     best_metric = next(m for m in at.metric if m.label == "Best threshold for this money")
-    y, outputs, _ = runner.load_test_outputs(store, run_id)
+    y, outputs, _ = load_test_outputs(store, run_id)
     model = at.selectbox[0].value
     expected = decision.best_threshold(decision.profit_curve(y, outputs[model][:, 1], decision.Money(200, 50, 0, 0)))
     assert best_metric.value == f"{expected:.3f}"

@@ -11,9 +11,10 @@ import pytest
 
 from dlcore import datasets, runner
 from dlcore.errors import RunError
-from dlcore.explain_images import cam_layer, grad_cam, image_explanations, overlay_png
+from dlcore.images.explain import cam_layer, grad_cam, image_explanations, overlay_png
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, shapes_zip
+from dlcore.outputs import load_test_outputs
 
 SIDE = 24
 
@@ -156,7 +157,7 @@ def test_the_overlay_colours_hot_places_and_leaves_cold_ones_alone():
 
 
 def test_the_colour_ramp_grows_brighter_with_heat():
-    from dlcore.explain_images import _colour
+    from dlcore.images.explain import _colour
 
     rgb = _colour(np.linspace(0.0, 1.0, 60))
     luminance = rgb @ np.array([0.2126, 0.7152, 0.0722])
@@ -174,7 +175,7 @@ def test_a_run_explains_its_confident_mistakes_first_and_saves_each_picture(stor
     assert store.run(run_id).status == "done", store.run(run_id).message
 
     out = image_explanations(store, run_id, n=6)
-    y_true, outputs, rows = runner.load_test_outputs(store, run_id)
+    y_true, outputs, rows = load_test_outputs(store, run_id)
     probs = outputs["cnn_small"]
     classes = store.run(run_id).result["classes"]
     n_wrong = int((probs.argmax(axis=1) != y_true).sum())

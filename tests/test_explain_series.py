@@ -12,7 +12,7 @@ import pytest
 from dlcore import datasets, runner
 from dlcore.charts import ACCENT_COLOR
 from dlcore.errors import NotFoundError, RunError, SpecError
-from dlcore.explain_series import (
+from dlcore.series.explain import (
     channel_importance_chart,
     lag_importance_chart,
     series_importance,
@@ -178,7 +178,7 @@ def test_only_a_finished_forecasting_run_with_its_final_model_can_be_explained(s
 
 
 def test_the_sentence_names_the_lags_that_matter_and_weighs_the_covariate_against_the_series():
-    from dlcore.explain_series import _sentence
+    from dlcore.series.explain import _sentence
 
     def lags(means: dict[int, float]) -> list[dict]:
         return [{"lag": k, "mean": means.get(k, 0.0), "std": 0.01} for k in range(1, 60)]

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from dlcore.errors import SchemaError
-from dlcore.features import MISSING, OTHER, TabularPreprocessor, TargetEncoder
+from dlcore.tables.preprocess import MISSING, OTHER, TabularPreprocessor
+from dlcore.targets import TargetEncoder
 
 
 def _frame():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore import forecast as fc
+from dlcore.series import backtest as fc
 from dlcore.errors import DataError, SpecError
 
 

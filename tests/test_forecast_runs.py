@@ -173,7 +173,7 @@ def panel_run(tmp_path_factory):
 
 
 def test_several_series_in_one_file_train_one_model_and_backtest_each_series(panel_run):
-    from dlcore.forecasting import load_backtest, series_ids
+    from dlcore.series.run import load_backtest, series_ids
 
     store, run = panel_run
     assert run.status == "done", run.message
@@ -195,7 +195,7 @@ def test_several_series_in_one_file_train_one_model_and_backtest_each_series(pan
 
 
 def test_several_series_forecast_each_after_its_last_date_and_a_new_shop_too(panel_run):
-    from dlcore.forecasting import forecast_frame, load_future
+    from dlcore.series.run import forecast_frame, load_future
 
     store, run = panel_run
     future = load_future(store, run.id)

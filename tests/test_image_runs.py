@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dlcore.images import run as images_run
 from dlcore import datasets, runner
 from dlcore.errors import DataError
 from dlcore.scoring import load_scorer
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import shapes_zip
 from tests.test_cli import cli
+from dlcore.outputs import load_test_outputs
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def test_the_image_run_ranks_a_cnn_against_pixel_baselines(image_run):
 
 def test_scoring_the_test_images_again_reproduces_every_models_outputs(image_run):
     store, run, record, _ = image_run
-    y_true, outputs, rows = runner.load_test_outputs(store, run.id)
+    y_true, outputs, rows = load_test_outputs(store, run.id)
     manifest = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet")
     archive = zipfile.ZipFile(store.dataset_dir(record.id) / "source.zip")
     items = [(manifest["image"].iloc[r], archive.read(manifest["image"].iloc[r])) for r in rows]
@@ -142,7 +144,7 @@ def test_cli_fits_a_zip_without_a_target_and_predicts_a_zip(tmp_path):
 
 
 def test_the_image_pipeline_shuffles_each_epoch_and_keeps_every_image_once():
-    from dlcore.train import image_dataset
+    from dlcore.training import image_dataset
 
     x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.ones((1, 4, 4, 1), dtype=np.uint8)
     y = np.arange(10)
@@ -161,11 +163,11 @@ def test_pixels_are_decoded_once_per_size_and_cached(image_run):
     store, _, record, _ = image_run
     cache = store.dataset_dir(record.id) / "pixels-24.npy"
     stamp = cache.stat().st_mtime_ns
-    pixels = runner.image_pixels(store, record.id, 24, 3)
+    pixels = images_run.image_pixels(store, record.id, 24, 3)
     assert pixels.shape == (72, 24, 24, 3) and pixels.dtype == np.uint8
     assert cache.stat().st_mtime_ns == stamp  # read back, not decoded again
     calls = []
-    small = runner.image_pixels(store, record.id, 12, 3, progress=lambda done, total: calls.append((done, total)))
+    small = images_run.image_pixels(store, record.id, 12, 3, progress=lambda done, total: calls.append((done, total)))
     assert small.shape == (72, 12, 12, 3) and calls[-1] == (72, 72)
     assert (store.dataset_dir(record.id) / "pixels-12.npy").exists()
 

@@ -1,4 +1,4 @@
-"""Tests for dlcore.data.images: ZIPs of labelled images, their refusals, and decoding.
+"""Tests for dlcore.images: ZIPs of labelled images, their refusals, and decoding.
 
 Every ZIP is made here, in tmp_path, so each test shows exactly what an analyst uploads
 and what we expect back.
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore.data import images
-from dlcore.data.images import (
+from dlcore import images
+from dlcore.images import (
     MIN_IMAGES_PER_CLASS,
     SKIP_REASONS,
     ImageReport,
@@ -39,6 +39,7 @@ from dlcore.data.images import (
     thumbnail_png,
 )
 from dlcore.errors import DataError, TooLargeError
+from dlcore.images import zipfiles
 
 # ---- helpers --------------------------------------------------------------------------
 
@@ -600,8 +601,8 @@ def test_decode_image_refuses_what_it_cannot_read(monkeypatch):
 
 
 def test_load_pixels_decodes_the_manifest_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(images, "_WORKERS", 3)  # threads and several batches, on any machine
-    monkeypatch.setattr(images, "_BATCH", 4)
+    monkeypatch.setattr(zipfiles, "_WORKERS", 3)  # threads and several batches, on any machine
+    monkeypatch.setattr(zipfiles, "_BATCH", 4)
     entries = two_classes()
     path = make_zip(tmp_path / "upload.zip", entries)
     manifest, report = read_image_zip(path, "photos.zip")
@@ -831,7 +832,7 @@ def test_pillows_own_bomb_warning_does_not_reach_the_analyst(tmp_path):
     entries["cats/big.png"] = png(size=(40, 40))  # over the limit, under twice it
     path = make_zip(tmp_path / "upload.zip", entries)
     code = (
-        "import sys; from dlcore.data.images import read_image_zip; "
+        "import sys; from dlcore.images import read_image_zip; "
         "print(read_image_zip(sys.argv[1], 'x.zip')[1].skipped_counts)"
     )
     done = subprocess.run(

@@ -13,6 +13,7 @@ import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ROOT, churn_frame
+from dlcore.outputs import load_test_outputs
 
 
 def cli(home, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -33,7 +34,7 @@ def fitted(tmp_path_factory):
 
 
 def test_report_cli_writes_one_file_with_the_answer_the_explanation_and_how_to_reproduce(fitted, tmp_path):
-    from dlcore import decision
+    from dlcore.handover import decision
     from dlcore.store import Store
 
     home, fit = fitted
@@ -59,7 +60,7 @@ def test_report_cli_writes_one_file_with_the_answer_the_explanation_and_how_to_r
 
 
 def test_report_opens_in_a_browser_with_no_network_and_draws_its_charts(fitted, tmp_path):
-    from dlcore.report import build_report
+    from dlcore.handover.report import build_report
     from dlcore.store import Store
 
     home, fit = fitted
@@ -98,6 +99,6 @@ def test_rerun_trains_the_same_spec_and_the_scores_match(fitted):
     assert second == first  # exactly: same split, seed, settings and machine
     store = Store.open(home)
     assert store.run(again["run_id"]).spec == store.run(fit["run_id"]).spec
-    _, a, _ = runner.load_test_outputs(store, fit["run_id"])
-    _, b, _ = runner.load_test_outputs(store, again["run_id"])
+    _, a, _ = load_test_outputs(store, fit["run_id"])
+    _, b, _ = load_test_outputs(store, again["run_id"])
     assert all(np.array_equal(a[m], b[m]) for m in a)

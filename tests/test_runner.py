@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from dlcore import splits
 from dlcore import datasets, runner
 from dlcore.scoring import load_scorer
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, regression_frame
+from dlcore.outputs import load_test_outputs
 
 
 def _run(store, frame, target, **train):
@@ -21,9 +23,9 @@ def _run(store, frame, target, **train):
 
 def test_split_is_reproducible_disjoint_and_stratified():
     y = np.array([0] * 80 + [1] * 20)
-    a = runner.split_indices(y, "binary", 0.2, 0.2, seed=3)
-    b = runner.split_indices(y, "binary", 0.2, 0.2, seed=3)
-    c = runner.split_indices(y, "binary", 0.2, 0.2, seed=4)
+    a = splits.split_indices(y, "binary", 0.2, 0.2, seed=3)
+    b = splits.split_indices(y, "binary", 0.2, 0.2, seed=3)
+    c = splits.split_indices(y, "binary", 0.2, 0.2, seed=4)
     assert all(np.array_equal(p, q) for p, q in zip(a, b))
     assert not np.array_equal(a[2], c[2])
     train, val, test = a
@@ -47,7 +49,7 @@ def test_binary_run_ranks_deep_model_against_every_baseline(store):
     assert run.result["rows"] == {"train": 180, "validation": 60, "test": 60, "dropped_missing_target": 0}
     assert board["verdicts"][0]["deep_model"] == "mlp_embed"
     # Scoring the training file again reproduces the saved test outputs of every model.
-    y_true, outputs, rows = runner.load_test_outputs(store, run.id)
+    y_true, outputs, rows = load_test_outputs(store, run.id)
     frame = datasets.load_frame(store, run.dataset_id)
     for model in ("mlp_embed", "random_forest"):
         out, _ = load_scorer(store, run.id, model).output(frame.iloc[rows])

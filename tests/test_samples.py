@@ -1,4 +1,4 @@
-"""Tests for dlcore.data.samples: every sample loads offline, has its target, and survives
+"""Tests for dlcore.tables.samples and dlcore.images.samples: every sample loads offline, has its target, and survives
 the same path as an upload (CSV bytes -> read_table -> profile -> target checks)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dlcore.data.samples import SAMPLES, Sample, load_sample, sample_csv_bytes
-from dlcore.data.tabular import (
+from dlcore.tables.samples import SAMPLES, Sample, load_sample, sample_csv_bytes
+from dlcore.tables import (
     check_target,
     infer_task,
     leakage_warnings,

@@ -1,4 +1,4 @@
-"""Tests for dlcore.data.tabular: reading messy files, profiling columns, checking targets.
+"""Tests for dlcore.tables: reading messy files, profiling columns, checking targets.
 
 Every tricky file is made here, in bytes or in tmp_path, so each test shows exactly what
 an analyst's file looks like and what we expect back.
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore.data.tabular import (
+from dlcore.tables import (
     COLUMN_KINDS,
     MIN_ROWS,
     DatasetProfile,
@@ -31,6 +31,7 @@ from dlcore.data.tabular import (
     usable_features,
 )
 from dlcore.errors import DataError, SpecError, TooLargeError
+from dlcore.tables import profile
 
 
 def read(data: bytes, **kwargs):
@@ -760,7 +761,7 @@ def test_no_leakage_on_honest_data():
 
 def test_modules_import_neither_streamlit_nor_tensorflow():
     code = (
-        "import sys, dlcore.data.tabular, dlcore.data.samples; "
+        "import sys, dlcore.tables, dlcore.tables.samples; "
         "bad = [m for m in ('streamlit', 'tensorflow', 'keras') if m in sys.modules]; "
         "assert not bad, bad"
     )
@@ -795,13 +796,13 @@ def test_xlsx_with_a_cover_sheet_first_reads_the_sheet_with_the_table():
 
 
 def test_a_big_table_is_profiled_two_columns_at_a_time_with_the_same_result(monkeypatch):
-    from dlcore.data import tabular as tab
+    from dlcore import tables as tab
 
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"amount": rng.normal(50, 9, 3000).round(2), "count": rng.integers(0, 9, 3000),
                           "region": rng.choice(["north", "south", None], 3000), "code": np.arange(3000),
                           "day": pd.date_range("2024-01-01", periods=3000, freq="h"), "flag": rng.random(3000) < 0.3})
     one_at_a_time = tab.profile_frame(frame).to_dict()
-    monkeypatch.setattr(tab, "_THREADED_CELLS", 1)  # every table counts as big
+    monkeypatch.setattr(profile, "_THREADED_CELLS", 1)  # every table counts as big
     assert tab.profile_frame(frame).to_dict() == one_at_a_time
     assert [c["name"] for c in one_at_a_time["columns"]] == list(frame.columns)

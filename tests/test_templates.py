@@ -34,7 +34,7 @@ def _inputs(template, task, rng, n):
 def test_template(name, task, tmp_path):
     import keras
 
-    from dlcore.train import compile_for
+    from dlcore.training import compile_for
 
     template = templates.get(name)
     keras.utils.set_random_seed(0)
@@ -88,7 +88,7 @@ def test_augmentation_changes_training_images_only_and_follows_the_settings():
     switched off, and mirroring can be left out of it."""
     import keras
 
-    from dlcore.templates import cnn
+    from dlcore.images import templates as cnn
 
     keras.utils.set_random_seed(0)
     pixels = np.random.default_rng(1).integers(0, 256, size=(4, 16, 16, 1)).astype("float32")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore.data import timeseries as ts
-from dlcore.data.tabular import read_table
+from dlcore import series as ts
+from dlcore.tables import read_table
 from dlcore.errors import DataError, SpecError
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import charts, evaluate, jobs
-from dlcore.data import images
+from dlcore import charts, evaluate, images, jobs
 from dlcore.errors import DlcoreError
 from dlcore.store import DatasetRecord, RunRecord
 from ui import common, scoring, urls, views
@@ -207,3 +208,22 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
         st.caption(f"The first {len(table)} images; the download has them all.")
     st.download_button("Download the predictions (CSV)", data, file_name=f"predictions-{job.input_name.rsplit('.', 1)[0]}.csv",
                        mime="text/csv", icon=":material/download:", type="primary")
+
+
+def explain_view(run_id: str, result: dict[str, Any]) -> None:
+    """Grad-CAM overlays: where the deep model looked for the class it predicted."""
+    items = result.get("items", [])
+    if not items:
+        st.info("There were no test images to explain.")
+        return
+    folder = common.store().run_dir(run_id) / "explain"
+    st.markdown(f"**Where the model looked** ({result.get('method', 'Grad-CAM')}): warm colours mark the parts of each "
+                "picture that pushed the model towards the class it said. Mistakes first, then confident right answers.")
+    cols = st.columns(4)
+    for i, item in enumerate(items):
+        path = folder / item["png"]
+        with cols[i % 4]:
+            if path.exists():
+                st.image(path.read_bytes(), width="stretch")
+            mark = "✓" if item["correct"] else "✗"
+            st.caption(f"{mark} is {item['true']} · said {item['predicted']} ({item['confidence']:.0%})")

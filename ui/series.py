@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from dlcore import charts, evaluate
-from dlcore.forecasting import ID_COLUMN, load_backtest, load_future
+from dlcore import evaluate
+from dlcore.series import charts as series_charts
+from dlcore.series.run import ID_COLUMN, load_backtest, load_future
 from dlcore.store import RunRecord
 from ui import common
 
@@ -52,7 +55,7 @@ def compare_view(run: RunRecord) -> None:
         series = _series_choice(run, "Series")
     data = load_backtest(common.store(), run.id, series)
     forecasts = {evaluate.display_name(m): data["forecasts"][m] for m in shown}
-    st.plotly_chart(charts.forecast_chart(data["history_times"], data["history"], data["window_times"], forecasts,
+    st.plotly_chart(series_charts.forecast_chart(data["history_times"], data["history"], data["window_times"], forecasts,
                                           families=_families(board), show_last=max(60, 4 * info["horizon"] * info["windows"]),
                                           title=f"Backtest: {series}" if series else "Backtest and forecast"),
                     width="stretch")
@@ -98,7 +101,7 @@ def forecast_view(run: RunRecord) -> None:
     chosen = future[future["model"] == model].drop(columns=["model"]).reset_index(drop=True)
     shown = chosen[chosen[ID_COLUMN] == series].drop(columns=[ID_COLUMN]) if series is not None else chosen
     data = load_backtest(common.store(), run.id, series)
-    st.plotly_chart(charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
+    st.plotly_chart(series_charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
                                           {evaluate.display_name(model): data["forecasts"][model]}, shown,
                                           families=_families(board),
                                           title=f"Forecast by {evaluate.display_name(model)}" + (f": {series}" if series else ""),
@@ -153,14 +156,14 @@ def _newer_data(run: RunRecord, model: str) -> None:
 
 @st.cache_data(max_entries=8, show_spinner="Looking for dates…")
 def time_columns(dataset_id: str) -> list[str]:
-    from dlcore.data import timeseries
+    from dlcore import series as timeseries
 
     return timeseries.time_columns(common.frame(dataset_id))
 
 
 @st.cache_data(max_entries=8, show_spinner="Looking for series ids…")
 def id_columns(dataset_id: str, time_col: str) -> list[str]:
-    from dlcore.data import timeseries
+    from dlcore import series as timeseries
 
     return timeseries.id_columns(common.frame(dataset_id), time_col)
 
@@ -169,7 +172,7 @@ def id_columns(dataset_id: str, time_col: str) -> list[str]:
 def series_check(dataset_id: str, time_col: str, target: str,
                  id_col: str | None = None) -> tuple[dict | None, str | None]:
     """What the series looks like (frequency, gaps, duplicates, suggested settings), or why it cannot be used."""
-    from dlcore.data import timeseries
+    from dlcore import series as timeseries
     from dlcore.errors import DlcoreError
 
     frame = common.frame(dataset_id)
@@ -198,7 +201,7 @@ def describe(info: dict) -> str:
 @st.cache_data(max_entries=8, show_spinner=False)
 def likely_id(dataset_id: str, time_col: str) -> str | None:
     """The id column the file's shape points to (one row per series and time), if any."""
-    from dlcore.data import timeseries
+    from dlcore import series as timeseries
 
     ids = id_columns(dataset_id, time_col)
     return ids[0] if ids and timeseries.looks_like_id(common.frame(dataset_id), time_col, ids[0]) else None
@@ -222,7 +225,7 @@ def id_choice(dataset_id: str, time_col: str, target: str | None, key: str | Non
 
 @st.cache_data(max_entries=8, show_spinner="Drawing the series…")
 def _overview(dataset_id: str, time_col: str, target: str, id_col: str | None):  # type: ignore[no-untyped-def]
-    from dlcore.data import timeseries
+    from dlcore import series as timeseries
 
     return timeseries.overview(common.frame(dataset_id), time_col, target, id_col)
 
@@ -264,9 +267,7 @@ def _over_time(dataset, times: list[str], values: list[str], default: str) -> No
     steps, missing = _overview(dataset.id, time_col, target, id_col)
     m3.metric("Missing steps", f"{len(missing):,}", help="Steps of the regular grid with no value: no row, or only empty cells")
     m4.metric("Repeated times", f"{info['duplicates']:,}", help="Rows beyond the first at the same step")
-    from dlcore import charts
-
-    st.plotly_chart(charts.series_overview_chart(steps, missing, target, info["unit"]), width="stretch")
+    st.plotly_chart(series_charts.series_overview_chart(steps, missing, target, info["unit"]), width="stretch")
     for note in info["notes"]:
         st.info(note, icon=":material/info:")
     st.caption(f"Suggested for a forecast: {info['horizon']} {info['unit']} ahead, reading the last {info['lookback']}, "
@@ -345,3 +346,16 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
         forecast=ForecastSpec(time_col=time_col, horizon=int(horizon), lookback=int(lookback), windows=int(windows),
                               season_length=int(season), gaps=gaps, duplicates=duplicates, id_col=id_col),
     )
+
+
+def explain_view(result: dict[str, Any]) -> None:
+    """Which lags and which columns the forecast leans on."""
+    from dlcore.series import explain as explain_series
+
+    if result.get("sentence"):
+        st.success(result["sentence"], icon=":material/lightbulb:")
+    st.plotly_chart(explain_series.lag_importance_chart(result), width="stretch")
+    if len(result.get("channels", [])) > 1:
+        st.plotly_chart(explain_series.channel_importance_chart(result), width="stretch")
+    st.caption(f"Permutation importance on {result.get('n_windows', 0):,} look-back windows of the history: how much "
+               f"worse ({result.get('metric', 'MAE')}) the forecast gets when one part of its input is scrambled.")

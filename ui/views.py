@@ -155,7 +155,7 @@ def pick_dataset(page: str, prompt: str) -> None:
 def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
     """The first rows of a scored CSV as an analyst should see them on screen: blanks for
     missing cells, and without the apostrophe that guards formulas in the download."""
-    from dlcore.data import tabular
+    from dlcore import tables as tabular
 
     frame, _ = tabular.read_table(data, name="scored.csv")
     frame = frame.head(rows)
@@ -169,7 +169,8 @@ def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
 
 def hand_over(run: RunRecord) -> None:
     """The run as something to hand over: the report, the model bundle, and a rerun of its spec."""
-    from dlcore import report, runner
+    from dlcore import runner
+    from dlcore.handover import report
     from dlcore.spec import RunSpec
 
     store = common.store()
@@ -180,7 +181,7 @@ def hand_over(run: RunRecord) -> None:
         help="One file with the leaderboard, the verdict, the charts, the explanation, the threshold and how to "
              "reproduce the run. Its charts are interactive and need no network.", on_click="ignore")
     if (run.result or {}).get("kind") != "series":
-        from dlcore import bundle
+        from dlcore.handover import bundle
 
         c2.download_button(
             "Model bundle (ZIP)", data=lambda: bundle.build_bundle(store, run.id),
@@ -191,22 +192,3 @@ def hand_over(run: RunRecord) -> None:
                  help="Train the same spec again: same data, split, seed and settings; on this machine the scores match."):
         with common.guard():
             urls.open_run(runner.submit(store, RunSpec.from_dict(run.spec)))
-
-
-def row_inputs(run: RunRecord) -> dict:
-    """One input per column of a table run, starting at a typical training value; call inside a form."""
-    features = run.result["features"]
-    defaults = run.result["input_defaults"]
-    values: dict = {}
-    cols = st.columns(3)
-    for i, col in enumerate(features["numeric"] + features["datetime"] + features["categorical"]):
-        spec = defaults.get(col, {})
-        box = cols[i % 3]
-        if spec.get("kind") == "numeric":
-            default = spec.get("default")
-            values[col] = box.number_input(col, value=float(default) if default is not None else 0.0, format="%g")
-        elif spec.get("kind") == "categorical":
-            values[col] = box.selectbox(col, spec.get("choices") or [""], index=0)
-        else:
-            values[col] = box.text_input(col, value=spec.get("default") or "")
-    return values

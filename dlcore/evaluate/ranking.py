@@ -1,0 +1,427 @@
+"""The honest leaderboard: every model of a run ranked on the same test rows by the primary
+metric, each with its interval, and a plain-language verdict on the deep model against the best
+baseline, with the paired interval of their difference (``dlcore.evaluate.metrics`` scores).
+
+Forecasts are ranked by ``dlcore.series.leaderboard`` on the same ``Row`` and ``Verdict``,
+with backtest windows as the unit.
+
+Example::
+
+    board = leaderboard("binary", y_test, {"mlp": p_mlp, "dummy": p_dummy},
+                        families={"mlp": "deep", "dummy": "baseline"})
+    board.verdicts[0].text
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from sklearn import metrics as skm
+
+from dlcore.errors import DataError, SpecError
+from dlcore.evaluate.metrics import (
+    _METRICS,
+    _SMALL_TEST,
+    FAMILIES,
+    Metric,
+    _check,
+    _check_confidence,
+    _check_n_boot,
+    _percentile_ci,
+    _resampled,
+    _task,
+    primary_metric,
+)
+
+# ---------------------------------------------------------------------------------------
+# Leaderboard and verdict.
+
+
+def _nan_to_none(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _none_to_nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+@dataclass
+class Row:
+    """One model on the board: its primary score with interval, and all metrics."""
+
+    model: str
+    family: str
+    test_score: float
+    ci: tuple[float, float]
+    metrics: dict[str, float]
+    fit_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "family": self.family,
+            "test_score": _nan_to_none(self.test_score),
+            "ci": [_nan_to_none(c) for c in self.ci],
+            "metrics": {k: _nan_to_none(v) for k, v in self.metrics.items()},
+            "fit_seconds": self.fit_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        return cls(
+            model=d["model"],
+            family=d["family"],
+            test_score=_none_to_nan(d["test_score"]),
+            ci=(_none_to_nan(d["ci"][0]), _none_to_nan(d["ci"][1])),
+            metrics={k: _none_to_nan(v) for k, v in d["metrics"].items()},
+            fit_seconds=d.get("fit_seconds"),
+        )
+
+
+@dataclass
+class Verdict:
+    """Is a deep model better than the best baseline? ``diff > 0`` means the deep model is."""
+
+    outcome: str
+    deep_model: str | None
+    best_baseline: str | None
+    diff: float
+    diff_ci: tuple[float, float]
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "deep_model": self.deep_model,
+            "best_baseline": self.best_baseline,
+            "diff": _nan_to_none(self.diff),
+            "diff_ci": [_nan_to_none(c) for c in self.diff_ci],
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        return cls(
+            outcome=d["outcome"],
+            deep_model=d["deep_model"],
+            best_baseline=d["best_baseline"],
+            diff=_none_to_nan(d["diff"]),
+            diff_ci=(_none_to_nan(d["diff_ci"][0]), _none_to_nan(d["diff_ci"][1])),
+            text=d["text"],
+        )
+
+
+@dataclass
+class Leaderboard:
+    """Models ranked by the task's primary metric (best first), with one verdict per deep model."""
+
+    task: str
+    metric: str
+    metric_title: str
+    higher_is_better: bool
+    n_test: int
+    rows: list[Row]
+    verdicts: list[Verdict]
+    n_boot: int
+    seed: int
+    confidence: float = 0.95
+    # Forecast boards only: how many backtest windows the intervals come from. Their n_boot
+    # is 0 (no bootstrap) and n_test the forecast points scored (0 when not given).
+    n_windows: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (nan becomes None) that ``from_dict`` turns back into this board."""
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "metric_title": self.metric_title,
+            "higher_is_better": self.higher_is_better,
+            "n_test": self.n_test,
+            "rows": [r.to_dict() for r in self.rows],
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "n_boot": self.n_boot,
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "n_windows": self.n_windows,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Leaderboard:
+        return cls(
+            task=d["task"],
+            metric=d["metric"],
+            metric_title=d["metric_title"],
+            higher_is_better=bool(d["higher_is_better"]),
+            n_test=int(d["n_test"]),
+            rows=[Row.from_dict(r) for r in d["rows"]],
+            verdicts=[Verdict.from_dict(v) for v in d["verdicts"]],
+            n_boot=int(d["n_boot"]),
+            seed=int(d["seed"]),
+            confidence=float(d.get("confidence", 0.95)),
+            n_windows=None if d.get("n_windows") is None else int(d["n_windows"]),
+        )
+
+
+def _num(x: float) -> str:
+    """A metric value for a sentence: 3 decimals, thousands grouped for large-unit errors."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3f}"
+
+
+def _signed(x: float) -> str:
+    # A real minus sign reads better than a hyphen next to a plus sign.
+    s = _num(abs(x))
+    return ("+" if x >= 0 else "\u2212") + s
+
+
+def _in_sentence(title: str) -> str:
+    """'Accuracy' -> 'accuracy' inside a sentence; acronyms such as 'ROC AUC' stay as they are."""
+    return title[0].lower() + title[1:] if title[1:2].islower() else title
+
+
+DISPLAY_NAMES = {
+    "mlp": "MLP",
+    "mlp_embed": "MLP with embeddings",
+    "cnn_small": "small CNN",
+    "cnn_deep": "deeper CNN",
+    "dummy": "dummy floor",
+    "logistic_regression": "logistic regression",
+    "ridge": "ridge regression",
+    "random_forest": "random forest",
+    "gradient_boosting": "gradient boosting",
+    "cnn1d": "1-D CNN",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "naive": "naive (last value)",
+    "seasonal_naive": "seasonal naive",
+    "ridge_lags": "ridge on lags",
+    "gradient_boosting_lags": "gradient boosting on lags",
+}
+
+
+def per_class(y_true: Any, output: Any, classes: list[str]) -> list[dict[str, Any]]:
+    """Precision, recall and F1 of each class from class probabilities, with how many test rows
+    truly are that class (``support``); in plain words on the page, so a weak class shows."""
+    y = np.asarray(y_true).astype(int)
+    pred = np.asarray(output).argmax(axis=1)
+    labels = list(range(len(classes)))
+    p, r, f, n = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    return [{"class": classes[k], "precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
+             "support": int(n[k])} for k in labels]
+
+
+def display_name(model: str) -> str:
+    """The name an analyst reads for a model id ('random_forest' -> 'random forest')."""
+    return DISPLAY_NAMES.get(model, model.replace("_", " "))
+
+
+def _verdict_text(
+    outcome: str,
+    deep: str,
+    base: str,
+    metric: Metric,
+    deep_score: float,
+    base_score: float,
+    diff: float,
+    ci: tuple[float, float],
+    confidence: float,
+    n: int | None,
+    where: str = "on this test set",
+) -> str:
+    """The verdict in words. ``n`` test rows adds a warning when small (None: the caller
+    words its own); ``where`` names the data the comparison was made on."""
+    level = f"{confidence:.0%} interval"
+    name = _in_sentence(metric.title)
+    lead = f"The deep model ({display_name(deep)})"
+    vs = f"the best baseline ({display_name(base)})"
+    if math.isnan(diff) or math.isnan(ci[0]):
+        text = (
+            f"{lead} cannot be compared with {vs}: {name} is undefined on this test "
+            "set (for example, only one class is present). Use a larger or stratified test set."
+        )
+    else:
+        interval = f"{_signed(ci[0])} to {_signed(ci[1])}"
+        if metric.higher_is_better:
+            change = f"{_signed(diff)} ({level} {interval})"
+            difference = f"the difference in {name} is {_signed(diff)}"
+            interval_named = f"the {level} ({interval})"
+        else:
+            # diff > 0 means the deep model's error is lower, so say "lower" in words.
+            word = "lower" if diff >= 0 else "higher"
+            change = f"{_num(abs(diff))} {word} ({level} for how much lower: {interval})"
+            difference = f"its {name} is {_num(abs(diff))} {word}"
+            interval_named = f"the {level} for how much lower ({interval})"
+        scores = f"{name} {_num(deep_score)} vs {_num(base_score)}"
+        if outcome == "better":
+            text = f"{lead} is better than {vs}: {scores}, {change}."
+        elif outcome == "worse":
+            text = (
+                f"{lead} is worse than {vs}: {scores}, {change}. "
+                "The simpler model is the better choice."
+            )
+        else:
+            text = (
+                f"{lead} is not clearly better than {vs}: {difference}, and {interval_named} "
+                f"includes zero, so {where} the simpler model is the safer choice."
+            )
+    if n is not None and n < _SMALL_TEST:
+        text += (
+            f" The test set has only {n} rows, so these intervals are wide; more test data "
+            "would give a sharper comparison."
+        )
+    return text
+
+
+# A tie on the primary metric (two models both at ROC AUC 1.0, say) is broken by a metric that
+# also judges how sure the model is, lower being better; a tie on both goes to the baseline,
+# the simpler model. So the first row is always the model the verdict would recommend.
+_TIE_BREAK = {"binary": "log_loss", "multiclass": "log_loss", "regression": "mae", "forecast": "mae"}
+
+
+def _rank_key(metric: Metric, task: str) -> Callable[[Row], tuple[int, float, float, int]]:
+    sign = -1.0 if metric.higher_is_better else 1.0
+    tie = _TIE_BREAK.get(task, "")
+
+    def key(r: Row) -> tuple[int, float, float, int]:
+        if math.isnan(r.test_score):  # an undefined score goes last, not wherever nan sorts
+            return (1, 0.0, 0.0, 0)
+        second = r.metrics.get(tie, math.nan)
+        return (0, sign * r.test_score, math.inf if math.isnan(second) else second, r.family != "baseline")
+
+    return key
+
+
+def leaderboard(
+    task: str,
+    y_true: Any,
+    outputs: dict[str, Any],
+    families: dict[str, str],
+    fit_seconds: dict[str, float] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Leaderboard:
+    """Score every model the same way, rank them and judge each deep model against baselines.
+
+    The best baseline is the best-scoring model of family ``"baseline"`` (the Dummy floor
+    included). A verdict is "better" or "worse" only when the whole paired-bootstrap interval
+    of the difference lies on one side of zero.
+    """
+    metric = primary_metric(task)
+    _check_n_boot(n_boot)
+    _check_confidence(confidence)
+    if not outputs:
+        raise SpecError("No model outputs to rank; train at least one model first.")
+    _check_families(families, outputs, "outputs")
+    fit_seconds = fit_seconds or {}
+
+    names = list(outputs)
+    checked: dict[str, np.ndarray] = {}
+    y = np.asarray(y_true)
+    for name in names:
+        try:
+            y, checked[name] = _check(task, y_true, outputs[name])
+        except DataError as e:
+            raise DataError(f"Model {name!r}: {e}") from e
+    n = y.size
+
+    boots = dict(zip(names, _resampled(metric, y, [checked[m] for m in names], n_boot, seed)))
+    rows = []
+    for name in names:
+        all_metrics = {m.key: m(y, checked[name]) for m in _METRICS[task]}
+        secs = fit_seconds.get(name)
+        rows.append(
+            Row(
+                model=name,
+                family=families[name],
+                test_score=all_metrics[metric.key],
+                ci=_percentile_ci(boots[name], confidence),
+                metrics=all_metrics,
+                fit_seconds=None if secs is None else float(secs),
+            )
+        )
+    rows.sort(key=_rank_key(metric, _task(task)))
+    verdicts = _verdicts(metric, rows, boots, confidence, n)
+    return Leaderboard(
+        task=task,
+        metric=metric.key,
+        metric_title=metric.title,
+        higher_is_better=metric.higher_is_better,
+        n_test=n,
+        rows=rows,
+        verdicts=verdicts,
+        n_boot=int(n_boot),
+        seed=int(seed),
+        confidence=float(confidence),
+    )
+
+
+def _verdicts(
+    metric: Metric, rows: list[Row], boots: dict[str, np.ndarray], confidence: float, n: int
+) -> list[Verdict]:
+    """One verdict per deep model (rows are already ranked best first)."""
+    missing = _one_side_missing(rows)
+    if missing is not None:
+        return missing
+    base = next(r for r in rows if r.family == "baseline")
+    sign = 1.0 if metric.higher_is_better else -1.0
+    verdicts = []
+    for r in (r for r in rows if r.family == "deep"):
+        diff = sign * (r.test_score - base.test_score)
+        # Paired: resample b of the deep model and of the baseline used the same rows.
+        ci = _percentile_ci(sign * (boots[r.model] - boots[base.model]), confidence)
+        outcome = _outcome(ci)
+        text = _verdict_text(
+            outcome, r.model, base.model, metric, r.test_score, base.test_score,
+            diff, ci, confidence, n,
+        )
+        verdicts.append(Verdict(outcome, r.model, base.model, float(diff), ci, text))
+    return verdicts
+
+
+def _outcome(ci: tuple[float, float]) -> str:
+    """"better" / "worse" only when the whole interval of (deep better by) lies on one side of 0."""
+    if ci[0] > 0:
+        return "better"
+    if ci[1] < 0:
+        return "worse"
+    return "not_clearly_better"
+
+
+def _one_side_missing(rows: list[Row]) -> list[Verdict] | None:
+    """The verdicts of a board without a deep model or without a baseline; None if it has both."""
+    deep = [r for r in rows if r.family == "deep"]
+    baselines = [r for r in rows if r.family == "baseline"]
+    nan_ci = (math.nan, math.nan)
+    if not deep:
+        best = baselines[0].model
+        return [
+            Verdict(
+                "no_deep_model", None, best, math.nan, nan_ci,
+                f"No deep model is on the board, so the best model is the baseline ({display_name(best)}).",
+            )
+        ]
+    if not baselines:
+        return [
+            Verdict(
+                "no_baseline", r.model, None, math.nan, nan_ci,
+                f"There is no baseline to compare the deep model ({display_name(r.model)}) with, so there "
+                "is no evidence that it beats a simpler model.",
+            )
+            for r in deep
+        ]
+    return None
+
+
+def _check_families(families: dict[str, str], models: dict[str, Any], what: str) -> None:
+    """Every model has a family, and every family is one of ``FAMILIES``."""
+    if set(families) != set(models):
+        raise SpecError(
+            f"families must name the same models as {what}; {what}: {sorted(models)}, "
+            f"families: {sorted(families)}."
+        )
+    for name, fam in families.items():
+        if fam not in FAMILIES:
+            raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")

@@ -1,0 +1,43 @@
+"""What a finished run keeps of its models: every model's outputs on the test rows (``.npz``,
+loaded without pickle), and which of its models is the best and which names are its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dlcore.errors import NotFoundError
+from dlcore.store import RunRecord, Store, atomic_write
+
+__all__ = ["save_test_outputs", "load_test_outputs", "best_model", "check_model"]
+
+
+def save_test_outputs(folder: Any, test: np.ndarray, y_test: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
+    arrays = {"row": test.astype(np.int64), "y_true": y_test}
+    for i, (name, out) in enumerate(outputs.items()):
+        arrays[f"model_{i}"] = out
+    arrays["names"] = np.array(list(outputs), dtype=np.str_)
+    with atomic_write(folder / "test_outputs.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def load_test_outputs(store: Store, run_id: str) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The test rows' true values and every model's outputs, as saved by the run (no pickle)."""
+    with np.load(store.run_dir(run_id) / "test_outputs.npz", allow_pickle=False) as data:
+        names = [str(n) for n in data["names"]]
+        return data["y_true"], {name: data[f"model_{i}"] for i, name in enumerate(names)}, data["row"]
+
+
+def best_model(result: dict) -> str:
+    """The model ranked first on the run's test rows: the one the verdict recommends."""
+    return result["leaderboard"]["rows"][0]["model"]
+
+
+def check_model(run: RunRecord, model: str) -> None:
+    """Refuse a model name that is not one of the run's own (it also names a file)."""
+    known = list((run.result or {}).get("models", {}))
+    if model not in known:
+        raise NotFoundError(f"Run {run.id!r} has no model named {model!r}; its models are: {', '.join(known)}.")

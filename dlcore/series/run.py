@@ -1,0 +1,474 @@
+"""Execute a forecasting run: a rolling-origin backtest of a deep template and the baselines,
+then the forecast after the last date, with prediction intervals.
+
+Called by ``runner.execute_run`` for runs whose spec has a ``forecast`` part. For every
+backtest window the deep model is trained afresh on the values before that window only (its
+scaler too) and forecasts the window's whole horizon at once; the baselines do the same
+through ``forecast.backtest``; one metric path scores all of them. The models that forecast
+the future are then fitted on the whole series; their intervals come from the errors each
+model made in the backtest, step by step ahead (empirical quantiles, see
+``forecast.forecast_intervals``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from dlcore import base, evaluate
+from dlcore.errors import DataError, RunError
+from dlcore.series import backtest as fc
+from dlcore.series import checks, frequency, leaderboard
+from dlcore.series.templates import TEMPLATES
+from dlcore.spec import RunSpec
+from dlcore.store import Store, atomic_write
+from dlcore.tables.reader import load_frame
+
+__all__ = ["Panel", "MAX_SERIES", "ID_COLUMN", "NEEDS", "check", "score_upload", "load_series", "execute_forecast", "future_table", "forecast_frame",
+           "series_ids", "load_backtest", "load_future", "VALIDATION_SHARE"]
+
+VALIDATION_SHARE = 0.15  # of each fit's windows, the most recent, for early stopping
+MAX_SERIES = 100  # per run: every baseline is backtested on each series, one at a time
+
+
+@dataclass
+class Panel:
+    """One series, or several with the same columns and frequency (a file with an id column),
+    each regular and ready for the models: values hold the target first, then covariates.
+    ``ids`` is ``[""]`` for a file with one series."""
+
+    ids: list[str]
+    times: list[pd.DatetimeIndex]
+    values: list[np.ndarray]  # per series (n_i, 1 + covariates), float
+    freq: frequency.Frequency
+    settings: checks.Settings
+    notes: list[str]
+    id_col: str | None = None
+
+    @property
+    def n_steps(self) -> int:
+        return int(sum(len(v) for v in self.values))
+
+
+NEEDS = ("A forecast needs a table with a time column and a sequence template "
+         f"({', '.join(t.title for t in TEMPLATES)}); choose both.")
+
+
+def check(store: Store, spec: RunSpec, record: Any) -> None:
+    """Read, fix and size the series now, so a bad date or a too-short series is said at once."""
+    if spec.forecast is None:
+        raise DataError(NEEDS)
+    load_series(load_frame(store, record.id), spec)
+
+
+def score_upload(store: Store, run: Any, model: str | None, content: bytes, name: str) -> base.Scored:
+    """Newer values of the run's series (or new series): the forecast after the file's last date."""
+    from dlcore.tables.reader import read_table
+
+    frame, report = read_table(content, name=name)
+    table = forecast_frame(store, run.id, frame, model)
+    summary = base.ScoreSummary(n_rows=len(table), model=model or str(table["model"].iloc[0]))
+    return base.Scored(table, summary, report.delimiter, report.decimal,
+                       described=f"a {len(table)}-step forecast after {frame.shape[0]} rows")
+
+
+def _settings(spec: RunSpec, freq: frequency.Frequency, lengths: list[int]) -> checks.Settings:
+    """The spec's settings, with the ones it leaves open suggested from a typical series."""
+    fs = spec.forecast
+    try:
+        suggested = checks.suggest_settings(freq, int(np.median(lengths)))
+    except DataError:
+        suggested = checks.suggest_settings(freq, max(lengths))  # most series are short: fit the longest
+    return checks.Settings(
+        horizon=fs.horizon or suggested.horizon,
+        lookback=fs.lookback or suggested.lookback,
+        season_length=fs.season_length or suggested.season_length,
+        windows=fs.windows or suggested.windows,
+        notes=suggested.notes if not (fs.horizon or fs.lookback or fs.windows) else (),
+    )
+
+
+def load_series(frame: pd.DataFrame, spec: RunSpec) -> Panel:
+    """Check, fix and size the series as the spec says (the same steps for training and scoring).
+
+    With an id column every series is regularised on its own; a series too short for the
+    backtest is left out with a note (all of them too short: the error says what would fit).
+    """
+    fs, target = spec.forecast, spec.data.target
+    id_col = fs.id_col
+    covariates = [c for c in (spec.data.features or ()) if c not in (target, fs.time_col, id_col)]
+    for col in [fs.time_col, target, *covariates, *([id_col] if id_col else [])]:
+        if col not in frame.columns:
+            raise DataError(f"The file has no column {col!r}; the columns are: "
+                            f"{', '.join(map(repr, list(frame.columns)[:15]))}.")
+    if id_col:
+        n_ids = int(frame[id_col].nunique(dropna=False))
+        if n_ids > MAX_SERIES:
+            raise DataError(f"The column {id_col!r} names {n_ids:,} series; one run forecasts up to {MAX_SERIES}. "
+                            "Filter the file to the series you need, or pick a coarser id column "
+                            "(a region rather than a store).")
+    clean, notes = checks.regularise(frame, fs.time_col, target, id_col, covariates=covariates,
+                                 duplicates=fs.duplicates, gaps=fs.gaps, freq=fs.freq)
+    freq = frequency.frequency_for(fs.freq) if fs.freq else frequency.infer_frequency(clean[fs.time_col])
+    groups = ([(str(k), g) for k, g in clean.groupby(id_col, sort=False)] if id_col else [("", clean)])
+    ids, times, values = [], [], []
+    for sid, part in groups:
+        v = part[[target, *covariates]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        if np.isnan(v).any():
+            bad = [c for c, n in zip([target, *covariates], np.isnan(v).sum(axis=0)) if n]
+            raise DataError(f"The column(s) {', '.join(map(repr, bad))} still have values that are not numbers after "
+                            "filling gaps. Use only numeric columns as the target and covariates.")
+        ids.append(sid)
+        times.append(pd.DatetimeIndex(part[fs.time_col]))
+        values.append(v)
+    settings = _settings(spec, freq, [len(v) for v in values])
+    st = settings
+    fits = [j for j, v in enumerate(values) if len(v) >= _needed(st)]
+    if not fits:
+        longest = int(np.argmax([len(v) for v in values]))
+        checks.check_settings(len(values[longest]), st.horizon, st.lookback, st.windows, unit=freq.unit)
+    if len(fits) < len(values):
+        short = [ids[j] for j in range(len(ids)) if j not in fits]
+        notes.append(f"Left out {len(short)} of {len(ids)} series shorter than the backtest needs "
+                     f"({_needed(st)} {freq.unit}): {', '.join(short[:8])}{'…' if len(short) > 8 else ''}.")
+    checks.check_settings(min(len(values[j]) for j in fits), st.horizon, st.lookback, st.windows, unit=freq.unit)
+    return Panel([ids[j] for j in fits], [times[j] for j in fits], [values[j] for j in fits], freq, settings,
+                 [*notes, *settings.notes], id_col)
+
+
+def _needed(settings: checks.Settings) -> int:
+    """The fewest steps a series needs for these settings' backtest."""
+    return checks.needed_steps(settings.horizon, settings.lookback, settings.windows)
+
+
+def _anchor(x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Make each window relative to its own last value of the target: the model learns how the
+    series moves from where it stands, not where it stands. A trending series (CO₂, prices)
+    leaves the range seen in training; relative windows keep it in range, as the lag
+    baselines do with their changes from the last value. Returns the shifted copies and the anchors."""
+    anchor = x[:, -1, 0].copy()
+    x = x.copy()
+    x[:, :, 0] -= anchor[:, None]
+    return x, (y - anchor[:, None]) if y is not None else None, anchor
+
+
+def _fit_windows(train: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray, ...]:
+    """Training and validation windows from scaled values, each relative to its last value;
+    validation windows are the most recent ones, and no training window's targets reach into them."""
+    x, y, _ = _anchor(*fc.make_windows(train, lookback, horizon))
+    n_val = max(1, int(round(len(x) * VALIDATION_SHARE)))
+    cut = len(x) - n_val - (horizon - 1)  # a gap: training targets end before validation targets start
+    if cut < max(4, n_val):
+        cut = len(x) - n_val  # a short series: accept the overlap rather than train on nothing
+    return x[:cut], y[:cut], x[-n_val:], y[-n_val:]
+
+
+def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[str], None]) -> None:
+    """Backtest the deep template and the baselines on every series, then forecast after the last date.
+
+    Several series (an id column) train one deep model on the windows of all of them, each
+    series scaled by its own training part (a global model: it learns the shapes the series
+    share); the baselines are fitted on each series alone. Every (series, window) pair is one
+    unit of the leaderboard's interval and of the paired verdict.
+    """
+    import keras
+
+    from dlcore.training import fit_deep, library_versions, make_store_callback
+
+    template = next(t for t in TEMPLATES if t.name == spec.template)
+    store.update_run(run_id, phase="Preparing the series", versions=library_versions())
+    frame = load_frame(store, spec.data.dataset_id)
+    panel = load_series(frame, spec)
+    st = panel.settings
+    h, lookback, season = st.horizon, st.lookback, st.season_length
+    values, times, ids = panel.values, panel.times, panel.ids
+    splits = [fc.backtest_splits(len(v), h, st.windows, lookback) for v in values]
+    fits = st.windows + 1  # one per backtest window, then one on the whole history, for the forecast
+    epochs_total = fits * spec.train.epochs
+    store.update_run(run_id, task="forecast", metric="mase", higher_is_better=False, epochs_total=epochs_total)
+    several = f"{len(ids)} series, " if panel.id_col else ""
+    say(f"{several}{panel.n_steps} steps ({panel.freq.words}), horizon {h}, look-back {lookback}, season {season}, "
+        f"{st.windows} backtest windows; training {template.name}")
+
+    offset = 0
+    info = base.InputInfo(window_shape=(lookback, values[0].shape[1]))
+
+    def train_on(parts: list[np.ndarray], label: str) -> tuple[Any, list[fc.Scaler], Any]:
+        nonlocal offset
+        store.update_run(run_id, phase=f"Training {template.title}: {label}", heartbeat_at=time.time())
+        scalers = [fc.Scaler().fit(part) for part in parts]
+        pieces = [_fit_windows(s.transform(part), lookback, h) for s, part in zip(scalers, parts)]
+        x_tr, y_tr, x_val, y_val = (np.concatenate([p[i] for p in pieces]) for i in range(4))
+        keras.utils.set_random_seed(spec.train.seed)
+        model = template.build(spec.train, info, "forecast", h)
+        callback = make_store_callback(store, run_id, "forecast", epochs_total, epoch_offset=offset)
+        fit = fit_deep(model, "forecast", spec.train, x_tr, y_tr, x_val, y_val, callback)
+        offset += fit.epochs_run
+        if fit.nan_epoch is not None:
+            raise RunError(f"Training became unstable ({label}): the loss turned into 'not a number'. Lower the "
+                           f"learning rate (now {spec.train.learning_rate:g}) or use a smaller model, then run it again.")
+        return model, scalers, fit
+
+    deep_forecasts: list[np.ndarray] = []  # per window: (series, horizon)
+    fit_seconds, epochs_run, stopped = 0.0, 0, False
+    for k in range(st.windows):
+        parts = [v[sp[k].train] for v, sp in zip(values, splits)]
+        model, scalers, fit = train_on(parts, f"backtest window {k + 1} of {st.windows}")
+        deep_forecasts.append(_predict(model, scalers, parts, lookback))
+        fit_seconds += fit.fit_seconds
+        epochs_run += fit.epochs_run
+        if fit.stopped_by_user:
+            stopped = True
+            break
+    if stopped:  # evaluate only what every model did: the windows the deep model finished
+        splits = [sp[:len(deep_forecasts)] for sp in splits]
+    results: dict[str, list[fc.BacktestResult]] = {spec.template: [
+        fc.score_forecasts(np.stack([d[j] for d in deep_forecasts]), values[j], times[j], splits[j], season)
+        for j in range(len(ids))]}
+    families, seconds = {spec.template: "deep"}, {spec.template: fit_seconds}
+    say(f"deep model: backtest in {fit_seconds:.1f}s")
+
+    if spec.baselines:
+        for name, factory in fc.baselines(lookback, season).items():
+            started = time.perf_counter()
+            results[name] = []
+            for j in range(len(ids)):
+                store.update_run(run_id, phase=f"Backtesting baseline: {evaluate.display_name(name)}"
+                                 + (f" (series {j + 1} of {len(ids)})" if len(ids) > 1 else ""), heartbeat_at=time.time())
+                results[name].append(fc.backtest(factory, values[j], times[j], splits[j], season))
+            seconds[name], families[name] = time.perf_counter() - started, "baseline"
+            say(f"baseline {name}: MASE {np.nanmean([r.overall['mase'] for r in results[name]]):.3f}")
+
+    # The future: every model fitted on the whole history.
+    folder = store.run_dir(run_id)
+    future: dict[str, np.ndarray] = {}  # per model: (series, horizon)
+    scaler_state = None
+    if not stopped:
+        final, scalers, fit = train_on(values, "the whole history, for the forecast")
+        future[spec.template] = _predict(final, scalers, values, lookback)
+        with atomic_write(folder / f"{spec.template}.keras") as tmp:
+            final.save(tmp)
+        scaler_state = {sid: {"mean": s.mean_.tolist(), "scale": s.scale_.tolist()} for sid, s in zip(ids, scalers)}
+    for name in families:
+        if families[name] == "baseline":
+            future[name] = np.stack([
+                np.asarray(fc.baselines(lookback, season)[name]().fit(v.copy(), t).predict(h), dtype=np.float64)
+                for v, t in zip(values, times)])
+    tables = []
+    for j, sid in enumerate(ids):
+        table = future_table({m: future[m][j] for m in future}, {m: results[m][j].residuals for m in future},
+                             panel.freq.future(times[j][-1], h), spec.forecast.interval)
+        if panel.id_col:
+            table.insert(0, ID_COLUMN, sid)
+        tables.append(table)
+    with atomic_write(folder / "forecast.csv") as tmp:
+        pd.concat(tables, ignore_index=True).to_csv(tmp, index=False)
+    _save_backtest(folder, results, ids, times, values)
+
+    per_window = {m: {k: np.concatenate([r.per_window(k) for r in rs]).tolist() for k in fc.METRICS}
+                  for m, rs in results.items()}
+    n_points = int(sum(s.horizon for sp in splits for s in sp))
+    board = leaderboard.forecast_leaderboard(per_window, families, seconds, n_points=n_points)
+    with atomic_write(folder / "preprocess.json") as tmp:
+        tmp.write_text(json.dumps({
+            "kind": "series", "task": "forecast", "template": spec.template, "target_column": spec.data.target,
+            "input_format": "window", "scalers": scaler_state,
+            "input_info": {"window_shape": [lookback, int(values[0].shape[1])]},
+            # The typical size of each series' target, to put the errors of several series on one scale.
+            "target_scale": {sid: float(fc.Scaler().fit(v).scale_[0]) for sid, v in zip(ids, values)},
+            "residuals": {m: {sid: r.residuals.tolist() for sid, r in zip(ids, rs)} for m, rs in results.items()},
+        }))
+    first, last = min(t[0] for t in times), max(t[-1] for t in times)
+    result = {
+        "leaderboard": board.to_dict(),
+        "kind": "series",
+        "classes": [],
+        "rows": {"train": int(sum(sp[0].origin for sp in splits)), "validation": 0, "test": n_points,
+                 "dropped_missing_target": 0},
+        "series": {"time_col": spec.forecast.time_col, "target": spec.data.target,
+                   "covariates": [c for c in (spec.data.features or ())], "n_steps": panel.n_steps,
+                   "id_col": panel.id_col, "ids": ids, "n_series": len(ids),
+                   "first": str(first), "last": str(last), "frequency": panel.freq.words,
+                   "alias": panel.freq.alias, "horizon": h, "lookback": lookback, "season_length": season,
+                   "windows": len(splits[0]), "origins": [str(times[0][s.origin]) for s in splits[0]],
+                   "interval": spec.forecast.interval, "notes": panel.notes,
+                   # Mean MASE per series and model: where the deep model wins and where it loses.
+                   "per_series_mase": {m: [_mean(r.per_window("mase")) for r in rs] for m, rs in results.items()}},
+        "warnings": panel.notes,
+        "deep": {"epochs_run": epochs_run, "best_epoch": None, "stopped_by_user": stopped,
+                 "epoch_seconds_median": None},
+        "models": {name: {"family": families[name], "fit_seconds": seconds[name]} for name in results},
+    }
+    deep_row = next(r for r in board.rows if r.model == spec.template)
+    status = "stopped" if stopped else "done"
+    store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
+                     progress=1.0, phase="Stopped early by request; evaluated" if stopped else "Finished")
+    say(f"{status}: MASE {deep_row.test_score:.4f}")
+
+
+ID_COLUMN = "series"  # the column naming each series in forecast.csv (renamed to the id column on the way out)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _predict(model: Any, scalers: list[fc.Scaler], histories: list[np.ndarray], lookback: int) -> np.ndarray:
+    """The next horizon after each history, in each series' own units: ``(series, horizon)``."""
+    windows, anchors = [], []
+    for scaler, history in zip(scalers, histories):
+        window, _, anchor = _anchor(fc.last_window(scaler.transform(history), lookback))
+        windows.append(window)
+        anchors.append(anchor[0])
+    out = model.predict(np.concatenate(windows), verbose=0, batch_size=256)
+    return np.stack([s.inverse_column(out[j] + anchors[j], 0) for j, s in enumerate(scalers)])
+
+
+def future_table(points: dict[str, np.ndarray], residuals: dict[str, np.ndarray], times: pd.DatetimeIndex,
+                 level: float) -> pd.DataFrame:
+    """One row per future step and model: the forecast and its interval from backtest errors."""
+    frames = []
+    for model, point in points.items():
+        lower, upper = fc.forecast_intervals(residuals[model], point, level)
+        frames.append(pd.DataFrame({"time": times, "model": model, "forecast": point,
+                                    f"lower {level:.0%}": lower, f"upper {level:.0%}": upper}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _save_backtest(folder: Any, results: dict[str, list[fc.BacktestResult]], ids: list[str],
+                   times: list[pd.DatetimeIndex], values: list[np.ndarray]) -> None:
+    """Each model's forecasts for each backtest window beside the actual values, and each
+    series as the models saw it, under ``s{j}_`` (no pickle)."""
+    def stamps(t: Any) -> np.ndarray:
+        return np.asarray(t).astype("datetime64[ns]").astype(np.int64)
+
+    arrays: dict[str, np.ndarray] = {"names": np.array(list(results), dtype=np.str_),
+                                     "series_ids": np.array(ids, dtype=np.str_)}
+    for j in range(len(ids)):
+        first = next(iter(results.values()))[j]
+        arrays.update({f"s{j}_actuals": first.actuals, f"s{j}_times": stamps(first.times),
+                       f"s{j}_history": np.asarray(values[j][:, 0], dtype=np.float64),
+                       f"s{j}_history_times": stamps(times[j].to_numpy())})
+        for i, rs in enumerate(results.values()):
+            arrays[f"s{j}_model_{i}"] = rs[j].forecasts
+    with atomic_write(folder / "backtest.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def _saved_by_series(meta: dict[str, Any], model: str) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+    """The deep model's scaler per series and ``model``'s backtest errors per series, from
+    preprocess.json (also as written before runs could hold several series)."""
+    scalers = meta.get("scalers", {"": meta["scaler"]} if meta.get("scaler") else None)
+    residuals = meta["residuals"][model]
+    if isinstance(residuals, list):
+        residuals = {"": residuals}
+    return scalers, {sid: np.asarray(r, dtype=np.float64) for sid, r in residuals.items()}
+
+
+def forecast_frame(store: Store, run_id: str, frame: pd.DataFrame, model: str | None = None) -> pd.DataFrame:
+    """The forecast after the last date of ``frame`` (the training file, or the same series
+    with newer values) by one model of a finished run, with its interval.
+
+    The deep model is the run's final model (trained on its whole history) reading the last
+    look-back window of each series; a baseline is refitted on ``frame`` (they learn in
+    seconds). The interval is built from the errors the model made on that series in the
+    run's backtest; a series the run has not seen (a new id) gets its scaling from its own
+    history and the errors of all series, each put on the scale of its series.
+    """
+    from dataclasses import replace
+
+    from dlcore.outputs import best_model, check_model
+    from dlcore.store import EVALUATED
+
+    run = store.run(run_id)
+    if run.status not in EVALUATED:
+        raise RunError(f"Run {run_id!r} is {run.status}; only a finished run can forecast.")
+    if (run.result or {}).get("kind") != "series":
+        raise DataError(f"Run {run_id!r} is not a forecast; score a table or images with it instead.")
+    model = model or best_model(run.result)
+    check_model(run, model)
+    spec = RunSpec.from_dict(run.spec)
+    info = run.result["series"]
+    spec = replace(spec, forecast=replace(spec.forecast, horizon=info["horizon"], lookback=info["lookback"],
+                                          season_length=info["season_length"], windows=1))
+    panel = load_series(frame, spec)
+    h, lookback = info["horizon"], info["lookback"]
+    folder = store.run_dir(run_id)
+    meta = json.loads((folder / "preprocess.json").read_text())
+    saved_scalers, residuals = _saved_by_series(meta, model)
+    scales = meta.get("target_scale", {})
+    unit_errors = [r / scales[sid] for sid, r in residuals.items() if scales.get(sid)]
+    if model == run.template:
+        import keras
+
+        if saved_scalers is None:
+            raise RunError("This run was stopped before its final model was trained; use one of its baselines, "
+                           "or rerun it to the end.")
+        keras_model = keras.saving.load_model(folder / f"{model}.keras", safe_mode=True)
+        scalers = []
+        for sid, v in zip(panel.ids, panel.values):
+            scaler = fc.Scaler()
+            if sid in saved_scalers:
+                scaler.mean_ = np.asarray(saved_scalers[sid]["mean"])
+                scaler.scale_ = np.asarray(saved_scalers[sid]["scale"])
+            else:
+                scaler.fit(v)
+            if v.shape[1] != len(scaler.mean_):
+                raise DataError("The file does not have the columns the model was trained on; use the same columns.")
+            scalers.append(scaler)
+        points = _predict(keras_model, scalers, panel.values, lookback)
+    else:
+        factory = fc.baselines(lookback, info["season_length"])[model]
+        points = np.stack([np.asarray(factory().fit(v.copy(), t).predict(h), dtype=np.float64)
+                           for v, t in zip(panel.values, panel.times)])
+    tables = []
+    for j, (sid, v, t) in enumerate(zip(panel.ids, panel.values, panel.times)):
+        if sid in residuals:
+            errors = residuals[sid]
+        elif unit_errors:  # a series the run has not seen: the errors of all, on this series' scale
+            errors = np.concatenate(unit_errors) * float(fc.Scaler().fit(v).scale_[0])
+        else:
+            errors = np.concatenate(list(residuals.values()))
+        table = future_table({model: points[j]}, {model: errors}, panel.freq.future(t[-1], h), info["interval"])
+        if panel.id_col:
+            table.insert(0, panel.id_col, sid)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True).rename(columns={"time": info["time_col"]})
+
+
+def series_ids(store: Store, run_id: str) -> list[str]:
+    """The series of a forecasting run, as its backtest saved them (``[""]`` for one series)."""
+    with np.load(store.run_dir(run_id) / "backtest.npz", allow_pickle=False) as data:
+        return [str(s) for s in data["series_ids"]] if "series_ids" in data else [""]
+
+
+def load_backtest(store: Store, run_id: str, series: str | None = None) -> dict[str, Any]:
+    """What ``_save_backtest`` wrote for one series (the first unless ``series`` names one):
+    ``history`` and ``history_times``, ``window_times`` and ``actuals`` ``(windows, horizon)``,
+    and ``forecasts`` per model."""
+    with np.load(store.run_dir(run_id) / "backtest.npz", allow_pickle=False) as data:
+        names = [str(n) for n in data["names"]]
+        prefix = ""
+        if "series_ids" in data:
+            ids = [str(s) for s in data["series_ids"]]
+            prefix = f"s{ids.index(series) if series in ids else 0}_"
+        return {
+            "history": data[f"{prefix}history"],
+            "history_times": pd.DatetimeIndex(data[f"{prefix}history_times"].astype("datetime64[ns]")),
+            "window_times": data[f"{prefix}times"].astype("datetime64[ns]"),
+            "actuals": data[f"{prefix}actuals"],
+            "forecasts": {name: data[f"{prefix}model_{i}"] for i, name in enumerate(names)},
+        }
+
+
+def load_future(store: Store, run_id: str) -> pd.DataFrame:
+    """The forecast after the last date, every model (and series), as the run saved it."""
+    return pd.read_csv(store.run_dir(run_id) / "forecast.csv", parse_dates=["time"],
+                       dtype={ID_COLUMN: "string"})

@@ -1,0 +1,161 @@
+"""A run on a table: which rows learn, the preprocessing fitted on the training rows only, and
+what the deep model and the baselines are fed (one matrix for both, or split inputs for the
+embedding template).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dlcore import base
+from dlcore.errors import DataError
+from dlcore.spec import RunSpec
+from dlcore.splits import split_indices
+from dlcore.store import DatasetRecord, Store
+from dlcore.tables import profile as tabular
+from dlcore.tables.preprocess import TabularPreprocessor
+from dlcore.tables.reader import load_frame
+from dlcore.targets import TargetEncoder
+
+__all__ = ["Prepared", "prepare", "prepare_inputs", "resolve_task", "check"]
+
+
+def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
+    """Refuse a target that cannot be learned now, not minutes later in a worker: only the
+    target column is read, so this stays quick on big tables."""
+    if spec.data.target not in {c["name"] for c in record.profile["columns"]}:
+        raise DataError(
+            f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
+        )
+    target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+    tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
+
+
+def resolve_task(requested: str, y: pd.Series) -> str:
+    inferred = tabular.infer_task(y) if requested in ("auto", "classification") else requested
+    if requested == "classification" and inferred == "regression":
+        n = y.nunique()
+        if n > 50:
+            raise DataError(
+                f"The target {y.name!r} has {n} different values, too many to treat as classes. "
+                "Choose regression, or a target with fewer values."
+            )
+        inferred = "binary" if n == 2 else "multiclass"
+    if inferred in ("binary", "multiclass"):
+        n = _labels_count(y)
+        inferred = "binary" if n == 2 else "multiclass"
+    return inferred
+
+
+def _labels_count(y: pd.Series) -> int:
+    return int(y.dropna().astype("string").str.strip().nunique())
+
+
+@dataclass
+class Prepared:
+    """Everything the candidates share: rows, split, preprocessing, encoded target."""
+
+    task: str
+    frame: pd.DataFrame  # rows with a target, in dataset order
+    pre: TabularPreprocessor
+    target_enc: TargetEncoder
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    y: np.ndarray  # encoded target for every row of frame
+    y_raw: np.ndarray  # float target (regression) or class codes (classification)
+    dropped_missing_target: int
+    warnings: list[str]
+
+
+def prepare(store: Store, spec: RunSpec) -> Prepared:
+    data = spec.data
+    frame = load_frame(store, data.dataset_id)
+    record = store.dataset(data.dataset_id)
+    profile = tabular.profile_of(record)
+    if data.target not in frame.columns:
+        raise DataError(f"The dataset has no column {data.target!r}; pick the target among: "
+                        f"{', '.join(map(repr, list(frame.columns)[:12]))}.")
+    task = resolve_task(data.task, frame[data.target])
+    warnings = tabular.check_target(frame, data.target, task)
+    has_target = frame[data.target].notna() & (frame[data.target].astype("string").str.strip() != "")
+    dropped = int((~has_target).sum())
+    frame = frame.loc[has_target].reset_index(drop=True)
+    if task == "regression":
+        frame[data.target] = pd.to_numeric(frame[data.target], errors="coerce")
+        frame = frame.loc[frame[data.target].notna()].reset_index(drop=True)
+
+    features = list(data.features) if data.features is not None else tabular.usable_features(profile, data.target)
+    unknown = [c for c in features if c not in frame.columns]
+    if unknown:
+        raise DataError(f"The input column(s) {', '.join(map(repr, unknown))} are not in the dataset; "
+                        "choose inputs among its columns.")
+    if not features:
+        raise DataError(
+            "No usable input columns are left besides the target (identifiers, free text and constant "
+            "columns are left out). Add columns that could explain the target."
+        )
+    kinds = {c.name: c.kind for c in profile.columns}
+    numeric = [c for c in features if kinds.get(c) == "numeric"]
+    dates = [c for c in features if kinds.get(c) == "datetime"]
+    categorical = [c for c in features if c not in numeric and c not in dates]
+
+    target_enc = TargetEncoder(task)
+    y_all = frame[data.target]
+    if task == "regression":
+        y_raw = y_all.to_numpy(dtype=np.float64)
+    else:
+        # Class codes are fixed from every row with a target, so a class seen only in test is known.
+        y_raw = target_enc.fit(y_all).encode(y_all)
+    train, val, test = split_indices(y_raw, task, data.test_share, data.validation_share, spec.train.seed)
+    if task == "regression":
+        target_enc.fit(y_all.iloc[train])  # scaling learned from training rows only
+    y = target_enc.encode(y_all)
+    pre = TabularPreprocessor(numeric, categorical, dates).fit(frame.iloc[train])
+    return Prepared(task, frame, pre, target_enc, train, val, test, y, y_raw, dropped, warnings)
+
+
+def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetRecord, template: base.Template) -> base.Inputs:
+    """The run's rows, split and preprocessed, as the generic run feeds them to every model."""
+    prep = prepare(store, spec)
+    pre = prep.pre
+    feats = pre.transform(prep.frame)
+    dense_all = pre.dense(feats)
+    info = base.InputInfo(n_dense=dense_all.shape[1], n_numeric=pre.n_numeric,
+                          cardinalities=tuple(pre.cardinalities))
+
+    def deep_x(rows: np.ndarray) -> Any:
+        return base.model_inputs(template, info, lambda: dense_all[rows], feats.numeric[rows], feats.codes[rows])
+
+    meta = {"kind": "tabular", "preprocessor": pre.to_dict(), "input_format": template.input_format,
+            "input_info": {"n_dense": info.n_dense, "n_numeric": info.n_numeric,
+                           "cardinalities": list(info.cardinalities)}}
+    result = {"features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
+              "input_defaults": _input_defaults(prep.frame.iloc[prep.train], pre)}
+    return base.Inputs(prep.task, prep.target_enc, prep.train, prep.val, prep.test, prep.y, prep.y_raw, info,
+                       deep_x, lambda rows: dense_all[rows], meta, result, prep.dropped_missing_target,
+                       prep.warnings, len(prep.frame))
+
+
+def _input_defaults(frame: pd.DataFrame, pre: TabularPreprocessor) -> dict[str, Any]:
+    """A typical value per input column (median or most common), for the what-if form."""
+    out: dict[str, Any] = {}
+    for col in pre.numeric:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        out[col] = {"kind": "numeric", "default": _num(values.median()), "min": _num(values.min()),
+                    "max": _num(values.max())}
+    for col in pre.datetime:
+        stamp = pd.to_datetime(frame[col], errors="coerce", format="mixed")
+        out[col] = {"kind": "datetime", "default": str(stamp.median()) if stamp.notna().any() else None}
+    for col in pre.categorical:
+        out[col] = {"kind": "categorical", "default": pre.vocab_[col][0] if pre.vocab_[col] else None,
+                    "choices": pre.vocab_[col]}
+    return out
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if pd.notna(value) else None

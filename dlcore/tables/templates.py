@@ -1,0 +1,87 @@
+"""Templates for tables: a plain MLP over numbers and one-hot categories, and a wide-and-deep
+MLP that learns an embedding for each category.
+
+Each is ``build(settings, inputs, task, n_outputs) -> keras.Model``, made a ``Template`` by the
+``template`` decorator and listed in ``TEMPLATES``; Keras is imported inside ``build`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlcore.base import InputInfo, output_layer, template
+
+__all__ = ["TEMPLATES", "mlp", "mlp_embed", "widths", "embedding_dim"]
+
+
+def widths(size: str) -> list[int]:
+    """Hidden layer widths for the plain-language size setting."""
+    return {"small": [32, 16], "medium": [128, 64], "large": [256, 128, 64]}[size]
+
+
+@template(
+    "mlp",
+    kind="tabular",
+    title="MLP (plain)",
+    description="A stack of fully connected layers. A solid first choice for most tables; "
+    "categories are turned into on/off columns.",
+)
+def mlp(settings: Any, inputs: InputInfo, task: str, n_outputs: int) -> Any:
+    import keras
+    from keras import layers, regularizers
+
+    x_in = keras.Input(shape=(inputs.n_dense,), name="features")
+    x = x_in
+    for units in widths(settings.size):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=regularizers.l2(settings.l2))(x)
+        x = layers.Dropout(settings.dropout)(x)
+    return keras.Model(x_in, output_layer(task, n_outputs)(x), name="mlp")
+
+
+def embedding_dim(cardinality: int) -> int:
+    """A common rule of thumb (fast.ai): grows slowly with the number of categories."""
+    return max(2, min(32, round(1.6 * cardinality**0.56)))
+
+
+@template(
+    "mlp_embed",
+    kind="tabular",
+    title="MLP with embeddings (wide & deep)",
+    description="Learns a small vector for each category (an embedding), so similar categories "
+    "can share what they learn; a linear 'wide' path keeps simple trends easy to fit. Best when "
+    "the table has categorical columns with many values.",
+    input_format="split",
+)
+def mlp_embed(settings: Any, inputs: InputInfo, task: str, n_outputs: int) -> Any:
+    import keras
+    from keras import layers, regularizers
+
+    reg = regularizers.l2(settings.l2)
+    model_inputs: dict[str, Any] = {}
+    deep_parts = []
+    wide_parts = []
+    if inputs.n_numeric:
+        numeric = keras.Input(shape=(inputs.n_numeric,), name="numeric")
+        model_inputs["numeric"] = numeric
+        deep_parts.append(numeric)
+        wide_parts.append(numeric)
+    for j, cardinality in enumerate(inputs.cardinalities):
+        code = keras.Input(shape=(1,), dtype="int32", name=f"cat_{j}")
+        model_inputs[f"cat_{j}"] = code
+        emb = layers.Embedding(cardinality, embedding_dim(cardinality), embeddings_regularizer=reg)(code)
+        deep_parts.append(layers.Flatten()(emb))
+        # The wide path sees each category through a one-dimensional embedding: a learned offset.
+        wide_parts.append(layers.Flatten()(layers.Embedding(cardinality, 1)(code)))
+    deep = deep_parts[0] if len(deep_parts) == 1 else layers.Concatenate()(deep_parts)
+    for units in widths(settings.size):
+        deep = layers.Dense(units, activation="relu", kernel_regularizer=reg)(deep)
+        deep = layers.Dropout(settings.dropout)(deep)
+    wide = wide_parts[0] if len(wide_parts) == 1 else layers.Concatenate()(wide_parts)
+    units_out = n_outputs if task == "multiclass" else 1
+    logits = layers.Add()([layers.Dense(units_out)(deep), layers.Dense(units_out)(wide)])
+    activation = {"binary": "sigmoid", "multiclass": "softmax"}.get(task, "linear")
+    out = layers.Activation(activation, name="output")(logits)
+    return keras.Model(model_inputs, out, name="mlp_embed")
+
+
+TEMPLATES = (mlp, mlp_embed)
