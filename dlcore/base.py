@@ -279,3 +279,11 @@ class Kind:
     explain_row: Callable[..., dict[str, Any]] | None = None  # one row's explanation, where a kind has rows
     explains_any_model: bool = False  # False: only the deep model is explained (heat maps, lag importance)
     needs: str = ""  # said when a template or dataset does not fit a run of this kind (default: a generic line)
+    # What it reads: how surely an upload (its bytes and name) is this kind's data (0 not, 1 could
+    # be, 2 surely), and how it is written into a new dataset's folder (returning the dataset's row).
+    # None: the kind trains on datasets another kind reads (a forecast reads a table).
+    claims: Callable[[bytes, str], int] | None = None
+    ingest: Callable[[Path, bytes, str], dict[str, Any]] | None = None
+    # The scikit-learn baselines it offers, unfitted, by name: (task, seed, n_rows) -> pipelines for the
+    # generic run; a kind with a loop of its own fits its own (a forecast's lag models).
+    baselines: Callable[..., dict[str, Any]] | None = None

@@ -1,7 +1,9 @@
 """Register uploads and samples as datasets: written to the store at once, keyed by content.
 
-The same bytes uploaded twice are the same dataset (one SHA-256, one id). The original file is
-kept as it came, beside a Parquet copy of the parsed table that workers load quickly.
+The same bytes uploaded twice are the same dataset (one SHA-256, one id). The kind of data that
+claims an upload most surely (``Kind.claims``) reads it and writes its files (``Kind.ingest``):
+a table is kept as it came beside a Parquet copy that workers load quickly; a ZIP of images as
+it came beside its manifest. Nothing is left behind when a file cannot be read.
 """
 
 from __future__ import annotations
@@ -9,18 +11,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 import sqlalchemy as sa
 
-from dlcore import config, images, series
+from dlcore import config, images, kinds, series
 from dlcore import tables as tabular
 from dlcore.errors import DataError, TooLargeError
-from dlcore.images.zipfiles import _not_zip
-from dlcore.store import DatasetRecord, Store, atomic_write, new_id
+from dlcore.store import DatasetRecord, Store, new_id
 from dlcore.tables import samples
 from dlcore.tables.profile import profile_of
 from dlcore.tables.reader import _human_size, load_frame
@@ -48,45 +48,13 @@ def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetReco
     existing = store.dataset_by_hash(sha)
     if existing is not None:
         return existing, False
-    is_zip = images.looks_like_zip(content[:4])
-    if is_zip and not _is_workbook(content, name):
-        return _register_images(store, content, name, sha)
-    if not is_zip and (Path(name).suffix.lower() == ".zip" or images.image_format(content[:32])):
-        # A lone picture, or a file named .zip that is not one: say what to upload for images.
-        raise _not_zip(Path(name).name, content[:32])
+    # The kind that claims the upload most surely reads it (a ZIP of images before any table).
+    kind = max((k for k in kinds.KINDS.values() if k.ingest is not None), key=lambda k: k.claims(content, name))
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
-    suffix = Path(name).suffix.lower()[:10] or ".bin"
-    # Parse from a file, not from memory: pandas reads a file on disk with several threads.
-    # The file stays under a temporary name until the table has been read and profiled, so a
-    # bad upload leaves nothing behind.
     with _leave_nothing(folder):
-        with atomic_write(folder / f"source{suffix}") as tmp:
-            tmp.write_bytes(content)
-            frame, report = tabular.read_table(tmp, name=name)
-            # The Parquet copy is written (by Arrow, outside the GIL) while the profile is made:
-            # on a million rows that overlap saves about a third of the upload's time.
-            with atomic_write(folder / "data.parquet") as parquet, ThreadPoolExecutor(1) as pool:
-                writing = pool.submit(_to_parquet, frame, parquet)
-                profile = tabular.profile_frame(frame)
-                writing.result()
-    # A column problem the profile states (with its column) is not repeated as a reading note.
-    said = {w.split(" (for example")[0] for w in profile.warnings}
-    report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
-    return _insert(store, folder, sha, dict(
-        id=dataset_id, sha256=sha, name=Path(name).name or "upload", kind="tabular", format=report.format,
-        n_rows=int(len(frame)), n_cols=int(frame.shape[1]), size_bytes=len(content),
-        profile=profile.to_dict(), report=report.to_dict(),
-    ))
-
-
-def _is_workbook(content: bytes, name: str) -> bool:
-    """Whether a ZIP is an Excel workbook (.xlsx is a ZIP too) rather than a ZIP of images: by its
-    name, or by the entries every workbook has (ZIP entry names are plain text, so nothing is
-    unpacked to tell)."""
-    return Path(name).suffix.lower() in (".xlsx", ".xlsm") or (
-        b"[Content_Types].xml" in content and b"xl/workbook.xml" in content
-    )
+        values = kind.ingest(folder, content, name)
+    return _insert(store, folder, sha, dict(id=dataset_id, sha256=sha, size_bytes=len(content), **values))
 
 
 @contextlib.contextmanager
@@ -110,28 +78,6 @@ def _insert(store: Store, folder: Path, sha: str, values: dict) -> tuple[Dataset
         shutil.rmtree(folder, ignore_errors=True)  # our copy is a duplicate of theirs
         return existing, False
     return record, True
-
-
-def _register_images(store: Store, content: bytes, name: str, sha: str) -> tuple[DatasetRecord, bool]:
-    """A ZIP of images: kept as it came, with a manifest (one row per usable image and its class)."""
-    dataset_id = new_id()
-    folder = store.dataset_dir(dataset_id)
-    with _leave_nothing(folder):
-        with atomic_write(folder / "source.zip") as tmp:
-            tmp.write_bytes(content)
-            manifest, report = images.read_image_zip(tmp, name)
-            with atomic_write(folder / "data.parquet") as parquet:
-                manifest.to_parquet(parquet, index=False)
-    n_classes = len(report.classes)
-    profile = {
-        "n_rows": int(len(manifest)), "n_cols": 2, "warnings": [],
-        "columns": [{"name": "image", "kind": "image"}, {"name": "label", "kind": "categorical", "n_unique": n_classes}],
-    }
-    return _insert(store, folder, sha, dict(
-        id=dataset_id, sha256=sha, name=Path(name).name or "images.zip", kind="image", format="zip",
-        n_rows=int(len(manifest)), n_cols=2, size_bytes=len(content), profile=profile,
-        report=report.to_dict(), target="label", task="binary" if n_classes == 2 else "multiclass",
-    ))
 
 
 def register_file(store: Store, path: str | Path) -> tuple[DatasetRecord, bool]:
@@ -164,15 +110,3 @@ def register_sample(store: Store, key: str) -> tuple[DatasetRecord, bool]:
         store.set_dataset_target(record.id, sample.default_target, task)
         record = store.dataset(record.id)
     return record, created
-
-
-def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
-    try:
-        frame.to_parquet(path, index=False)
-    except (TypeError, ValueError, ArithmeticError):
-        # A column of mixed Python objects: store it as text rather than refuse the file.
-        fixed = frame.copy()
-        for col in fixed.columns:
-            if fixed[col].dtype == object:
-                fixed[col] = fixed[col].astype("string")
-        fixed.to_parquet(path, index=False)

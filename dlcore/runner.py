@@ -115,7 +115,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     if spec.baselines:
         y_fit = data.y_raw[data.train] if task == "regression" else data.y[data.train]
         base_out, base_seconds = fit_baselines(store, run_id, task, spec.train.seed, data.baseline_x(data.train), y_fit,
-                                               data.baseline_x(data.test), n_classes, say)
+                                               data.baseline_x(data.test), n_classes, say, offer=kind.baselines)
         outputs.update(base_out)
         fit_seconds.update(base_seconds)
         families.update({name: "baseline" for name in base_out})
@@ -147,11 +147,12 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
 
 
 def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: np.ndarray, y_fit: np.ndarray,
-                  x_test: np.ndarray, n_classes: int,
-                  say: Callable[[str], None] = lambda _: None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Fit every baseline of the task on the training rows, save each (skops) in the run's
-    folder, and return their test outputs and fit seconds (``bench/baselines.py`` times this)."""
-    models = baselines.baselines_for(task, seed, len(x_train))
+                  x_test: np.ndarray, n_classes: int, say: Callable[[str], None] = lambda _: None,
+                  offer: Callable[..., dict] = baselines.baselines_for) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Fit every baseline the run's kind offers for the task (``offer``) on the training rows, save
+    each (skops) in the run's folder, and return their test outputs and fit seconds
+    (``bench/baselines.py`` times this)."""
+    models = offer(task, seed, len(x_train))
     folder = store.run_dir(run_id)
     outputs: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}

@@ -8,8 +8,9 @@
 - ``scoring``: pictures scored as in training; ``explain``: where the CNN looked (HiResCAM).
 """
 
+from dlcore import baselines
 from dlcore.base import Kind
-from dlcore.images import explain, run, scoring, templates
+from dlcore.images import explain, run, scoring, templates, upload
 from dlcore.images.archive import FORMATS, images_from_upload, read_image_zip
 from dlcore.images.labels import MIN_IMAGES_PER_CLASS
 from dlcore.images.pixels import (
@@ -40,6 +41,9 @@ KIND = Kind(
     unit="images",
     reads="image",
     templates=templates.TEMPLATES,
+    claims=upload.claims,
+    ingest=upload.ingest,
+    baselines=baselines.baselines_for,
     check=run.check,
     prepare=run.prepare_inputs,
     scorer=scoring.ImageScorer,

@@ -13,7 +13,7 @@ named by an id column).
 """
 
 from dlcore.base import Kind
-from dlcore.series import explain, run, templates
+from dlcore.series import backtest, explain, run, templates
 from dlcore.series.checks import (
     DUPLICATE_FIXES,
     GAP_FIXES,
@@ -55,6 +55,7 @@ KIND = Kind(
     unit="steps",
     reads="tabular",
     templates=templates.TEMPLATES,
+    baselines=backtest.baselines,
     check=run.check,
     execute=run.execute_forecast,
     score_upload=run.score_upload,

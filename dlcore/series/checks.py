@@ -20,7 +20,7 @@ import pandas as pd
 
 from dlcore.errors import DataError, SpecError
 from dlcore.series.frequency import Frequency, _infer, frequency_for
-from dlcore.series.times import parse_times
+from dlcore.series.times import _N_EXAMPLES, parse_times
 
 DUPLICATE_FIXES = ("mean", "sum", "last")
 GAP_FIXES = ("interpolate", "ffill", "zero")
@@ -28,7 +28,6 @@ GAP_FIXES = ("interpolate", "ffill", "zero")
 # examples; fewer and no model, not even ridge regression, has anything to learn from.
 MIN_TRAIN_WINDOWS = 10
 
-_N_EXAMPLES = 3
 
 # --------------------------------------------------------------------------------------
 # Checking and fixing a series

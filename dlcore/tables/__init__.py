@@ -11,8 +11,9 @@ column to predict.
   on, for the whole table and for one row.
 """
 
+from dlcore import baselines
 from dlcore.base import Kind
-from dlcore.tables import explain, run, scoring, templates
+from dlcore.tables import explain, run, scoring, templates, upload
 from dlcore.tables.profile import (
     COLUMN_KINDS,
     MIN_ROWS,
@@ -40,6 +41,9 @@ KIND = Kind(
     unit="rows",
     reads="tabular",
     templates=templates.TEMPLATES,
+    claims=upload.claims,
+    ingest=upload.ingest,
+    baselines=baselines.baselines_for,
     check=run.check,
     prepare=run.prepare_inputs,
     scorer=scoring.TableScorer,
