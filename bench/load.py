@@ -56,6 +56,7 @@ def _submit(session: Session, url: str, data: Path, epochs: int) -> None:
     # The target is the table's last column, which the Train page picks by default.
     page.get_by_text("Settings (the defaults suit most data)").click()
     page.get_by_label(re.compile("^Epochs")).fill(str(epochs))
+    page.get_by_text("Advanced: against memorising").click()
     page.get_by_label(re.compile("^Patience")).fill("100")
     page.get_by_role("button", name="Train").click()
     try:

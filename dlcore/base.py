@@ -131,9 +131,10 @@ class ScoreSummary:
     not_numbers: dict[str, int] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # images: file name -> why it was not scored
     threshold: float | None = None  # the saved threshold from money behind the decision column
+    columns: list[str] = field(default_factory=list)  # tables: how the file's columns were matched to the model's
 
     def notes(self) -> list[str]:
-        out = []
+        out = list(self.columns)
         if self.unreadable:
             names = ", ".join(list(self.unreadable)[:8]) + (" …" if len(self.unreadable) > 8 else "")
             out.append(f"{len(self.unreadable)} file(s) could not be read as images and have no prediction "

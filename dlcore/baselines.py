@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from dlcore.errors import StoreError
 
-__all__ = ["baselines_for", "predict_output", "save", "load", "DESCRIPTIONS"]
+__all__ = ["baselines_for", "predict_output", "fit_one", "save", "load", "DESCRIPTIONS"]
 
 DESCRIPTIONS = {
     "dummy": "The floor: always predicts the most common class (or the average). Anything useful beats it.",
@@ -72,6 +72,22 @@ def predict_output(task: str, model: Pipeline, x: np.ndarray, n_classes: int) ->
     full = np.zeros((len(x), n_classes))
     full[:, model.classes_.astype(int)] = proba
     return full
+
+
+def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+    """One baseline of a run, a piece the run may hand to another node (``dlcore.fanout``):
+    ``item`` is (name, unfitted pipeline, task, n_classes, the run's folder); ``shared`` holds
+    ``x_train``, ``y_fit`` and ``x_test``. Fits on the training rows, saves the model in the
+    run's folder, and returns its test output and fit seconds."""
+    import time
+
+    name, pipe, task, n_classes, folder = item
+    started = time.perf_counter()
+    pipe.fit(shared["x_train"], shared["y_fit"])
+    fit_seconds = time.perf_counter() - started
+    output = predict_output(task, pipe, shared["x_test"], n_classes)
+    save(pipe, Path(folder) / f"{name}.skops")
+    return output, fit_seconds
 
 
 _ALLOWED_PREFIXES = ("sklearn.", "numpy.", "builtins.", "scipy.")

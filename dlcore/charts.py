@@ -691,18 +691,26 @@ def _category_bars(labels: pd.Series, title: str, top: int, n_total: int,
 
 
 def class_balance_chart(y: pd.Series, unit: str = "rows") -> go.Figure:
-    """Rows (or images: ``unit``) per class with percentages, largest first; warns when classes are very uneven."""
-    n = len(y)
+    """Rows (or images: ``unit``) per class with percentages, largest first; warns when classes are
+    very uneven. Rows without a value are not a class (a run leaves them out): they are counted in
+    the subtitle, not drawn as a bar."""
+    text = y.astype(object).where(y.notna(), None)
+    present = text.map(lambda v: v is not None and str(v).strip() != "")
+    missing = int((~present).sum())
+    labels = text[present].astype(str)
+    n = len(labels)
     if n == 0:
-        return _message_figure(f"No {unit} to count.", f"{unit.capitalize()} per class")
-    labels = y.astype(object).where(y.notna(), "(missing)").astype(str)
+        return _message_figure(f"No {unit} with a value to count.", f"{unit.capitalize()} per class")
     counts = labels.value_counts()
     ratio = counts.iloc[0] / counts.iloc[-1]
-    subtitle = None
+    notes = []
     if len(counts) > 1 and ratio >= 5:
         # Accuracy is misleading here: always guessing the big class already scores high.
-        subtitle = (f"The largest class has {ratio:,.0f}× the {unit} of the smallest: "
-                    "look at per-class results, not only accuracy")
+        notes.append(f"The largest class has {ratio:,.0f}× the {unit} of the smallest: "
+                     "look at per-class results, not only accuracy")
+    if missing:
+        notes.append(f"{missing:,} {unit} without a value are left out of training")
+    subtitle = "; ".join(notes) or None
     title = f"{unit.capitalize()} per class ({n:,} {unit}, {len(counts):,} class{'es' if len(counts) != 1 else ''})"
     return _category_bars(labels, title, top=50, n_total=n, subtitle=subtitle, unit=unit)
 

@@ -2,12 +2,12 @@
 
     python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
                               [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
-    python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME]
+    python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME] [--map 'MODEL_COLUMN=FILE_COLUMN,...']
     python -m dlcore rerun RUN_ID
     python -m dlcore report RUN_ID -o REPORT.html [--explain]
     python -m dlcore bundle RUN_ID -o MODEL.zip [--model NAME]
     python -m dlcore runs [--json]
-    python -m dlcore worker [--only train|score]
+    python -m dlcore worker [--only train|score]      (DLCORE_EXECUTOR=ray: the dispatcher to a Ray cluster)
 
 DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
 ``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
@@ -32,7 +32,7 @@ __all__ = ["main"]
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 1, like every other bad input
-        print(f"error: {message} (see: python -m dlcore {self.prog.split()[-1]} --help)", file=sys.stderr)
+        print(f"error: {message} (see: {self.prog} --help)", file=sys.stderr)  # prog names the command once
         raise SystemExit(1)
 
 
@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("data", help="a table for a table's run; an image or a ZIP of images for an image run")
     pred.add_argument("-o", "--output", required=True, help="where to write the scored CSV")
     pred.add_argument("--model", default=None, help="a model of the run (default: the best one on its test rows)")
+    pred.add_argument("--map", action="append", default=None, metavar="'MODEL_COLUMN=FILE_COLUMN,...'",
+                      help="tables: which column of the file holds each of the model's, when the file names them "
+                           "differently ('COLUMN=' scores one as missing); kept with the run for the next file")
     rerun = sub.add_parser("rerun", help="train a run's spec again (same data, seed and settings); print its leaderboard")
     rerun.add_argument("run_id")
     report = sub.add_parser("report", help="write a run's report: one HTML file that opens with no network")
@@ -86,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true")
     runs.add_argument("--limit", type=int, default=50)
-    worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped")
+    worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped (with DLCORE_EXECUTOR=ray: "
+                                           "hand them to the Ray cluster)")
     worker.add_argument("--only", choices=["train", "score"], default=None)
     worker.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
     return parser
@@ -187,17 +191,27 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
 def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
     import threading
 
-    from dlcore import runner
+    from dlcore import config, runner
     from dlcore.jobs import _heartbeat
 
-    # Created already running for this process, so no worker sharing the store can take it.
-    run_id = runner.submit(store, spec, claim=True)
-    stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(store, run_id, stop, None), daemon=True).start()
-    try:
-        runner.execute_run(store, run_id, say=_say)
-    finally:
-        stop.set()
+    if config.executor() == "ray":
+        from dlcore import cluster
+
+        # Queued for this process's own dispatcher (no other takes it), then executed on the
+        # cluster exactly as the app's runs are (dlcore.cluster).
+        owner = cluster.dispatcher_name()
+        run_id = runner.submit(store, spec, held_by=owner)
+        _say(f"run {run_id}: executing on the Ray cluster")
+        cluster.run_and_wait(store, run_id, say=_say)
+    else:
+        # Created already running for this process, so no worker sharing the store can take it.
+        run_id = runner.submit(store, spec, claim=True)
+        stop = threading.Event()
+        threading.Thread(target=_heartbeat, args=(store, run_id, stop, None), daemon=True).start()
+        try:
+            runner.execute_run(store, run_id, say=_say)
+        finally:
+            stop.set()
     run = store.run(run_id)
     if run.status == "failed":
         raise DlcoreError(run.message or "the run failed")
@@ -227,7 +241,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = store.run(args.run_id)  # a clear "no run" before anything else
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
-    scored = score_upload(store, args.run_id, args.model, path.read_bytes(), path.name)
+    if args.map:
+        if (run.result or {}).get("kind", "tabular") != "tabular":
+            raise DlcoreError(f"--map matches a table's columns to the model's; run {args.run_id!r} scores "
+                              f"{(run.result or {}).get('kind')} data. Leave --map out.")
+        from dlcore.tables import matching
+        from dlcore.tables.scoring import score_upload as score_table
+
+        scored = score_table(store, run, args.model, path.read_bytes(), path.name, columns=matching.parse_map(args.map))
+    else:
+        scored = score_upload(store, args.run_id, args.model, path.read_bytes(), path.name)
     model = scored.summary.model
     if args.model is None:
         _say(f"note: scoring with {model}, the best model on the run's test rows (choose another with --model)")
@@ -300,7 +323,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"run_id": r.id, "dataset_id": r.dataset_id, "status": r.status, "template": r.template,
                            "target": r.target, "task": r.task, "metric": r.metric, "test_score": r.test_score,
-                           "created_at": r.created_at, "duration_s": r.duration} for r in runs], indent=2))
+                           "created_at": r.created_at, "duration_s": r.duration, "node": r.node} for r in runs], indent=2))
         return 0
     print(f"{'run':18} {'status':12} {'template':10} {'target':16} {'metric':9} {'score':>8}")
     for r in runs:
@@ -310,9 +333,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from dlcore import config
     from dlcore.jobs import worker_loop
     from dlcore.store import Store
 
+    if config.executor() == "ray":  # the dispatcher: every kind of job, executed on the cluster
+        from dlcore import cluster
+
+        cluster.serve(Store.open(), parent=args.parent, say=_say)
+        return 0
     kinds = (args.only,) if args.only else ("train", "score")
     worker_loop(Store.open(), kinds=kinds, parent=args.parent, say=_say)
     return 0

@@ -13,7 +13,14 @@ __all__ = [
     "max_image_pixels",
     "database_url",
     "local_workers",
+    "executor",
+    "ray_address",
+    "ray_cpus",
+    "ray_resources",
+    "ray_dashboard",
 ]
+
+EXECUTORS = ("local", "ray")
 
 
 def home() -> Path:
@@ -50,3 +57,58 @@ def database_url() -> str:
 def local_workers() -> int:
     """Training workers the app starts on first use: ``$DLCORE_WORKERS`` (default 1; 0 = none)."""
     return int(os.environ.get("DLCORE_WORKERS", "1"))
+
+
+def executor() -> str:
+    """Where queued jobs run: ``$DLCORE_EXECUTOR``, ``local`` (default: worker processes on this
+    machine) or ``ray`` (tasks on the Ray cluster at ``$RAY_ADDRESS``, or on a local Ray)."""
+    from dlcore.errors import SpecError
+
+    value = os.environ.get("DLCORE_EXECUTOR", "local").strip().lower() or "local"
+    if value not in EXECUTORS:
+        raise SpecError(f"DLCORE_EXECUTOR is {value!r}; set it to one of: {', '.join(EXECUTORS)}.")
+    return value
+
+
+def ray_address() -> str | None:
+    """``$RAY_ADDRESS`` (Ray's own setting: the head node's ``host:port``); None starts a local Ray."""
+    return os.environ.get("RAY_ADDRESS", "").strip() or None
+
+
+def ray_cpus() -> float:
+    """CPUs one training run asks the cluster for: ``$DLCORE_RAY_CPUS`` (default 1)."""
+    from dlcore.errors import SpecError
+
+    raw = os.environ.get("DLCORE_RAY_CPUS", "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SpecError(f"DLCORE_RAY_CPUS is {raw!r}; set it to a positive number of CPUs, e.g. 1 or 4.")
+    return value
+
+
+def ray_resources() -> dict[str, float]:
+    """Custom Ray resources one training run asks for besides CPUs, as JSON (``$DLCORE_RAY_RESOURCES``,
+    e.g. ``{"trainer": 1}`` to train only on nodes started with ``--resources '{"trainer": 4}'``)."""
+    import json
+
+    from dlcore.errors import SpecError
+
+    raw = os.environ.get("DLCORE_RAY_RESOURCES", "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+        if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and v > 0 for v in value.values()):
+            raise ValueError
+    except ValueError:
+        raise SpecError(f"DLCORE_RAY_RESOURCES is {raw!r}; set it to a JSON object of positive amounts, "
+                        'e.g. {"trainer": 1}.') from None
+    return {str(k): float(v) for k, v in value.items()}
+
+
+def ray_dashboard() -> bool:
+    """Whether a local Ray started for the app serves its dashboard: ``$DLCORE_RAY_DASHBOARD=1`` (default off)."""
+    return os.environ.get("DLCORE_RAY_DASHBOARD", "0").strip().lower() in ("1", "true", "yes", "on")

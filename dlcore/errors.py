@@ -12,7 +12,9 @@ Pages catch ``DlcoreError`` and show its message with ``st.error``; the CLI prin
     +-- SchemaError             a file to score lacks columns the model was trained on
     +-- NotFoundError           a dataset, run or model id that the store does not hold
     +-- RunError                a training run failed (a NaN loss, a worker that died...)
-    +-- StoreError              the data folder cannot be written (disk full, read-only)
+    +-- StoreError              the data folder cannot be written (disk full, read-only), or this
+    |                           machine does not see the store's shared data folder
+    +-- ClusterError            the Ray cluster (DLCORE_EXECUTOR=ray) cannot be reached or joined
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "NotFoundError",
     "RunError",
     "StoreError",
+    "ClusterError",
 ]
 
 
@@ -59,3 +62,8 @@ class RunError(DlcoreError):
 
 class StoreError(DlcoreError):
     """Raised when the data folder cannot be written."""
+
+
+class ClusterError(DlcoreError):
+    """Raised when the Ray cluster named by ``RAY_ADDRESS`` cannot be reached or joined; the jobs
+    waiting for it stay queued."""

@@ -16,18 +16,18 @@ import pandas as pd
 
 from dlcore import kinds
 from dlcore.errors import RunError, SchemaError
+from dlcore.outputs import explanation_path, load_explanation
 from dlcore.store import EVALUATED, Store, atomic_write
 
 __all__ = ["explain_run", "explain_row_of_run", "global_path", "load_global"]
 
 
 def global_path(store: Store, run_id: str, model: str) -> Any:
-    return store.run_dir(run_id) / "explain" / f"global-{model}.json"
+    return explanation_path(store, run_id, model)
 
 
 def load_global(store: Store, run_id: str, model: str) -> dict[str, Any] | None:
-    path = global_path(store, run_id, model)
-    return json.loads(path.read_text()) if path.exists() else None
+    return load_explanation(store, run_id, model)
 
 
 def explain_run(store: Store, run_id: str, model: str,

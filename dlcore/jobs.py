@@ -4,7 +4,8 @@
 a guarded UPDATE, so any number of them can share one database: the app starts a small local
 pool on first use; a team server starts more against PostgreSQL. TensorFlow is imported in
 the worker when it starts, so the first run does not wait for it and the Streamlit server
-never loads it.
+never loads it. With ``DLCORE_EXECUTOR=ray`` the pool starts one dispatcher instead, which
+hands every job to a Ray cluster (``dlcore.cluster``); the store stays the record either way.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
     from dlcore.runner import execute_run
 
     say = say or (lambda m: None)
+    store.check_home()  # a machine that does not see the store's data folder takes no jobs
     import tensorflow  # noqa: F401  (paid here once, not on the first run's clock)
 
     say(f"worker {os.getpid()} ready ({', '.join(kinds)})")
@@ -193,18 +195,22 @@ def _lower_priority() -> None:
 
 
 class LocalPool:
-    """The worker processes one app server starts for itself: N trainers and one scorer.
+    """The worker processes one app server starts for itself: N trainers and one scorer, or,
+    with the Ray executor (``DLCORE_EXECUTOR=ray``), one dispatcher to the cluster.
 
     Training and scoring have their own processes so a long training run never keeps an
     analyst waiting for a one-row what-if.
     """
 
     def __init__(self, home: Path, n_train: int = 1, database_url: str | None = None,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None, executor: str | None = None) -> None:
+        from dlcore import config
+
         self.home = Path(home)
         self.store = store
         self.n_train = n_train
         self.database_url = database_url
+        self.executor = executor or config.executor()
         self.procs: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
         self.stopped: set[int] = set()  # pids terminated on purpose: no run is failed for them
@@ -213,7 +219,10 @@ class LocalPool:
         """Start any worker that is not running (first use, or after one died)."""
         if self.n_train <= 0:
             return
-        wanted = {f"train-{i}": "train" for i in range(self.n_train)} | {"score": "score"}
+        if self.executor == "ray":
+            wanted = {"dispatch": "ray"}
+        else:
+            wanted = {f"train-{i}": "train" for i in range(self.n_train)} | {"score": "score"}
         with self.lock:
             for name, kind in wanted.items():
                 proc = self.procs.get(name)
@@ -223,14 +232,15 @@ class LocalPool:
                     self.procs[name] = self._start(kind, name)
 
     def _start(self, kind: str, name: str) -> subprocess.Popen:
-        env = dict(os.environ, DLCORE_HOME=str(self.home), TF_CPP_MIN_LOG_LEVEL="2")
+        env = dict(os.environ, DLCORE_HOME=str(self.home), TF_CPP_MIN_LOG_LEVEL="2", DLCORE_EXECUTOR=self.executor)
         if self.database_url:
             env["DLCORE_DATABASE_URL"] = self.database_url
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"worker-{name}.log", "ab") as out:  # the child keeps its own copy
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dlcore", "worker", "--only", kind, "--parent", str(os.getpid())],
+                [sys.executable, "-m", "dlcore", "worker", *(["--only", kind] if kind != "ray" else []),
+                 "--parent", str(os.getpid())],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=_lower_priority,
             )

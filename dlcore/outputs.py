@@ -1,17 +1,22 @@
 """What a finished run keeps of its models: every model's outputs on the test rows (``.npz``,
-loaded without pickle), and which of its models is the best and which names are its own.
+loaded without pickle), which of its models is the best and which names are its own, and where
+a model's global explanation is kept (worked out by ``dlcore.explain``, read by the kinds too:
+scoring says how much a model relies on a column it is not given).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import json
+
 import numpy as np
 
 from dlcore.errors import NotFoundError
 from dlcore.store import RunRecord, Store, atomic_write
 
-__all__ = ["save_test_outputs", "load_test_outputs", "best_model", "check_model"]
+__all__ = ["save_test_outputs", "load_test_outputs", "best_model", "check_model", "explanation_path",
+           "load_explanation"]
 
 
 def save_test_outputs(folder: Any, test: np.ndarray, y_test: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
@@ -41,3 +46,14 @@ def check_model(run: RunRecord, model: str) -> None:
     known = list((run.result or {}).get("models", {}))
     if model not in known:
         raise NotFoundError(f"Run {run.id!r} has no model named {model!r}; its models are: {', '.join(known)}.")
+
+
+def explanation_path(store: Store, run_id: str, model: str) -> Any:
+    """Where the global explanation of one model of a run is kept."""
+    return store.run_dir(run_id) / "explain" / f"global-{model}.json"
+
+
+def load_explanation(store: Store, run_id: str, model: str) -> dict[str, Any] | None:
+    """The global explanation of one model of a run, or None until one is worked out."""
+    path = explanation_path(store, run_id, model)
+    return json.loads(path.read_text()) if path.exists() else None

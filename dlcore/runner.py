@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from dlcore import baselines, evaluate, kinds
+from dlcore import baselines, evaluate, fanout, kinds
 from dlcore.base import Say
 from dlcore.errors import DlcoreError, RunError
 from dlcore.outputs import save_test_outputs
@@ -33,8 +33,9 @@ __all__ = ["execute_run", "submit", "fit_baselines"]
 log = logging.getLogger("dlcore.runner")
 
 
-def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
-    """Queue a run and return its id at once; a worker picks it up (or, with ``claim``, the caller).
+def submit(store: Store, spec: RunSpec, claim: bool = False, held_by: str | None = None) -> str:
+    """Queue a run and return its id at once; a worker picks it up (or, with ``claim``, the caller;
+    with ``held_by``, the cluster dispatcher of that name, e.g. ``python -m dlcore fit``'s own).
 
     The run's kind refuses now what would fail in a worker: a template for another kind of
     data, a target that cannot be learned, a series too short for its backtest."""
@@ -44,7 +45,7 @@ def submit(store: Store, spec: RunSpec, claim: bool = False) -> str:
     kinds.check_dataset(kind, template, record)
     kind.check(store, spec, record)
     return store.create_run(spec.to_dict(), spec.data.dataset_id, spec.template, spec.data.target, spec.train.epochs,
-                            claim=claim)
+                            claim=claim, held_by=held_by)
 
 
 def execute_run(store: Store, run_id: str, say: Say | None = None) -> None:
@@ -154,15 +155,24 @@ def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: np.n
     (``bench/baselines.py`` times this)."""
     models = offer(task, seed, len(x_train))
     folder = store.run_dir(run_id)
+    names = list(models)
     outputs: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
-    for i, (name, pipe) in enumerate(models.items(), start=1):
-        store.update_run(run_id, phase=f"Fitting baseline {i} of {len(models)}: {name.replace('_', ' ')}",
+    pieces = fanout.current()  # in turn; at once on several nodes when the run executes on a cluster
+
+    def before(i: int) -> None:
+        store.update_run(run_id, phase=f"Fitting baseline {i + 1} of {len(names)}: {names[i].replace('_', ' ')}",
                          heartbeat_at=time.time())
-        started = time.perf_counter()
-        pipe.fit(x_train, y_fit)
-        seconds[name] = time.perf_counter() - started
-        outputs[name] = baselines.predict_output(task, pipe, x_test, n_classes)
-        baselines.save(pipe, folder / f"{name}.skops")
-        say(f"baseline {name}: {seconds[name]:.1f}s")
-    return outputs, seconds
+
+    if pieces.parallel:
+        store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}",
+                         heartbeat_at=time.time())
+    items = [(name, models[name], task, n_classes, str(folder)) for name in names]
+    shared = {"x_train": x_train, "y_fit": y_fit, "x_test": x_test}
+    for i, (output, fit_seconds) in pieces.map(baselines.fit_one, items, shared, folder, before=before):
+        outputs[names[i]], seconds[names[i]] = output, fit_seconds
+        if pieces.parallel:
+            store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}: "
+                                           f"{len(outputs)} done", heartbeat_at=time.time())
+        say(f"baseline {names[i]}: {fit_seconds:.1f}s")
+    return {name: outputs[name] for name in names}, {name: seconds[name] for name in names}

@@ -10,12 +10,14 @@ True
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from dlcore.errors import SpecError
 
-__all__ = ["DataSpec", "TrainSpec", "ForecastSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size", "suggested_image_size", "IMAGE_SIZES"]
+__all__ = ["DataSpec", "TrainSpec", "ForecastSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size", "suggested_image_size", "suggested_flip", "IMAGE_SIZES"]
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression", "classification", "forecast")
 SIZES = ("small", "medium", "large")
@@ -217,3 +219,23 @@ def suggested_image_size(width: float, height: float) -> int:
     """
     side = max(width, height)
     return 32 if side <= 40 else 48 if side <= 56 else 64
+
+
+# A class named like one character: a digit or a letter, bare or after a word that says so
+# ("7", "b", "digit_7", "letter B", "char-x"), or a small number ("10", "42").
+_CHARACTER_CLASS = re.compile(r"^(?:(?:digit|number|letter|char(?:acter)?|sign)[\s_-]*)?(?:[^\W_]|\d{1,2})$",
+                              re.IGNORECASE)
+
+
+def suggested_flip(classes: Iterable[Any]) -> bool:
+    """Whether mirroring pictures left-right suits these classes (the augmentation's default).
+
+    Not when every class looks like a character or a digit (``0``…``9``, ``a``, ``B``,
+    ``digit_3``): a mirrored 2, 3 or b is another shape, or no character at all, so mirroring
+    teaches the model the wrong thing. Cats, dogs, defects and the like look alike mirrored.
+
+    >>> suggested_flip(["0", "1", "2"]), suggested_flip(["cats", "dogs"])
+    (False, True)
+    """
+    names = [str(c).strip() for c in classes]
+    return not (names and all(_CHARACTER_CLASS.match(n) for n in names))

@@ -7,6 +7,13 @@ so a crash or a full disk never leaves a half-written file under a real name.
 
 Ids are random and unguessable (``secrets.token_urlsafe``): while there is no login, a link is
 the only key to a dataset or a run.
+
+On PostgreSQL many workers (or a cluster's dispatchers) claim jobs at once: a claim is one
+statement, ``WITH picked AS (SELECT ... FOR UPDATE SKIP LOCKED) UPDATE ...``, so two claimers never
+take the same row and never wait on each other; every transaction is one short statement or two,
+never held across work. ``create_all`` upgrades a store made by an older version (new columns are added).
+The artifact folder carries the store's id (``.dlcore-store-id``), so a worker on another machine
+can check that it sees the same folder before it takes a job (``check_home``).
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ import sqlalchemy as sa
 from dlcore import config
 from dlcore.errors import NotFoundError, StoreError
 
-__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id", "atomic_write"]
+__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id",
+           "atomic_write", "this_worker", "display_url"]
 
 RUN_STATUSES = ("queued", "running", "done", "stopped", "cancelled", "failed", "interrupted")
 FINISHED = ("done", "stopped", "cancelled", "failed", "interrupted")
 EVALUATED = ("done", "stopped")  # finished with a leaderboard and saved models
 # A running run whose worker has not written a heartbeat for this long has lost its worker.
 STALE_SECONDS = 45.0
+# Beside the artifacts: the store's id, the same as in its database (see ``check_home``).
+HOME_MARK = ".dlcore-store-id"
 
 metadata = sa.MetaData()
 
@@ -70,7 +80,8 @@ runs = sa.Table(
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("heartbeat_at", sa.Float),
-    sa.Column("worker", sa.Text),
+    sa.Column("worker", sa.Text),  # host:pid of the process training it; "ray:host:pid" while a dispatcher hands it over
+    sa.Column("node", sa.Text),  # the machine (a cluster's node: its address and id) that trained it; added later
     sa.Column("stop_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("epochs_done", sa.Integer, nullable=False, server_default="0"),
     sa.Column("epochs_total", sa.Integer, nullable=False, server_default="0"),
@@ -122,6 +133,14 @@ explanations = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("message", sa.Text),
     sa.Column("summary_json", sa.Text),
+)
+
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 
@@ -186,6 +205,7 @@ class RunRecord:
     test_score: float | None
     result: dict | None
     versions: dict | None = field(default=None)
+    node: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "RunRecord":
@@ -268,8 +288,20 @@ def atomic_write(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def _this_worker() -> str:
+def this_worker() -> str:
+    """This process, as the store records who works on a job: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_this_worker = this_worker  # the name older code and tests use
+
+
+def display_url(url: str) -> str:
+    """A database URL fit for a message: the password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(an unreadable database URL)"
 
 
 class Store:
@@ -298,11 +330,85 @@ class Store:
         if is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
+            self.create_all()
         except sa.exc.OperationalError as exc:
+            where = f"Check that {self.home} is writable." if is_sqlite else (
+                f"Check DLCORE_DATABASE_URL ({display_url(url)}) and that the database server is running.")
+            raise StoreError(f"The store database could not be opened ({exc.orig}). {where}") from None
+
+    def create_all(self) -> None:
+        """Create the tables, or upgrade a store made by an older version: a table it lacks is
+        created, a column it lacks is added (every later column may be empty). Then make sure
+        the store has an id, written beside the artifacts too (see ``check_home``)."""
+        for attempt in range(3):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                # PostgreSQL: another process created the same table at the same moment.
+                if attempt == 2:
+                    raise
+        inspector = sa.inspect(self.engine)
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                ddl = sa.schema.CreateColumn(column).compile(dialect=self.engine.dialect)
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
+                except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                    # Another process upgrading the same store at the same moment added it first.
+                    if column.name not in {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}:
+                        raise
+        self.store_id = self._store_id()
+
+    def _store_id(self) -> str:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "store_id")).scalar()
+        if found is None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(meta.insert().values(key="store_id", value=new_id()))
+            except sa.exc.IntegrityError:  # another process made it first: use that one
+                pass
+            with self.engine.connect() as conn:
+                found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "store_id")).scalar()
+            # The process that gave the store its id writes it beside the artifacts; a store made
+            # before ids existed gets it from whoever opens it first (the app or a worker).
+            self._write_mark(found)
+        elif self._database_inside_home() and not (self.home / HOME_MARK).exists():
+            self._write_mark(found)  # the database is inside the folder: the folder is this one
+        return found
+
+    def _database_inside_home(self) -> bool:
+        database = sa.engine.make_url(self.url).database if self.url.startswith("sqlite") else None
+        return bool(database) and Path(database).resolve().parent == self.home.resolve()
+
+    def _write_mark(self, store_id: str) -> None:
+        with contextlib.suppress(StoreError):  # a read-only folder says so where it is written to
+            with atomic_write(self.home / HOME_MARK) as tmp:
+                tmp.write_text(store_id + "\n")
+
+    def check_home(self) -> None:
+        """Refuse to work here unless this machine sees the store's artifact folder: the folder
+        carries the id the database holds. A worker or a cluster node calls this before it takes
+        a job, so a node that mounts nothing (or another folder) at the path takes none."""
+        mark = self.home / HOME_MARK
+        try:
+            seen = mark.read_text().strip()
+        except OSError as exc:
+            seen, why = None, f"{mark.name} cannot be read there ({exc.strerror or exc})"
+        else:
+            why = "it holds another store's files"
+        if seen != self.store_id:
             raise StoreError(
-                f"The store database could not be opened ({exc.orig}). Check that {self.home} is writable."
-            ) from None
+                f"This machine ({socket.gethostname()}) cannot see the data folder of the store at "
+                f"{display_url(self.url)}: {self.home} is not that folder ({why}). Every node must see the "
+                "shared data folder at the same path: mount it there and set DLCORE_HOME to it; until then "
+                "this node takes no jobs."
+            )
 
     @classmethod
     def open(cls, home: Path | str | None = None, url: str | None = None) -> "Store":
@@ -358,12 +464,16 @@ class Store:
 
     # ---- runs ----------------------------------------------------------------------------
     def create_run(self, spec: dict, dataset_id: str, template: str, target: str, epochs_total: int,
-                   claim: bool = False) -> str:
-        """Queue a run; with ``claim`` it is created already running for this process (the CLI)."""
+                   claim: bool = False, held_by: str | None = None) -> str:
+        """Queue a run; with ``claim`` it is created already running for this process (the CLI);
+        with ``held_by`` it is created handed to that cluster dispatcher (``reserve_runs``)."""
         self.dataset(dataset_id)  # a clear message if the dataset is gone
         run_id = new_id()
         now = time.time()
-        claimed = {"status": "running", "started_at": now, "heartbeat_at": now, "worker": _this_worker()} if claim else {}
+        claimed = {"status": "running", "started_at": now, "heartbeat_at": now, "worker": this_worker(),
+                   "node": socket.gethostname()} if claim else {}
+        if held_by and not claim:
+            claimed = {"worker": held_by, "heartbeat_at": now}
         with self.engine.begin() as conn:
             conn.execute(
                 runs.insert().values(
@@ -406,28 +516,77 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
-    def _claim(self, table: sa.Table, **values: Any) -> str | None:
-        """Mark the oldest queued row of ``table`` as running; None when nothing is queued.
+    def _take(self, table: sa.Table, where: tuple, n: int, **values: Any) -> list[str]:
+        """Set ``values`` on up to ``n`` of the oldest rows matching ``where``; their ids.
 
-        The guarded UPDATE makes the claim safe with several workers on one database.
+        The UPDATE repeats ``where``, so a row changed by someone else since it was picked is
+        left alone: safe with many workers on one database. On PostgreSQL the rows are picked
+        with ``FOR UPDATE SKIP LOCKED`` in the same statement, so concurrent claimers never take
+        one row twice and never queue behind each other's locks (SQLite has one writer at a time).
         """
+        if self.engine.dialect.name == "postgresql":
+            # A CTE runs once; "id IN (SELECT ... LIMIT n FOR UPDATE)" may be run again for
+            # each row and take more than n (seen here: a claim of one took two).
+            picked = (sa.select(table.c.id).where(*where).order_by(table.c.created_at).limit(n)
+                      .with_for_update(skip_locked=True).cte("picked"))
+            with self.engine.begin() as conn:
+                return [r[0] for r in conn.execute(
+                    table.update().where(table.c.id == picked.c.id, *where).values(**values).returning(table.c.id))]
         with self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(
-                sa.select(table.c.id).where(table.c.status == "queued").order_by(table.c.created_at).limit(5)
-            )]
+                sa.select(table.c.id).where(*where).order_by(table.c.created_at).limit(n + 4))]
+        taken: list[str] = []
         for row_id in ids:
+            if len(taken) == n:
+                break
             with self.engine.begin() as conn:
-                if conn.execute(
-                    table.update().where(table.c.id == row_id, table.c.status == "queued")
-                    .values(status="running", **values)
-                ).rowcount:
-                    return row_id
-        return None
+                if conn.execute(table.update().where(table.c.id == row_id, *where).values(**values)).rowcount:
+                    taken.append(row_id)
+        return taken
+
+    def _claim(self, table: sa.Table, *where: Any, **values: Any) -> str | None:
+        """Mark the oldest queued row of ``table`` as running; None when nothing is queued."""
+        taken = self._take(table, (table.c.status == "queued", *where), 1, status="running", **values)
+        return taken[0] if taken else None
 
     def claim_next_run(self) -> str | None:
-        """Claim the oldest queued run for this process."""
+        """Claim the oldest queued run for this process (one no dispatcher has handed to a cluster)."""
         now = time.time()
-        return self._claim(runs, started_at=now, heartbeat_at=now, worker=_this_worker(), phase="Starting")
+        return self._claim(runs, runs.c.worker.is_(None), started_at=now, heartbeat_at=now, worker=this_worker(),
+                           node=socket.gethostname(), phase="Starting")
+
+    def reserve_runs(self, owner: str, n: int, phase: str, run_id: str | None = None) -> list[str]:
+        """Hand up to ``n`` queued runs (or just ``run_id``) to ``owner`` (a cluster dispatcher,
+        ``ray:host:pid``): they stay queued, with ``phase`` saying where they wait, until a node
+        claims them (``claim_run``); no local worker takes them meanwhile."""
+        where = (runs.c.status == "queued", runs.c.worker.is_(None), *((runs.c.id == run_id,) if run_id else ()))
+        return self._take(runs, where, n, worker=owner, heartbeat_at=time.time(), phase=phase)
+
+    def claim_run(self, run_id: str, node: str) -> bool:
+        """Claim one queued run for this process on ``node`` (a cluster task that starts it).
+        False when it is no longer queued (stopped meanwhile, or claimed by another)."""
+        now = time.time()
+        return bool(self._take(runs, (runs.c.id == run_id, runs.c.status == "queued"), 1, status="running",
+                               started_at=now, heartbeat_at=now, worker=this_worker(), node=node, phase="Starting"))
+
+    def touch_reserved(self, owner: str, phase: str | None = None) -> None:
+        """A dispatcher's heartbeat for the queued runs it holds (and why they wait, if given)."""
+        values: dict[str, Any] = {"heartbeat_at": time.time()}
+        if phase is not None:
+            values["phase"] = phase
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.status == "queued", runs.c.worker == owner).values(**values))
+
+    def note_queued(self, phase: str) -> int:
+        """Say on every queued run why it waits (shown on its page); the number of runs noted."""
+        with self.engine.begin() as conn:
+            return conn.execute(runs.update().where(runs.c.status == "queued").values(phase=phase)).rowcount
+
+    def fail_run(self, run_id: str, message: str) -> bool:
+        """Mark a running run failed with ``message`` (its epochs stay); False if it had already ended."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "running").values(
+                status="failed", finished_at=time.time(), phase="Failed", message=message)).rowcount)
 
     def heartbeat(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -481,7 +640,28 @@ class Store:
                 ).rowcount
             if changed:
                 marked.append(run_id)
+        self.release_reservations(stale_after)
         return marked
+
+    def release_reservations(self, stale_after: float = STALE_SECONDS) -> list[str]:
+        """Put back in the queue the runs held by a dispatcher that is gone (its process ended on
+        this host, or it has not touched them for ``stale_after`` seconds), for the next one."""
+        now = time.time()
+        host = socket.gethostname()
+        gone = []
+        for run in self.list_runs(statuses=("queued",), limit=10_000):
+            if not run.worker:
+                continue
+            owner_host, _, pid = run.worker.removeprefix("ray:").rpartition(":")
+            if (owner_host == host and pid.isdigit() and not _pid_alive(int(pid))) or (run.heartbeat_at or 0) < now - stale_after:
+                gone.append((run.id, run.worker))
+        released = []
+        for run_id, owner in gone:
+            with self.engine.begin() as conn:
+                if conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "queued", runs.c.worker == owner)
+                                .values(worker=None, phase="Waiting for a free worker")).rowcount:
+                    released.append(run_id)
+        return released
 
     def fail_runs_of_worker(self, worker: str, message: str) -> list[str]:
         """Mark the runs a dead worker (``host:pid``) was training as failed, with the reason."""

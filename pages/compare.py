@@ -38,9 +38,7 @@ if run.status not in ("done", "stopped"):
 result = run.result
 board = result["leaderboard"]
 rows = result["rows"]
-for verdict in board["verdicts"]:
-    show = {"better": st.success, "worse": st.error}.get(verdict["outcome"], st.info)
-    show(verdict["text"], icon=":material/gavel:")
+views.verdicts(board)
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
 views.hand_over(run)
@@ -59,8 +57,9 @@ else:
         + (f" {rows['dropped_missing_target']:,} rows without a target were left out." if rows.get("dropped_missing_target") else "")
     )
 
-st.dataframe(views.leaderboard_frame(board), hide_index=True, width="stretch",
-             column_config={board["metric_title"]: st.column_config.NumberColumn(format="%.4f")})
+leaderboard = views.leaderboard_frame(board)
+st.dataframe(leaderboard, hide_index=True, width="stretch", column_config=views.leaderboard_config(board, leaderboard))
+st.caption(views.metric_meaning(board) + " Point at a column's name for what its score means.")
 with st.expander("What the scores mean"):
     for metric in evaluate.metrics_for(run.task):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")
@@ -106,7 +105,7 @@ if task in ("binary", "multiclass"):
                                                      min_value=0.0, max_value=1.0),
         "recall": st.column_config.ProgressColumn("Recall: share of this class found", format="percent",
                                                   min_value=0.0, max_value=1.0),
-        "f1": st.column_config.NumberColumn("F1 (both in one)", format="%.3f"),
+        "f1": st.column_config.NumberColumn("F1 (both in one)", format=views.SCORE_FORMAT),
         "support": st.column_config.NumberColumn("Test images" if result.get("kind") == "image" else "Test rows"),
     })
     if result.get("kind") == "image":

@@ -39,7 +39,7 @@ with upload_tab:
         "or images: a ZIP with one folder per class (cats/…, dogs/…), or images plus a CSV of file names and labels",
         # Pictures are accepted too, so a lone photo gets our message (upload a ZIP of class folders)
         # rather than the browser's bare "files are not allowed".
-        type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
+        type=["csv", "tsv", "txt", "gz", "json", "jsonl", "xlsx", "xls", "parquet", "zip", "png", "jpg", "jpeg", "bmp", "gif", "webp"],
         help="The file is stored on this server at once and named by its content: uploading the same file "
         "again opens the same dataset. Images may be PNG, JPEG, BMP, GIF or WEBP, of any size and colour.",
     )
@@ -113,7 +113,10 @@ st.dataframe(
     width="stretch",
     column_config={
         "Missing": st.column_config.ProgressColumn("Missing", format="percent", min_value=0.0, max_value=1.0),
-        "Distribution": st.column_config.BarChartColumn("Distribution", help="Histogram, or counts of the top values"),
+        # Bars start at zero: by default each cell's axis starts at its smallest count, and a
+        # column of 168 and 165 rows would show one bar and one empty cell.
+        "Distribution": st.column_config.BarChartColumn("Distribution", help="Histogram, or counts of the top values",
+                                                        y_min=0),
         "Notes": st.column_config.TextColumn("Notes", width="large"),
     },
 )
@@ -127,7 +130,6 @@ if series_views.time_columns(dataset_id):
 
 st.subheader("What should the model predict?")
 columns = [c.name for c in profile.columns]
-default_target = record.target if record.target in columns else columns[-1]
 frame = load_frame(dataset_id)
 
 
@@ -144,11 +146,19 @@ def save_target() -> None:
 target = st.selectbox(
     "Target column",
     columns,
-    index=columns.index(default_target),
+    # Nothing is checked before the analyst picks a target: a warning about a column nobody chose
+    # (a rare value in whatever column came last) would be noise.
+    index=columns.index(record.target) if record.target in columns else None,
+    placeholder="Choose the column to predict",
     help="The column the model learns to predict from the others.",
     key=f"target-{dataset_id}",
     on_change=save_target,
 )
+if target is None:
+    st.caption("Pick the column to predict: its balance and any problem with it show here. You can also pick it "
+               "on the Train page.")
+    urls.link("train", "Next: choose a model and train it", dataset=dataset_id, icon=":material/arrow_forward:")
+    st.stop()
 try:
     inferred = tabular.infer_task(frame[target])
 except DlcoreError as exc:  # nothing to learn from this column: say why once, and stop here

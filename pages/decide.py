@@ -16,9 +16,17 @@ st.caption("Where should the cut-off be? Say what a right flag earns and what a 
            "the page finds the threshold that earns most on the test rows.")
 store = common.store()
 
+
+def can_decide(r) -> bool:  # type: ignore[no-untyped-def]
+    """A table run that predicts classes: yes/no, or one class against the rest (Predict applies it)."""
+    return r.task in ("binary", "multiclass") and (r.result or {}).get("kind", "tabular") == "tabular"
+
+
 run_id = urls.get_id(urls.RUN)
 if not run_id:
-    views.pick_finished_run("decide", "Which run's model will you act on?")
+    views.pick_finished_run("decide", "Which run's model will you act on?", can=can_decide,
+                            none_yet="No finished run predicts classes from a table yet: thresholds from money are "
+                                     "for yes/no targets (or one class against the rest). Train one first.")
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
 st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
@@ -26,15 +34,17 @@ if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}: thresholds need a finished run.")
     urls.link("train", "Watch the run", run=run.id)
     st.stop()
-if run.task != "binary":
-    what = {"multiclass": "one of several classes", "regression": "a number"}.get(run.task, "a forecast")
-    st.info(f"Thresholds from money are for yes/no predictions; this run predicts {what}, so every prediction "
-            "is used as it is. Predict scores new rows with it.", icon=":material/info:")
+if not can_decide(run):
+    what = ("pictures, whose predictions Predict gives as every class's probability"
+            if (run.result or {}).get("kind") == "image"
+            else {"regression": "a number"}.get(run.task, "a forecast"))
+    st.info(f"Thresholds from money are for tables with a yes/no target, or one class against the rest; this run "
+            f"predicts {what}, so every prediction is used as it is. Predict scores new data with it.",
+            icon=":material/info:")
     urls.link("predict", "Use the model on new data", run=run.id)
     st.stop()
 
 classes = run.result["classes"]
-negative, positive = classes[0], classes[1]
 board = run.result["leaderboard"]
 models = [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")] or [r["model"] for r in board["rows"]]
 try:
@@ -43,11 +53,21 @@ except (DlcoreError, ValueError, KeyError):
     saved = None
     st.warning("The threshold saved with this run could not be read; choose and save it again.")
 y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
-y = np.asarray(y_true).astype(int)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
                      format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == models[0] else ""))
-p = np.asarray(outputs[model])[:, 1]
+if run.task == "binary":
+    negative, positive = classes[0], classes[1]
+else:  # one class against the rest: act on the rows of that class, leave the others alone
+    positive = st.selectbox("The class you act on (one class against the rest)", classes,
+                            index=classes.index(saved.positive) if saved and saved.positive in classes else 0,
+                            help="The model gives each row a probability for every class; a flag here means it "
+                                 "says this class with at least the threshold's probability. Every other class "
+                                 "counts as the rest.")
+    negative = f"not {positive}"
+k = decision.class_column(classes, positive)
+y = (np.asarray(y_true).astype(int) == k).astype(int)
+p = np.asarray(outputs[model])[:, k]
 
 money0 = saved.money if saved else decision.Money()
 st.markdown(f"**What is each outcome worth?** A *flag* means the model says “{positive}” and you act on the row.")
@@ -75,7 +95,7 @@ scale_rows = st.number_input("Rows you would score in a month (to put the profit
 scale = scale_rows / n
 
 chosen = st.slider("Threshold: flag a row when its probability is at least", 0.0, 1.0,
-                   value=float(round(min(best, 1.0), 3)), step=0.005, key=f"threshold-{model}",
+                   value=float(min(best, 1.0)), step=0.001, format="%.3f", key=f"threshold-{model}-{k}",
                    help="Starts at the best one for the money above; move it to see the trade-off.")
 
 
@@ -99,7 +119,7 @@ st.caption(f"On the {n:,} test rows, scaled to {scale_rows:,}. 95% interval at {
 st.plotly_chart(charts.profit_chart(curve, money.currency, best, chosen, positive), width="stretch")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.confusion_matrix_chart(y, (p >= chosen).astype(int), classes), width="stretch")
+    st.plotly_chart(charts.confusion_matrix_chart(y, (p >= chosen).astype(int), [negative, positive]), width="stretch")
     counts = decision.confusion_at(y, p, chosen)
     st.caption(f"At {chosen:.3f}: {counts['tp']:,} right flags, {counts['fp']:,} false alarms, {counts['fn']:,} missed, "
                f"{counts['tn']:,} rightly left alone; {(counts['tp'] + counts['fp']) / n:.0%} of rows flagged.")

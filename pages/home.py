@@ -23,12 +23,13 @@ STEPS = [
                                  "set a yes/no cut-off from money on Decide."),
     ("predict", "6. Use", "Score a new file or try a what-if row with the winner, and download the results."),
 ]
-cols = st.columns(len(STEPS))
-for col, (key, title, text) in zip(cols, STEPS):
-    with col.container(border=True, height="stretch"):
-        st.markdown(f"**{title}**")
-        st.caption(text)
-        urls.link(key, f"Go to {urls.PAGES[key].title}")
+PER_ROW = 3  # six cards in one row leave each link too narrow for its words ("Go to Compa")
+for start in range(0, len(STEPS), PER_ROW):
+    for col, (key, title, text) in zip(st.columns(PER_ROW), STEPS[start:start + PER_ROW]):
+        with col.container(border=True, height="stretch"):
+            st.markdown(f"**{title}**")
+            st.caption(text)
+            urls.link(key, f"Go to {urls.PAGES[key].title}")
 
 st.subheader("Latest runs")
 runs = common.store().list_runs(limit=8)

@@ -46,8 +46,10 @@ st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}
 models = [r["model"] for r in board["rows"]]
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
           f"{board['metric_title']} {r['test_score']:.4f})" for r in board["rows"]}
-model = st.selectbox("Model", models, index=0, format_func=lambda m: labels[m] + ("  ← best on the test rows" if m == models[0] else ""))
-chosen = decision.load_decision(store, run.id) if run.task == "binary" else None
+model = st.selectbox("Model", models, index=0, key="predict-model",
+                     format_func=lambda m: labels[m] + ("  ← best on the test rows" if m == models[0] else ""))
+views.opened_on(board, model, "predict-model")
+chosen = decision.load_decision(store, run.id) if run.task in ("binary", "multiclass") else None
 if chosen is not None and chosen.model == model:
     st.info(f"Scored files get a “decision” column: “{chosen.positive}” when the probability is at least "
             f"{chosen.threshold:.3f} (the threshold saved on the Decide page), else “{chosen.negative}”.",
@@ -59,9 +61,12 @@ with st.expander(f"The file needs these {len(inputs)} columns (others are ignore
 
 tab_file, tab_row = st.tabs(["Score a file", "What if? (one row)"])
 with tab_file:
-    upload = st.file_uploader("A CSV, Excel or Parquet file with the same columns", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet"], key="score-file")
+    upload = st.file_uploader("A table to score: CSV (gzip-compressed too), Excel, Parquet or JSON records; columns with other names are matched next", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "json", "jsonl"], key="score-file")
+    remember = table_views.match_columns(run, model, upload) if upload is not None else None  # renamed columns
     if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:"):
         with common.guard():
+            if remember is not None:
+                remember()
             scoring_id = jobs.submit_scoring(store, run.id, model, upload.getvalue(), upload.name)
             urls.set_ids(scoring=scoring_id)
 

@@ -10,6 +10,7 @@ from dlcore.spec import (
     RunSpec,
     TrainSpec,
     suggested_batch_size,
+    suggested_flip,
     suggested_image_size,
 )
 from ui import common, live, urls, views
@@ -30,9 +31,7 @@ if run_id:
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:
         (st.error if run.status == "failed" else st.warning)(run.message)
     if run.status in ("done", "stopped"):
-        board = run.result["leaderboard"]
-        for verdict in board["verdicts"]:
-            st.info(verdict["text"], icon=":material/gavel:")
+        views.verdicts(run.result["leaderboard"])
         c1, c2 = st.columns(2)
         with c1:
             urls.link("compare", "See the leaderboard and charts", run=run.id)
@@ -102,10 +101,18 @@ with st.form("train"):
             "about four times slower per doubling)", list(IMAGE_SIZES), value=suggested)
         augment = st.toggle("Augmentation (deeper CNN only): show each training picture slightly turned, zoomed, "
                             "shifted and with other contrast, new each epoch; helps most with few pictures", value=True)
+        mirror = suggested_flip(classes)
         flip = st.toggle("Mirror pictures left-right as part of augmentation (turn off for text, digits, or anything "
-                         "where left and right matter)", value=True)
+                         "where left and right matter)", value=mirror,
+                         help=None if mirror else
+                         f"Off to start with: the classes look like characters or digits ({', '.join(list(classes)[:5])}"
+                         f"{' …' if len(classes) > 5 else ''}), and a mirrored character is another shape or none. "
+                         "Switch it on if the pictures are not characters.")
+        if not mirror:
+            st.caption("Mirroring starts off here: the classes look like characters or digits, and a mirrored "
+                       "character is another shape, or none.")
+    defaults = TrainSpec()
     with st.expander("Settings (the defaults suit most data)", expanded=False):
-        defaults = TrainSpec()
         c1, c2 = st.columns(2)
         epochs = c1.number_input("Epochs: passes over the training rows (training stops earlier when validation stops improving)",
                                  1, 1000, 30 if is_image else defaults.epochs)
@@ -116,6 +123,8 @@ with st.form("train"):
         batch_size = c2.select_slider("Batch size: rows per learning step (suggested from the table's size)",
                                       [16, 32, 64, 128, 256, 512, 1024],
                                       value=32 if is_image else suggested_batch_size(dataset.n_rows))
+    with st.expander("Advanced: against memorising, and repeating a run", expanded=False):
+        c1, c2 = st.columns(2)
         dropout = c1.slider("Dropout: share of units switched off at random while training (fights memorising)",
                             0.0, 0.6, defaults.dropout, 0.05)
         patience = c2.number_input("Patience: epochs without improvement before stopping early", 1, 100, defaults.patience)

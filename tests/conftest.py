@@ -26,10 +26,42 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def store(home):
+def store(home, database):
+    """The store in ``home``, on SQLite, or on PostgreSQL where a test asks for ``database``."""
     from dlcore.store import Store
 
     return Store.open(home)
+
+
+# The two databases a store runs on. A test file runs a test on both with
+# ``@pytest.mark.parametrize("database", DATABASES, indirect=True)`` and the ``store`` of this file
+# (or its own fixtures) asking for ``database`` first.
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL server for the whole session, on a Unix socket only (tests/pg.py)."""
+    from tests.pg import Postgres
+
+    server = Postgres.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database(request, home, monkeypatch):
+    """"sqlite" (the default), or "postgresql": a fresh database on the session's server, named by
+    DLCORE_DATABASE_URL for this process and the workers it starts, dropped afterwards."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "postgresql":
+        server = request.getfixturevalue("postgres")
+        url = server.new_database()
+        monkeypatch.setenv("DLCORE_DATABASE_URL", url)
+        yield kind
+        server.drop_database(url)
+    else:
+        yield kind
 
 
 def churn_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
@@ -69,8 +101,8 @@ def start_worker(home: Path, *extra: str) -> subprocess.Popen:
 
 
 @pytest.fixture
-def worker(home):
-    """A real worker process on this test's store."""
+def worker(home, database):
+    """A real worker process on this test's store (on its database)."""
     proc = start_worker(home)
     yield proc
     proc.terminate()
@@ -152,3 +184,30 @@ def open_page(home: Path, page: str, **params: str):
     for key, value in params.items():
         at.query_params[key] = value
     return at.run()
+
+
+# Next month's export of the penguins below, from another tool: every column has another name.
+PENGUIN_NAMES = {"Espèce": "species", "Île": "island", "Longueur du bec (mm)": "bill_length_mm",
+                 "Profondeur du bec (mm)": "bill_depth_mm", "Nageoire (mm)": "flipper_length_mm",
+                 "Masse (g)": "body_mass_g", "Sexe": "sex", "Année": "year"}
+
+
+def penguin_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Penguins measured as a French field team names them (accents, units in brackets): numbers in
+    four distinct ranges, a year, two categories, and the sex to predict (clear in the sizes)."""
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["Adelie", "Gentoo", "Chinstrap"], n, p=[0.45, 0.35, 0.2])
+    means = {"Adelie": (38.8, 18.3, 190, 3700), "Gentoo": (47.5, 15.0, 217, 5076), "Chinstrap": (48.8, 18.4, 196, 3733)}
+    size = np.array([means[s] for s in species])
+    sex = rng.choice(["male", "female"], n)
+    male = sex == "male"
+    island = np.where(species == "Gentoo", "Biscoe", np.where(species == "Chinstrap", "Dream",
+                                                              rng.choice(["Torgersen", "Biscoe", "Dream"], n)))
+    return pd.DataFrame({
+        "Espèce": species, "Île": island,
+        "Longueur du bec (mm)": (size[:, 0] + rng.normal(0, 2.5, n) + 2 * male).round(1),
+        "Profondeur du bec (mm)": (size[:, 1] + rng.normal(0, 0.9, n) + 1 * male).round(1),
+        "Nageoire (mm)": (size[:, 2] + rng.normal(0, 6, n) + 4 * male).round(0),
+        "Masse (g)": (size[:, 3] + rng.normal(0, 350, n) + 400 * male).round(-1),
+        "Sexe": sex, "Année": rng.choice([2007, 2008, 2009], n),
+    })

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -125,6 +126,13 @@ def cut_parquet() -> bytes:
     return out.getvalue()[: len(out.getvalue()) // 2]
 
 
+def extreme_target_csv(value: str) -> bytes:
+    """Amounts to predict, two of them ``value`` (an export's overflow: inf, or 1e300)."""
+    frame = churn_frame(60).assign(churn=np.linspace(10, 80, 60).round(1).astype(object))
+    frame.loc[[6, 40], "churn"] = value
+    return frame.to_csv(index=False).encode()
+
+
 def scoring_frame(n: int = 12, seed: int = 9) -> pd.DataFrame:
     return churn_frame(n, seed=seed).drop(columns=["churn"])
 
@@ -196,6 +204,10 @@ CASES = [
          "save it again as .xlsx or CSV"),
     Case("parquet-cut-short", make(cut_parquet, "data.parquet"), "table",
          "looks like a Parquet file but could not be read", "Save it again and upload it"),
+    Case("json-object-not-a-table", make(b'{"customers": 240, "source": "crm"}', "export.json"), "table",
+         "is JSON holding one object (with 'customers', 'source'), not a table", "Save it in that shape, or as CSV"),
+    Case("gzip-cut-short", make(lambda: gzip.compress(churn_csv(200))[:300], "export.csv.gz"), "table",
+         "is gzip-compressed but could not be unpacked: it is damaged or cut short", "Compress it again"),
     Case("junk-named-parquet", make(lambda: np.random.default_rng(5).bytes(3000), "junk.parquet"), "table",
          "does not look like a table", "Upload a CSV"),
     Case("over-the-size-limit", make(lambda: churn_csv(3000), "big.csv"), "table",
@@ -274,6 +286,12 @@ CASES = [
          "Predict it as categories", args=("--task", "regression")),
     Case("too-few-rows", make(lambda: churn_csv(12), "tiny.csv"), "run",
          "Only 12 rows have a value in the target column 'churn'; at least 20", "Add more rows"),
+    Case("regression-target-infinite", make(lambda: extreme_target_csv("inf"), "inf-target.csv"), "run",
+         "The target column 'churn' holds 2 infinite values (rows 7 (inf) and 41 (inf))",
+         "Correct those cells, or clear them", args=("--task", "regression")),
+    Case("regression-target-near-1e300", make(lambda: extreme_target_csv("1e300"), "huge-target.csv"), "run",
+         "2 values larger than 1e+30 in size (rows 7 (1e+300) and 41 (1e+300)), beyond what training in 32-bit",
+         "predict them in a larger unit", args=("--task", "regression")),
     # -- forecasts --------------------------------------------------------------------------
     Case("unparseable-dates", make(lambda: series_csv(100, bad=6), "dates.csv"), "forecast",
          "6 of 100 values in 'date' could not be read as dates or times, for example 'soon'",
@@ -421,7 +439,10 @@ def through_the_page(case: Case, content: bytes, name: str, good: Good) -> AppTe
     if case.action in ("table", "images") or (case.action == "run" and not case.refused):
         at = app(good, "data")
         mime = "application/zip" if name.endswith(".zip") else "text/csv"
-        return at.file_uploader[0].upload(name, content, mime).run()
+        at = at.file_uploader[0].upload(name, content, mime).run()
+        if case.action == "run":  # the analyst picks the target; its checks follow
+            labelled(at.selectbox, "Target column").select("churn").run()
+        return at
     if case.action == "score":
         at = app(good, "predict", run=good.run_id)
         at.file_uploader[0].upload(name, content, "text/csv").run()

@@ -89,6 +89,7 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
     page.get_by_text("Settings (the defaults suit most data)").click()
     epochs = page.get_by_label(re.compile("^Epochs"))
     epochs.fill(str(EPOCHS))
+    page.get_by_text("Advanced: against memorising").click()
     page.get_by_label(re.compile("^Patience")).fill("50")
     page.get_by_role("button", name="Train").click()
     page.wait_for_url(re.compile(r"run="), timeout=30_000)
@@ -176,6 +177,7 @@ def test_images_upload_train_see_mistakes_and_predict_one(server, browser, tmp_p
     page.get_by_text("Small CNN").click()
     page.get_by_text("Settings (the defaults suit most data)").click()
     page.get_by_label(re.compile("^Epochs")).fill("6")
+    page.get_by_text("Advanced: against memorising").click()
     page.get_by_label(re.compile("^Patience")).fill("50")
     page.get_by_role("button", name="Train").click()
     page.wait_for_url(re.compile(r"run="), timeout=30_000)
@@ -269,3 +271,70 @@ def test_series_upload_forecast_see_backtest_and_download(server, browser, tmp_p
     assert (table["lower 90%"] <= table["forecast"]).all() and (table["forecast"] <= table["upper 90%"]).all()
     shot(page, "11-series-predict")
     context.close()
+
+
+def test_predict_matches_a_renamed_file_scores_it_and_the_next_one_in_one_click(server, browser, tmp_path):
+    """Next month's export names every column differently: Predict matches them (by values), the
+    analyst picks the one two columns could be, scores and downloads; the next export with the
+    same names is matched from the run's saved matching and scores in one click."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import PENGUIN_NAMES, ROOT, penguin_frame
+
+    data = tmp_path / "penguins.csv"
+    penguin_frame(300).to_csv(data, index=False)
+    env = dict(os.environ, DLCORE_HOME=str(server.home), TF_CPP_MIN_LOG_LEVEL="2")
+    fit = subprocess.run([sys.executable, "-m", "dlcore", "fit", str(data), "--target", "Sexe", "--epochs", "2"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert fit.returncode == 0, fit.stderr
+    run_id = json.loads(fit.stdout)["run_id"]
+
+    def export(n: int, seed: int):
+        frame = penguin_frame(n, seed).drop(columns=["Sexe"])
+        renamed = frame.rename(columns=PENGUIN_NAMES)
+        return frame, renamed.assign(culmen_length_mm=renamed["bill_length_mm"] + 0.2)  # a second bill length
+
+    page = browser.new_context(viewport={"width": 1400, "height": 2400}, accept_downloads=True).new_page()
+    page.set_default_timeout(60_000)
+
+    def score_and_download(name: str, n: int):  # type: ignore[no-untyped-def]
+        page.get_by_role("button", name="Score the file").click()
+        page.get_by_text(f"Scored {n} rows of {name}").wait_for(timeout=120_000)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download the scored CSV").click()
+        return pd.read_csv(info.value.path())
+
+    page.goto(f"{server.url}/predict?run={run_id}")
+    page.get_by_text("Score a file").wait_for()
+    original, first = export(40, 5)
+    first.to_csv(tmp_path / "export.csv", index=False)
+    page.locator("input[type=file]").first.set_input_files(str(tmp_path / "export.csv"))
+    page.get_by_text("Match the file's columns to the model's").wait_for()
+    page.get_by_text("could each be it, by their values").wait_for()
+    shot(page, "12-match-columns")
+    page.get_by_label("Column of the file for “Longueur du bec (mm)”").click()
+    page.get_by_role("option", name="bill_length_mm", exact=True).click()
+    page.get_by_text("Chosen: numbers from").wait_for()
+    scored = score_and_download("export.csv", 40)
+    assert list(scored.columns[:8]) == list(first.columns) and len(scored) == 40
+    # The same predictions as the original file with the model's own names, scored by the command line.
+    (tmp_path / "original.csv").write_text(original.to_csv(index=False))
+    cli = subprocess.run([sys.executable, "-m", "dlcore", "predict", run_id, str(tmp_path / "original.csv"), "-o",
+                          str(tmp_path / "cli.csv")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    expected = pd.read_csv(tmp_path / "cli.csv")
+    assert scored["prediction"].tolist() == expected["prediction"].tolist()
+    assert np.allclose(scored["probability male"], expected["probability male"], atol=1e-6)
+    shot(page, "13-matched-and-scored")
+
+    _, second = export(30, 6)
+    second.to_csv(tmp_path / "export-2.csv", index=False)
+    page.locator("input[type=file]").first.set_input_files(str(tmp_path / "export-2.csv"))
+    page.get_by_text("matched as for the last file with these names").wait_for()
+    scored = score_and_download("export-2.csv", 30)  # one click
+    assert len(scored) == 30 and scored["prediction"].isin(["male", "female"]).all()
+    shot(page, "14-next-file-in-one-click")
+    page.context.close()

@@ -400,3 +400,11 @@ def test_forecast_chart_draws_history_backtest_windows_and_a_band():
     band = fig.data[3]
     assert band.fill == "toself" and band.mode == "lines" and len(band.x) == 10
     assert len(fig.layout.shapes) == 2  # a dotted line where each window starts
+
+
+def test_rows_without_a_target_are_not_a_class() -> None:
+    """Missing target values used to be a "(missing)" bar and made the classes look 15x uneven."""
+    fig = charts.class_balance_chart(pd.Series(["m"] * 150 + ["f"] * 140 + [None] * 10 + [" "] * 2))
+    assert list(fig.data[0].y) == ["m", "f"] and list(fig.data[0].x) == [150, 140]
+    assert "(290 rows, 2 classes)" in fig.layout.title.text
+    assert fig.layout.title.subtitle.text == "12 rows without a value are left out of training"

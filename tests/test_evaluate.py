@@ -611,3 +611,16 @@ def test_forecast_board_round_trip(forecast_board: Leaderboard) -> None:
     assert d1["rows"][0]["ci"] == [None, None] and d1["n_windows"] == 1
     again1 = Leaderboard.from_dict(json.loads(text))
     assert again1.to_dict() == d1 and math.isnan(again1.verdicts[0].diff_ci[0])
+
+
+def test_a_higher_error_is_said_with_its_interval_for_how_much_higher() -> None:
+    """No double negative: "1,423 higher (95% interval for how much higher: +1,180 to +1,659)"."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 1000, 300)
+    board = leaderboard("regression", y, {"mlp": y + rng.normal(0, 2600, 300), "ridge": y + rng.normal(0, 1200, 300)},
+                        {"mlp": "deep", "ridge": "baseline"})
+    text = board.verdicts[0].text
+    assert board.verdicts[0].outcome == "worse"
+    assert "higher (95% interval for how much higher: +" in text and "lower" not in text
+    low, high = board.verdicts[0].diff_ci
+    assert f"+{-high:,.0f} to +{-low:,.0f}" in text

@@ -72,6 +72,29 @@ def test_partial_dependence_rises_with_the_driving_column(explained):
     assert "noise" not in [d["feature"] for d in result["dependence"][:1]]
 
 
+def test_a_column_of_whole_numbers_gets_its_dependence_too(tmp_path):
+    """A count or months of tenure (whole numbers) drives the target: its dependence is drawn
+    (scikit-learn refuses partial dependence on integer data unless it is given floats)."""
+    from dlcore import datasets, explain, runner
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+    from dlcore.store import Store
+
+    rng = np.random.default_rng(5)
+    tenure = rng.integers(0, 60, 400)
+    frame = pd.DataFrame({"tenure_months": tenure, "plan": rng.choice(["basic", "pro"], 400),
+                          "churn": np.where(tenure + rng.normal(0, 8, 400) < 20, "yes", "no")})
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "crm.csv")
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=2, batch_size=32))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    result = explain.explain_run(store, run_id, "logistic_regression")
+    assert result["importance"][0]["feature"] == "tenure_months"
+    tenure_dependence = next(d for d in result["dependence"] if d["feature"] == "tenure_months")
+    average = np.asarray(tenure_dependence["average"][0])
+    assert average[0] - average[-1] > 0.3  # churn is likelier for short tenure
+
+
 def test_one_row_explanation_adds_up_and_names_the_driver(explained):
     from dlcore import explain
     from dlcore.scoring import load_scorer
@@ -197,3 +220,19 @@ def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained
     assert saved.money.value_tp == 200 and saved.money.cost_fp == 50 and saved.positive == "yes"
     assert any("Saved." in s.value for s in at.success)
     (store.run_dir(run_id) / "decision.json").unlink()
+
+
+def test_the_best_threshold_is_a_round_number_that_flags_the_same_rows():
+    """The page shows and saves the best threshold with few decimals; rounding 0.0959 to 0.096 used
+    to leave out the row it was chosen for (an analyst saw "best" earn less than acting on every row)."""
+    from dlcore.handover import decision
+
+    money = decision.Money(value_tp=300, cost_fp=50, cost_fn=0, value_tn=0)
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 0])
+    for p, expected in ((np.array([0.0959, 0.0951, 0.7, 0.2, 0.05, 0.4, 0.01, 0.3]), 0.0959),
+                        (np.array([0.0959, 0.05, 0.7, 0.2, 0.04, 0.4, 0.01, 0.3]), 0.09)):
+        curve = decision.profit_curve(y, p, money)
+        best = decision.best_threshold(curve)
+        assert best == expected
+        counts = decision.confusion_at(y, p, best)
+        assert money.profit(counts["tp"], counts["fp"], counts["fn"], counts["tn"]) == curve["profit"].max()

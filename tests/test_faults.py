@@ -9,7 +9,8 @@
 | the disk full, the data folder read-only | a clear message; no half-written file; stored data untouched | ``test_an_upload_...``, ``test_a_run_artifact_...`` |
 
 The refresh and the restart drive a real Streamlit server in Debian's Chromium; the SIGKILL
-kills a real worker process of the app's pool; the store is SQLite throughout. A full disk is a
+kills a real worker process of the app's pool; the SIGKILL and the NaN run on SQLite and on a real
+PostgreSQL server (tests/pg.py), the rest on SQLite. A full disk is a
 small tmpfs filled up, and a read-only folder a read-only bind mount, where this machine allows
 mounting (root here); for a normal user chmod makes a folder read-only; elsewhere the file
 system calls fail with the same errors. Related unit tests: ``test_store.py`` (recover and
@@ -36,6 +37,7 @@ from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from dlcore.store import Store
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Server
 from tests.conftest import (
+    DATABASES,
     churn_frame,
     open_page,
     regression_frame,
@@ -204,6 +206,7 @@ def test_a_server_restart_marks_the_run_interrupted_keeps_its_epochs_and_reruns_
 
 
 # ---- 3. a worker killed with SIGKILL --------------------------------------------------------
+@pytest.mark.parametrize("database", DATABASES, indirect=True)
 def test_a_worker_killed_with_sigkill_fails_its_run_with_the_reason_and_the_others_go_on(store, home):
     dataset_id = _dataset(store)
     victim_run = _submit(store, dataset_id, baselines=False, epochs=500, patience=500, batch_size=16)
@@ -264,6 +267,7 @@ def exploding(monkeypatch):
         "exploding", "tabular", "Exploding (test)", "Blows up after a few epochs.", "dense", _exploding))
 
 
+@pytest.mark.parametrize("database", DATABASES, indirect=True)
 def test_a_loss_that_turns_nan_stops_the_run_with_advice_and_keeps_the_epochs_before(store, home, exploding):
     record, _ = datasets.register_bytes(store, regression_frame(200).to_csv(index=False).encode(), "houses.csv")
     spec = RunSpec(DataSpec(record.id, "price"), template="exploding", baselines=False,

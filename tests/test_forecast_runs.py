@@ -121,7 +121,7 @@ def test_pages_show_the_backtest_and_the_forecast(forecast_run):
     assert at.get("download_button")
     at = app(store.home, "train", run=run.id)
     assert not at.exception, at.exception
-    assert "MAE (scaled values)" in texts(at)  # the live chart's metric for a forecast
+    assert "the average forecast error, in standard deviations of the series" in texts(at)  # the live chart's metric
 
 
 def test_train_page_offers_a_forecast_with_settings_from_the_series(tmp_path):

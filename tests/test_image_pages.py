@@ -146,3 +146,26 @@ def test_a_lone_photo_on_the_data_page_is_told_to_come_as_a_zip(tmp_path):
     from dlcore.store import Store
 
     assert Store.open(home).list_datasets() == []
+
+
+def test_a_zip_uploaded_with_other_pictures_for_scoring_keeps_its_pictures():
+    """Several files on Predict are packed into one ZIP for the scorer; a ZIP among them used to be
+    packed whole and then skipped as a ZIP inside a ZIP (an analyst's 9 photos were not scored)."""
+    from dlcore.images import images_from_upload
+    from ui.images import _pack
+
+    class Upload:
+        def __init__(self, name: str, data: bytes) -> None:
+            self.name, self._data = name, data
+
+        def getvalue(self) -> bytes:
+            return self._data
+
+    photos = shapes_zip(3)
+    pictures = images_from_upload(photos, "photos.zip")
+    one = pictures[0][1]
+    data, name = _pack([Upload("photos.zip", photos), Upload("extra.png", one)])
+    scored = [entry for entry, _ in images_from_upload(data, name)]
+    assert len(scored) == len(pictures) + 1
+    assert "extra.png" in scored and all(entry.startswith("photos.zip/") for entry in scored if entry != "extra.png")
+    assert name == "photos.zip, extra.png.zip"

@@ -1,13 +1,19 @@
-"""Real worker processes: queued runs execute in order, scoring jobs, and a killed worker."""
+"""Real worker processes: queued runs execute in order, scoring jobs, and a killed worker; a whole
+run from upload to scoring and the recovery of a killed worker's run on SQLite and on a real
+PostgreSQL server (the pool's SIGKILL on both is in test_faults.py)."""
 
 import os
 import signal
+import threading
 
 import pandas as pd
+import pytest
 
 from dlcore import datasets, jobs, runner
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
-from tests.conftest import churn_frame, start_worker, wait_until
+from tests.conftest import DATABASES, churn_frame, start_worker, wait_until
+
+both = pytest.mark.parametrize("database", DATABASES, indirect=True)
 
 
 def _submit(store, dataset_id, **train):
@@ -27,7 +33,9 @@ def test_a_second_run_queues_and_both_finish_with_their_own_results(store, worke
     assert len(store.epochs(second)) == b.result["deep"]["epochs_run"]
 
 
-def test_scoring_jobs_write_a_safe_csv_and_report_schema_problems(store, worker):
+@both
+def test_scoring_jobs_write_a_safe_csv_and_report_schema_problems(store, worker, database, request):
+    longest = _watch_transactions(request) if database == "postgresql" else None
     record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
     run_id = _submit(store, record.id)
     wait_until(lambda: store.run(run_id).status == "done", timeout=180)
@@ -44,8 +52,41 @@ def test_scoring_jobs_write_a_safe_csv_and_report_schema_problems(store, worker)
     wait_until(lambda: store.scoring(bad).status in ("done", "failed"), timeout=60)
     failed = store.scoring(bad)
     assert failed.status == "failed" and "'tenure'" in failed.message and "'plan'" in failed.message
+    if longest is not None:
+        # Every transaction of the upload, the run (epochs, heartbeats, Stop checks, results) and
+        # the scorings was short: none stayed open across any work.
+        seen = longest()
+        assert seen["samples"] >= 20 and seen["sessions"] >= 2, seen
+        assert seen["longest"] < 2.0, seen
 
 
+def _watch_transactions(request):
+    """Sample PostgreSQL's open transactions on this test's database until asked; the longest seen."""
+    server = request.getfixturevalue("postgres")
+    url = os.environ["DLCORE_DATABASE_URL"]
+    seen = {"longest": 0.0, "samples": 0, "sessions": 0}
+    stop = threading.Event()
+    query = ("SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0), count(*) "
+             "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+    def watch() -> None:
+        while not stop.wait(0.05):
+            longest, sessions = server.sql(url, query)[0]
+            seen.update(longest=max(seen["longest"], float(longest)), samples=seen["samples"] + 1,
+                        sessions=max(seen["sessions"], sessions))
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+
+    def result() -> dict:
+        stop.set()
+        thread.join(timeout=10)
+        return seen
+
+    return result
+
+
+@both
 def test_a_killed_worker_leaves_an_interrupted_run_with_its_epochs(store, home):
     record, _ = datasets.register_bytes(store, churn_frame(3000).to_csv(index=False).encode(), "churn.csv")
     run_id = _submit(store, record.id, epochs=500, patience=500, batch_size=16)

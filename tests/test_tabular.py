@@ -806,3 +806,152 @@ def test_a_big_table_is_profiled_two_columns_at_a_time_with_the_same_result(monk
     monkeypatch.setattr(profile, "_THREADED_CELLS", 1)  # every table counts as big
     assert tab.profile_frame(frame).to_dict() == one_at_a_time
     assert [c["name"] for c in one_at_a_time["columns"]] == list(frame.columns)
+
+
+# ---- files that are almost tables: gzip-compressed CSV, JSON -----------------------------------
+
+
+def _table() -> pd.DataFrame:
+    return pd.DataFrame({"tenure": [1, 24, 60, 5] * 5, "plan": ["basic", "plus", "premium", "basic"] * 5,
+                         "charges": [19.5, 70.25, 105.0, 20.0] * 5})
+
+
+@pytest.mark.parametrize("name", ["export.csv.gz", "export.csv", "export.gz"])
+def test_a_gzip_compressed_csv_is_read_whatever_its_name(name):
+    import gzip
+
+    plain = _table().to_csv(index=False, sep=";", decimal=",").encode("cp1252")
+    df, report = read(gzip.compress(plain), name=name)
+    expected, _ = read(plain)
+    pd.testing.assert_frame_equal(df, expected)
+    assert report.format == "csv" and report.delimiter == ";" and report.decimal == ","
+    assert report.notes[0].startswith("Unpacked from gzip (")
+
+
+def test_a_gzip_file_is_read_from_a_path_and_as_an_upload(tmp_path, store):
+    import gzip
+
+    from dlcore import datasets
+
+    path = tmp_path / "sales.csv.gz"
+    path.write_bytes(gzip.compress(_table().to_csv(index=False).encode()))
+    df, _ = read_table(path)
+    assert df.shape == (20, 3) and df["charges"].dtype == np.float64
+    record, created = datasets.register_file(store, path)
+    assert created and record.n_rows == 20 and record.n_cols == 3
+
+
+def test_a_damaged_or_doubly_compressed_gzip_file_is_refused_with_the_fix():
+    import gzip
+
+    packed = gzip.compress(_table().to_csv(index=False).encode() * 20)
+    with pytest.raises(DataError, match="'cut.csv.gz' is gzip-compressed but could not be unpacked.*Compress it again"):
+        read(packed[: len(packed) // 2], name="cut.csv.gz")
+    with pytest.raises(DataError, match="compressed twice.*Unpack it once"):
+        read(gzip.compress(packed), name="twice.csv.gz")
+
+
+def test_a_gzip_file_that_unpacks_beyond_the_upload_limit_is_refused_before_it_is_all_unpacked():
+    import gzip
+
+    bomb = gzip.compress(b"a,b\n" + b"1,2\n" * 2_000_000)  # 8 MB of rows in about 8 KB
+    assert len(bomb) < 50_000
+    with pytest.raises(TooLargeError, match="gzip-compressed and unpacks to more than the upload limit of 1.0 MB"):
+        read(bomb, name="bomb.csv.gz", max_bytes=1024 * 1024)
+
+
+def test_a_json_array_of_records_is_read_as_a_table_and_typed_like_a_csv():
+    records = [{"when": f"2024-03-{d:02d}", "amount": f"{d * 1.5}", "plan": "plus" if d % 2 else "basic",
+                "customer": {"city": "Lyon" if d % 3 else "Nantes", "age": 30 + d}, "tags": ["a", "b"]}
+               for d in range(1, 26)]
+    df, report = read(json.dumps(records).encode(), name="orders.json")
+    assert list(df.columns) == ["when", "amount", "plan", "customer.city", "customer.age", "tags"]
+    assert pd.api.types.is_datetime64_any_dtype(df["when"]) and df["amount"].dtype == np.float64
+    assert df["amount"].iloc[3] == 6.0 and df["customer.age"].iloc[0] == 31 and df["tags"].iloc[0] == '["a", "b"]'
+    assert report.format == "json" and report.notes[0] == "Read as JSON: an array of 25 records."
+    # A CSV whose header starts with a bracket (SQL Server's "[id]") is still a CSV.
+    df, report = read(b"[id],[name]\n1,x\n2,y\n")
+    assert list(df.columns) == ["[id]", "[name]"] and report.format == "csv"
+
+
+def test_json_lines_and_a_bom_are_read_too():
+    lines = "\n".join(json.dumps({"x": i, "y": "ab"[i % 2]}) for i in range(30))
+    df, report = read(b"\xef\xbb\xbf" + lines.encode(), name="rows.jsonl")
+    assert df.shape == (30, 2) and df["x"].sum() == sum(range(30))
+    assert report.notes[0] == "Read as JSON Lines: 30 records, one per line."
+
+
+@pytest.mark.parametrize("content, words", [
+    (b'{"rows": 3, "source": "crm"}', r"is JSON holding one object \(with 'rows', 'source'\), not a table"),
+    (b'{"data": [{"a": 1}, {"a": 2}]}', r"is JSON holding one object.*The records seem to be under 'data'"),
+    (b"[[1, 2], [3, 4]]", r"is JSON, an array of 2 items, but 2 of them are arrays, not records"),
+    (b"[]", r"is JSON holding an empty array: no rows to read"),
+    (b'[{"a": 1}, {"a": ', r"looks like JSON but could not be read: Expecting value at line 1, column 18"),
+])
+def test_json_that_is_not_an_array_of_records_is_refused_saying_it_is_json(content, words):
+    with pytest.raises(DataError, match=words) as caught:
+        read(content, name="api.json")
+    assert "has a header but no data rows" not in str(caught.value)
+    assert "array of records, one object per row" in str(caught.value) or "could not be read" in str(caught.value)
+
+
+# ---- targets with extreme values ------------------------------------------------------------
+
+
+def test_check_target_refuses_infinite_targets_naming_the_rows():
+    values = list(np.linspace(0, 10, 40))
+    values[3], values[17] = math.inf, -math.inf
+    with pytest.raises(DataError) as caught:
+        check_target(_target_frame(values), "y", "regression")
+    message = str(caught.value)
+    assert "The target column 'y' holds 2 infinite values (rows 4 (inf) and 18 (-inf))" in message
+    assert "Correct those cells, or clear them (rows with an empty target are left out" in message
+
+
+def test_check_target_refuses_targets_too_large_for_32_bit_training_and_keeps_large_ones_that_fit():
+    values = list(np.linspace(0, 10, 40))
+    values[9] = 1e300
+    values[30] = -2e31
+    with pytest.raises(DataError, match=r"2 values larger than 1e\+30 in size \(rows 10 \(1e\+300\) and 31 "
+                                        r"\(-2e\+31\)\), beyond what training in 32-bit numbers can hold.*"
+                                        r"in a larger unit \(thousands, millions\) or as their logarithm"):
+        check_target(_target_frame(values), "y", "regression")
+    # Up to 1e30 trains (tested through every baseline), and rows without a target are left out as before.
+    values = list(np.linspace(0, 10, 40) * 1e29) + [None, None]
+    assert check_target(_target_frame(values), "y", "regression") == [
+        "2 rows have no target value and will be left out."]
+
+
+def test_a_run_with_an_infinite_target_is_refused_at_submit_before_anything_is_queued(store):
+    from dlcore import datasets, runner
+    from dlcore.spec import DataSpec, RunSpec
+    from tests.conftest import regression_frame
+
+    frame = regression_frame(60)
+    frame["price"] = frame["price"].astype(object)
+    frame.loc[4, "price"] = "inf"
+    frame.loc[7, "price"] = "1e300"
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "prices.csv")
+    with pytest.raises(DataError, match=r"'price' holds 1 infinite value \(row 5 \(inf\)\) and 1 value larger than "
+                                        r"1e\+30 in size \(row 8 \(1e\+300\)\)"):
+        runner.submit(store, RunSpec(DataSpec(record.id, "price", task="regression")))
+    assert store.list_runs() == []
+
+
+def test_a_title_line_above_the_header_is_skipped_and_said():
+    raw = b"Quarterly sales report Q3;;;\n\nregion;units;revenue;returned\nnorth;10;100,5;no\nsouth;20;200,25;yes\n" \
+          b"east;5;50;no\nwest;7;70;no\n"
+    df, report = read_table(raw, name="report.csv")
+    assert list(df.columns) == ["region", "units", "revenue", "returned"]
+    assert df["revenue"].tolist() == [100.5, 200.25, 50.0, 70.0]
+    assert any("'Quarterly sales report Q3'" in n and "title" in n for n in report.notes)
+
+
+def test_a_totals_row_is_left_out_only_when_it_adds_up_the_rows_above():
+    raw = b"region,units,revenue\nnorth,10,100.5\nsouth,20,200.25\neast,5,50\nTOTAL,35,350.75\n"
+    df, report = read_table(raw, name="ledger.csv")
+    assert df["region"].tolist() == ["north", "south", "east"]
+    assert any("('TOTAL') adds up the rows above it" in n for n in report.notes)
+    # A last row named like a total whose numbers are not the sum is data: kept.
+    kept, notes = read_table(b"item,cost\nshipping,3\ntax,2\nTotal cost review,9\n", name="costs.csv")
+    assert len(kept) == 3 and not any("adds up" in n for n in notes.notes)

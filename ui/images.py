@@ -127,9 +127,12 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "zip"]
 
 
 def _pack(files: list) -> tuple[bytes, str]:
-    """One upload (an image or a ZIP) as it is; several images packed into one ZIP for the scorer."""
+    """One upload (an image or a ZIP) as it is; several packed into one ZIP for the scorer, the
+    pictures of an uploaded ZIP among them taken out of it (a ZIP inside a ZIP is not read)."""
     import io
     import zipfile
+
+    from dlcore.images import images_from_upload, looks_like_zip
 
     if len(files) == 1:
         return files[0].getvalue(), files[0].name
@@ -137,12 +140,16 @@ def _pack(files: list) -> tuple[bytes, str]:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         seen: set[str] = set()
         for f in files:
-            name = f.name
-            while name in seen:  # two uploads with one name keep both
-                name = "copy of " + name
-            seen.add(name)
-            archive.writestr(name, f.getvalue())
-    return buffer.getvalue(), f"{len(files)} images.zip"
+            content = f.getvalue()
+            items = ([(f"{f.name}/{entry}", data) for entry, data in images_from_upload(content, f.name)]
+                     if looks_like_zip(content[:4]) else [(f.name, content)])
+            for name, data in items:
+                while name in seen:  # two uploads with one name keep both
+                    name = "copy of " + name
+                seen.add(name)
+                archive.writestr(name, data)
+    names = ", ".join(f.name for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return buffer.getvalue(), f"{names}.zip"
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -174,9 +181,10 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
     st.subheader(f"Sort new images into {len(classes)} classes with a model trained on {dataset.name}")
     models = [r["model"] for r in board["rows"]]
     labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
-              f"{board['metric_title']} {r['test_score']:.4f})" for r in board["rows"]}
-    model = st.selectbox("Model", models, index=0,
+              f"{board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
+    model = st.selectbox("Model", models, index=0, key="predict-model",
                          format_func=lambda m: labels[m] + ("  ← best on the test images" if m == models[0] else ""))
+    views.opened_on(board, model, "predict-model", where="on the test images")
     files = st.file_uploader("One or more images (PNG, JPEG, BMP, GIF, WEBP), or a ZIP of images", type=IMAGE_TYPES,
                              accept_multiple_files=True, key="score-images",
                              help=f"Any size and colour: each is resized to {run.result['image']['size']} pixels a side, "

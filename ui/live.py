@@ -13,12 +13,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dlcore import charts
+from dlcore.series.charts import ERROR_IN_WORDS, fit_curves
+from dlcore.series.run import epoch_in_fit, epochs_per_fit, fit_name
 from dlcore.store import EVALUATED, RunRecord
 from ui import common
 
 __all__ = ["run_view", "eta_seconds", "history_frame", "progress_text"]
 
-LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE", "forecast": "MAE (scaled values)"}
+LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE", "forecast": ERROR_IN_WORDS}
 
 
 HISTORY_COLUMNS = ["epoch", "loss", "val_loss", "metric", "val_metric", "seconds"]
@@ -42,14 +44,17 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
     """One line on where the run is, in words: epochs, time left, early stopping."""
     if run.status == "queued":
         return "Waiting for a free worker: it starts when the runs before it finish."
+    if _task(run) == "forecast":
+        return _forecast_progress(run, epoch_seconds)
     deep = (run.result or {}).get("deep") or {}
     if run.finished:
         text = f"Trained {run.epochs_done} of {run.epochs_total} epochs"
         if deep.get("stopped_by_user"):
             return text + ": stopped by request; the best epoch so far is kept."
         if deep and run.epochs_done < run.epochs_total:
-            return (text + f": stopped early because the validation loss stopped improving; "
-                    f"the best epoch ({deep.get('best_epoch')}) is kept.")
+            kept = (f"the best epoch ({deep['best_epoch']}) is kept" if deep.get("best_epoch")
+                    else "its best weights are kept")
+            return text + f": stopped early because the validation loss stopped improving; {kept}."
         return text + (f"; the best epoch ({deep['best_epoch']}) is kept." if deep.get("best_epoch") else ".")
     if run.phase and not run.phase.startswith("Training"):
         return f"Epoch {run.epochs_done} of {run.epochs_total} · {run.phase}"
@@ -58,6 +63,65 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
     if eta is not None:
         label += f" · about {common.duration(eta)} left at most (early stopping may finish sooner)"
     return label
+
+
+def _task(run: RunRecord) -> str:
+    """The run's task; before its worker has set it, what its spec says (a forecast, or a table's)."""
+    if run.task:
+        return run.task
+    return "forecast" if (run.spec or {}).get("forecast") else "binary"
+
+
+def _fits(run: RunRecord) -> tuple[int, int] | None:
+    """A forecast's epochs per fit and number of fits (its backtest windows and the final fit);
+    None for a run that is no forecast, or whose epochs were numbered on across its fits."""
+    if _task(run) != "forecast":
+        return None
+    per_fit = epochs_per_fit(run)
+    if not per_fit or not run.epochs_total:
+        return None
+    return per_fit, max(1, run.epochs_total // per_fit)
+
+
+def _forecast_progress(run: RunRecord, epoch_seconds: list[float]) -> str:
+    """Where a forecast is, in words: 'Backtest 1 of 3, epoch 3 of 40', and time left."""
+    fits = _fits(run)
+    deep = (run.result or {}).get("deep") or {}
+    if run.finished:
+        done = deep.get("fit_epochs")
+        if fits and done:
+            per_fit, n_fits = fits
+            trained = ", ".join(f"{fit_name(k, n_fits).lower()}: {n} of {per_fit} epochs"
+                                for k, n in enumerate(done, start=1))
+            text = f"Trained {len(done)} of {n_fits} fits ({trained})"
+            if deep.get("stopped_by_user"):
+                return text + ": stopped by request; the backtest covers the windows finished before the stop."
+            return text + ("; a fit that stopped early kept the weights of its best epoch."
+                           if any(n < per_fit for n in done) else ".")
+        if fits and run.epochs_done and run.status not in EVALUATED:  # failed or interrupted on the way
+            fit, epoch = epoch_in_fit(run.epochs_done, fits[0])
+            return (f"{common.STATUS_WORDS.get(run.status, run.status).capitalize()} in "
+                    f"{fit_name(fit, fits[1]).lower()}, after epoch {epoch} of {fits[0]}.")
+        if run.status not in EVALUATED:
+            return f"{common.STATUS_WORDS.get(run.status, run.status).capitalize()} before the first epoch ended."
+        return f"Trained {run.epochs_done} epochs over the backtest windows and the final fit."
+    if not fits or not run.epochs_done:
+        return run.phase or "Starting"
+    per_fit, n_fits = fits
+    fit, epoch = epoch_in_fit(run.epochs_done, per_fit)
+    label = f"{fit_name(fit, n_fits)}{' on the whole history' if fit >= n_fits else ''}, epoch {epoch} of {per_fit}"
+    if run.phase and not run.phase.startswith("Training"):
+        return run.phase  # the baselines' backtest, between the deep model's fits
+    eta = eta_seconds(run, epoch_seconds)
+    if eta is not None:
+        label += f" · about {common.duration(eta)} left at most (early stopping may finish sooner)"
+    return label
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _fit_curves(rows: tuple[tuple, ...], per_fit: int, n_fits: int) -> go.Figure:
+    """A forecast's curves, one line per fit; built once per new epoch like ``_curves``."""
+    return fit_curves(history_frame([dict(zip(HISTORY_COLUMNS, row)) for row in rows]), per_fit, n_fits)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
@@ -76,7 +140,7 @@ def _draw(run_id: str) -> None:
     run = store.run(run_id)
     epochs = store.epochs(run_id)
     history = history_frame(epochs)
-    task = run.task or "binary"
+    task = _task(run)
     status_col, stop_col = st.columns([4, 1])
     with status_col:
         st.markdown(f"**Status:** {common.status_label(run.status)}"
@@ -92,12 +156,26 @@ def _draw(run_id: str) -> None:
                            help="Stops after the current batch, keeps the best weights so far, and still evaluates the run."):
                 store.request_stop(run_id)
                 st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
-    metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
-    st.plotly_chart(_curves(tuple(map(tuple, history.itertuples(index=False))), task, run.epochs_total),
-                    width="stretch", key=f"curves-{run_id}")
-    st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. The star marks the best "
-               "validation epoch; " + ("no model was saved from this run." if run.finished and run.status not in EVALUATED
-                                       else "those weights are the ones kept."))
+    rows = tuple(map(tuple, history.itertuples(index=False)))
+    fits = _fits(run)
+    kept = ("no model was saved from this run." if run.finished and run.status not in EVALUATED
+            else "those weights are the ones kept.")
+    if fits:
+        done = ((run.result or {}).get("deep") or {}).get("fit_epochs")
+        kept = (kept if run.finished and run.status not in EVALUATED else
+                "it was stopped before the final fit, so its forecasts come from the baselines."
+                if done is not None and len(done) < fits[1] else "the final fit's weights make the forecast.")
+        st.plotly_chart(_fit_curves(rows, *fits), width="stretch", key=f"curves-{run_id}")
+        st.caption("The deep model is trained afresh for each backtest window, on the values before it, and "
+                   "once more on the whole history for the forecast: one line per fit, solid on the validation "
+                   "windows, dotted on the training windows. Left: loss. Right: the average forecast error, in "
+                   "standard deviations of the series (0.5 is half of one). Each fit keeps the weights of its "
+                   "own lowest validation loss; " + kept.replace("no model was saved", "no model was kept"))
+    else:
+        metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
+        st.plotly_chart(_curves(rows, task, run.epochs_total), width="stretch", key=f"curves-{run_id}")
+        st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. The star marks the best "
+                   "validation epoch; " + kept)
     if run.finished and st.session_state.get(f"seen-finished-{run_id}") is None:
         st.session_state[f"seen-finished-{run_id}"] = time.time()
         st.rerun()  # leave the live fragment: the page redraws once, without polling

@@ -79,7 +79,7 @@ def _per_series_table(info: dict, board: dict) -> None:
     with st.expander(f"Per series: the deep model has the lower MASE on {wins} of {len(table)} series "
                      f"(against {evaluate.display_name(base)})"):
         st.dataframe(table.sort_values(table.columns[1]), hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns[1:3]})
+                     column_config={c: st.column_config.NumberColumn(c, format="%.4f") for c in table.columns[1:3]})
 
 
 def forecast_view(run: RunRecord) -> None:
@@ -87,17 +87,22 @@ def forecast_view(run: RunRecord) -> None:
     downloadable; and a forecast after newer data the analyst uploads."""
     info = run.result["series"]
     board = run.result["leaderboard"]
-    models = [r["model"] for r in board["rows"]]
+    future = load_future(common.store(), run.id)
+    # A run stopped during its backtest has no final deep model: only the models with a forecast.
+    models = [r["model"] for r in board["rows"] if r["model"] in set(future["model"])]
     several = info.get("n_series", 1) > 1
     st.subheader(f"Forecast “{run.target}” for the next {info['horizon']} steps after the last date"
                  + ("" if several else f", {info['last'][:10]}"))
     c1, c2 = st.columns([2, 1]) if several else (st.container(), None)
-    model = c1.selectbox("Model", models, index=0, format_func=lambda m: f"{evaluate.display_name(m)} (MASE "
-                         f"{next(r['test_score'] for r in board['rows'] if r['model'] == m):.3f})"
-                         + ("  ← best in the backtest" if m == models[0] else ""))
+    from ui import views
+
+    scores = {r["model"]: views.score_text(r["test_score"]) for r in board["rows"]}
+    with c1:
+        model = st.selectbox("Model", models, index=0, key="forecast-model", format_func=lambda m: (
+            f"{evaluate.display_name(m)} (MASE {scores[m]})" + ("  ← best in the backtest" if m == models[0] else "")))
+        views.opened_on(board, model, "forecast-model", where="in the backtest", choices=models)
     with c2 or st.container():
         series = _series_choice(run, "Series to chart")
-    future = load_future(common.store(), run.id)
     chosen = future[future["model"] == model].drop(columns=["model"]).reset_index(drop=True)
     shown = chosen[chosen[ID_COLUMN] == series].drop(columns=[ID_COLUMN]) if series is not None else chosen
     data = load_backtest(common.store(), run.id, series)
@@ -111,11 +116,13 @@ def forecast_view(run: RunRecord) -> None:
                f"ahead (the {level} quantile of their sizes). With {info['windows']} backtest windows it is only as wide "
                "as the errors seen there; more windows make it more trustworthy.")
     dates_only = bool((shown["time"] == shown["time"].dt.normalize()).all())
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "time": st.column_config.DatetimeColumn("time", format="YYYY-MM-DD" if dates_only else "YYYY-MM-DD HH:mm")})
+    # The columns carry the file's own names, on screen as in the download ("Datum", not "time").
+    names = {"time": info["time_col"], ID_COLUMN: info.get("id_col") or ID_COLUMN}
+    st.dataframe(shown.rename(columns=names), hide_index=True, width="stretch", column_config={
+        info["time_col"]: st.column_config.DatetimeColumn(format="YYYY-MM-DD" if dates_only else "YYYY-MM-DD HH:mm")})
     from dlcore.scoring import to_safe_csv
 
-    out = chosen.rename(columns={"time": info["time_col"], ID_COLUMN: info.get("id_col") or ID_COLUMN})
+    out = chosen.rename(columns=names)
     st.download_button("Download the forecast (CSV)" + (f", all {info['n_series']} series" if several else ""),
                        to_safe_csv(out), file_name=f"forecast-{run.target}-{model}.csv", mime="text/csv",
                        type="primary", icon=":material/download:")
@@ -132,8 +139,11 @@ def _newer_data(run: RunRecord, model: str) -> None:
     columns = [info["time_col"], *([info["id_col"]] if info.get("id_col") else []), info["target"], *info["covariates"]]
     st.caption(f"Upload the series again with its latest values (columns {', '.join(f'`{c}`' for c in columns)}); "
                f"the model forecasts {info['horizon']} steps after its last date. The deep model is not retrained; "
-               "the baselines are refitted on the file (seconds). Same CLI: "
-               f"`python -m dlcore predict {run.id} NEW.csv -o forecast.csv`.")
+               "the baselines are refitted on the file (seconds).")
+    with st.expander("For automation: the same forecast from a script"):
+        st.caption("On the server, this command forecasts after a newer file with the run's best model (add "
+                   "`--model NAME` for another) and writes the same CSV as the download:")
+        st.code(f"python -m dlcore predict {run.id} NEW.csv -o forecast.csv", language="bash")
     upload = st.file_uploader("The series up to its latest date (CSV, Excel or Parquet)",
                               type=["csv", "tsv", "txt", "xlsx", "xls", "parquet"], key="newer-series")
     if upload is not None and st.button("Forecast", type="primary", icon=":material/bolt:"):
@@ -156,9 +166,14 @@ def _newer_data(run: RunRecord, model: str) -> None:
 
 @st.cache_data(max_entries=8, show_spinner="Looking for dates…")
 def time_columns(dataset_id: str) -> list[str]:
+    """The columns that can carry a series: they read as times and hold enough distinct steps for
+    the shortest useful backtest. A column of three years (the year of each field trip) reads
+    as times but is no time axis, so no forecast is offered for it."""
     from dlcore import series as timeseries
 
-    return timeseries.time_columns(common.frame(dataset_id))
+    frame = common.frame(dataset_id)
+    shortest = timeseries.needed_steps(horizon=1, lookback=1, windows=1)
+    return [c for c in timeseries.time_columns(frame) if frame[c].nunique() >= shortest]
 
 
 @st.cache_data(max_entries=8, show_spinner="Looking for series ids…")
@@ -257,8 +272,8 @@ def _over_time(dataset, times: list[str], values: list[str], default: str) -> No
     with c3:
         id_col = id_choice(dataset.id, time_col, target, key=f"over-id-{dataset.id}")
     info, problem = series_check(dataset.id, time_col, target, id_col)
-    if problem:
-        st.error(problem, icon=":material/error:")
+    if problem:  # the analyst is looking, not asking for a forecast: a note, not an error
+        st.info(f"These values cannot be forecast as they are: {problem}", icon=":material/info:")
         return
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Steps" if info["n_series"] == 1 else "Series", f"{info['n_steps']:,}" if info["n_series"] == 1
@@ -277,6 +292,40 @@ def _over_time(dataset, times: list[str], values: list[str], default: str) -> No
     if st.button(f"Next: forecast {target}", icon=":material/arrow_forward:", key=f"forecast-{dataset.id}"):
         common.store().set_dataset_target(dataset.id, target, "forecast")  # the Train page opens on the forecast
         st.switch_page(urls.page("train"), query_params={urls.DATASET: dataset.id})
+
+
+# How far ahead each frequency usually looks (``dlcore.series.checks``' defaults), and a season, in words.
+_USUAL_HORIZON = {"hours": (48, "two days"), "days": (14, "two weeks"), "business days": (10, "two working weeks"),
+                  "weeks": (13, "a quarter"), "months": (12, "a year"), "quarters": (8, "two years"),
+                  "years": (5, "five years")}
+_SEASON_WORDS = {("hours", 24): "a day", ("days", 7): "a week", ("business days", 5): "a working week",
+                 ("weeks", 52): "a year", ("months", 12): "a year", ("quarters", 4): "a year"}
+
+
+def why_suggested(info: dict) -> str:
+    """Why the form starts from these settings, in words, so a suggestion of 14 days reads as a
+    reason and not as a value the analyst has to accept."""
+    unit, h, lookback, season = info["unit"], info["horizon"], info["lookback"], info["season"]
+    words = info["words"].split(" (")[0]
+    usual = _USUAL_HORIZON.get(unit)
+    if usual is None:  # minutes, seconds, steps of several units: one season, or ten steps
+        parts = [f"{h} {unit} ahead" + (" (one season)" if h == season else "")]
+    elif usual[0] == h:
+        parts = [f"{h} {unit} ahead is the usual horizon for {words} values ({usual[1]})"]
+    else:
+        parts = [f"{h} {unit} ahead rather than the usual {usual[0]} ({usual[1]}), because the series is short"]
+    reads = f"the models read the last {lookback} {unit}"
+    if lookback == 3 * h:
+        reads += " (three horizons)"
+    elif season > 1 and lookback == 2 * season:
+        reads += " (two seasons)"
+    parts.append(reads)
+    if season > 1:
+        cycle = _SEASON_WORDS.get((unit, season))
+        parts.append(f"a season is {season} {unit}" + (f" ({cycle})" if cycle else ""))
+    parts.append(f"the last {info['windows']} blocks of {h} {unit} are held back to test on")
+    return ("Why these numbers: " + "; ".join(parts) + ". Any horizon works: set the one your decision needs, "
+            "and keep the look-back at least as long as the horizon.")
 
 
 def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
@@ -309,6 +358,7 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
         lookback = c2.number_input(f"Look-back: {unit} the deep model reads", 1, 10_000, info["lookback"])
         season = c3.number_input(f"Season: {unit} in one cycle (1: none)", 1, 10_000, info["season"])
         windows = c4.number_input("Backtest windows: how many past periods to test on", 1, 20, info["windows"])
+        st.caption(why_suggested(info))
         for note in info["setting_notes"]:
             st.caption(note)
         gaps = st.radio("Missing steps", ["interpolate", "ffill", "zero"], horizontal=True,
@@ -325,15 +375,17 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
         kinds = templates.for_kind("series")
         template = st.radio("Model template", [t.name for t in kinds], format_func=lambda n: templates.get(n).title,
                             captions=[t.description for t in kinds])
+        defaults = TrainSpec()
         with st.expander("Settings (the defaults suit most series)"):
-            defaults = TrainSpec()
             c1, c2 = st.columns(2)
             epochs = c1.number_input("Epochs per fit: passes over the training windows (stops earlier when "
                                      "validation stops improving)", 1, 1000, 30)
             size = c2.select_slider("Size: how many units the model has", ["small", "medium", "large"], value="medium")
             learning_rate = c1.select_slider("Learning rate", [0.0001, 0.0003, 0.001, 0.003, 0.01], value=0.001)
-            patience = c2.number_input("Patience: epochs without improvement before stopping early", 1, 100, defaults.patience)
-            seed = c1.number_input("Seed: the same seed gives the same model", 0, 2**31 - 1, defaults.seed)
+        with st.expander("Advanced: stopping early, and repeating a run"):
+            c1, c2 = st.columns(2)
+            patience = c1.number_input("Patience: epochs without improvement before stopping early", 1, 100, defaults.patience)
+            seed = c2.number_input("Seed: the same seed gives the same model", 0, 2**31 - 1, defaults.seed)
         st.caption("The deep model is trained once per backtest window (on the values before it) and once on the "
                    "whole series for the forecast, so training takes a few times one fit.")
         if not st.form_submit_button("Train", type="primary", icon=":material/play_arrow:"):

@@ -1,19 +1,27 @@
 """Page helpers for tables: the explanation of a table model (importance, dependence, one row's
-waterfall), the row form shared by Predict and Explain, and picking a test row to explain."""
+waterfall), the row form shared by Predict and Explain, picking a test row to explain, and
+matching the columns of a file to score to the model's when the file names them differently."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dlcore import evaluate
+from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from dlcore.tables import charts as table_charts
+from dlcore.tables import matching
+from dlcore.tables import scoring as table_scoring
+from dlcore.tables.reader import read_table
+from ui import common
 
-__all__ = ["importance_view", "dependence_view", "row_view", "row_form", "row_inputs", "test_row_choices"]
+__all__ = ["importance_view", "dependence_view", "row_view", "row_form", "row_inputs", "test_row_choices",
+           "match_columns"]
 
 
 def importance_view(result: dict[str, Any]) -> None:
@@ -129,3 +137,104 @@ def test_row_choices(y_true: np.ndarray, output: np.ndarray, task: str, classes:
                           "predicted": np.asarray(classes, dtype=object)[pred],
                           "confidence": out.max(axis=1), "right": pred == codes})
     return frame.sort_values(["right", "confidence"], ascending=[True, False])
+
+
+# ---- matching a file's columns to the model's ----------------------------------------------
+BLANK = "\x00blank"  # the choice "score it as missing" (no column name holds a NUL)
+_HOW = {"chosen": "chosen", "saved": "saved with this run", "similar name": "same name, written differently",
+        "values": "matched by its values", "blank": "scored as missing"}
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the file's columns…")
+def _file_rows(file_id: str, name: str, _content: bytes) -> pd.DataFrame | None:
+    """The uploaded file's rows (a seeded sample of a big one), read as the scoring reads them;
+    None when it cannot be read (the scoring then says why, in the page's usual place)."""
+    try:
+        frame, _ = read_table(_content, name=name)
+    except DlcoreError:
+        return None
+    return frame.sample(matching.MAX_ROWS, random_state=0) if len(frame) > matching.MAX_ROWS else frame
+
+
+def match_columns(run: RunRecord, model: str, upload: Any) -> Callable[[], None] | None:
+    """The column-matching step, for a file whose columns have other names than the model's:
+    each of the model's columns beside the file's column proposed for it (matched by name, by the
+    matching saved with the run, or by values), the rest chosen from a list ranked by fit. A column
+    scored blank shows how much the model relies on it. Returns what to do when the file is sent
+    to be scored (keep the matching with the run, where the scoring job finds it), or None when
+    every column is there under its own name."""
+    store = common.store()
+    frame = _file_rows(upload.file_id, upload.name, upload.getvalue())
+    if frame is None:
+        return None
+    expected = {e.name: e for e in table_scoring.expected_of(store, run)}
+    proposal = matching.propose(list(expected.values()), frame, matching.load_mappings(store, run.id))
+    if proposal.identical:
+        return None
+    explanation, title = table_scoring.explanation_of(store, run, model)
+    st.markdown("##### Match the file's columns to the model's")
+    others = [m for m in proposal.matches if m.how != "name"]
+    same = [m.column for m in proposal.matches if m.how == "name"]
+    as_saved = all(m.how == "saved" for m in others)
+    if as_saved:
+        pairs = ", ".join(f"{m.source} → {m.column}" for m in others[:6])
+        more = f" and {len(others) - 6} more" if len(others) > 6 else ""
+        st.success(_md(f"The file's columns are matched as for the last file with these names (kept with this run): "
+                       f"{pairs}{more}. Score it as it is, or change a match."), icon=":material/link:")
+    else:
+        st.caption(f"The file names {len(others)} of the model's {len(proposal.matches)} columns differently. Check "
+                   "each match below; the matching is kept with this run, so the next file with these column names "
+                   "scores in one click.")
+    if same:
+        more = " …" if len(same) > 10 else ""
+        st.caption(_md(f"{len(same)} column(s) have the model's names: {', '.join(same[:10])}{more}."))
+    chosen: dict[str, str | None] = {}
+    rows = st.expander("Change the matching") if as_saved else st.container()
+    for i, m in enumerate(others):
+        column = expected[m.column]
+        left, right = rows.columns([2, 3], vertical_alignment="top")
+        left.markdown(f"**{_md(m.column)}**")
+        left.caption(_md(_upper_first(column.describe())))
+        options = m.candidates + [c for c in frame.columns if c not in m.candidates] + [BLANK]
+        index = options.index(m.source) if m.source in options else (options.index(BLANK) if m.how == "blank" else None)
+        pick = right.selectbox(f"Column of the file for “{m.column}”", options, index=index,
+                               key=f"match-{upload.file_id}-{i}", placeholder="Choose the file's column",
+                               format_func=lambda c: "(none: score it as missing)" if c == BLANK else c,
+                               label_visibility="collapsed")
+        if pick == BLANK:
+            said = matching.reliance(explanation, m.column, title)
+            if said.important is False:
+                right.caption(_md(said.sentence))
+            else:  # relied on, or not known yet: never scored blank without a warning
+                right.warning(_md(said.sentence), icon=":material/warning:")
+        elif pick is None:
+            several = [c for c in m.candidates if m.fits.get(c, 0) >= matching.CLEAR]
+            said = matching.reliance(explanation, m.column, title)
+            right.caption(_md((f"{' and '.join(several[:3])} could each be it, by their values: choose the one "
+                               f"that holds {m.column}." if len(several) > 1 else
+                               f"{_upper_first(m.reason)}: choose the file's column that holds it.")
+                              + (f" {said.sentence}" if said.important is not None else "")))
+        elif pick == m.source:
+            right.caption(_md(f"{_upper_first(_HOW.get(m.how, m.how))}: {m.reason}."))
+        else:
+            right.caption(_md(f"Chosen: {matching.fit(column, frame[pick])[1]}."))
+        if pick is not None:
+            chosen[m.column] = None if pick == BLANK else pick
+
+    def remember() -> None:
+        if len(chosen) == len(others):  # a column still open: the scoring says what is missing
+            matching.save_mapping(store, run.id, {c: c for c in same} | chosen)
+
+    return remember
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]#|<>~$])")
+
+
+def _md(text: str) -> str:
+    """Text with names from a file shown as written: no markdown, links or formulas ("Price ($)")."""
+    return _MARKDOWN.sub(r"\\\1", text)

@@ -12,11 +12,14 @@ from dlcore.errors import DlcoreError, NotFoundError
 from dlcore.store import RunRecord
 from ui import common, urls
 
-__all__ = ["runs_table", "leaderboard_frame", "metric_title", "display_rows", "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
+__all__ = ["runs_table", "leaderboard_frame", "leaderboard_config", "metric_meaning", "metric_title", "score_text",
+           "verdicts", "opened_on", "display_rows", "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
 
 T = TypeVar("T")
 
-METRIC_TITLES = {"roc_auc": "ROC AUC", "accuracy": "Accuracy", "rmse": "RMSE"}
+# Every score on a page has these decimals: leaderboards, the runs table, pickers and labels.
+SCORE_DECIMALS = 4
+SCORE_FORMAT = f"%.{SCORE_DECIMALS}f"
 
 
 def goal(dataset, target: str, task: str | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -39,7 +42,14 @@ def _kind_of(template: str) -> str:
 
 
 def metric_title(key: str | None) -> str:
-    return METRIC_TITLES.get(key or "", key or "-")
+    """A metric's display name ('MASE', 'ROC AUC') from its key ('mase', 'roc_auc')."""
+    titles = {m.key: m.title for task in evaluate.TASKS for m in evaluate.metrics_for(task)}
+    return titles.get(key or "", key or "-")
+
+
+def score_text(value: float | None) -> str:
+    """A score as every table shows it; '-' for a run that has none (failed, still training)."""
+    return "-" if value is None else f"{value:.{SCORE_DECIMALS}f}"
 
 
 def runs_table(runs: list[RunRecord]) -> None:
@@ -62,7 +72,9 @@ def runs_table(runs: list[RunRecord]) -> None:
             "Target": "image class" if _kind_of(r.template) == "image" else r.target,
             "Template": evaluate.display_name(r.template),
             "Metric": metric_title(r.metric),
-            "Test score": r.test_score,
+            # Text, so a run without a score reads "-" rather than the table's "None"; runs of
+            # different metrics are not sorted against each other anyway.
+            "Test score": score_text(r.test_score),
             "Against the baselines": _outcome(r),
             "Duration": common.duration(r.duration),
         })
@@ -70,9 +82,16 @@ def runs_table(runs: list[RunRecord]) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
-        column_config={
-            "Run": st.column_config.LinkColumn("Run", display_text=r"run=([^&]+)", help="Open the run"),
-            "Test score": st.column_config.NumberColumn(format="%.4f"),
+        column_config={  # widths that fit the table beside the sidebar without scrolling sideways
+            "Run": st.column_config.LinkColumn("Run", display_text=r"run=([^&]+)", help="Open the run", width=150),
+            "Started": st.column_config.TextColumn(width=115),
+            "Status": st.column_config.TextColumn(width=95),
+            "Template": st.column_config.TextColumn(width=100),
+            "Metric": st.column_config.TextColumn(width=70),
+            "Test score": st.column_config.TextColumn("Score", width=60, help="The deep model's test score"),
+            "Against the baselines": st.column_config.TextColumn(
+                "Vs baselines", width=115, help="The verdict on the deep model against the best baseline"),
+            "Duration": st.column_config.TextColumn(width=70),
         },
     )
 
@@ -100,13 +119,39 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
             "Model": evaluate.display_name(r["model"]),
             "Kind": "deep" if r["family"] == "deep" else "baseline",
             board["metric_title"]: r["test_score"],
-            "95% interval": f"{low:.4f} to {high:.4f}" if low is not None and high is not None else "-",
+            "95% interval": (f"{score_text(low)} to {score_text(high)}" if low is not None and high is not None
+                             else "-"),
         }
         for metric in evaluate.metrics_for(board["task"])[1:]:
             row[metric.title] = r["metrics"].get(metric.key)
         row["Fit time"] = common.duration(r.get("fit_seconds"))
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for metric in evaluate.metrics_for(board["task"]):
+        # A score that could not be worked out (a metric undefined on this test set) reads "-",
+        # not the table's "None": the column is then text, with the same decimals.
+        if metric.title in frame.columns and frame[metric.title].isna().any():
+            frame[metric.title] = [score_text(None if pd.isna(v) else float(v)) for v in frame[metric.title]]
+    return frame
+
+
+def leaderboard_config(board: dict, frame: pd.DataFrame) -> dict:
+    """Column settings for ``leaderboard_frame``: every score with the same decimals, and each
+    metric's plain meaning as the tooltip of its column."""
+    config: dict = {}
+    for metric in evaluate.metrics_for(board["task"]):
+        as_text = metric.title in frame.columns and frame[metric.title].dtype == object
+        config[metric.title] = (st.column_config.TextColumn(metric.title, help=metric.explain) if as_text else
+                                st.column_config.NumberColumn(metric.title, format=SCORE_FORMAT, help=metric.explain))
+    config["95% interval"] = st.column_config.TextColumn(
+        help=f"Where the {board['metric_title']} would likely fall on other data like this (95% of the time).")
+    return config
+
+
+def metric_meaning(board: dict) -> str:
+    """One line on the ranking metric, to read beside the leaderboard."""
+    metric = evaluate.metrics_for(board["task"])[0]
+    return f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}"
 
 
 def display_rows(board: dict) -> list[dict]:
@@ -123,16 +168,45 @@ def or_stop(load: Callable[..., T], *args: str) -> T:
         st.stop()
 
 
-def pick_finished_run(page: str, prompt: str) -> None:
-    """List finished runs as links to ``page`` (for a page opened without ``?run=``), then stop."""
-    finished = common.store().list_runs(statuses=("done", "stopped"), limit=20)
+def verdicts(board: dict) -> None:
+    """A run's verdicts, in the same look on every page: green when the deep model is better,
+    blue for every other finding. A deep model that loses to a baseline is a result worth
+    knowing, not something that went wrong, so a verdict is never red."""
+    for verdict in board["verdicts"]:
+        show = st.success if verdict["outcome"] == "better" else st.info
+        show(verdict["text"], icon=":material/gavel:")
+
+
+def opened_on(board: dict, chosen: str, key: str, where: str = "on the test rows",
+              choices: list[str] | None = None) -> None:
+    """Under a page's model picker: which model it shows and why (the first is the run's best),
+    and the deep model one click away when the best is a baseline. ``key`` is the picker's key;
+    ``choices`` the models it offers (all of the board's by default)."""
+    rows = [r for r in board["rows"] if choices is None or r["model"] in choices]
+    best = rows[0]["model"]
+    deep = next((r["model"] for r in rows if r["family"] == "deep"), None)
+    if chosen == best:
+        st.caption(f"Showing {evaluate.display_name(best)}: the best {where}.")
+    else:
+        st.caption(f"Showing {evaluate.display_name(chosen)}; {evaluate.display_name(best)} is the best {where}.")
+    if deep is not None and chosen != deep:
+        st.button(f"Show the deep model ({evaluate.display_name(deep)}) instead", key=f"{key}-deep",
+                  icon=":material/neurology:", on_click=lambda: st.session_state.update({key: deep}))
+
+
+def pick_finished_run(page: str, prompt: str, can: Callable[[RunRecord], bool] | None = None,
+                      none_yet: str = "No finished run yet. Train a model first.") -> None:
+    """List finished runs as links to ``page`` (for a page opened without ``?run=``), then stop.
+    ``can`` keeps only the runs the page can handle, so no link leads to a dead end."""
+    finished = common.store().list_runs(statuses=("done", "stopped"), limit=200 if can else 20)
+    finished = [r for r in finished if can is None or can(r)][:20]
     if not finished:
-        st.info("No finished run yet. Train a model first.", icon=":material/info:")
+        st.info(none_yet, icon=":material/info:")
         urls.link("train", "Go to Train")
         st.stop()
     st.write(prompt)
     for r in finished:
-        score = f" · {metric_title(r.metric)} {r.test_score:.4f}" if r.test_score is not None else ""
+        score = f" · {metric_title(r.metric)} {score_text(r.test_score)}" if r.test_score is not None else ""
         urls.link(page, f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)}{score}", run=r.id)
     st.stop()
 
@@ -157,6 +231,8 @@ def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
     missing cells, and without the apostrophe that guards formulas in the download."""
     from dlcore import tables as tabular
 
+    import numpy as np
+
     frame, _ = tabular.read_table(data, name="scored.csv")
     frame = frame.head(rows)
     for col in frame.columns:
@@ -164,6 +240,9 @@ def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
             text = frame[col].astype("string")
             guarded = text.str.match(r"^'[=+\-@\t\r]", na=False)
             frame[col] = text.mask(guarded, text.str.slice(1)).fillna("")
+        elif frame[col].isna().any():  # a column of numbers with gaps: the numbers as written, blanks between
+            frame[col] = ["" if pd.isna(v) else np.format_float_positional(float(v), precision=10, trim="-")
+                          for v in frame[col]]
     return frame
 
 

@@ -248,11 +248,14 @@ def _verdict_text(
             difference = f"the difference in {name} is {_signed(diff)}"
             interval_named = f"the {level} ({interval})"
         else:
-            # diff > 0 means the deep model's error is lower, so say "lower" in words.
+            # diff > 0 means the deep model's error is lower, so say "lower" in words; a higher error
+            # gets its interval for how much higher, never a double negative ("higher ... lower: -1,777").
             word = "lower" if diff >= 0 else "higher"
-            change = f"{_num(abs(diff))} {word} ({level} for how much lower: {interval})"
+            low, high = ci if diff >= 0 else (-ci[1], -ci[0])
+            interval = f"{_signed(low)} to {_signed(high)}"
+            change = f"{_num(abs(diff))} {word} ({level} for how much {word}: {interval})"
             difference = f"its {name} is {_num(abs(diff))} {word}"
-            interval_named = f"the {level} for how much lower ({interval})"
+            interval_named = f"the {level} for how much {word} ({interval})"
         scores = f"{name} {_num(deep_score)} vs {_num(base_score)}"
         if outcome == "better":
             text = f"{lead} is better than {vs}: {scores}, {change}."

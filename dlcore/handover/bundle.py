@@ -54,7 +54,7 @@ def build_bundle(store: Store, run_id: str, model: str | None = None) -> bytes:
         "README.txt": _readme(run, deep).encode("utf-8"),
     }
     chosen = load_decision(store, run_id)
-    if chosen is not None and chosen.model == model and run.task == "binary":
+    if chosen is not None and chosen.model == model and run.task in ("binary", "multiclass"):
         # The threshold chosen from money travels with its model: predict.py adds the same
         # 'decision' column as the app.
         files["decision.json"] = json.dumps(chosen.to_dict(), indent=1).encode("utf-8")

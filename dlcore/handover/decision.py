@@ -1,7 +1,8 @@
 """Thresholds from money: where to set the cut-off of a yes/no model, in the user's currency.
 
 A binary model gives each row a probability; the business acts on the rows at or above a
-threshold. Given what a correct flag earns and what a false alarm and a miss cost, the
+threshold (a model of several classes: the probability of one class, against the rest).
+Given what a correct flag earns and what a false alarm and a miss cost, the
 expected profit at every threshold follows from the test rows' confusion counts
 (scikit-learn's ``roc_curve`` gives them at every distinct score). The best threshold is
 the one with the highest profit; the chosen one is saved with the run and Predict adds a
@@ -28,7 +29,7 @@ from dlcore.errors import SpecError
 from dlcore.store import Store, atomic_write
 
 __all__ = ["Money", "Decision", "profit_curve", "best_threshold", "confusion_at", "profit_interval", "gains",
-           "save_decision", "load_decision", "decide", "DECISION_COLUMN"]
+           "save_decision", "load_decision", "decide", "class_column", "DECISION_COLUMN"]
 
 DECISION_COLUMN = "decision"
 _FILE = "decision.json"
@@ -119,9 +120,19 @@ def profit_curve(y_true: np.ndarray, p: np.ndarray, money: Money) -> pd.DataFram
 
 
 def best_threshold(curve: pd.DataFrame) -> float:
-    """The threshold of highest profit (of equals, the highest threshold: fewer rows to act on)."""
+    """The threshold of highest profit (of equals, the highest threshold: fewer rows to act on),
+    as a round number that flags exactly the same rows: the page shows and saves three decimals,
+    and a threshold of 0.0959 rounded to 0.096 would leave out the row it was chosen for."""
     i = int(np.argmax(curve["profit"].to_numpy()))  # thresholds fall down the frame: first max is highest
-    return float(curve["threshold"].iloc[i])
+    best = float(curve["threshold"].iloc[i])
+    below = float(curve["threshold"].iloc[i + 1]) if i + 1 < len(curve) else -np.inf  # the next lower score
+    if i == 0 or not np.isfinite(best):  # flag no one: above every score, nothing to round
+        return best
+    for decimals in (2, 3, 4):
+        rounded = np.floor(best * 10**decimals) / 10**decimals
+        if rounded > below:  # still above every lower score: the same rows are flagged
+            return float(round(rounded, decimals))
+    return best
 
 
 def confusion_at(y_true: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, int]:
@@ -156,6 +167,20 @@ def gains(y_true: np.ndarray, p: np.ndarray, points: int = 101) -> pd.DataFrame:
     gain = np.where(k > 0, found[np.maximum(k - 1, 0)] / n_pos, 0.0)
     lift = np.where(share > 0, gain / np.where(share > 0, share, 1), np.nan)
     return pd.DataFrame({"share": share, "gain": gain, "lift": lift})
+
+
+def class_column(classes: list[str], positive: str) -> int:
+    """The column of class probabilities a decision thresholds: its positive class's. For a yes/no
+    target that is the second class; for several classes, the one acted on against the rest.
+
+    >>> class_column(["basic", "plus", "premium"], "premium")
+    2
+    """
+    labels = [str(c) for c in classes]
+    if str(positive) not in labels:
+        raise SpecError(f"The class {positive!r} saved with the threshold is not one of the run's classes "
+                        f"({', '.join(map(repr, labels))}). Save the threshold again on the Decide page.")
+    return labels.index(str(positive))
 
 
 def decide(probabilities: np.ndarray, decision: Decision) -> np.ndarray:

@@ -95,7 +95,8 @@ def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.n
     lacking = [c for c in pre["numeric"] + pre["datetime"] + pre["categorical"] if c not in frame.columns]
     if lacking:
         raise Refused(f"The file lacks {len(lacking)} column(s) the model was trained on: "
-                      f"{', '.join(map(repr, lacking))}. Add them (empty cells are fine) and run again.")
+                      f"{', '.join(map(repr, lacking))}. Add them with their values and run again "
+                      "(renamed columns: rename them back; a column left empty is scored as missing in every row).")
     num = {}
     for col in pre["numeric"]:
         raw = frame[col]
@@ -174,9 +175,10 @@ def score_table(meta: dict, model: object, deep: bool, frame: pd.DataFrame, note
         for k, label in enumerate(classes):
             scored[fresh(f"probability {label}")] = out[:, k]
         chosen = HERE / "decision.json"
-        if meta["task"] == "binary" and chosen.is_file():  # the threshold saved on the app's Decide page
+        if chosen.is_file():  # the threshold saved on the app's Decide page: yes/no, or one class against the rest
             rule = json.loads(chosen.read_text(encoding="utf-8"))
-            scored[fresh("decision")] = np.where(out[:, 1] >= rule["threshold"], rule["positive"], rule["negative"])
+            k = [str(c) for c in classes].index(str(rule["positive"]))
+            scored[fresh("decision")] = np.where(out[:, k] >= rule["threshold"], rule["positive"], rule["negative"])
             notes.append(f"the 'decision' column flags '{rule['positive']}' at probability {rule['threshold']:.3f} or more")
     return scored
 

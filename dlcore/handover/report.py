@@ -37,7 +37,7 @@ h1{font-size:1.8rem;margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px 
 th,td{border-bottom:1px solid #e3e3e3;padding:.35rem .7rem;text-align:left} th{background:#f6f7f9}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .verdict{padding:.8rem 1rem;border-radius:6px;margin:.6rem 0;background:#eef4fb;border-left:4px solid #1f4e9c}
-.verdict.better{background:#eaf6ec;border-color:#2e7d32} .verdict.worse{background:#fbeceb;border-color:#c0392b}
+.verdict.better{background:#eaf6ec;border-color:#2e7d32}
 pre{background:#f6f7f9;padding:.8rem;overflow:auto;font-size:.82rem} .grid{display:flex;flex-wrap:wrap;gap:12px}
 .grid figure{margin:0;width:200px;font-size:.8rem;color:#444} .grid img{width:200px;border-radius:4px}
 """
@@ -238,15 +238,18 @@ def _explanation(store: Store, run: Any, kind: str) -> list[str]:
 
 
 def _threshold(store: Store, run: Any) -> list[str]:
-    if run.task != "binary":
+    if run.task not in ("binary", "multiclass"):
         return []
     chosen = decision.load_decision(store, run.id)
     if chosen is None:
+        if run.task != "binary":
+            return []
         return ["<h2>Threshold</h2><p class='muted'>No threshold from money has been saved for this run: predictions "
                 "use 50%. Set one on the Decide page.</p>"]
     y_true, outputs, _ = load_test_outputs(store, run.id)
-    y = np.asarray(y_true).astype(int)
-    p = np.asarray(outputs[chosen.model])[:, 1]
+    k = decision.class_column((run.result or {}).get("classes", []), chosen.positive)
+    y = (np.asarray(y_true).astype(int) == k).astype(int)  # yes/no, or this class against the rest
+    p = np.asarray(outputs[chosen.model])[:, k]
     money = chosen.money
     curve = decision.profit_curve(y, p, money)
     best = decision.best_threshold(curve)

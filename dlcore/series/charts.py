@@ -14,6 +14,8 @@ import plotly.graph_objects as go
 from dlcore.charts import (
     ACCENT_COLOR,
     DATA_COLOR,
+    DEEP_COLORS,
+    _MARGIN,
     OTHER_COLORS,
     REFERENCE_COLOR,
     _base_layout,
@@ -23,7 +25,59 @@ from dlcore.charts import (
     _thin_index,
 )
 
-__all__ = ["forecast_chart", "series_overview_chart", "MAX_SERIES_LINES"]
+__all__ = ["forecast_chart", "series_overview_chart", "fit_curves", "ERROR_IN_WORDS", "MAX_SERIES_LINES"]
+
+# What a forecast's live metric is: the mean absolute error of windows scaled by the training
+# part's mean and standard deviation, so an error of 1 is one standard deviation of the series.
+ERROR_IN_WORDS = "Average error, in standard deviations of the series"
+
+
+def fit_curves(history: pd.DataFrame, per_fit: int, n_fits: int) -> go.Figure:
+    """A forecast's training curves, one line per fit (each backtest window's, then the final
+    fit on the whole history) against the epoch within that fit: the fits are separate
+    trainings, so one line across them would jump back up at every new fit.
+
+    ``history`` has the columns of ``dlcore.charts.training_curves`` with epochs numbered as a
+    forecasting run numbers them (``run.epoch_in_fit``). Validation solid, training dotted.
+    """
+    from plotly.subplots import make_subplots
+
+    from dlcore.series.run import epoch_in_fit, fit_name
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Loss (lower is better)",
+                                        "Average error (lower is better)<br>in standard deviations of the series"))
+    if history.empty:
+        fig.add_annotation(text="Waiting for the first epoch…", x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False, font={"size": 16, "color": "#555555"})
+    h = history.sort_values("epoch")
+    placed = [epoch_in_fit(int(e), per_fit) for e in h["epoch"]]
+    fits = np.array([f for f, _ in placed], dtype=int)
+    within = np.array([w for _, w in placed], dtype=int)
+    for k in sorted(set(fits.tolist())):
+        name = fit_name(k, n_fits)
+        # The final fit (the model that forecasts) in the deep models' blue; the backtests in other hues.
+        color = DEEP_COLORS[0] if k >= n_fits else OTHER_COLORS[k % len(OTHER_COLORS)]
+        part = h[fits == k]
+        x = within[fits == k]
+        mode = "lines+markers" if per_fit <= 30 else "lines"
+        for col, (train_col, val_col, what) in enumerate((("loss", "val_loss", "loss"),
+                                                         ("metric", "val_metric", "average error")), start=1):
+            for kind, column, dash, width in (("validation", val_col, "solid", 3), ("training", train_col, "dot", 1.5)):
+                fig.add_trace(go.Scatter(
+                    x=x, y=part[column].to_numpy(dtype=float), mode=mode,
+                    name=name if kind == "validation" else f"{name} (training)", legendgroup=name,
+                    showlegend=col == 1 and kind == "validation", line={"color": color, "width": width, "dash": dash},
+                    marker={"size": 5},
+                    hovertemplate=f"{name}, epoch %{{x}} of {per_fit}<br>{kind.capitalize()} {what}: "
+                                  "%{y:.4g}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(title_text="Epoch within each fit", tickformat="d", range=[1, max(per_fit, 2)],
+                     **({"tick0": 1, "dtick": 1} if per_fit <= 12 else {}))
+    return _base_layout(
+        fig, None, uirevision="training-curves",
+        legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": -0.22, "yanchor": "top"},
+        margin=dict(_MARGIN, t=40, b=90),
+    )
 
 
 def forecast_chart(

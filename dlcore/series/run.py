@@ -26,10 +26,12 @@ from dlcore.series import backtest as fc
 from dlcore.series import checks, frequency, leaderboard
 from dlcore.series.templates import TEMPLATES
 from dlcore.spec import RunSpec
+from dlcore.store import EVALUATED as EVALUATED_STATUSES
 from dlcore.store import Store, atomic_write
 from dlcore.tables.reader import load_frame
 
-__all__ = ["Panel", "MAX_SERIES", "ID_COLUMN", "NEEDS", "check", "score_upload", "load_series", "execute_forecast", "future_table", "forecast_frame",
+__all__ = ["Panel", "MAX_SERIES", "ID_COLUMN", "NEEDS", "check", "epochs_per_fit", "epoch_in_fit", "fit_name",
+           "score_upload", "load_series", "execute_forecast", "future_table", "forecast_frame",
            "series_ids", "load_backtest", "load_future", "VALIDATION_SHARE"]
 
 VALIDATION_SHARE = 0.15  # of each fit's windows, the most recent, for early stopping
@@ -195,20 +197,22 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     say(f"{several}{panel.n_steps} steps ({panel.freq.words}), horizon {h}, look-back {lookback}, season {season}, "
         f"{st.windows} backtest windows; training {template.name}")
 
-    offset = 0
+    fit_epochs: list[int] = []  # epochs each fit ran, in order: the backtest windows, then the final fit
     info = base.InputInfo(window_shape=(lookback, values[0].shape[1]))
 
     def train_on(parts: list[np.ndarray], label: str) -> tuple[Any, list[fc.Scaler], Any]:
-        nonlocal offset
         store.update_run(run_id, phase=f"Training {template.title}: {label}", heartbeat_at=time.time())
         scalers = [fc.Scaler().fit(part) for part in parts]
         pieces = [_fit_windows(s.transform(part), lookback, h) for s, part in zip(scalers, parts)]
         x_tr, y_tr, x_val, y_val = (np.concatenate([p[i] for p in pieces]) for i in range(4))
         keras.utils.set_random_seed(spec.train.seed)
         model = template.build(spec.train, info, "forecast", h)
-        callback = make_store_callback(store, run_id, "forecast", epochs_total, epoch_offset=offset)
+        # Fit k numbers its epochs from k × epochs + 1, even when early stopping ended the fit
+        # before it: the epochs table alone tells which fit an epoch belongs to (``epoch_in_fit``).
+        callback = make_store_callback(store, run_id, "forecast", epochs_total,
+                                       epoch_offset=len(fit_epochs) * spec.train.epochs)
         fit = fit_deep(model, "forecast", spec.train, x_tr, y_tr, x_val, y_val, callback)
-        offset += fit.epochs_run
+        fit_epochs.append(fit.epochs_run)
         if fit.nan_epoch is not None:
             raise RunError(f"Training became unstable ({label}): the loss turned into 'not a number'. Lower the "
                            f"learning rate (now {spec.train.learning_rate:g}) or use a smaller model, then run it again.")
@@ -301,7 +305,7 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
                    "per_series_mase": {m: [_mean(r.per_window("mase")) for r in rs] for m, rs in results.items()}},
         "warnings": panel.notes,
         "deep": {"epochs_run": epochs_run, "best_epoch": None, "stopped_by_user": stopped,
-                 "epoch_seconds_median": None},
+                 "epoch_seconds_median": None, "fit_epochs": fit_epochs, "epochs_per_fit": spec.train.epochs},
         "models": {name: {"family": families[name], "fit_seconds": seconds[name]} for name in results},
     }
     deep_row = next(r for r in board.rows if r.model == spec.template)
@@ -312,6 +316,31 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
 
 
 ID_COLUMN = "series"  # the column naming each series in forecast.csv (renamed to the id column on the way out)
+
+
+def epochs_per_fit(run: Any) -> int | None:
+    """How many epochs each fit of a forecasting run numbers (its spec's epochs), or None for a
+    run finished by a version that numbered the fits' epochs on, one after the other."""
+    deep = (run.result or {}).get("deep") or {}
+    if deep.get("epochs_per_fit"):
+        return int(deep["epochs_per_fit"])
+    if run.status in EVALUATED_STATUSES:
+        return None
+    return int(run.spec["train"]["epochs"])
+
+
+def epoch_in_fit(epoch: int, per_fit: int) -> tuple[int, int]:
+    """The fit (from 1) and the epoch within it of a forecasting run's epoch number.
+
+    >>> epoch_in_fit(43, 40)   # the second fit's third epoch
+    (2, 3)
+    """
+    return (epoch - 1) // per_fit + 1, (epoch - 1) % per_fit + 1
+
+
+def fit_name(fit: int, n_fits: int) -> str:
+    """'Backtest 2 of 3' for a backtest window's fit; 'Final fit' for the last, on the whole history."""
+    return "Final fit" if fit >= n_fits else f"Backtest {fit} of {n_fits - 1}"
 
 
 def _mean(values: np.ndarray) -> float | None:

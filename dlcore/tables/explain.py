@@ -148,7 +148,9 @@ def _dependence(model: _Raw, scorer: Scorer, sample: pd.DataFrame, column: str, 
         x[column] = text.where(text.isin(values), values[0] if values else None).astype(object)
         custom = {column: np.asarray(values, dtype=object)}
     else:
-        numbers = pd.to_numeric(x[column], errors="coerce")
+        # As floats: scikit-learn refuses partial dependence on a column of whole numbers (a count,
+        # months of tenure), and the model reads the column as numbers either way.
+        numbers = pd.to_numeric(x[column], errors="coerce").astype("float64")
         x[column] = numbers.fillna(numbers.median())
         low, high = np.nanpercentile(numbers, [5, 95]) if numbers.notna().any() else (0.0, 0.0)
         grid = np.unique(np.linspace(low, high, GRID)) if high > low else np.unique(numbers.dropna())[:GRID]

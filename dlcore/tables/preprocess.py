@@ -133,7 +133,8 @@ class TabularPreprocessor:
             shown = ", ".join(repr(c) for c in missing[:10]) + (" …" if len(missing) > 10 else "")
             raise SchemaError(
                 f"The file lacks {len(missing)} column(s) the model was trained on: {shown}. "
-                "Add them (empty cells are fine: they are treated as missing) and upload again."
+                "Add them with their values, or, if the file names them differently, match its columns to the "
+                "model's on the Predict page, and upload again."
             )
 
     def _numeric_frame(self, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:

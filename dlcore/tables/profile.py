@@ -29,6 +29,10 @@ __all__ = ["COLUMN_KINDS", "TASKS", "MIN_ROWS", "ColumnProfile", "DatasetProfile
 COLUMN_KINDS = ("numeric", "categorical", "datetime", "text", "identifier")
 TASKS = ("binary", "multiclass", "regression")
 MIN_ROWS = 20
+# The largest target a regression can learn. Training sums the target over the rows in 32-bit
+# floats (a linear baseline's X'y), which overflow near 3.4e38: 1e30 leaves room for the
+# millions of rows an upload can hold. (3.3e38 in a few rows of 200 already fails.)
+MAX_TARGET = 1e30
 
 # --------------------------------------------------------------------------------------
 # Profile
@@ -465,6 +469,7 @@ def check_target(df: pd.DataFrame, target: str, task: str) -> list[str]:
     out: list[str] = []
     if task == "regression":
         numbers = _target_numbers(present, target)
+        _check_target_size(numbers, np.flatnonzero(y.notna().to_numpy()), target)
         if numbers.nunique() == 1:
             raise _one_value_target(target, present.iloc[0])
         n_distinct = int(numbers.nunique())
@@ -569,6 +574,38 @@ def _target_numbers(present: pd.Series, target: str) -> pd.Series:
         f"A regression needs numbers in the target column '{target}', but it holds "
         f"'{example}' ({len(bad):,} value{'s' if len(bad) != 1 else ''} are not numbers). "
         "Predict it as categories (binary or multiclass) instead, or fix those values."
+    )
+
+
+def _check_target_size(numbers: pd.Series, rows: np.ndarray, target: str) -> None:
+    """Refuse infinite targets and targets too large to train on, naming the rows (``rows``: the
+    position of each number in the table, shown counted from 1, the first row under the header)
+    and their values."""
+    values = numbers.to_numpy(dtype="float64")
+    infinite = np.isinf(values)
+    huge = ~infinite & (np.abs(values) > MAX_TARGET)
+    if not infinite.any() and not huge.any():
+        return
+
+    def which(mask: np.ndarray) -> str:
+        shown = [f"{r + 1} ({v:g})" for r, v in zip(rows[mask][:5].tolist(), values[mask][:5], strict=True)]
+        if mask.sum() > 5:
+            shown.append(f"{int(mask.sum()) - 5:,} more")
+        listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+        return f"row{'s' if mask.sum() > 1 else ''} {listed}"
+
+    problems = []
+    if infinite.any():
+        plural = "s" if infinite.sum() > 1 else ""
+        problems.append(f"{int(infinite.sum()):,} infinite value{plural} ({which(infinite)})")
+    if huge.any():
+        problems.append(f"{int(huge.sum()):,} value{'s' if huge.sum() > 1 else ''} larger than {MAX_TARGET:g} in "
+                        f"size ({which(huge)}), beyond what training in 32-bit numbers can hold")
+    raise DataError(
+        f"The target column '{target}' holds {' and '.join(problems)}; rows are counted from 1, the "
+        "first row under the header. Correct those cells, or clear them (rows with an empty target "
+        "are left out of training), and upload the file again. If such amounts are real, predict "
+        "them in a larger unit (thousands, millions) or as their logarithm."
     )
 
 

@@ -1,9 +1,10 @@
 """Read an analyst's table: CSV exported from anything, Excel workbooks and Parquet.
 
 Analysts bring CSV exported from anything (Excel on a European Windows machine, a BI tool, a
-bank). ``read_table`` finds the encoding, the separator, the decimal mark and the header, and
-returns a clean ``DataFrame`` (every column typed by ``dlcore.tables.columns``) plus a
-``ReadReport`` that says, in plain words, what was detected and fixed.
+bank), sometimes gzip-compressed (``.csv.gz``), sometimes as JSON records from an API.
+``read_table`` finds the encoding, the separator, the decimal mark and the header, and returns
+a clean ``DataFrame`` (every column typed by ``dlcore.tables.columns``) plus a ``ReadReport``
+that says, in plain words, what was detected and fixed.
 
 Every problem the analyst can fix is raised as ``DataError`` (``TooLargeError`` for size); no
 pandas, pyarrow or openpyxl exception escapes ``read_table``.
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
+import json
 import re
+import zlib
 import warnings
 import zipfile
 from collections import Counter
@@ -43,16 +47,18 @@ from dlcore.tables.columns import (
 
 __all__ = ["FORMATS", "ReadReport", "read_table", "load_frame"]
 
-FORMATS = ("csv", "excel", "parquet")
+FORMATS = ("csv", "excel", "parquet", "json")
 COLUMN_KINDS = ("numeric", "categorical", "datetime", "text", "identifier")
 TASKS = ("binary", "multiclass", "regression")
 MIN_ROWS = 20
 
-_ACCEPTED = "a CSV or other delimited text file, an Excel workbook (.xlsx) or a Parquet file"
+_ACCEPTED = ("a CSV or other delimited text file (gzip-compressed is fine), an Excel workbook (.xlsx), a Parquet "
+             "file or a JSON array of records")
 _SNIFF_BYTES = 256 * 1024
 _SNIFF_RECORDS = 200
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 # --------------------------------------------------------------------------------------
@@ -136,6 +142,8 @@ def read_table(
         raise TypeError(f"read_table expects a path or bytes, got {type(source).__name__}")
 
     try:
+        if inp.head(2) == _GZIP_MAGIC:
+            return _read_gzip(inp, limit)
         return _read_input(inp)
     except DlcoreError:
         raise
@@ -239,6 +247,41 @@ def _read_input(inp: _Input) -> tuple[pd.DataFrame, ReadReport]:
     return _read_text(inp, head)
 
 
+def _read_gzip(inp: _Input, limit: int) -> tuple[pd.DataFrame, ReadReport]:
+    """A gzip-compressed file (``.csv.gz``, or any name: the content says it), unpacked in slices so
+    that a small file which unpacks to far more than the upload limit is refused before it fills
+    the memory, then read like the file inside."""
+    parts: list[bytes] = []
+    size = 0
+    source: Any = inp.path.open("rb") if inp.path is not None else io.BytesIO(inp.all())
+    try:
+        with source, gzip.GzipFile(fileobj=source) as packed:
+            while chunk := packed.read(16 * 1024 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise TooLargeError(
+                        f"The file '{inp.name}' is gzip-compressed and unpacks to more than the upload "
+                        f"limit of {_human_size(limit)}. Upload a smaller extract (only the rows and "
+                        "columns you need, or a Parquet file), or ask your administrator to raise the "
+                        "limit (DLCORE_MAX_UPLOAD_MB)."
+                    )
+                parts.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise DataError(
+            f"The file '{inp.name}' is gzip-compressed but could not be unpacked: it is damaged or cut "
+            "short. Compress it again (or upload the file inside as it is) and upload it again."
+        ) from exc
+    data = b"".join(parts)
+    if data[:2] == _GZIP_MAGIC:
+        raise DataError(
+            f"The file '{inp.name}' is compressed twice (gzip inside gzip). Unpack it once and upload "
+            "the .csv.gz, or the CSV itself."
+        )
+    df, report = _read_input(_Input(name=inp.name, size=len(data), data=data))
+    report.notes.insert(0, f"Unpacked from gzip ({_human_size(inp.size)} to {_human_size(len(data))}).")
+    return df, report
+
+
 def _is_xlsx(data: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -263,6 +306,8 @@ def _read_text(inp: _Input, head: bytes) -> tuple[pd.DataFrame, ReadReport]:
     text = _head_text(head, start, encoding, complete=inp.size <= len(head))
     if not text.strip():
         raise DataError(_EMPTY.format(name=name))
+    if _JSON_START.match(text):
+        return _read_json(inp, start, "utf-8-sig" if label == "utf-8-sig" else encoding, label)
     if not text.strip(_NO_VALUE) and not inp.all()[start:].strip(_NO_VALUE.encode()):
         # Rows of bare separators, as Excel exports an empty range: no header, no values.
         raise DataError(
@@ -270,6 +315,15 @@ def _read_text(inp: _Input, head: bytes) -> tuple[pd.DataFrame, ReadReport]:
             "Upload a file with a header row and at least one data row."
         )
     delimiter, records = _sniff_delimiter(text, sep_hint)
+    title = _title_line(records)
+    if title is not None:
+        # A report's title above the header ("Quarterly sales report Q3"): the header is the next line.
+        after = head.index(b"\n", start) + 1
+        blank = _BLANK_LINES.match(head, after)
+        start = blank.end() if blank else after
+        lines_before += head.count(b"\n", 0, start) - head.count(b"\n", 0, after) + 1
+        text = _head_text(head, start, encoding, complete=inp.size <= len(head))
+        delimiter, records = _sniff_delimiter(text, sep_hint)
     decimal = _detect_decimal(records, delimiter)
     header = records[0]
     has_header = not _is_headerless(header)
@@ -279,6 +333,9 @@ def _read_text(inp: _Input, head: bytes) -> tuple[pd.DataFrame, ReadReport]:
     raw_names += [""] * (n_fields - len(raw_names))
 
     notes = [_read_as_note(delimiter, decimal)]
+    if title is not None:
+        notes.append(f"The first line ('{title[:60]}') is a title, not column names: it was skipped, and the "
+                     "column names were read from the line below it.")
     if not has_header:
         notes.append(
             "The first row looks like data, not column names, so the columns were named "
@@ -338,6 +395,8 @@ def _read_text(inp: _Input, head: bytes) -> tuple[pd.DataFrame, ReadReport]:
 
     dayfirst = True if decimal == "," else None
     df, more_notes, thousands = _tidy(df, name, decimal, dayfirst, blanks, renames)
+    df, total_note = _drop_totals_row(df)
+    more_notes += total_note
     if df.shape[1] == 1:
         more_notes.append(
             "Found a single column. If the file has several, check that its values are "
@@ -352,6 +411,81 @@ def _read_text(inp: _Input, head: bytes) -> tuple[pd.DataFrame, ReadReport]:
         notes=notes + more_notes,
     )
     return df, report
+
+
+# An array of records ([{"a": 1}, ...]), an object, or JSON Lines ({"a": 1} per line). A CSV never
+# starts like this: a header such as "[id],[name]" (SQL Server's style) has a letter after "[".
+_JSON_START = re.compile(r'\s*(?:\[\s*(?:[\[{"\]\d-]|true|false|null|$)|\{\s*(?:"|}))')
+_RECORDS = 'an array of records, one object per row: [{"column": value, ...}, ...]'
+
+
+def _read_json(inp: _Input, start: int, encoding: str, label: str) -> tuple[pd.DataFrame, ReadReport]:
+    """A JSON array of records (or JSON Lines, one record per line) as a table, typed like a CSV's
+    columns; any other JSON is refused with a message that says it is JSON and what shape reads."""
+    name = inp.name
+    text = inp.all()[start:].decode(encoding, errors="replace")
+    lines_format = False
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        value = _json_lines(text)
+        if value is None:
+            raise DataError(
+                f"The file '{name}' looks like JSON but could not be read: {exc.msg} at line "
+                f"{exc.lineno}, column {exc.colno}. Fix it there, or save the table as CSV, and upload "
+                "it again."
+            ) from exc
+        lines_format = True
+    if isinstance(value, dict):
+        keys = ", ".join(repr(k) for k in list(value)[:5]) + (" …" if len(value) > 5 else "")
+        inner = [k for k, v in value.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+        hint = f" The records seem to be under {inner[0]!r}: save that array alone." if inner else ""
+        raise DataError(
+            f"The file '{name}' is JSON holding one object (with {keys or 'no keys'}), not a table. "
+            f"A table in JSON is {_RECORDS}.{hint} Save it in that shape, or as CSV, and upload it again."
+        )
+    if not isinstance(value, list) or not value:
+        raise DataError(
+            f"The file '{name}' is JSON holding {'an empty array' if value == [] else 'a single value'}: "
+            f"no rows to read. A table in JSON is {_RECORDS}. Save it in that shape, or as CSV, and "
+            "upload it again."
+        )
+    others = [v for v in value if not isinstance(v, dict)]
+    if others:
+        what = {list: "arrays", str: "text values", bool: "true/false values", type(None): "nulls"}.get(
+            type(others[0]), "numbers")
+        raise DataError(
+            f"The file '{name}' is JSON, an array of {len(value):,} items, but {len(others):,} of them "
+            f"are {what}, not records. A table in JSON is {_RECORDS}. Save it in that shape, or as "
+            "CSV, and upload it again."
+        )
+    raw = pd.json_normalize(value, sep=".")  # nested objects become "address.city" columns...
+    keys = list(dict.fromkeys(k for record in value for k in record))
+
+    def place(col: str) -> int:  # ...kept where their object was, not moved to the end
+        return min((i for i, k in enumerate(keys) if col == k or col.startswith(f"{k}.")), default=len(keys))
+
+    raw = raw[sorted(raw.columns, key=place)]
+    for col in raw.columns:
+        if raw[col].dtype == object:  # a list in a cell is kept as its JSON text
+            raw[col] = raw[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
+    names, blanks, renames = _unique_names([_cell_text(c) for c in raw.columns])
+    raw.columns = names
+    df, notes, _ = _tidy(raw.infer_objects(), name, ".", None, blanks, renames)
+    read_as = (f"Read as JSON Lines: {len(value):,} records, one per line." if lines_format
+               else f"Read as JSON: an array of {len(value):,} records.")
+    return df, ReadReport(format="json", encoding=label, notes=[read_as, *_encoding_notes(label), *notes])
+
+
+def _json_lines(text: str) -> list[Any] | None:
+    """The records of a JSON Lines file, or None when it is not one."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    try:
+        return [json.loads(line) for line in lines]
+    except json.JSONDecodeError:
+        return None
 
 
 def _detect_encoding(inp: _Input, head: bytes) -> tuple[str, str, bytes | None]:
@@ -439,6 +573,44 @@ def _not_a_table(name: str) -> DataError:
 
 _BLANK_LINES = re.compile(rb"(?:[ \t]*\r?\n)*")
 _SEP_LINE = re.compile(rb"sep=(.)[ \t]*\r?\n")
+
+
+def _title_line(records: list[list[str]]) -> str | None:
+    """The first line when it is a title above the header: one filled cell, while the next line
+    and the lines below it hold several (a report exported with its heading)."""
+    if len(records) < 3:
+        return None
+    filled = [cell.strip() for cell in records[0] if cell.strip()]
+    widths = Counter(sum(1 for cell in r if cell.strip()) for r in records[1:])
+    typical = widths.most_common(1)[0][0]
+    below = sum(1 for cell in records[1] if cell.strip())
+    if len(filled) == 1 and typical >= 2 and below >= typical and not _is_headerless(records[1]):
+        return filled[0]
+    return None
+
+
+_TOTAL_WORDS = re.compile(r"(?i)^\s*(?:grand\s+)?(?:total|totals|sum|summe|gesamt|insgesamt|gesamtsumme|totaal|"
+                          r"totale|somme|suma|total\s+g[ée]n[ée]ral)\b")
+
+
+def _drop_totals_row(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Drop a last row that sums the rows above it ("TOTAL", "Summe" ...): it is not an example,
+    and its numbers would look like an outlier that gives the target away."""
+    if len(df) < 3:
+        return df, []
+    last = df.iloc[-1]
+    label = next((str(v) for v in last if isinstance(v, str) and _TOTAL_WORDS.match(v)), None)
+    if label is None:
+        return df, []
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    for col in numeric:
+        above = pd.to_numeric(df[col].iloc[:-1], errors="coerce").sum()
+        value = last[col]
+        if pd.notna(value) and abs(float(value) - float(above)) <= max(1e-9, 0.005 * abs(float(above))):
+            return df.iloc[:-1].reset_index(drop=True), [
+                f"The last row ('{label.strip()[:40]}') adds up the rows above it, so it was left out: it is not "
+                "an example to learn from."]
+    return df, []
 
 
 def _skip_preamble(head: bytes, bom: int) -> tuple[int, int, str | None]:
