@@ -145,3 +145,31 @@ def test_word_effects_name_the_deciding_words():
     assert said == "72% likely to be 'games', mostly because of 'strategy' and 'multiplayer'; 'slow' pulled the other way."
     chinese = text.word_effects(lambda ts: np.array([float("戏" in t) for t in ts]), "我喜欢这个游戏")
     assert chinese[0]["word"] == "戏" and chinese[0]["spans"] == [(6, 7)]
+
+
+def test_a_rows_explanation_names_its_deciding_words_and_the_model_its_words_per_class(store):
+    import time
+
+    from dlcore.tables.explain import explain_model, explain_row_of_run
+
+    run = _run(store, texts_frame(EN_KEYS, EN_FILLER), template="mlp", epochs=12)
+    started = time.perf_counter()
+    row = explain_row_of_run(store, run.id, "mlp", test_row=0)
+    row_seconds = time.perf_counter() - started
+    effects = row["words"]["description"]["effects"]
+    keys = EN_KEYS[row["class"]]
+    assert effects[0]["word"] in keys and effects[0]["effect"] > 0
+    text_cell = row["words"]["description"]["text"]
+    start, end = effects[0]["spans"][0]
+    assert text_cell[start:end] == effects[0]["word"]
+    assert row["words_sentence"].startswith(f"{row['prediction']:.0%} likely to be '{row['class']}', mostly because of '")
+    assert effects[0]["word"] in row["words_sentence"]
+    started = time.perf_counter()
+    model = explain_model(store, run, "logistic_regression")
+    print("explain row", row_seconds, "model", time.perf_counter() - started, row["words_sentence"])
+    assert {d["feature"]: d["kind"] for d in model["importance"]}["description"] == "text"
+    assert model["importance"][0]["feature"] == "description"
+    for label, keys in EN_KEYS.items():
+        top = [d["word"] for d in model["words"][label][:4]]
+        assert set(top) & set(keys), (label, top)
+        assert all(d["std"] >= 0 and d["rows"] >= 1 for d in model["words"][label])
