@@ -104,9 +104,9 @@ def model_inputs(template: Template, inputs: InputInfo, dense: Callable[[], Any]
 
 def strings(texts: Any) -> Any:
     """A column of text as a model takes it: Keras reads strings only as tensors, shape (n, 1)."""
-    import tensorflow as tf
+    import keras
 
-    return tf.constant(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1))
+    return keras.ops.convert_to_tensor(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1), dtype="string")
 
 
 def output_layer(task: str, n_outputs: int, name: str = "output") -> Any:

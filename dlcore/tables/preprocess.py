@@ -183,7 +183,9 @@ class TabularPreprocessor:
             "flags_": self.flags_, "vocab_": self.vocab_,
         }
         if self.text:  # only then: a table without text saves exactly what it always did
-            out["text"] = self.text
+            from dlcore.tables.text import MAX_CHARS
+
+            out["text"], out["max_chars"] = self.text, MAX_CHARS
         return out
 
     @classmethod

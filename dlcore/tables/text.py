@@ -223,3 +223,26 @@ def known_words(scorer: Any) -> list[set[str]] | None:
         vocab = dict(union.transformer_list)["words"].vocabulary_
         out.append({w for w in vocab if " " not in w})
     return out
+
+
+def highlight_html(cell: str, effects: list[dict[str, Any]], top: int = 12) -> str:
+    """The text with its most telling words marked: green for a push up, red for a push down,
+    stronger colour for a stronger push, the push in each mark's tooltip. Everything else is
+    escaped, so a cell holding HTML shows as text."""
+    from html import escape
+
+    strongest = [e for e in effects if abs(e["effect"]) > 1e-6][:top]
+    scale = max((abs(e["effect"]) for e in strongest), default=1.0) or 1.0
+    marks = sorted(((s, t, e) for e in strongest for s, t in e["spans"]), key=lambda m: m[0])
+    out, at = [], 0
+    for start, end, e in marks:
+        if start < at:
+            continue
+        alpha = 0.15 + 0.6 * abs(e["effect"]) / scale
+        colour = f"rgba(0,150,80,{alpha:.2f})" if e["effect"] > 0 else f"rgba(220,40,40,{alpha:.2f})"
+        out.append(escape(cell[at:start]))
+        out.append(f'<mark style="background:{colour};border-radius:3px;padding:0 2px" '
+                   f'title="{e["effect"] * 100:+.1f} points">{escape(cell[start:end])}</mark>')
+        at = end
+    out.append(escape(cell[at:]))
+    return '<div dir="auto" style="line-height:1.8">' + "".join(out) + "</div>"
