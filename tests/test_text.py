@@ -173,3 +173,18 @@ def test_a_rows_explanation_names_its_deciding_words_and_the_model_its_words_per
         top = [d["word"] for d in model["words"][label][:4]]
         assert set(top) & set(keys), (label, top)
         assert all(d["std"] >= 0 and d["rows"] >= 1 for d in model["words"][label])
+
+
+def test_the_data_pages_text_profile_finds_scripts_words_and_a_leak():
+    frame = texts_frame(EN_KEYS, EN_FILLER, 120)
+    frame.loc[0, "description"] = None
+    frame.loc[1, "description"] = "12345"
+    found = text.column_profile(frame["description"], frame["label"], "multiclass")
+    assert found["scripts"] == {"Latin": 1.0} and found["leaked"] == []
+    for label, keys in EN_KEYS.items():
+        assert set(w["word"] for w in found["words"][label][:4]) <= set(keys)
+    assert any("no text" in n for n in found["notes"]) and any("only a number" in n for n in found["notes"])
+    leaky = frame.assign(description=frame["label"] + " " + frame["description"].fillna(""))
+    assert sorted(text.column_profile(leaky["description"], leaky["label"], "multiclass")["leaked"]) == sorted(EN_KEYS)
+    mixed = pd.Series(["我喜欢这个游戏", "مرحبا بالعالم", "Привет мир", "hello 😀"])
+    assert [text.script_of(c) for c in mixed] == ["Chinese/Japanese", "Arabic", "Cyrillic", "Latin"]

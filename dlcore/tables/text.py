@@ -246,3 +246,82 @@ def highlight_html(cell: str, effects: list[dict[str, Any]], top: int = 12) -> s
         at = end
     out.append(escape(cell[at:]))
     return '<div dir="auto" style="line-height:1.8">' + "".join(out) + "</div>"
+
+
+# ---- the Data page -----------------------------------------------------------------------
+_SCRIPTS = (("Chinese/Japanese", "CJK", "HIRAGANA", "KATAKANA"), ("Korean", "HANGUL"), ("Arabic", "ARABIC"),
+            ("Hebrew", "HEBREW"), ("Cyrillic", "CYRILLIC"), ("Greek", "GREEK"), ("Devanagari", "DEVANAGARI"),
+            ("Thai", "THAI"), ("Latin", "LATIN"))
+PROFILE_ROWS = 5000  # rows a text column's profile reads (a seeded sample beyond)
+
+
+def script_of(cell: str) -> str | None:
+    """The writing system most of a text's letters belong to (None: no letters)."""
+    import unicodedata
+
+    counts: dict[str, int] = {}
+    for ch in cell[:500]:
+        if not ch.isalpha():
+            continue
+        name = unicodedata.name(ch, "")
+        script = next((s[0] for s in _SCRIPTS if any(name.startswith(p) for p in s[1:])), "other")
+        counts[script] = counts.get(script, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def column_profile(values: pd.Series, target: pd.Series, task: str, top: int = 8, seed: int = 0) -> dict[str, Any]:
+    """What the Data page says about one text column: lengths in words, scripts, the most telling
+    words per class (or per quarter of the target's range), and notes: empty cells, cells cut
+    for the model, cells that are only a number, and a leak when texts hold their own label."""
+    keep = values.index
+    if len(values) > PROFILE_ROWS:
+        keep = values.sample(PROFILE_ROWS, random_state=seed).index
+    cells, n_empty, n_long = clean(values.loc[keep])
+    target = target.loc[keep]
+    lengths = np.array([len(tokens(c)) for c in cells])
+    scripts = pd.Series([script_of(c) for c in cells]).dropna().value_counts(normalize=True)
+    numbers = pd.to_numeric(pd.Series(cells), errors="coerce").notna() & (pd.Series(cells) != "")
+    notes = []
+    if n_empty:
+        notes.append(f"{n_empty} of {len(cells)} rows have no text here; the models read their other columns.")
+    if n_long:
+        notes.append(f"{n_long} text(s) are longer than {MAX_CHARS:,} characters; the models read the first {MAX_CHARS:,}.")
+    if numbers.any():
+        notes.append(f"{int(numbers.sum())} row(s) hold only a number here; it is read as a word.")
+    if task == "regression":
+        y = pd.to_numeric(target, errors="coerce")
+        groups = pd.qcut(y.rank(method="first"), 4, labels=["lowest quarter", "second quarter", "third quarter",
+                                                             "highest quarter"]) if y.notna().sum() >= 8 else None
+    else:
+        groups = target.astype("string").str.strip()
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    leaked: list[str] = []
+    if groups is not None:
+        group_values = np.asarray(groups, dtype=object)
+        all_counts: dict[str, int] = {}
+        per: dict[str, dict[str, int]] = {}
+        for cell, g in zip(cells, group_values):
+            if g is None or (not isinstance(g, str) and pd.isna(g)):
+                continue
+            for w in {t[0].lower() for t in tokens(cell)}:
+                all_counts[w] = all_counts.get(w, 0) + 1
+                per.setdefault(str(g), {}).setdefault(w, 0)
+                per[str(g)][w] += 1
+        n_rows = max(1, int(pd.Series(group_values).notna().sum()))
+        for g, counts in per.items():
+            size = int((pd.Series(group_values) == g).sum()) or 1
+            # Telling words: common in this group and rarer elsewhere (a smoothed lift).
+            scored = [(w, c / size, (c / size) / ((all_counts[w] + 1) / (n_rows + 1))) for w, c in counts.items()]
+            scored.sort(key=lambda t: -(t[1] * np.log(t[2])))
+            by_group[g] = [{"word": w, "share": float(s), "lift": float(lift)} for w, s, lift in scored[:top]]
+            if task != "regression":
+                label = g.lower()
+                has = sum(1 for cell, gg in zip(cells, group_values) if gg == g and label in cell.lower())
+                if size >= 5 and has / size >= 0.5 and len(label) >= 2:
+                    leaked.append(g)
+    if leaked:
+        shown = ", ".join(f"'{g}'" for g in leaked[:5])
+        notes.append(f"The text often holds the target's own label ({shown} in most of its rows): it may give the "
+                     "answer away. If that text is written after the outcome is known, leave this column out.")
+    return {"rows": len(cells), "lengths": lengths.tolist(), "median_words": float(np.median(lengths)) if len(lengths) else 0.0,
+            "scripts": {k: float(v) for k, v in scripts.items()}, "words": by_group, "leaked": leaked, "notes": notes}
