@@ -95,19 +95,20 @@ def words_view(result: dict[str, Any]) -> None:
     if not result.get("words"):
         return
     st.info(result["words_sentence"], icon=":material/format_quote:")
-    percent = result["task"] != "regression"
+    odds = result["task"] != "regression"
     for col, found in result["words"].items():
         st.markdown(f"**{col}**")
         if not found["text"]:
             st.caption("(no text in this row)")
             continue
         st.html(text.highlight_html(found["text"], found["effects"]))
-        top = pd.DataFrame([{"Word": e["word"], "Push": e["effect"] * (100 if percent else 1)}
-                            for e in found["effects"][:10]])
+        top = pd.DataFrame([{"Word": e["word"], "Push": e["effect"]} for e in found["effects"][:10]])
         if len(top):
-            st.dataframe(top, hide_index=True, column_config={"Push": st.column_config.NumberColumn(format="%+.1f")})
-    st.caption("Green words pushed the prediction up, red ones down (darker: more). A word's push is how much the "
-               "prediction changes when it is taken out of the text" + (" (in points of probability)." if percent else "."))
+            st.dataframe(top, hide_index=True, column_config={"Push": st.column_config.NumberColumn(format="%+.2f")})
+    st.caption("Red words pushed the prediction up, green ones down (darker: more), as in the chart below. A word's "
+               "push is how much the prediction changes when the word is taken out of the text" +
+               (f", in log-odds of “{result['class']}” (+0.7 about doubles the odds), so a word still counts when "
+                "the model is already sure." if odds else "."))
 
 
 def class_words_view(result: dict[str, Any]) -> None:
@@ -115,8 +116,9 @@ def class_words_view(result: dict[str, Any]) -> None:
     words = result.get("words")
     if not words:
         return
-    st.markdown("**The words that matter most, per class** (the push of each word on the probability of the row's "
-                "own class, averaged over the test rows that have it)")
+    st.markdown("**The words that matter most, per class** (the push of each word on the log-odds of the row's "
+                "own class when it is taken out, averaged over the test rows that have it; spread: its standard "
+                "deviation over those rows)")
     cols = st.columns(min(3, len(words)))
     for i, (label, items) in enumerate(words.items()):
         with cols[i % len(cols)]:

@@ -150,13 +150,18 @@ WORD_ROWS = 60  # test rows whose words are weighed for the model's words per cl
 
 
 def _focus_output(scorer: Scorer, frame: pd.DataFrame, focus: int | None) -> np.ndarray:
+    """The value, or the log-odds of class ``focus``: a confident model's probability barely moves
+    when one of several telling words goes (0.999 -> 0.998), its log-odds still do."""
     out = np.asarray(scorer.output(frame)[0])
-    return out.reshape(-1) if focus is None else out[:, focus]
+    if focus is None:
+        return out.reshape(-1)
+    p = np.clip(out[:, focus], 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def row_words(scorer: Scorer, row: pd.DataFrame, focus: int | None) -> dict[str, Any]:
     """For each text column of one row: every word's push on the output (``focus``: the class
-    whose probability is explained; None: the value), by removing it from the text."""
+    whose log-odds are explained; None: the value), by removing it from the text."""
     out: dict[str, Any] = {}
     for col in scorer.pre.text:
         cell = row[col].iloc[0]
@@ -326,6 +331,8 @@ def _shown(value: Any) -> str:
         return "(empty)"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):,.4g}"
+    if isinstance(value, str) and len(value) > 60:  # a long text: its start (its words are explained apart)
+        return f"“{value[:57].rstrip()}…”"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
     return str(value)

@@ -226,7 +226,7 @@ def known_words(scorer: Any) -> list[set[str]] | None:
 
 
 def highlight_html(cell: str, effects: list[dict[str, Any]], top: int = 12) -> str:
-    """The text with its most telling words marked: green for a push up, red for a push down,
+    """The text with its most telling words marked: red for a push up, green for a push down,
     stronger colour for a stronger push, the push in each mark's tooltip. Everything else is
     escaped, so a cell holding HTML shows as text."""
     from html import escape
@@ -239,10 +239,11 @@ def highlight_html(cell: str, effects: list[dict[str, Any]], top: int = 12) -> s
         if start < at:
             continue
         alpha = 0.15 + 0.6 * abs(e["effect"]) / scale
-        colour = f"rgba(0,150,80,{alpha:.2f})" if e["effect"] > 0 else f"rgba(220,40,40,{alpha:.2f})"
+        # The colours of the row's waterfall chart on the same page: red pushes up, green down.
+        colour = f"rgba(220,40,40,{alpha:.2f})" if e["effect"] > 0 else f"rgba(0,150,80,{alpha:.2f})"
         out.append(escape(cell[at:start]))
         out.append(f'<mark style="background:{colour};border-radius:3px;padding:0 2px" '
-                   f'title="{e["effect"] * 100:+.1f} points">{escape(cell[start:end])}</mark>')
+                   f'title="{e["effect"]:+.2f}">{escape(cell[start:end])}</mark>')
         at = end
     out.append(escape(cell[at:]))
     return '<div dir="auto" style="line-height:1.8">' + "".join(out) + "</div>"
