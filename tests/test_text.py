@@ -188,3 +188,16 @@ def test_the_data_pages_text_profile_finds_scripts_words_and_a_leak():
     assert sorted(text.column_profile(leaky["description"], leaky["label"], "multiclass")["leaked"]) == sorted(EN_KEYS)
     mixed = pd.Series(["我喜欢这个游戏", "مرحبا بالعالم", "Привет мир", "hello 😀"])
     assert [text.script_of(c) for c in mixed] == ["Chinese/Japanese", "Arabic", "Cyrillic", "Latin"]
+
+
+def test_the_text_template_on_a_table_without_text_is_refused_at_submit(store):
+    from dlcore.errors import DataError
+    from tests.conftest import churn_frame
+
+    record, _ = datasets.register_bytes(store, churn_frame(120).to_csv(index=False).encode(), "churn.csv")
+    with pytest.raises(DataError, match="The text model reads free-text columns.*choose an MLP template"):
+        runner.submit(store, RunSpec(data=DataSpec(record.id, "churn"), template="text_rnn"))
+    frame = texts_frame(EN_KEYS, EN_FILLER, 60)
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "t.csv")
+    with pytest.raises(DataError, match="inputs have none"):  # the analyst left the text column out
+        runner.submit(store, RunSpec(data=DataSpec(record.id, "label", features=("amount",)), template="text_rnn"))

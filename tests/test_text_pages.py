@@ -65,3 +65,21 @@ def test_explain_and_predict_read_a_typed_text(trained):
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_train_page_reads_text_columns_unless_one_is_left_out(trained):
+    from dlcore.store import Store
+
+    home, result = trained
+    at = app(home, "train", dataset=result["dataset_id"])
+    assert not at.exception
+    chooser = at.multiselect[0]
+    assert chooser.value == ["description"]
+    assert any("no pretrained language model is downloaded" in c.value for c in at.caption)
+    chooser.unselect("description")  # inside the form: sent with the Train button
+    at.button(key="FormSubmitter:train-Train").click().run(timeout=60)
+    assert not at.exception
+    store = Store.open(home)
+    runs = store.list_runs(dataset_id=result["dataset_id"])
+    assert len(runs) == 2, [r.spec["data"] for r in runs]
+    assert runs[0].spec["data"]["features"] == ["amount"]

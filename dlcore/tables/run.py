@@ -32,6 +32,14 @@ def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
         raise DataError(
             f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
         )
+    from dlcore.tables.templates import TEMPLATES
+
+    if any(t.name == spec.template and t.input_format == "text" for t in TEMPLATES):
+        profile = tabular.profile_of(record)
+        features = spec.data.features if spec.data.features is not None else tabular.usable_features(profile, spec.data.target)
+        if not any(c.kind == "text" and c.name in features for c in profile.columns):
+            raise DataError("The text model reads free-text columns (descriptions, tickets, reviews), and this run's "
+                            "inputs have none; choose an MLP template, or a table with a text column.")
     target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
     tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
 
