@@ -201,3 +201,21 @@ def test_the_text_template_on_a_table_without_text_is_refused_at_submit(store):
     record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "t.csv")
     with pytest.raises(DataError, match="inputs have none"):  # the analyst left the text column out
         runner.submit(store, RunSpec(data=DataSpec(record.id, "label", features=("amount",)), template="text_rnn"))
+
+
+def test_hostile_text_cells_train_and_score_with_notes(store):
+    """A 5 MB cell, numbers in some rows, emoji, right-to-left scripts, a column of URLs and an
+    empty text column: the run finishes, the URLs stay an identifier, scoring counts what it cut."""
+    frame = texts_frame(EN_KEYS, EN_FILLER, 120)
+    frame.loc[3, "description"] = "strategy " * 600_000  # about 5 MB
+    frame.loc[4, "description"] = "42"
+    frame.loc[5, "description"] = "😀 strategy مرحبا بالعالم שלום עולם"
+    frame["link"] = [f"https://example.com/item/{i}" for i in range(len(frame))]
+    frame["notes"] = ""
+    run = _run(store, frame, template="mlp", epochs=2)
+    kinds = {c["name"]: c["kind"] for c in store.dataset(run.dataset_id).profile["columns"]}
+    assert kinds["description"] == "text" and kinds["link"] == "identifier"
+    assert run.result["features"]["text"] == ["description"]
+    _, summary = load_scorer(store, run.id, "mlp").output(frame.iloc[:6])
+    assert summary.long_text == {"description": 1}
+    assert any("longer than the model reads" in n for n in summary.notes())
