@@ -363,3 +363,5 @@ def test_a_text_bundle_scores_raw_strings_like_the_app(store, tmp_path):
         for label in EN_KEYS:
             np.testing.assert_allclose(ours[f"probability {label}"], app[f"probability {label}"], rtol=0, atol=1e-5)
         assert "1 row(s) have no text in 'description'" in proc.stderr
+    card = (folder / "model_card.md").read_text(encoding="utf-8")
+    assert "- Free text, read word by word" in card and "'description'" in card

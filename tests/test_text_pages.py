@@ -48,6 +48,7 @@ def test_explain_and_predict_read_a_typed_text(trained):
     try:
         at = app(home, "predict", run=result["run_id"])
         assert not at.exception
+        assert at.expander[0].label == "The file needs these 2 columns (others are ignored)"
         at.text_area[0].set_value("a new strategy game for multiplayer nights")
         at.form_submit_button[0].click().run(timeout=120)
         prediction = [m for m in at.metric if m.label == "Prediction"]
