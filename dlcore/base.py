@@ -45,6 +45,10 @@ class InputInfo:
     cardinalities: tuple[int, ...] = ()  # codes per categorical column: the rest of the "split" input
     image_shape: tuple[int, int, int] | None = None  # images: (height, width, channels), pixels 0..255
     window_shape: tuple[int, int] | None = None  # series: (look-back steps, columns), scaled values
+    n_text: int = 0  # free-text columns: inputs "text_0"… of raw strings, shape (1,)
+    # Per text column, the (words, character n-grams) vocabularies fitted on the training rows;
+    # the model keeps them inside itself, so they are not saved in preprocess.json.
+    text_vocab: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "InputInfo":
@@ -59,7 +63,8 @@ class Template:
     title: str
     description: str
     input_format: str  # "dense": one float matrix; "split": numbers plus one code input per category;
-    # "image": pixels; "window": a look-back window of a series
+    # "image": pixels; "window": a look-back window of a series. A table's text columns come as
+    # extra inputs "text_0"… (strings) beside "dense" or "split" ones.
     build: Callable[..., Any]
 
 
@@ -74,16 +79,34 @@ def template(name: str, *, kind: str, title: str, description: str,
     return wrap
 
 
-def model_inputs(template: Template, inputs: InputInfo, dense: Callable[[], Any], numeric: Any, codes: Any) -> Any:
-    """What to feed a template's model: the dense matrix, or a dict of named split inputs."""
+def model_inputs(template: Template, inputs: InputInfo, dense: Callable[[], Any], numeric: Any, codes: Any,
+                 texts: Any = None) -> Any:
+    """What to feed a template's model: the dense matrix, or a dict of named split inputs; with
+    text columns (``texts``: strings (n, n_text)), a dict that adds them as "text_0"…."""
+    if inputs.n_text:
+        if template.input_format == "split":
+            feed = model_inputs(template, InputInfo(n_numeric=inputs.n_numeric, cardinalities=inputs.cardinalities),
+                                dense, numeric, codes)
+        else:  # "dense", or "text" (which reads the dense columns only when there are some)
+            feed = {"features": dense()} if template.input_format == "dense" or inputs.n_dense else {}
+        for j in range(inputs.n_text):
+            feed[f"text_{j}"] = strings(texts[:, j])
+        return feed
     if template.input_format in ("dense", "image", "window"):
         return dense()
-    feed: dict[str, Any] = {}
+    feed = {}
     if inputs.n_numeric:
         feed["numeric"] = numeric
     for j in range(len(inputs.cardinalities)):
         feed[f"cat_{j}"] = codes[:, j : j + 1]
     return feed
+
+
+def strings(texts: Any) -> Any:
+    """A column of text as a model takes it: Keras reads strings only as tensors, shape (n, 1)."""
+    import keras
+
+    return keras.ops.convert_to_tensor(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1), dtype="string")
 
 
 def output_layer(task: str, n_outputs: int, name: str = "output") -> Any:
@@ -112,13 +135,16 @@ class Inputs:
     y_raw: np.ndarray  # float target (regression) or class codes (classification)
     info: InputInfo
     deep_x: Callable[[np.ndarray], Any]  # row positions -> the deep model's input
-    baseline_x: Callable[[np.ndarray], np.ndarray]  # row positions -> the baselines' matrix
+    baseline_x: Callable[[np.ndarray], Any]  # row positions -> the baselines' matrix (or DataFrame, with text)
     meta: dict[str, Any]  # saved in preprocess.json: what scoring needs to rebuild the inputs
     result: dict[str, Any]  # extra keys of the run's result
     dropped_missing_target: int
     warnings: list[str]
     n_rows: int
     predict_batch: int = 1024  # rows per batch when the deep model scores the test rows
+    # The baselines for this run when its data needs its own (a table with text columns reads a
+    # DataFrame); None: the kind's ``baselines``.
+    baselines: Callable[..., dict[str, Any]] | None = None
 
 
 # ---- scoring -----------------------------------------------------------------------------
@@ -130,6 +156,9 @@ class ScoreSummary:
     unseen: dict[str, int] = field(default_factory=dict)
     not_numbers: dict[str, int] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # images: file name -> why it was not scored
+    empty_text: dict[str, int] = field(default_factory=dict)  # text column -> rows with no text
+    long_text: dict[str, int] = field(default_factory=dict)  # text column -> texts cut at the length read
+    unknown_words: dict[str, int] = field(default_factory=dict)  # text column -> words never seen in training
     threshold: float | None = None  # the saved threshold from money behind the decision column
     columns: list[str] = field(default_factory=list)  # tables: how the file's columns were matched to the model's
 
@@ -146,6 +175,13 @@ class ScoreSummary:
             out.append(f"{n} row(s) have a value in {col!r} that the model never saw in training; they were scored as 'other'.")
         for col, n in self.not_numbers.items():
             out.append(f"{n} cell(s) in {col!r} were not numbers and were treated as missing.")
+        for col, n in self.empty_text.items():
+            out.append(f"{n} row(s) have no text in {col!r}; they were scored from their other columns.")
+        for col, n in self.long_text.items():
+            out.append(f"{n} text(s) in {col!r} are longer than the model reads; only their first "
+                       "characters were used.")
+        for col, n in self.unknown_words.items():
+            out.append(f"{n} word(s) in {col!r} never appeared in the training rows; the model reads them as unknown.")
         if self.threshold is not None:
             out.append(f"The 'decision' column applies the threshold saved on the Decide page: probability "
                        f"{self.threshold:.3f} or more.")
@@ -154,7 +190,9 @@ class ScoreSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"n_rows": self.n_rows, "model": self.model, "extra_columns": self.extra_columns,
                 "unseen": self.unseen, "not_numbers": self.not_numbers, "unreadable": self.unreadable,
-                "threshold": self.threshold, "notes": self.notes()}
+                "threshold": self.threshold, "notes": self.notes(),
+                **({"empty_text": self.empty_text, "long_text": self.long_text, "unknown_words": self.unknown_words}
+                   if self.empty_text or self.long_text or self.unknown_words else {})}
 
 
 @dataclass

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -116,7 +116,8 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     if spec.baselines:
         y_fit = data.y_raw[data.train] if task == "regression" else data.y[data.train]
         base_out, base_seconds = fit_baselines(store, run_id, task, spec.train.seed, data.baseline_x(data.train), y_fit,
-                                               data.baseline_x(data.test), n_classes, say, offer=kind.baselines)
+                                               data.baseline_x(data.test), n_classes, say,
+                                               offer=data.baselines or kind.baselines)
         outputs.update(base_out)
         fit_seconds.update(base_seconds)
         families.update({name: "baseline" for name in base_out})
@@ -147,8 +148,8 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     say(f"{status}: {metric.title} {deep_row.test_score:.4f}")
 
 
-def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: np.ndarray, y_fit: np.ndarray,
-                  x_test: np.ndarray, n_classes: int, say: Callable[[str], None] = lambda _: None,
+def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: Any, y_fit: np.ndarray,
+                  x_test: Any, n_classes: int, say: Callable[[str], None] = lambda _: None,
                   offer: Callable[..., dict] = baselines.baselines_for) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Fit every baseline the run's kind offers for the task (``offer``) on the training rows, save
     each (skops) in the run's folder, and return their test outputs and fit seconds

@@ -7,7 +7,7 @@ import ui
 from dlcore import charts, datasets, images
 from dlcore import tables as tabular
 from dlcore.errors import DlcoreError
-from dlcore.tables import samples
+from dlcore.tables import samples, text
 from ui import common, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -19,6 +19,12 @@ store = common.store()
 
 
 load_frame = common.frame
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the text…")
+def text_profile(dataset_id: str, column: str, target: str, task: str) -> dict:
+    frame = load_frame(dataset_id)
+    return text.column_profile(frame[column], frame[target], task)
 
 
 @st.cache_data(max_entries=32, show_spinner="Checking the target…")
@@ -93,8 +99,8 @@ for warning in profile.warnings:
 st.subheader("Columns")
 st.caption(
     "Type is what each column looks like: **numeric**, **categorical** (a few repeated values), **datetime**, "
-    "**text** (free sentences) or **identifier** (a different value in almost every row). Identifiers, free text "
-    "and constant columns are left out of training."
+    "**text** (free sentences) or **identifier** (a different value in almost every row). Free text is read "
+    "word by word; identifiers and constant columns are left out of training."
 )
 table = pd.DataFrame([
     {
@@ -198,3 +204,25 @@ with right:
         if not (warnings or leaks):
             st.success("The target looks ready for training.", icon=":material/check_circle:")
         urls.link("train", "Next: choose a model and train it", dataset=dataset_id, icon=":material/arrow_forward:")
+
+text_columns = [c.name for c in profile.columns if c.kind == "text" and c.name != target]
+if text_columns:
+    st.subheader("Text columns")
+    st.caption("The models read these columns' words (and pieces of words, so misspellings and languages written "
+               "without spaces work). Every word is learned from your own rows: no pretrained language model is "
+               "downloaded, so very small tables give the text little to learn from.")
+    for column in text_columns:
+        found = text_profile(dataset_id, column, target, task)
+        with st.expander(f"{column}: about {found['median_words']:.0f} words per row", expanded=len(text_columns) == 1):
+            scripts = ", ".join(f"{k} {v:.0%}" for k, v in found["scripts"].items()) or "no letters"
+            st.markdown(f"Writing: {scripts}.")
+            for note in found["notes"]:
+                st.warning(note, icon=":material/visibility:" if "give the answer away" in note else ":material/warning:")
+            left, right = st.columns([1, 1])
+            with left:
+                st.plotly_chart(charts.distribution_chart(pd.Series(found["lengths"], name="words"), "Words per row"),
+                                width="stretch", key=f"text-lengths-{column}")
+            with right:
+                st.markdown("**Most telling words** " + ("per class" if task != "regression" else "per range of the target"))
+                rows = [{"Group": g, "Words": ", ".join(w["word"] for w in items)} for g, items in found["words"].items()]
+                st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -58,6 +58,7 @@ with tab_global:
     found = explain_views.global_result(run, model, f"how much {evaluate.display_name(model)} relies on each column")
     if found is not None:
         table_views.importance_view(found)
+        table_views.class_words_view(found)
         table_views.dependence_view(found, run.target)
 
 with tab_row:

@@ -41,7 +41,7 @@ if run.result.get("kind") == "image":
     image_views.predict_view(run, dataset, board)
     st.stop()
 features = run.result["features"]
-inputs = features["numeric"] + features["datetime"] + features["categorical"]
+inputs = features["numeric"] + features["datetime"] + features["categorical"] + features.get("text", [])
 st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
 models = [r["model"] for r in board["rows"]]
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "

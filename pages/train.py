@@ -92,6 +92,14 @@ with st.form("train"):
     template = st.radio("Model template", names, index=names.index("cnn_deep") if "cnn_deep" in names else 0,
                         format_func=lambda n: templates.get(n).title,
                         captions=[t.description for t in kind_templates])
+    text_columns = [] if is_image else [c["name"] for c in dataset.profile["columns"] if c.get("kind") == "text"]
+    read_texts = text_columns
+    if text_columns:
+        read_texts = st.multiselect(
+            "Free-text columns the models read (take one out to leave it unused)", text_columns, default=text_columns,
+            help="Words are learned from this table's own rows. This server cannot download pretrained language "
+                 "models; a template that reads word vectors placed on the server will come when they can ship.")
+        st.caption("Every model learns its words from your rows only: no pretrained language model is downloaded.")
     if is_image:
         st.caption("Models are trained from scratch: this server cannot download pretrained weights. A transfer-learning "
                    "template will come when weights can ship with the app.")
@@ -133,11 +141,23 @@ with st.form("train"):
                               value=defaults.l2)
     submitted = st.form_submit_button("Train", type="primary", icon=":material/play_arrow:")
 
+
+
+def _inputs_without(left_out: set[str]) -> tuple[str, ...] | None:
+    """The run's input columns: every usable one (None) unless the analyst left a text column out."""
+    if not left_out:
+        return None
+    from dlcore.tables import profile_of, usable_features
+
+    return tuple(c for c in usable_features(profile_of(dataset), target) if c not in left_out)
+
+
 if submitted:
     with common.guard():
         spec = RunSpec(
             data=DataSpec(dataset_id=dataset_id, target=target, task=task,
-                          image_size=int(image_size) if is_image else None),
+                          image_size=int(image_size) if is_image else None,
+                          features=_inputs_without(set(text_columns) - set(read_texts))),
             template=template,
             train=TrainSpec(epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
                             size=size, dropout=float(dropout), l2=float(l2), patience=int(patience), seed=int(seed),

@@ -338,3 +338,35 @@ def test_predict_matches_a_renamed_file_scores_it_and_the_next_one_in_one_click(
     assert len(scored) == 30 and scored["prediction"].isin(["male", "female"]).all()
     shot(page, "14-next-file-in-one-click")
     page.context.close()
+
+
+def test_text_upload_train_and_see_a_rows_words_highlighted(server, browser, tmp_path):
+    from tests.test_text import EN_FILLER, EN_KEYS, texts_frame
+
+    page = browser.new_context(viewport={"width": 1400, "height": 2600}).new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/data")
+    data = tmp_path / "texts.csv"
+    texts_frame(EN_KEYS, EN_FILLER, 300).to_csv(data, index=False)
+    page.locator("input[type=file]").first.set_input_files(str(data))
+    page.get_by_text("What should the model predict?").wait_for()
+    page.get_by_text("Most telling words").wait_for()
+    page.get_by_role("link", name="Next: choose a model and train it").click()
+    page.get_by_text("Model template").wait_for()
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_url(re.compile(r"run="), timeout=30_000)
+    page.get_by_text("See the leaderboard and charts").wait_for(timeout=180_000)
+    run_id = re.search(r"run=([^&]+)", page.url).group(1)
+
+    page.goto(f"{server.url}/explain?run={run_id}")
+    page.get_by_text("Why this prediction?").click()
+    page.get_by_role("button", name="Explain this row").click()
+    said = page.get_by_text("mostly because of '").first
+    said.wait_for(timeout=120_000)
+    marks = page.locator("mark")
+    marks.first.wait_for()
+    marked = [m.lower() for m in marks.all_inner_texts()]
+    every_key = {w for words in EN_KEYS.values() for w in words}
+    assert set(marked) & every_key, marked
+    assert re.search(r"likely to be '(games|cooking|travel|finance)'", said.inner_text())
+    shot(page, "5-text-explain")

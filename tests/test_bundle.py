@@ -340,3 +340,28 @@ def test_unknown_models_unfinished_runs_and_forecasts_are_refused(store, churn_r
         bundle.build_bundle(store, forecast)
     with pytest.raises(NotFoundError, match="No run with id"):
         bundle.build_bundle(store, "nope")
+
+
+def test_a_text_bundle_scores_raw_strings_like_the_app(store, tmp_path):
+    """A table with a free-text column: the deep model's .keras file takes the raw strings (its
+    vocabulary is inside it), a baseline's skops file its TF-IDF; both score like the app."""
+    from tests.test_text import EN_FILLER, EN_KEYS, texts_frame
+
+    run = _train(store, texts_frame(EN_KEYS, EN_FILLER, 160).to_csv(index=False).encode(), "texts.csv", "label",
+                 "text_rnn")
+    new = texts_frame(EN_KEYS, EN_FILLER, 12, seed=5).drop(columns="label")
+    new.loc[0, "description"] = None
+    new.loc[1, "description"] = "zzz never seen words, café 😀 مرحبا"
+    for model in ("text_rnn", "logistic_regression"):
+        folder = _unpack(store, run, tmp_path / model, model)
+        new.to_csv(folder / "new.csv", index=False)
+        proc = _predict(folder, "new.csv")
+        ours = _read_out(folder)
+        app_frame, _ = tabular.read_table(folder / "new.csv")
+        app, _ = load_scorer(store, run.id, model).score(app_frame)
+        assert ours["prediction"].tolist() == app["prediction"].tolist()
+        for label in EN_KEYS:
+            np.testing.assert_allclose(ours[f"probability {label}"], app[f"probability {label}"], rtol=0, atol=1e-5)
+        assert "1 row(s) have no text in 'description'" in proc.stderr
+    card = (folder / "model_card.md").read_text(encoding="utf-8")
+    assert "- Free text, read word by word" in card and "'description'" in card

@@ -608,7 +608,8 @@ def test_usable_features():
     df["empty"] = np.nan
     df["target"] = np.arange(len(df)) % 2
     features = usable_features(profile_frame(df), "target")
-    assert features == ["amount", "rating", "region", "signup", "is_member", "promo"]
+    # Free text is read (its words); identifiers, empty and constant columns are left out.
+    assert features == ["amount", "rating", "region", "signup", "comment", "is_member", "promo"]
 
 
 # ---- target ---------------------------------------------------------------------------------

@@ -11,10 +11,14 @@ TASKS = {"tabular": ("binary", "multiclass", "regression"), "image": ("binary", 
 HORIZON = 3
 # Images: grey and colour, and a side too small to pool three times.
 IMAGE_SHAPES = {"binary": (16, 16, 1), "multiclass": (8, 8, 3)}
-CASES = [(name, task) for name in sorted(templates.REGISTRY) for task in TASKS[templates.get(name).kind]]
+# Tables with and without free-text columns (the text template always reads text).
+TEXTS = {"text_rnn": (True,)}
+CASES = [(name, task, text) for name in sorted(templates.REGISTRY) for task in TASKS[templates.get(name).kind]
+         for text in (TEXTS.get(name, (False, True)) if templates.get(name).kind == "tabular" else (False,))]
+WORDS = np.array(["good strategy game", "slow café service", "我喜欢这个游戏", "", "misspeled wrods here"], dtype=object)
 
 
-def _inputs(template, task, rng, n):
+def _inputs(template, task, rng, n, text=False):
     if template.kind == "series":  # a look-back window of 12 steps: the target and one covariate
         info = templates.InputInfo(window_shape=(12, 2))
         return info, templates.model_inputs(template, info, lambda: rng.normal(size=(n, 12, 2)).astype("float32"),
@@ -24,14 +28,21 @@ def _inputs(template, task, rng, n):
         pixels = rng.integers(0, 256, size=(n, *IMAGE_SHAPES[task])).astype("uint8")
         return info, templates.model_inputs(template, info, lambda: pixels, None, None)
     info = templates.InputInfo(n_dense=4 + 5 + 3, n_numeric=4, cardinalities=(5, 3))
+    texts = None
+    if text:  # two text columns, vocabularies fitted on the rows as a run does
+        from dlcore.tables.text import vocabularies
+
+        texts = WORDS[rng.integers(0, len(WORDS), size=(n, 2))]
+        info = templates.InputInfo(n_dense=12, n_numeric=4, cardinalities=(5, 3), n_text=2,
+                                   text_vocab=vocabularies(texts))
     numeric = rng.normal(size=(n, 4)).astype("float32")
     codes = np.column_stack([rng.integers(0, 5, n), rng.integers(0, 3, n)]).astype("int32")
     dense = np.hstack([numeric, np.eye(5)[codes[:, 0]], np.eye(3)[codes[:, 1]]]).astype("float32")
-    return info, templates.model_inputs(template, info, lambda: dense, numeric, codes)
+    return info, templates.model_inputs(template, info, lambda: dense, numeric, codes, texts)
 
 
-@pytest.mark.parametrize("name, task", CASES)
-def test_template(name, task, tmp_path):
+@pytest.mark.parametrize("name, task, text", CASES)
+def test_template(name, task, text, tmp_path):
     import keras
 
     from dlcore.training import compile_for
@@ -40,7 +51,7 @@ def test_template(name, task, tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     n, k = 48, 3
-    info, x = _inputs(template, task, rng, n)
+    info, x = _inputs(template, task, rng, n, text)
     y = {"binary": rng.integers(0, 2, n), "multiclass": rng.integers(0, k, n), "regression": rng.normal(size=n),
          "forecast": rng.normal(size=(n, HORIZON))}[task]
 
@@ -69,7 +80,7 @@ def test_registry_lists_plain_language_templates_without_keras():
     code = ("import sys; from dlcore import templates; names = sorted(templates.REGISTRY); "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules; print(names)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['cnn1d', 'cnn_deep', 'cnn_small', 'gru', 'lstm', 'mlp', 'mlp_embed']"
+    assert out.stdout.strip() == "['cnn1d', 'cnn_deep', 'cnn_small', 'gru', 'lstm', 'mlp', 'mlp_embed', 'text_rnn']"
     assert [t.name for t in templates.for_kind("image")] == ["cnn_small", "cnn_deep"]
     assert [t.name for t in templates.for_kind("series")] == ["lstm", "gru", "cnn1d"]
     for t in templates.REGISTRY.values():

@@ -17,11 +17,12 @@ from dlcore.store import RunRecord
 from dlcore.tables import charts as table_charts
 from dlcore.tables import matching
 from dlcore.tables import scoring as table_scoring
+from dlcore.tables import text
 from dlcore.tables.reader import read_table
 from ui import common
 
-__all__ = ["importance_view", "dependence_view", "row_view", "row_form", "row_inputs", "test_row_choices",
-           "match_columns"]
+__all__ = ["importance_view", "dependence_view", "row_view", "words_view", "class_words_view", "row_form", "row_inputs",
+           "test_row_choices", "match_columns"]
 
 
 def importance_view(result: dict[str, Any]) -> None:
@@ -76,6 +77,7 @@ def dependence_view(result: dict[str, Any], target: str) -> None:
 def row_view(result: dict[str, Any], target: str) -> None:
     """One row's explanation: the sentence, the waterfall, and the numbers."""
     st.success(result["sentence"], icon=":material/lightbulb:")
+    words_view(result)
     if "actual" in result:
         st.caption(f"Test row {result['test_row']}: its real {target} is {result['actual']}.")
     percent = result["task"] != "regression"
@@ -94,6 +96,45 @@ def row_view(result: dict[str, Any], target: str) -> None:
                "the difference between this row's prediction and the average one. They add up exactly.")
     for note in result.get("notes", []):
         st.caption(note)
+
+
+def words_view(result: dict[str, Any]) -> None:
+    """A row's text columns with the words that pushed its prediction marked in them."""
+    if not result.get("words"):
+        return
+    st.info(result["words_sentence"], icon=":material/format_quote:")
+    odds = result["task"] != "regression"
+    for col, found in result["words"].items():
+        st.markdown(f"**{col}**")
+        if not found["text"]:
+            st.caption("(no text in this row)")
+            continue
+        st.html(text.highlight_html(found["text"], found["effects"]))
+        top = pd.DataFrame([{"Word": e["word"], "Push": e["effect"]} for e in found["effects"][:10]])
+        if len(top):
+            st.dataframe(top, hide_index=True, column_config={"Push": st.column_config.NumberColumn(format="%+.2f")})
+    st.caption("Red words pushed the prediction up, green ones down (darker: more), as in the chart below. A word's "
+               "push is how much the prediction changes when the word is taken out of the text" +
+               (f", in log-odds of “{result['class']}” (+0.7 about doubles the odds), so a word still counts when "
+                "the model is already sure." if odds else "."))
+
+
+def class_words_view(result: dict[str, Any]) -> None:
+    """The words that matter most for each class (or the value), with their spread."""
+    words = result.get("words")
+    if not words:
+        return
+    st.markdown("**The words that matter most, per class** (the push of each word on the log-odds of the row's "
+                "own class when it is taken out, averaged over the test rows that have it; spread: its standard "
+                "deviation over those rows)")
+    cols = st.columns(min(3, len(words)))
+    for i, (label, items) in enumerate(words.items()):
+        with cols[i % len(cols)]:
+            st.markdown(f"“{label}”")
+            st.dataframe(pd.DataFrame(items).rename(columns={"word": "Word", "mean": "Push", "std": "Spread",
+                                                             "rows": "Rows"}),
+                         hide_index=True, column_config={"Push": st.column_config.NumberColumn(format="%+.3f"),
+                                                         "Spread": st.column_config.NumberColumn(format="%.3f")})
 
 
 def row_form(run: RunRecord) -> dict[str, Any] | None:
@@ -120,6 +161,8 @@ def row_inputs(run: RunRecord) -> dict:
             values[col] = box.selectbox(col, spec.get("choices") or [""], index=0)
         else:
             values[col] = box.text_input(col, value=spec.get("default") or "")
+    for col in features.get("text", []):  # free text gets a whole line: descriptions, tickets, reviews
+        values[col] = st.text_area(col, value=defaults.get(col, {}).get("default") or "", height=100)
     return values
 
 

@@ -197,6 +197,10 @@ def _inputs(result: dict, image: bool) -> list[str]:
     for kind, words in (("numeric", "Numbers"), ("datetime", "Dates"), ("categorical", "Categories")):
         if feats.get(kind):
             out.append(f"- {words}: {', '.join(map(repr, feats[kind]))}.")
+    if feats.get("text"):
+        out.append(f"- Free text, read word by word (vocabulary learned from the training rows only; unseen words "
+                   "are read as unknown, texts longer than preprocess.json's max_chars are cut): "
+                   f"{', '.join(map(repr, feats['text']))}.")
     return out
 
 

@@ -92,7 +92,8 @@ def as_category(values: pd.Series) -> pd.Series:
 
 def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Standardised numbers (plus missing-value flags), float32 (n, m), and category codes, int32 (n, c)."""
-    lacking = [c for c in pre["numeric"] + pre["datetime"] + pre["categorical"] if c not in frame.columns]
+    lacking = [c for c in pre["numeric"] + pre["datetime"] + pre["categorical"] + pre.get("text", [])
+               if c not in frame.columns]
     if lacking:
         raise Refused(f"The file lacks {len(lacking)} column(s) the model was trained on: "
                       f"{', '.join(map(repr, lacking))}. Add them with their values and run again "
@@ -138,6 +139,20 @@ def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.n
     return numeric, codes
 
 
+def text_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> np.ndarray:
+    """Free-text columns as strings (n, t): missing cells empty, each cut at the length the model reads."""
+    limit = int(pre.get("max_chars", 2000))
+    out = np.empty((len(frame), len(pre.get("text", []))), dtype=object)
+    for j, col in enumerate(pre.get("text", [])):
+        text = frame[col].astype("string").fillna("").str.strip()
+        if (text == "").any():
+            notes.append(f"{int((text == '').sum())} row(s) have no text in {col!r}; scored from their other columns")
+        if (text.str.len() > limit).any():
+            notes.append(f"{int((text.str.len() > limit).sum())} text(s) in {col!r} were cut to their first {limit} characters")
+        out[:, j] = text.str.slice(0, limit).to_numpy(dtype=object)
+    return out
+
+
 def one_hot(pre: dict, numeric: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Numbers plus an on/off column per category: what the plain MLP and the baselines read."""
     blocks = [numeric]
@@ -154,11 +169,22 @@ def score_table(meta: dict, model: object, deep: bool, frame: pd.DataFrame, note
         raise Refused("The file has no rows to score. Add rows and run again.")
     pre = meta["preprocessor"]
     numeric, codes = table_inputs(pre, frame, notes)
+    texts = text_inputs(pre, frame, notes)
     if deep and meta.get("input_format") == "split":  # numbers, and one code input per category
         x = {"numeric": numeric} if meta["input_info"]["n_numeric"] else {}
         x.update({f"cat_{j}": codes[:, j : j + 1] for j in range(codes.shape[1])})
     else:
         x = one_hot(pre, numeric, codes)
+    if texts.shape[1] and deep:  # raw strings: the model holds its own vocabulary
+        import keras
+
+        if not isinstance(x, dict):
+            x = {"features": x} if meta["input_format"] == "dense" or x.shape[1] else {}
+        x.update({f"text_{j}": keras.ops.convert_to_tensor(texts[:, j].astype(str).reshape(-1, 1), dtype="string") for j in range(texts.shape[1])})
+    elif texts.shape[1]:  # a baseline reads the numbers as x0, x1, … and the texts by column
+        x = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+        for j in range(texts.shape[1]):
+            x[f"text_{j}"] = texts[:, j].astype(str)
     out = model_output(meta, model, deep, x)
     scored = frame.copy()
 

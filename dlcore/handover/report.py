@@ -226,6 +226,13 @@ def _explanation(store: Store, run: Any, kind: str) -> list[str]:
             out.append(f"<p class='muted'>Permutation importance on {saved['n_rows']:,} test rows: how much the "
                        f"{_e(saved['metric_title'])} drops when one column is shuffled.</p>")
             out.append(_fig(table_charts.importance_chart(saved["importance"], saved["metric_title"], name)))
+            if saved.get("words"):  # text columns: the words that matter most per class
+                out.append("<p class='muted'>The words that matter most: each word's push on the log-odds of the "
+                           "row's own class when it is taken out of the text, averaged over the test rows that have "
+                           "it (spread: standard deviation over those rows).</p>")
+                out.append(_table(["Class", "Words (push ± spread)"], [
+                    [label, ", ".join(f"{d['word']} ({d['mean']:+.2f} ± {d['std']:.2f})" for d in items[:6])]
+                    for label, items in saved["words"].items()]))
             for item in saved.get("dependence", [])[:2]:  # the first output: the positive or first class
                 title = (f"Probability of “{saved['classes'][1]}”" if saved["task"] == "binary"
                          else f"Probability of “{saved['classes'][0]}”" if saved["task"] == "multiclass"

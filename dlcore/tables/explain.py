@@ -30,6 +30,7 @@ from dlcore.errors import RunError, SchemaError
 from dlcore.outputs import load_test_outputs
 from dlcore.spec import RunSpec
 from dlcore.store import EVALUATED, RunRecord, Store
+from dlcore.tables import text
 from dlcore.tables.run import prepare
 from dlcore.tables.scoring import TableScorer as Scorer
 
@@ -121,22 +122,83 @@ def global_explanation(scorer: Scorer, frame: pd.DataFrame, y_true: np.ndarray, 
 
     # Dependence for the columns that clearly matter (beyond the noise of shuffling); the first
     # column at least, so the page always shows how the prediction moves with something.
-    drawable = [d for d in importance if d["kind"] != "datetime"]
+    drawable = [d for d in importance if d["kind"] not in ("datetime", "text")]
     top = [d["feature"] for d in drawable if d["mean"] > max(2 * d["std"], 0.0)][:TOP_PDP] or [d["feature"] for d in drawable[:1]]
     sample = x.iloc[np.sort(rng.choice(len(x), min(PDP_ROWS, len(x)), replace=False))].reset_index(drop=True)
     dependence = [_dependence(model, scorer, sample, c, partial_dependence) for c in top]
-    return {
+    out = {
         "model": scorer.model_name, "task": scorer.task, "classes": list(scorer.classes),
         "metric": metric.key, "metric_title": metric.title, "higher_is_better": metric.higher_is_better,
         "score": sign * base, "n_rows": len(x), "n_repeats": n_repeats,
         "importance": importance, "dependence": dependence,
-        "seconds": time.perf_counter() - started,
     }
+    if scorer.pre.text:
+        out["words"] = model_words(scorer, x, np.asarray(y_true), seed)
+    out["seconds"] = time.perf_counter() - started
+    return out
 
 
 def _kind(scorer: Scorer, column: str) -> str:
     pre = scorer.pre
+    if column in pre.text:
+        return "text"
     return "numeric" if column in pre.numeric else "datetime" if column in pre.datetime else "categorical"
+
+
+# ---- words -------------------------------------------------------------------------------
+WORD_ROWS = 60  # test rows whose words are weighed for the model's words per class
+
+
+def _focus_output(scorer: Scorer, frame: pd.DataFrame, focus: int | None) -> np.ndarray:
+    """The value, or the log-odds of class ``focus``: a confident model's probability barely moves
+    when one of several telling words goes (0.999 -> 0.998), its log-odds still do."""
+    out = np.asarray(scorer.output(frame)[0])
+    if focus is None:
+        return out.reshape(-1)
+    p = np.clip(out[:, focus], 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def row_words(scorer: Scorer, row: pd.DataFrame, focus: int | None) -> dict[str, Any]:
+    """For each text column of one row: every word's push on the output (``focus``: the class
+    whose log-odds are explained; None: the value), by removing it from the text."""
+    out: dict[str, Any] = {}
+    for col in scorer.pre.text:
+        cell = row[col].iloc[0]
+        value = "" if cell is None or (not isinstance(cell, str) and pd.isna(cell)) else str(cell)[:text.MAX_CHARS]
+
+        def predict(variants: list[str], col: str = col) -> np.ndarray:
+            many = row.loc[row.index.repeat(len(variants))].reset_index(drop=True)
+            many[col] = variants
+            return _focus_output(scorer, many, focus)
+
+        out[col] = {"text": value, "effects": text.word_effects(predict, value)}
+    return out
+
+
+def model_words(scorer: Scorer, frame: pd.DataFrame, y_true: np.ndarray, seed: int = 0,
+                top: int = 8) -> dict[str, Any]:
+    """The words that matter most for each class (or for the value): on up to ``WORD_ROWS`` test
+    rows, each word's push on the probability of the row's own class, averaged over the rows
+    that have it, with its spread (standard deviation) and the number of rows."""
+    rng = np.random.default_rng(seed)
+    if len(frame) > WORD_ROWS:
+        keep = np.sort(rng.choice(len(frame), WORD_ROWS, replace=False))
+        frame, y_true = frame.iloc[keep], np.asarray(y_true)[keep]
+    frame = frame.reset_index(drop=True)
+    groups: dict[str, dict[str, list[float]]] = {}
+    for i in range(len(frame)):
+        focus = None if scorer.task == "regression" else (int(y_true[i]) if scorer.task == "multiclass" else 1)
+        name = "value" if focus is None else str(scorer.classes[focus])
+        for found in row_words(scorer, frame.iloc[[i]], focus).values():
+            for e in found["effects"]:
+                groups.setdefault(name, {}).setdefault(e["word"].lower(), []).append(e["effect"])
+    out: dict[str, Any] = {}
+    for name, by_word in groups.items():
+        rows = [{"word": w, "mean": float(np.mean(v)), "std": float(np.std(v)), "rows": len(v)}
+                for w, v in by_word.items()]
+        out[name] = sorted(rows, key=lambda d: -d["mean"])[:top]
+    return out
 
 
 def _dependence(model: _Raw, scorer: Scorer, sample: pd.DataFrame, column: str, partial_dependence: Any) -> dict[str, Any]:
@@ -180,7 +242,7 @@ class _Codec:
         self.kinds = {c: _kind(scorer, c) for c in self.columns}
         self.levels: dict[str, list[Any]] = {}
         for c in self.columns:
-            if self.kinds[c] == "categorical":
+            if self.kinds[c] in ("categorical", "text"):  # a whole text is one value here; its words come apart below
                 seen = pd.concat([f[c].astype("string").str.strip() for f in frames]).dropna().unique().tolist()
                 self.levels[c] = seen
 
@@ -256,6 +318,13 @@ def row_explanation(scorer: Scorer, row: pd.DataFrame, background: pd.DataFrame,
     out = {"model": scorer.model_name, "task": scorer.task, "class": label, "prediction": prediction,
            "base": base, "contributions": items, "notes": summary.notes()}
     out["sentence"] = sentence(out, scorer.target_column)
+    if scorer.pre.text:
+        out["words"] = row_words(scorer, row.reset_index(drop=True), focus)
+        effects = sorted((e for found in out["words"].values() for e in found["effects"]),
+                         key=lambda e: -abs(e["effect"]))
+        outcome = (f"Predicted {scorer.target_column}: {prediction:,.4g}" if label is None
+                   else f"{prediction:.0%} likely to be '{label}'")
+        out["words_sentence"] = text.sentence(effects, outcome)
     return out
 
 
@@ -264,6 +333,8 @@ def _shown(value: Any) -> str:
         return "(empty)"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):,.4g}"
+    if isinstance(value, str) and len(value) > 60:  # a long text: its start (its words are explained apart)
+        return f"“{value[:57].rstrip()}…”"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
     return str(value)

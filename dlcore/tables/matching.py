@@ -81,7 +81,8 @@ class Expected:
             return f"numbers from {_num(self.low)} to {_num(self.high)}"
         if self.kind == "categorical" and self.choices:
             return "categories: " + _few(self.choices, 4)
-        return {"numeric": "numbers", "datetime": "dates", "categorical": "categories"}.get(self.kind, self.kind)
+        return {"numeric": "numbers", "datetime": "dates", "categorical": "categories",
+                "text": "free text"}.get(self.kind, self.kind)
 
 
 def expected_columns(features: dict[str, list[str]], defaults: dict[str, Any],
@@ -91,7 +92,7 @@ def expected_columns(features: dict[str, list[str]], defaults: dict[str, Any],
     spreads = {c["name"]: (c.get("stats") or {}).get("std") for c in (profile or {}).get("columns", [])}
     out = []
     for kind, names in (("numeric", features.get("numeric", [])), ("datetime", features.get("datetime", [])),
-                        ("categorical", features.get("categorical", []))):
+                        ("categorical", features.get("categorical", [])), ("text", features.get("text", []))):
         for name in names:
             spec = defaults.get(name, {})
             out.append(Expected(name, kind, low=spec.get("min"), high=spec.get("max"), typical=spec.get("default"),
@@ -190,6 +191,10 @@ def fit(expected: Expected, column: Values | pd.Series) -> tuple[float, str]:
         why = (f"numbers from {_num(numbers[0])} to {_num(numbers[-1])}, where training had "
                f"{_num(low)} to {_num(high)}")
         return float(inside * centre * scale ** 0.5), why
+    if expected.kind == "text":
+        # Free text is matched by its name, or by the analyst: any column of words could hold it,
+        # so a text column ranks high in the pick-list but is never proposed on its values alone.
+        return (0.0, "it holds numbers") if found.numbers is not None else (min(0.45, CLEAR - 0.05), "text")
     if expected.kind == "categorical":
         if found.numbers is not None and not any(_NUMBER.fullmatch(c) for c in expected.choices[:20]):
             return 0.0, "it holds numbers"

@@ -31,6 +31,9 @@ class Features:
     codes: np.ndarray  # int32 (n, n_categorical)
     unseen: dict[str, int] = field(default_factory=dict)  # column -> values never seen in training
     not_numbers: dict[str, int] = field(default_factory=dict)  # column -> cells that were not numbers
+    text: np.ndarray | None = None  # str objects (n, n_text): cleaned free text, cut at text.MAX_CHARS
+    empty_text: dict[str, int] = field(default_factory=dict)  # column -> empty text cells
+    long_text: dict[str, int] = field(default_factory=dict)  # column -> cells cut at text.MAX_CHARS
 
     def __len__(self) -> int:
         return len(self.numeric)
@@ -44,16 +47,17 @@ class TabularPreprocessor:
     """
 
     def __init__(self, numeric: list[str], categorical: list[str], datetime: list[str] | None = None,
-                 max_categories: int = 50) -> None:
+                 max_categories: int = 50, text: list[str] | None = None) -> None:
         self.numeric = list(numeric)
         self.categorical = list(categorical)
         self.datetime = list(datetime or [])
         self.max_categories = max_categories
+        self.text = list(text or [])  # free-text columns: passed through as cleaned strings
 
     @property
     def columns(self) -> list[str]:
         """The raw input columns, in training order."""
-        return self.numeric + self.datetime + self.categorical
+        return self.numeric + self.datetime + self.categorical + self.text
 
     # ---- fit -----------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame) -> "TabularPreprocessor":
@@ -95,7 +99,18 @@ class TabularPreprocessor:
             n_unseen = int(((mapped < 0) & ~missing).sum())
             if n_unseen:
                 unseen[col] = n_unseen
-        return Features(numeric=numeric, codes=codes, unseen=unseen, not_numbers=not_numbers)
+        feats = Features(numeric=numeric, codes=codes, unseen=unseen, not_numbers=not_numbers)
+        if self.text:
+            from dlcore.tables.text import clean
+
+            feats.text = np.empty((len(df), len(self.text)), dtype=object)
+            for j, col in enumerate(self.text):
+                feats.text[:, j], n_empty, n_long = clean(df[col])
+                if n_empty:
+                    feats.empty_text[col] = n_empty
+                if n_long:
+                    feats.long_text[col] = n_long
+        return feats
 
     def fit_transform(self, df: pd.DataFrame) -> Features:
         return self.fit(df).transform(df)
@@ -162,16 +177,21 @@ class TabularPreprocessor:
 
     # ---- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "numeric": self.numeric, "categorical": self.categorical, "datetime": self.datetime,
             "max_categories": self.max_categories, "num_names_": self.num_names_,
             "medians_": self.medians_, "means_": self.means_, "stds_": self.stds_,
             "flags_": self.flags_, "vocab_": self.vocab_,
         }
+        if self.text:  # only then: a table without text saves exactly what it always did
+            from dlcore.tables.text import MAX_CHARS
+
+            out["text"], out["max_chars"] = self.text, MAX_CHARS
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TabularPreprocessor":
-        pre = cls(raw["numeric"], raw["categorical"], raw["datetime"], raw["max_categories"])
+        pre = cls(raw["numeric"], raw["categorical"], raw["datetime"], raw["max_categories"], raw.get("text"))
         for key in ("num_names_", "medians_", "means_", "stds_", "flags_", "vocab_"):
             setattr(pre, key, raw[key])
         return pre

@@ -300,11 +300,13 @@ def _profile_categorical(
         mean_len = float(text.str.len().mean())
         spaced = float(text.str.contains(" ", regex=False).mean())
         unique_share = n_unique / present
-        if mean_len > 30 and spaced >= 0.5 and unique_share >= 0.5:
+        # Chinese and Japanese write sentences without spaces: their characters say "text".
+        written = float(text.str.contains(_CJK_RE).mean()) if mean_len > 10 else 0.0
+        if (mean_len > 30 and spaced >= 0.5 or written >= 0.5) and unique_share >= 0.5:
             kind = "text"
             col_warnings.append(
-                f"Column '{name}' holds free text (sentences, comments); it will be ignored "
-                "because the tabular models use numbers and categories."
+                f"Column '{name}' holds free text (sentences, comments); the models read its words "
+                "(leave it out of the inputs on the Train page if it should not be used)."
             )
         elif (
             unique_share >= 0.95
@@ -718,14 +720,17 @@ def _eta_squared(groups: pd.Series, y: pd.Series) -> float:
     return float(1 - ((values - means) ** 2).sum() / total)
 
 
+_CJK_RE = "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
+
+
 def usable_features(profile: DatasetProfile, target: str) -> list[str]:
-    """Columns a model can learn from: all but the target, identifiers, free text,
-    constant and fully-missing columns."""
+    """Columns a model can learn from: all but the target, identifiers, constant and
+    fully-missing columns (free text is read: its words)."""
     return [
         c.name
         for c in profile.columns
         if c.name != target
-        and c.kind in ("numeric", "categorical", "datetime")
+        and c.kind in ("numeric", "categorical", "datetime", "text")
         and not _constant(c)
     ]
 

@@ -17,6 +17,7 @@ from dlcore.spec import RunSpec
 from dlcore.splits import split_indices
 from dlcore.store import DatasetRecord, Store
 from dlcore.tables import profile as tabular
+from dlcore.tables import text
 from dlcore.tables.preprocess import TabularPreprocessor
 from dlcore.tables.reader import load_frame
 from dlcore.targets import TargetEncoder
@@ -31,6 +32,14 @@ def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
         raise DataError(
             f"The dataset has no column {spec.data.target!r}; pick the target among its columns."
         )
+    from dlcore.tables.templates import TEMPLATES
+
+    if any(t.name == spec.template and t.input_format == "text" for t in TEMPLATES):
+        profile = tabular.profile_of(record)
+        features = spec.data.features if spec.data.features is not None else tabular.usable_features(profile, spec.data.target)
+        if not any(c.kind == "text" and c.name in features for c in profile.columns):
+            raise DataError("The text model reads free-text columns (descriptions, tickets, reviews), and this run's "
+                            "inputs have none; choose an MLP template, or a table with a text column.")
     target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
     tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
 
@@ -102,7 +111,8 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     kinds = {c.name: c.kind for c in profile.columns}
     numeric = [c for c in features if kinds.get(c) == "numeric"]
     dates = [c for c in features if kinds.get(c) == "datetime"]
-    categorical = [c for c in features if c not in numeric and c not in dates]
+    texts = [c for c in features if kinds.get(c) == "text"]
+    categorical = [c for c in features if c not in numeric and c not in dates and c not in texts]
 
     target_enc = TargetEncoder(task)
     y_all = frame[data.target]
@@ -115,7 +125,7 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     if task == "regression":
         target_enc.fit(y_all.iloc[train])  # scaling learned from training rows only
     y = target_enc.encode(y_all)
-    pre = TabularPreprocessor(numeric, categorical, dates).fit(frame.iloc[train])
+    pre = TabularPreprocessor(numeric, categorical, dates, text=texts).fit(frame.iloc[train])
     return Prepared(task, frame, pre, target_enc, train, val, test, y, y_raw, dropped, warnings)
 
 
@@ -125,20 +135,32 @@ def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetReco
     pre = prep.pre
     feats = pre.transform(prep.frame)
     dense_all = pre.dense(feats)
+    if template.input_format == "text" and not pre.text:
+        raise DataError(f"The template {template.title!r} reads free text, and none of the chosen input columns "
+                        "holds text; pick a table template (MLP), or add a text column.")
     info = base.InputInfo(n_dense=dense_all.shape[1], n_numeric=pre.n_numeric,
-                          cardinalities=tuple(pre.cardinalities))
+                          cardinalities=tuple(pre.cardinalities), n_text=len(pre.text),
+                          text_vocab=text.vocabularies(feats.text[prep.train]) if pre.text else ())
 
     def deep_x(rows: np.ndarray) -> Any:
-        return base.model_inputs(template, info, lambda: dense_all[rows], feats.numeric[rows], feats.codes[rows])
+        return base.model_inputs(template, info, lambda: dense_all[rows], feats.numeric[rows], feats.codes[rows],
+                                 feats.text[rows] if pre.text else None)
 
     meta = {"kind": "tabular", "preprocessor": pre.to_dict(), "input_format": template.input_format,
             "input_info": {"n_dense": info.n_dense, "n_numeric": info.n_numeric,
                            "cardinalities": list(info.cardinalities)}}
     result = {"features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
               "input_defaults": _input_defaults(prep.frame.iloc[prep.train], pre)}
+    baseline_x: Any = lambda rows: dense_all[rows]  # noqa: E731
+    offer = None
+    if pre.text:
+        meta["input_info"]["n_text"] = info.n_text
+        result["features"]["text"] = pre.text
+        baseline_x = lambda rows: text.baseline_frame(dense_all[rows], feats.text[rows])  # noqa: E731
+        offer = text.baselines_for(dense_all.shape[1], len(pre.text))
     return base.Inputs(prep.task, prep.target_enc, prep.train, prep.val, prep.test, prep.y, prep.y_raw, info,
-                       deep_x, lambda rows: dense_all[rows], meta, result, prep.dropped_missing_target,
-                       prep.warnings, len(prep.frame))
+                       deep_x, baseline_x, meta, result, prep.dropped_missing_target,
+                       prep.warnings, len(prep.frame), baselines=offer)
 
 
 def _input_defaults(frame: pd.DataFrame, pre: TabularPreprocessor) -> dict[str, Any]:
@@ -154,6 +176,8 @@ def _input_defaults(frame: pd.DataFrame, pre: TabularPreprocessor) -> dict[str, 
     for col in pre.categorical:
         out[col] = {"kind": "categorical", "default": pre.vocab_[col][0] if pre.vocab_[col] else None,
                     "choices": pre.vocab_[col]}
+    for col in pre.text:
+        out[col] = {"kind": "text", "default": ""}
     return out
 
 

@@ -19,7 +19,7 @@ from dlcore.base import Scored, ScoreSummary
 from dlcore.errors import DlcoreError, SchemaError
 from dlcore.outputs import load_explanation
 from dlcore.store import RunRecord, Store
-from dlcore.tables import matching
+from dlcore.tables import matching, text
 from dlcore.tables.preprocess import TabularPreprocessor
 from dlcore.tables.reader import read_table
 from dlcore.tables.templates import TEMPLATES
@@ -40,13 +40,30 @@ class TableScorer(base.Scorer):
         """Raw model output for ``frame``: probabilities (n, k) or values (n,)."""
         feats = self.pre.transform(frame)
         extra = [c for c in frame.columns if c not in self.pre.columns and c != self.target_column]
-        summary = ScoreSummary(len(frame), self.model_name, extra, feats.unseen, feats.not_numbers)
+        summary = ScoreSummary(len(frame), self.model_name, extra, feats.unseen, feats.not_numbers,
+                               empty_text=feats.empty_text, long_text=feats.long_text)
+        if self.pre.text:
+            summary.unknown_words = self._unknown_words(feats.text)
         if self.family == "baseline":
-            out = baselines.predict_output(self.task, self.pipeline, self.pre.dense(feats), self.n_outputs)
+            x_base = text.baseline_frame(self.pre.dense(feats), feats.text) if self.pre.text else self.pre.dense(feats)
+            out = baselines.predict_output(self.task, self.pipeline, x_base, self.n_outputs)
         else:
-            x = base.model_inputs(self.template, self.info, lambda: self.pre.dense(feats), feats.numeric, feats.codes)
+            x = base.model_inputs(self.template, self.info, lambda: self.pre.dense(feats), feats.numeric, feats.codes,
+                                  feats.text)
             out = self.target.from_model(_predict(self.keras_model, x, len(frame)))
         return out, summary
+
+    def _unknown_words(self, texts: np.ndarray) -> dict[str, int]:
+        """Words per text column that the run's training rows never had (read as unknown)."""
+        known = text.known_words(self)
+        out: dict[str, int] = {}
+        if known is None:
+            return out
+        for j, col in enumerate(self.pre.text):
+            n = sum(1 for cell in texts[:, j] for word in text.words(cell) if word not in known[j])
+            if n:
+                out[col] = n
+        return out
 
     def score(self, frame: pd.DataFrame, decision: Any = None,
               columns: dict[str, str | None] | None = None) -> tuple[pd.DataFrame, ScoreSummary]:

@@ -1,5 +1,7 @@
-"""Templates for tables: a plain MLP over numbers and one-hot categories, and a wide-and-deep
-MLP that learns an embedding for each category.
+"""Templates for tables: a plain MLP over numbers and one-hot categories, a wide-and-deep
+MLP that learns an embedding for each category, and a text model for tables that are mostly
+free text. Every one reads the table's text columns through a text branch
+(``dlcore.tables.text``): raw strings in, tokenised and embedded inside the model.
 
 Each is ``build(settings, inputs, task, n_outputs) -> keras.Model``, made a ``Template`` by the
 ``template`` decorator and listed in ``TEMPLATES``; Keras is imported inside ``build`` only.
@@ -11,7 +13,7 @@ from typing import Any
 
 from dlcore.base import InputInfo, output_layer, template
 
-__all__ = ["TEMPLATES", "mlp", "mlp_embed", "widths", "embedding_dim"]
+__all__ = ["TEMPLATES", "mlp", "mlp_embed", "text_rnn", "widths", "embedding_dim"]
 
 
 def widths(size: str) -> list[int]:
@@ -32,10 +34,29 @@ def mlp(settings: Any, inputs: InputInfo, task: str, n_outputs: int) -> Any:
 
     x_in = keras.Input(shape=(inputs.n_dense,), name="features")
     x = x_in
+    model_in: Any = x_in
+    if inputs.n_text:  # short texts: pooled word embeddings and character n-grams
+        model_in, texts = _text_inputs(settings, inputs, recurrent=False)
+        x = layers.Concatenate()([x_in, *texts])
+        model_in = {"features": x_in, **model_in}
     for units in widths(settings.size):
         x = layers.Dense(units, activation="relu", kernel_regularizer=regularizers.l2(settings.l2))(x)
         x = layers.Dropout(settings.dropout)(x)
-    return keras.Model(x_in, output_layer(task, n_outputs)(x), name="mlp")
+    return keras.Model(model_in, output_layer(task, n_outputs)(x), name="mlp")
+
+
+def _text_inputs(settings: Any, inputs: InputInfo, recurrent: bool) -> tuple[dict[str, Any], list[Any]]:
+    """One string input per text column and its branch's output vector."""
+    import keras
+
+    from dlcore.tables.text import text_branch
+
+    named, vectors = {}, []
+    for j in range(inputs.n_text):
+        raw = keras.Input(shape=(1,), dtype="string", name=f"text_{j}")
+        named[f"text_{j}"] = raw
+        vectors.append(text_branch(raw, inputs.text_vocab[j], settings.l2, settings.dropout, recurrent, f"text_{j}"))
+    return named, vectors
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -72,16 +93,49 @@ def mlp_embed(settings: Any, inputs: InputInfo, task: str, n_outputs: int) -> An
         deep_parts.append(layers.Flatten()(emb))
         # The wide path sees each category through a one-dimensional embedding: a learned offset.
         wide_parts.append(layers.Flatten()(layers.Embedding(cardinality, 1)(code)))
+    if inputs.n_text:  # the text columns join the deep path (a bidirectional GRU over the words)
+        named, texts = _text_inputs(settings, inputs, recurrent=True)
+        model_inputs.update(named)
+        deep_parts += texts
     deep = deep_parts[0] if len(deep_parts) == 1 else layers.Concatenate()(deep_parts)
     for units in widths(settings.size):
         deep = layers.Dense(units, activation="relu", kernel_regularizer=reg)(deep)
         deep = layers.Dropout(settings.dropout)(deep)
-    wide = wide_parts[0] if len(wide_parts) == 1 else layers.Concatenate()(wide_parts)
     units_out = n_outputs if task == "multiclass" else 1
-    logits = layers.Add()([layers.Dense(units_out)(deep), layers.Dense(units_out)(wide)])
+    logits = layers.Dense(units_out)(deep)
+    if wide_parts:  # a table of text alone has no wide path
+        wide = wide_parts[0] if len(wide_parts) == 1 else layers.Concatenate()(wide_parts)
+        logits = layers.Add()([logits, layers.Dense(units_out)(wide)])
     activation = {"binary": "sigmoid", "multiclass": "softmax"}.get(task, "linear")
     out = layers.Activation(activation, name="output")(logits)
     return keras.Model(model_inputs, out, name="mlp_embed")
 
 
-TEMPLATES = (mlp, mlp_embed)
+@template(
+    "text_rnn",
+    kind="tabular",
+    title="Text model (recurrent)",
+    description="For tables that are mostly free text (descriptions, tickets, reviews): reads the words "
+    "in order with a bidirectional recurrent layer (GRU) over learned word embeddings, plus a bag of "
+    "character pieces for misspellings and languages without spaces; other columns join before the "
+    "last layers. Learned from your rows only: no pretrained language model is downloaded.",
+    input_format="text",
+)
+def text_rnn(settings: Any, inputs: InputInfo, task: str, n_outputs: int) -> Any:
+    import keras
+    from keras import layers, regularizers
+
+    named, texts = _text_inputs(settings, inputs, recurrent=True)
+    model_in: dict[str, Any] = dict(named)
+    parts = list(texts)
+    if inputs.n_dense:
+        features = keras.Input(shape=(inputs.n_dense,), name="features")
+        model_in = {"features": features, **model_in}
+        parts.append(features)
+    x = parts[0] if len(parts) == 1 else layers.Concatenate()(parts)
+    x = layers.Dense(64, activation="relu", kernel_regularizer=regularizers.l2(settings.l2))(x)
+    x = layers.Dropout(settings.dropout)(x)
+    return keras.Model(model_in, output_layer(task, n_outputs)(x), name="text_rnn")
+
+
+TEMPLATES = (mlp, mlp_embed, text_rnn)
