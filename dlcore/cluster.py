@@ -26,8 +26,11 @@ How a job flows:
    which setting to check, and the dispatcher tries again every few seconds.
 
 Nothing leaves the cluster: Ray's usage statistics are off (``RAY_USAGE_STATS_ENABLED=0``, set
-before Ray is imported) and a local Ray started here has no dashboard unless
-``DLCORE_RAY_DASHBOARD=1``. Ray is imported inside functions only: the app server never loads it.
+before Ray is imported, and the report that says so pointed at loopback) and a local Ray started
+here has no dashboard unless ``DLCORE_RAY_DASHBOARD=1``. A Ray head also asks cloud metadata
+services which cloud it runs on unless told it is on premises (the README's team-server commands
+do; a local Ray started here is not). Ray is imported inside functions only: the app server never
+loads it.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ NICENESS = 10  # as the local workers (dlcore.jobs.WORKER_NICENESS), without imp
 
 def _ray() -> Any:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # nothing leaves the cluster, whatever the environment said
+    # The one report a Ray head sends to say statistics are off goes to a closed loopback port.
+    os.environ.setdefault("RAY_USAGE_STATS_REPORT_URL", "http://127.0.0.1:9/")
     import ray
 
     return ray
