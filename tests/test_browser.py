@@ -350,6 +350,8 @@ def test_text_upload_train_and_see_a_rows_words_highlighted(server, browser, tmp
     texts_frame(EN_KEYS, EN_FILLER, 300).to_csv(data, index=False)
     page.locator("input[type=file]").first.set_input_files(str(data))
     page.get_by_text("What should the model predict?").wait_for()
+    page.get_by_role("combobox", name="Target column").click()  # the target box starts empty
+    page.get_by_role("option", name="label", exact=True).click()
     page.get_by_text("Most telling words").wait_for()
     page.get_by_role("link", name="Next: choose a model and train it").click()
     page.get_by_text("Model template").wait_for()
