@@ -2,16 +2,20 @@
 
 import streamlit as st
 
-from ui import common, urls
+from ui import common, team, urls
 
 st.set_page_config(page_title="Deep Learning Studio", page_icon=":material/neurology:", layout="wide")
 
+# Team mode: nothing of the product before sign-in (and a plain refusal for an email not allowed).
+team.gate()
 current = urls.navigation()
 with st.sidebar:
     st.caption(
         "Deep Learning Studio: bring a table, train deep models, and see honestly whether they "
         "beat the simple ones. Every page has a link you can share."
     )
+    with common.guard():
+        team.sidebar()
 # A problem the analyst or the administrator can fix (a data folder that cannot be opened or
 # written, say) is a plain message wherever it is raised, never a traceback.
 with common.guard():

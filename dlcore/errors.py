@@ -15,6 +15,7 @@ Pages catch ``DlcoreError`` and show its message with ``st.error``; the CLI prin
     +-- StoreError              the data folder cannot be written (disk full, read-only), or this
     |                           machine does not see the store's shared data folder
     +-- ClusterError            the Ray cluster (DLCORE_EXECUTOR=ray) cannot be reached or joined
+    +-- AccessError             a signed-in user's role in a workspace does not allow this action
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "RunError",
     "StoreError",
     "ClusterError",
+    "AccessError",
 ]
 
 
@@ -67,3 +69,9 @@ class StoreError(DlcoreError):
 class ClusterError(DlcoreError):
     """Raised when the Ray cluster named by ``RAY_ADDRESS`` cannot be reached or joined; the jobs
     waiting for it stay queued."""
+
+
+class AccessError(DlcoreError):
+    """Raised when a signed-in user may see a record but not do this to it (a viewer who asks
+    to train, say). A record the user may not see raises ``NotFoundError`` instead, word for
+    word the one for an id that does not exist."""

@@ -23,6 +23,7 @@ from typing import Callable
 
 import pandas as pd
 
+from dlcore import access
 from dlcore.errors import DlcoreError
 from dlcore.store import EVALUATED, Store, atomic_write, new_id
 
@@ -39,6 +40,7 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
     from dlcore.datasets import _check_size
 
     _check_size(len(content), name)
+    store.require("score", "run", run_id)  # before the file is written: a refusal leaves nothing
     run = store.run(run_id)
     if run.status not in EVALUATED:
         raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to score new data.")
@@ -56,6 +58,7 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
     """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``."""
     from dlcore.scoring import score_upload, to_safe_csv
 
+    store = store.for_job("scoring", scoring_id)  # acts for the user who queued it
     job = store.scoring(scoring_id)
     folder = store.scoring_dir(scoring_id)
     try:
@@ -80,6 +83,7 @@ def submit_explanation(store: Store, run_id: str, model: str, row: dict | None =
     already queued or running is reused rather than started twice."""
     from dlcore.outputs import check_model
 
+    store.require("explain", "run", run_id)
     run = store.run(run_id)
     if run.status not in EVALUATED:
         raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to explain its models.")
@@ -97,6 +101,7 @@ def execute_explanation(store: Store, explanation_id: str) -> None:
     """Work out one explanation; the global one is kept in the run's folder, a row's in the job."""
     from dlcore import explain
 
+    store = store.for_job("explanation", explanation_id)  # acts for the user who queued it
     job = store.explanation(explanation_id)
     try:
         if job.kind == "row":
@@ -158,6 +163,9 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
             return
         if time.monotonic() - last_sweep > 30:
             store.recover_interrupted()
+            if (days := access.retention_days()) is not None:  # DLCORE_RETENTION_DAYS
+                for old in store.delete_expired_runs(days):
+                    say(f"[{old}] deleted: older than {days:g} days (DLCORE_RETENTION_DAYS)")
             last_sweep = time.monotonic()
         did = False
         if "score" in kinds:

@@ -54,6 +54,7 @@ def execute_run(store: Store, run_id: str, say: Say | None = None) -> None:
     Errors never escape: the run records a plain message (and, for bugs, a log file).
     """
     say = say or (lambda message: None)
+    store = store.for_job("run", run_id)  # the worker acts for the user who queued the run
     try:
         _execute(store, run_id, say)
     except DlcoreError as exc:

@@ -5,8 +5,11 @@ PostgreSQL server for a team) given as ``$DLCORE_DATABASE_URL``. Artifacts (uplo
 predictions) are files beside the database, always written to a temporary name and renamed,
 so a crash or a full disk never leaves a half-written file under a real name.
 
-Ids are random and unguessable (``secrets.token_urlsafe``): while there is no login, a link is
-the only key to a dataset or a run.
+Ids are random and unguessable (``secrets.token_urlsafe``). Who may read or change a record is
+decided here too: ``as_actor`` gives a store bound to a user (and their current workspace) whose
+every read by id, list and queued job asks ``allowed`` (see ``dlcore.access``); a record of
+another workspace raises the very ``NotFoundError`` of an id that does not exist. The unbound
+store (workers, the CLI's administration, tests) acts as the system and sees everything.
 
 On PostgreSQL many workers (or a cluster's dispatchers) claim jobs at once: a claim is one
 statement, ``WITH picked AS (SELECT ... FOR UPDATE SKIP LOCKED) UPDATE ...``, so two claimers never
@@ -19,7 +22,12 @@ can check that it sees the same folder before it takes a job (``check_home``).
 from __future__ import annotations
 
 import contextlib
+import copy
+import csv
+import hashlib
+import io
 import json
+import shutil
 import os
 import secrets
 import socket
@@ -30,8 +38,9 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 
-from dlcore import config
-from dlcore.errors import NotFoundError, StoreError
+from dlcore import access, config
+from dlcore.access import LOCAL_WORKSPACE, Actor
+from dlcore.errors import AccessError, NotFoundError, SpecError, StoreError
 
 __all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id",
            "atomic_write", "this_worker", "display_url"]
@@ -62,6 +71,10 @@ datasets = sa.Table(
     sa.Column("report_json", sa.Text, nullable=False),
     sa.Column("target", sa.Text),
     sa.Column("task", sa.String(16)),
+    # Added later (teams): the workspace that holds it (a store made before is migrated to the
+    # built-in one), and who uploaded it.
+    sa.Column("workspace_id", sa.String(32), index=True),
+    sa.Column("created_by", sa.Text),
 )
 
 runs = sa.Table(
@@ -91,6 +104,8 @@ runs = sa.Table(
     sa.Column("test_score", sa.Float),
     sa.Column("result_json", sa.Text),
     sa.Column("versions_json", sa.Text),
+    sa.Column("workspace_id", sa.String(32), index=True),  # always its dataset's; added later
+    sa.Column("created_by", sa.Text),  # the user who queued it: its worker acts for them
 )
 
 epochs = sa.Table(
@@ -118,6 +133,7 @@ scorings = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("message", sa.Text),
     sa.Column("summary_json", sa.Text),
+    sa.Column("created_by", sa.Text),
 )
 
 explanations = sa.Table(
@@ -133,6 +149,63 @@ explanations = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("message", sa.Text),
     sa.Column("summary_json", sa.Text),
+    sa.Column("created_by", sa.Text),
+)
+
+# ---- teams (dlcore.access): workspaces, members, access requests, the audit log --------------
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("personal_of", sa.Text, unique=True),  # the user's email for a personal workspace
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("added_at", sa.Float, nullable=False),
+    sa.Column("added_by", sa.Text),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+)
+
+access_requests = sa.Table(
+    "access_requests",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    # None when the id named nothing: the request is kept, and no owner sees it.
+    sa.Column("workspace_id", sa.String(32), index=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("resource_id", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("workspace_id", sa.String(32), index=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16)),
+    sa.Column("resource_id", sa.Text),
+    sa.Column("detail", sa.Text),
 )
 
 
@@ -171,6 +244,8 @@ class DatasetRecord:
     report: dict
     target: str | None
     task: str | None
+    workspace_id: str | None = field(default=None)
+    created_by: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "DatasetRecord":
@@ -206,6 +281,8 @@ class RunRecord:
     result: dict | None
     versions: dict | None = field(default=None)
     node: str | None = field(default=None)
+    workspace_id: str | None = field(default=None)
+    created_by: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "RunRecord":
@@ -239,6 +316,7 @@ class ScoringRecord:
     finished_at: float | None
     message: str | None
     summary: dict | None
+    created_by: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "ScoringRecord":
@@ -259,6 +337,7 @@ class ExplanationRecord:
     finished_at: float | None
     message: str | None
     summary: dict | None
+    created_by: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "ExplanationRecord":
@@ -310,6 +389,10 @@ class Store:
     >>> store = Store.open()            # $DLCORE_HOME, or ./.dlcore
     >>> store.list_runs(limit=5)        # newest first
     """
+
+    # Unbound: the system (workers, administration). ``as_actor`` binds a copy to a user.
+    actor: Actor | None = None
+    workspace_id: str | None = None
 
     def __init__(self, url: str, home: Path) -> None:
         self.url = url
@@ -363,6 +446,22 @@ class Store:
                     if column.name not in {c["name"] for c in sa.inspect(self.engine).get_columns(table.name)}:
                         raise
         self.store_id = self._store_id()
+        self._migrate_to_workspaces()
+
+    def _migrate_to_workspaces(self) -> None:
+        """The built-in user's workspace exists, and every record made before workspaces (or by
+        the system) belongs to it: a store from an older version opens with nothing lost."""
+        with contextlib.suppress(sa.exc.IntegrityError):  # another process made it first
+            with self.engine.begin() as conn:
+                if conn.execute(sa.select(workspaces.c.id).where(workspaces.c.id == LOCAL_WORKSPACE)).first() is None:
+                    now = time.time()
+                    conn.execute(workspaces.insert().values(id=LOCAL_WORKSPACE, name="Personal",
+                                                            personal_of=access.LOCAL.email, created_at=now))
+                    conn.execute(members.insert().values(workspace_id=LOCAL_WORKSPACE, email=access.LOCAL.email,
+                                                         role="owner", added_at=now))
+        with self.engine.begin() as conn:
+            for table in (datasets, runs):
+                conn.execute(table.update().where(table.c.workspace_id.is_(None)).values(workspace_id=LOCAL_WORKSPACE))
 
     def _store_id(self) -> str:
         with self.engine.connect() as conn:
@@ -429,36 +528,49 @@ class Store:
         return self.home / "scorings" / scoring_id
 
     # ---- datasets ------------------------------------------------------------------------
+    def _content_key(self, sha256: str) -> str:
+        """The dataset's content key: the file's SHA-256 in the built-in workspace, else that hash
+        keyed by the workspace, so the same file uploaded in two workspaces is two datasets and an
+        upload never finds (nor hints at) a file of a workspace the uploader is not in."""
+        workspace = self.workspace_id or LOCAL_WORKSPACE
+        return sha256 if workspace == LOCAL_WORKSPACE else hashlib.sha256(f"{workspace}:{sha256}".encode()).hexdigest()
+
     def dataset_by_hash(self, sha256: str) -> DatasetRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(datasets).where(datasets.c.sha256 == sha256)).first()
+            row = conn.execute(sa.select(datasets).where(datasets.c.sha256 == self._content_key(sha256))).first()
         return DatasetRecord.from_row(row) if row else None
 
     def insert_dataset(self, **values: Any) -> DatasetRecord:
+        """Keep a new dataset in the current workspace (the acting user must be an editor there)."""
+        workspace = self.workspace_id or LOCAL_WORKSPACE
+        self._require_in(workspace, "upload")
         values = dict(values)
+        values["sha256"] = self._content_key(values["sha256"])
         values["profile_json"] = json.dumps(values.pop("profile"))
         values["report_json"] = json.dumps(values.pop("report"))
         values.setdefault("created_at", time.time())
+        values.update(workspace_id=workspace, created_by=self._email())
         with self.engine.begin() as conn:
             conn.execute(datasets.insert().values(**values))
+        self.log("upload", workspace, "dataset", values["id"], values.get("name"))
         return self.dataset(values["id"])
 
     def dataset(self, dataset_id: str) -> DatasetRecord:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).first()
-        if row is None:
-            raise NotFoundError(
-                f"No dataset with id {dataset_id!r} on this server. The link may be mistyped, or the "
-                "dataset was uploaded to another server: upload the file again on the Data page."
-            )
+        if row is None or not self._sees(row.workspace_id):
+            raise NotFoundError(access.not_found("dataset", dataset_id))
         return DatasetRecord.from_row(row)
 
     def list_datasets(self, limit: int = 200) -> list[DatasetRecord]:
+        query = sa.select(datasets).order_by(datasets.c.created_at.desc()).limit(limit)
+        if self.actor is not None:
+            query = query.where(datasets.c.workspace_id == self.workspace_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(datasets).order_by(datasets.c.created_at.desc()).limit(limit))
-            return [DatasetRecord.from_row(r) for r in rows]
+            return [DatasetRecord.from_row(r) for r in conn.execute(query)]
 
     def set_dataset_target(self, dataset_id: str, target: str | None, task: str | None) -> None:
+        self.require("upload", "dataset", dataset_id)
         with self.engine.begin() as conn:
             conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(target=target, task=task))
 
@@ -466,8 +578,9 @@ class Store:
     def create_run(self, spec: dict, dataset_id: str, template: str, target: str, epochs_total: int,
                    claim: bool = False, held_by: str | None = None) -> str:
         """Queue a run; with ``claim`` it is created already running for this process (the CLI);
-        with ``held_by`` it is created handed to that cluster dispatcher (``reserve_runs``)."""
-        self.dataset(dataset_id)  # a clear message if the dataset is gone
+        with ``held_by`` it is created handed to that cluster dispatcher (``reserve_runs``).
+        The run goes to its dataset's workspace, where the acting user must be an editor."""
+        workspace = self.require("train", "dataset", dataset_id)  # a clear message if the dataset is gone
         run_id = new_id()
         now = time.time()
         claimed = {"status": "running", "started_at": now, "heartbeat_at": now, "worker": this_worker(),
@@ -486,22 +599,24 @@ class Store:
                     created_at=time.time(),
                     epochs_total=epochs_total,
                     phase="Waiting for a free worker",
+                    workspace_id=workspace,
+                    created_by=self._email(),
                 ).values(**claimed)
             )
+        self.log("train", workspace, "run", run_id, template)
         return run_id
 
     def run(self, run_id: str) -> RunRecord:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
-        if row is None:
-            raise NotFoundError(
-                f"No run with id {run_id!r} on this server. The link may be mistyped or come from "
-                "another server: see the Runs page for the runs kept here."
-            )
+        if row is None or not self._sees(row.workspace_id):
+            raise NotFoundError(access.not_found("run", run_id))
         return RunRecord.from_row(row)
 
     def list_runs(self, dataset_id: str | None = None, limit: int = 200, statuses: tuple[str, ...] | None = None) -> list[RunRecord]:
         query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+        if self.actor is not None:
+            query = query.where(runs.c.workspace_id == self.workspace_id)
         if dataset_id:
             query = query.where(runs.c.dataset_id == dataset_id)
         if statuses:
@@ -594,6 +709,7 @@ class Store:
 
     def request_stop(self, run_id: str) -> None:
         """Ask a run to stop after its current batch; a queued run is stopped at once."""
+        self.require("stop", "run", run_id)
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(stop_requested=True))
             conn.execute(
@@ -694,20 +810,23 @@ class Store:
 
     # ---- scoring jobs --------------------------------------------------------------------
     def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None) -> str:
+        workspace = self.require("score", "run", run_id)
         scoring_id = scoring_id or new_id()
         with self.engine.begin() as conn:
             conn.execute(scorings.insert().values(
                 id=scoring_id, run_id=run_id, model=model, status="queued", input_name=input_name,
-                created_at=time.time(),
+                created_at=time.time(), created_by=self._email(),
             ))
+        self.log("score", workspace, "run", run_id, model)
         return scoring_id
 
     def scoring(self, scoring_id: str) -> ScoringRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(scorings).where(scorings.c.id == scoring_id)).first()
-        if row is None:
-            raise NotFoundError(f"No scoring job with id {scoring_id!r} on this server.")
-        return ScoringRecord.from_row(row)
+            row = conn.execute(sa.select(scorings, runs.c.workspace_id).join(runs, runs.c.id == scorings.c.run_id)
+                               .where(scorings.c.id == scoring_id)).first()
+        if row is None or not self._sees(row.workspace_id):
+            raise NotFoundError(access.not_found("scoring", scoring_id))
+        return ScoringRecord.from_row(_without(row, "workspace_id"))
 
     def claim_next_scoring(self) -> str | None:
         return self._claim(scorings)
@@ -719,26 +838,355 @@ class Store:
                 summary_json=json.dumps(summary) if summary is not None else None,
             ))
 
+    # ---- teams: the acting user, workspaces, roles, access, the audit log, deletion ----------
+    def as_actor(self, actor: Actor, workspace_id: str | None = None) -> "Store":
+        """This store bound to ``actor``, working in ``workspace_id`` (one they belong to; else
+        their personal workspace, made at their first action). The copy shares the engine."""
+        personal = self.ensure_user(actor)
+        bound = copy.copy(self)
+        bound.actor = actor
+        bound.workspace_id = workspace_id if workspace_id and self.role_of(actor, workspace_id) else personal
+        return bound
+
+    def for_job(self, kind: str, job_id: str) -> "Store":
+        """The store a worker uses for a job: bound to the user who queued it (the system for a
+        job queued before workspaces existed), so the job sees only what that user may see."""
+        table = {"run": runs, "scoring": scorings, "explanation": explanations}[kind]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table.c.created_by).where(table.c.id == job_id)).first()
+        if row is None or not row.created_by or row.created_by == "system":
+            return self
+        bound = copy.copy(self)
+        bound.actor = Actor(row.created_by)
+        bound.workspace_id = self._workspace_of(kind, job_id)
+        return bound
+
+    def _email(self) -> str:
+        return self.actor.email if self.actor is not None else "system"
+
+    def ensure_user(self, actor: Actor) -> str:
+        """Record a user and make their personal workspace on first sight; its id."""
+        if actor.is_local:
+            return LOCAL_WORKSPACE
+        email = actor.email.lower()
+        now = time.time()
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)).scalar()
+        if found is not None:
+            return found
+        workspace_id = new_id()
+        with contextlib.suppress(sa.exc.IntegrityError):  # the same user's other tab made it first
+            with self.engine.begin() as conn:
+                conn.execute(workspaces.insert().values(id=workspace_id, name=f"Personal ({email})", personal_of=email,
+                                                        created_at=now, created_by=email))
+                conn.execute(members.insert().values(workspace_id=workspace_id, email=email, role="owner", added_at=now,
+                                                     added_by=email))
+        with contextlib.suppress(sa.exc.IntegrityError):
+            with self.engine.begin() as conn:
+                conn.execute(users.insert().values(email=email, name=actor.name, first_seen=now, last_seen=now))
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)).scalar_one()
+
+    def role_of(self, actor: Actor | None, workspace_id: str | None) -> str | None:
+        """``actor``'s role in a workspace (None: not a member). The system owns everything; an
+        administrator owns every shared workspace (not another user's personal one)."""
+        if workspace_id is None:
+            return None
+        if actor is None:
+            return "owner"
+        with self.engine.connect() as conn:
+            role = conn.execute(sa.select(members.c.role).where(
+                members.c.workspace_id == workspace_id, members.c.email == actor.email.lower())).scalar()
+            if role is None and actor.email.lower() in access.admins():
+                personal = conn.execute(sa.select(workspaces.c.personal_of).where(workspaces.c.id == workspace_id)).first()
+                role = "owner" if personal is not None and personal.personal_of is None else None
+        return role
+
+    def _workspace_of(self, kind: str, record_id: str) -> str | None:
+        """The workspace holding a record; None when no such record exists."""
+        if kind == "workspace":
+            query = sa.select(workspaces.c.id).where(workspaces.c.id == record_id)
+        elif kind in ("dataset", "run"):
+            table = datasets if kind == "dataset" else runs
+            query = sa.select(table.c.workspace_id).where(table.c.id == record_id)
+        elif kind in ("scoring", "explanation"):
+            table = scorings if kind == "scoring" else explanations
+            query = sa.select(runs.c.workspace_id).join(table, table.c.run_id == runs.c.id).where(table.c.id == record_id)
+        else:
+            raise ValueError(f"unknown kind of record {kind!r}; the kinds are {', '.join(access.KINDS)}")
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def allowed(self, actor: Actor | None, action: str, resource: tuple[str, str]) -> bool:
+        """The one question: may ``actor`` do ``action`` to ``resource`` (``(kind, id)``, e.g.
+        ``("run", run_id)`` or ``("workspace", workspace_id)``)? False for a record that does not exist."""
+        return access.permits(self.role_of(actor, self._workspace_of(*resource)), action)
+
+    def _sees(self, workspace_id: str | None) -> bool:
+        return self.actor is None or self.role_of(self.actor, workspace_id) is not None
+
+    def require(self, action: str, kind: str, record_id: str) -> str:
+        """Refuse unless the acting user may do ``action`` to the record; its workspace's id.
+        A record they may not see is not found, in the words of an id that does not exist."""
+        workspace = self._workspace_of(kind, record_id)
+        if workspace is None or not self._sees(workspace):
+            raise NotFoundError(access.not_found(kind, record_id))
+        self._require_in(workspace, action)
+        return workspace
+
+    def _require_in(self, workspace_id: str, action: str) -> None:
+        role = self.role_of(self.actor, workspace_id)
+        if not access.permits(role, action):
+            if role is None:
+                raise NotFoundError(access.not_found("workspace", workspace_id))
+            raise AccessError(
+                f"You are a {role} of the workspace {self.workspace(workspace_id)['name']!r}, and "
+                f"{access.ACTION_WORDS[action]} needs the {access.least_role(action)} role there. Ask an owner "
+                "of the workspace to change your role.")
+
+    def workspace(self, workspace_id: str) -> dict:
+        """One workspace (id, name, personal_of) the acting user belongs to."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
+        if row is None or not self._sees(workspace_id):
+            raise NotFoundError(access.not_found("workspace", workspace_id))
+        return dict(row._mapping)
+
+    def workspaces_of(self, actor: Actor | None = None) -> list[dict]:
+        """The workspaces a user belongs to, personal first, each with their role."""
+        actor = actor or self.actor
+        if actor is None:
+            return []
+        email = actor.email.lower()
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(
+                sa.select(workspaces, members.c.role).join(members, members.c.workspace_id == workspaces.c.id)
+                .where(members.c.email == email).order_by(workspaces.c.created_at))]
+            if email in access.admins():
+                have = {r["id"] for r in rows}
+                rows += [{**dict(r._mapping), "role": "owner"} for r in conn.execute(
+                    sa.select(workspaces).where(workspaces.c.personal_of.is_(None)).order_by(workspaces.c.created_at))
+                    if r.id not in have]
+        return sorted(rows, key=lambda r: (r["personal_of"] != email, r["created_at"]))
+
+    def create_workspace(self, name: str) -> str:
+        """A shared workspace, with the acting user as its owner; its id."""
+        name = " ".join(name.split())
+        if not name or len(name) > 80:
+            raise SpecError(f"A workspace name must have 1 to 80 characters; got {name!r}.")
+        email = self._email()
+        workspace_id = new_id()
+        now = time.time()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(workspaces.insert().values(id=workspace_id, name=name, created_at=now, created_by=email))
+                conn.execute(members.insert().values(workspace_id=workspace_id, email=email, role="owner",
+                                                     added_at=now, added_by=email))
+        except sa.exc.IntegrityError:
+            raise SpecError(f"There is already a workspace named {name!r} on this server: pick another name.") from None
+        self.log("create_workspace", workspace_id, "workspace", workspace_id, name)
+        return workspace_id
+
+    def members_of(self, workspace_id: str) -> list[dict]:
+        self.workspace(workspace_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(members).where(members.c.workspace_id == workspace_id).order_by(members.c.added_at))]
+
+    def add_member(self, workspace_id: str, email: str, role: str) -> None:
+        """Add a colleague (or change their role); owners only."""
+        self._require_member_change(workspace_id)
+        email = email.strip().lower()
+        if role not in access.ROLES:
+            raise SpecError(f"Unknown role {role!r}; pick one of {', '.join(access.ROLES)}.")
+        if "@" not in email or " " in email or len(email) > 254:
+            raise SpecError(f"{email!r} is not an email address: write the colleague's address, e.g. name@example.com.")
+        if not access.email_allowed(email) and access.allowed_domains():
+            raise SpecError(f"{email} cannot sign in to this server (its domain is not one of "
+                            f"{', '.join(access.allowed_domains())}): add an address of an allowed domain.")
+        if self.workspace(workspace_id)["personal_of"] == email and role != "owner":
+            raise SpecError("The owner of a personal workspace stays its owner.")
+        with self.engine.begin() as conn:
+            changed = conn.execute(members.update().where(members.c.workspace_id == workspace_id, members.c.email == email)
+                                   .values(role=role)).rowcount
+            if not changed:
+                conn.execute(members.insert().values(workspace_id=workspace_id, email=email, role=role,
+                                                     added_at=time.time(), added_by=self._email()))
+            conn.execute(access_requests.update().where(access_requests.c.workspace_id == workspace_id,
+                                                        access_requests.c.email == email).values(status="granted"))
+        self.log("add_member", workspace_id, "member", email, role)
+
+    def remove_member(self, workspace_id: str, email: str) -> None:
+        self._require_member_change(workspace_id)
+        email = email.strip().lower()
+        owners = [m["email"] for m in self.members_of(workspace_id) if m["role"] == "owner"]
+        if owners == [email]:
+            raise SpecError(f"{email} is the last owner of this workspace: add another owner first.")
+        with self.engine.begin() as conn:
+            conn.execute(members.delete().where(members.c.workspace_id == workspace_id, members.c.email == email))
+        self.log("remove_member", workspace_id, "member", email)
+
+    def _require_member_change(self, workspace_id: str) -> None:
+        if self.role_of(self.actor, workspace_id) is None:
+            raise NotFoundError(access.not_found("workspace", workspace_id))
+        self._require_in(workspace_id, "manage_members")
+
+    def request_access(self, kind: str, record_id: str) -> None:
+        """Ask the owners of a record's workspace for access. Whether the id names anything or not,
+        the asker sees the same; only an existing record's owners see the request."""
+        if kind not in access.KINDS or self.actor is None:
+            return
+        workspace = self._workspace_of(kind, record_id)
+        email = self._email()
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(access_requests.c.id).where(
+                access_requests.c.email == email, access_requests.c.kind == kind,
+                access_requests.c.resource_id == record_id, access_requests.c.status == "open")).first()
+            if exists is None:
+                conn.execute(access_requests.insert().values(id=new_id(), workspace_id=workspace, email=email, kind=kind,
+                                                             resource_id=record_id[:64], created_at=time.time()))
+        if workspace is not None:
+            self.log("ask_access", workspace, kind, record_id)
+
+    def access_requests(self, workspace_id: str) -> list[dict]:
+        """Open requests for access to a workspace (its owners only)."""
+        self._require_member_change(workspace_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(access_requests).where(access_requests.c.workspace_id == workspace_id,
+                                                 access_requests.c.status == "open")
+                .order_by(access_requests.c.created_at))]
+
+    # ---- the audit log ---------------------------------------------------------------------
+    def log(self, action: str, workspace_id: str | None, kind: str | None = None, resource_id: str | None = None,
+            detail: str | None = None) -> None:
+        """Add a line to the audit log: who did what, to what, when."""
+        with self.engine.begin() as conn:
+            conn.execute(audit.insert().values(at=time.time(), email=self._email(), workspace_id=workspace_id,
+                                               action=action, kind=kind, resource_id=resource_id, detail=detail))
+
+    def note_download(self, what: str, run_id: str) -> None:
+        """Refuse or record a download of a run's model (``"model"``) or report (``"report"``)."""
+        workspace = self.require("download_model" if what == "model" else "download_report", "run", run_id)
+        self.log(f"download_{what}", workspace, "run", run_id)
+
+    def audit_log(self, workspace_id: str, limit: int = 5000) -> list[dict]:
+        """The audit log of a workspace, newest first (owners only)."""
+        if self.role_of(self.actor, workspace_id) is None:
+            raise NotFoundError(access.not_found("workspace", workspace_id))
+        self._require_in(workspace_id, "read_audit")
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(audit).where(audit.c.workspace_id == workspace_id)
+                .order_by(audit.c.at.desc(), audit.c.id.desc()).limit(limit))]
+
+    def audit_csv(self, workspace_id: str) -> str:
+        rows = self.audit_log(workspace_id)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["time_utc", "user", "action", "kind", "id", "detail"])
+        for r in rows:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["at"]))
+            # a leading = + - @ would be a formula in a spreadsheet: quote it away
+            writer.writerow([when, *(("'" + v if v[:1] in "=+-@" else v) for v in
+                                     (str(r[k] or "") for k in ("email", "action", "kind", "resource_id", "detail")))])
+        return out.getvalue()
+
+    # ---- deletion ----------------------------------------------------------------------------
+    def deletion_plan(self, kind: str, record_id: str) -> dict:
+        """What deleting a dataset (with every run of it) or one run removes: counts and bytes."""
+        self.require("view", kind, record_id)
+        run_ids = ([record_id] if kind == "run" else
+                   [r.id for r in self._all_runs_of(record_id)])
+        folders = [self.run_dir(r) for r in run_ids]
+        with self.engine.connect() as conn:
+            n_scorings = conn.execute(sa.select(sa.func.count()).select_from(scorings).where(scorings.c.run_id.in_(run_ids))).scalar()
+            n_expl = conn.execute(sa.select(sa.func.count()).select_from(explanations)
+                                  .where(explanations.c.run_id.in_(run_ids))).scalar()
+            scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id.in_(run_ids)))]
+        folders += [self.scoring_dir(s) for s in scoring_ids]
+        if kind == "dataset":
+            folders.append(self.dataset_dir(record_id))
+        files = [p for f in folders if f.exists() for p in f.rglob("*") if p.is_file()]
+        return {"runs": len(run_ids), "scorings": n_scorings, "explanations": n_expl, "files": len(files),
+                "bytes": sum(p.stat().st_size for p in files)}
+
+    def _all_runs_of(self, dataset_id: str) -> list[RunRecord]:
+        with self.engine.connect() as conn:
+            return [RunRecord.from_row(r) for r in conn.execute(sa.select(runs).where(runs.c.dataset_id == dataset_id))]
+
+    def delete_run(self, run_id: str, _checked: bool = False) -> None:
+        """Delete one run and everything of it: epochs, scorings, explanations, their files (the
+        models, scored files, threshold, explanations). A running run is stopped first. Owners only."""
+        workspace = self._workspace_of("run", run_id) if _checked else self.require("delete", "run", run_id)
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(stop_requested=True))
+            scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id == run_id))]
+            conn.execute(scorings.delete().where(scorings.c.run_id == run_id))
+            conn.execute(explanations.delete().where(explanations.c.run_id == run_id))
+            conn.execute(epochs.delete().where(epochs.c.run_id == run_id))
+            conn.execute(runs.delete().where(runs.c.id == run_id))
+            conn.execute(access_requests.delete().where(access_requests.c.resource_id.in_([run_id, *scoring_ids])))
+        for folder in (self.run_dir(run_id), *(self.scoring_dir(s) for s in scoring_ids)):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._forget(run_id, scoring_ids)
+        self.log("delete_run", workspace, "run", run_id)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """Delete a dataset and everything derived from it: every run of it (as ``delete_run``),
+        its files (the upload, the Parquet copy, cached pixels). Owners only."""
+        workspace = self.require("delete", "dataset", dataset_id)
+        for run in self._all_runs_of(dataset_id):
+            self.delete_run(run.id, _checked=True)
+        with self.engine.begin() as conn:
+            conn.execute(datasets.delete().where(datasets.c.id == dataset_id))
+            conn.execute(access_requests.delete().where(access_requests.c.resource_id == dataset_id))
+        shutil.rmtree(self.dataset_dir(dataset_id), ignore_errors=True)
+        self._forget(dataset_id, [])
+        self.log("delete_dataset", workspace, "dataset", dataset_id)
+
+    def _forget(self, record_id: str, others: list[str]) -> None:
+        """The audit log keeps who did what and when, not what the deleted data was called."""
+        with self.engine.begin() as conn:
+            conn.execute(audit.update().where(audit.c.resource_id.in_([record_id, *others])).values(detail=None))
+
+    def delete_expired_runs(self, days: float) -> list[str]:
+        """Retention: delete the finished runs older than ``days`` (a worker's sweep); their ids."""
+        cutoff = time.time() - days * 86400
+        with self.engine.connect() as conn:
+            old = [r[0] for r in conn.execute(sa.select(runs.c.id).where(runs.c.created_at < cutoff,
+                                                                        runs.c.status.in_(FINISHED)))]
+        for run_id in old:
+            self.delete_run(run_id, _checked=True)
+        return old
+
+
 
     # ---- explanation jobs ----------------------------------------------------------------
     def create_explanation(self, run_id: str, model: str, kind: str, request: dict | None = None) -> str:
+        workspace = self.require("explain", "run", run_id)
         explanation_id = new_id()
         with self.engine.begin() as conn:
             conn.execute(explanations.insert().values(
                 id=explanation_id, run_id=run_id, model=model, kind=kind, status="queued",
                 request_json=json.dumps(request) if request is not None else None, created_at=time.time(),
+                created_by=self._email(),
             ))
+        self.log("explain", workspace, "run", run_id, model)
         return explanation_id
 
     def explanation(self, explanation_id: str) -> ExplanationRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(explanations).where(explanations.c.id == explanation_id)).first()
-        if row is None:
-            raise NotFoundError(f"No explanation with id {explanation_id!r} on this server.")
-        return ExplanationRecord.from_row(row)
+            row = conn.execute(sa.select(explanations, runs.c.workspace_id)
+                               .join(runs, runs.c.id == explanations.c.run_id)
+                               .where(explanations.c.id == explanation_id)).first()
+        if row is None or not self._sees(row.workspace_id):
+            raise NotFoundError(access.not_found("explanation", explanation_id))
+        return ExplanationRecord.from_row(_without(row, "workspace_id"))
 
     def latest_explanation(self, run_id: str, model: str, kind: str) -> ExplanationRecord | None:
         """The newest explanation job of this kind for one model of a run, whatever its status."""
+        self.run(run_id)  # not found unless the acting user sees the run
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(explanations).where(explanations.c.run_id == run_id, explanations.c.model == model,
@@ -763,6 +1211,13 @@ class Store:
                 status=status, message=message, finished_at=time.time(),
                 summary_json=json.dumps(summary) if summary is not None else None,
             ))
+
+def _without(row: Any, key: str) -> Any:
+    """A row's mapping less one joined column, in the shape ``from_row`` takes."""
+    mapping = dict(row._mapping)
+    mapping.pop(key, None)
+    return type("Row", (), {"_mapping": mapping})()
+
 
 def _pid_alive(pid: int) -> bool:
     try:

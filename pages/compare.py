@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from dlcore import charts, evaluate, outputs
-from ui import common, urls, views
+from ui import common, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
 
@@ -25,6 +25,11 @@ if not run_id:
 
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
+share, remove = st.columns([1, 1])
+with share:
+    team.share(run.id, "compare")
+with remove:
+    team.delete_run(run.id)
 
 st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")

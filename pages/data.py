@@ -8,7 +8,7 @@ from dlcore import charts, datasets, images
 from dlcore import tables as tabular
 from dlcore.errors import DlcoreError
 from dlcore.tables import samples, text
-from ui import common, urls, views
+from ui import common, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
 
@@ -81,6 +81,7 @@ if not dataset_id:
     views.pick_dataset("data", "Datasets on this server")
 record = views.or_stop(store.dataset, dataset_id)
 st.header(record.name)
+team.delete_dataset(record.id)
 if record.kind == "image":
     image_views.dataset_view(record)
     st.stop()
@@ -146,7 +147,13 @@ def save_target() -> None:
         task = tabular.infer_task(frame[chosen])
     except DlcoreError:
         task = None
-    store.set_dataset_target(dataset_id, chosen, task)
+    with common.guard():  # a viewer's choice is refused by the store, in words
+        store.set_dataset_target(dataset_id, chosen, task)
+
+
+def save_task() -> None:
+    with common.guard():
+        store.set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"])
 
 
 target = st.selectbox(
@@ -183,7 +190,7 @@ task = st.radio(
     index=options.index(chosen_task) if chosen_task in options else 0,
     format_func=lambda t: TASK_WORDS[t] + (" (detected)" if t == inferred else ""),
     key=f"task-{dataset_id}-{target}",
-    on_change=lambda: store.set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"]),
+    on_change=save_task,
 )
 
 warnings, leaks, blocking = target_checks(dataset_id, target, task)

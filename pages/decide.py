@@ -7,7 +7,7 @@ import ui
 from dlcore import charts, evaluate, outputs
 from dlcore.errors import DlcoreError
 from dlcore.handover import decision
-from ui import common, urls, views
+from ui import common, team, urls, views
 
 ui.route_through_app()
 
@@ -29,6 +29,7 @@ if not run_id:
                                      "for yes/no targets (or one class against the rest). Train one first.")
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
+team.share(run.id, "decide")
 st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
 if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}: thresholds need a finished run.")

@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from dlcore import evaluate, jobs
 from dlcore.handover import decision
-from ui import common, scoring, urls, views
+from ui import common, scoring, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
 from ui import tables as table_views
@@ -21,6 +21,11 @@ if not run_id:
     views.pick_finished_run("predict", "Which run's model should score your data?")
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
+team.share(run.id, "predict")
+if not team.can("score", run.workspace_id):
+    st.info(f"You are a {team.role(run.workspace_id)} of this workspace: scoring new data needs the editor role. Ask an owner of the "
+            "workspace to change your role.", icon=":material/lock:")
+    st.stop()
 if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}: only a finished run's models can score new data.")
     urls.link("train", "Watch the run", run=run.id)

@@ -13,7 +13,7 @@ from dlcore.spec import (
     suggested_flip,
     suggested_image_size,
 )
-from ui import common, live, urls, views
+from ui import common, live, team, urls, views
 from ui import series as series_views
 
 ui.route_through_app()
@@ -25,6 +25,7 @@ run_id = urls.get_id(urls.RUN)
 if run_id:
     run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
+    team.share(run.id, "train")
     st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target, run.task)}")
     st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
     live.run_view(run)
@@ -48,6 +49,10 @@ dataset_id = urls.get_id(urls.DATASET)
 if not dataset_id:
     views.pick_dataset("train", "Which data should the model learn from?")
 dataset = views.or_stop(store.dataset, dataset_id)
+if not team.can("train", dataset.workspace_id):
+    st.info(f"You are a {team.role(dataset.workspace_id)} of this workspace: training needs the editor role. Ask an owner of the "
+            "workspace to change your role.", icon=":material/lock:")
+    st.stop()
 
 columns = [c["name"] for c in dataset.profile["columns"]]
 st.subheader(f"Data: {dataset.name}")

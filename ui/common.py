@@ -9,20 +9,50 @@ from typing import Iterator
 import pandas as pd
 import streamlit as st
 
-from dlcore import config
+from dlcore import access, config
+from dlcore.access import Actor
 from dlcore.errors import DlcoreError
 from dlcore.jobs import LocalPool
 from dlcore.store import Store
 
-__all__ = ["store", "frame", "ensure_workers", "guard", "when", "duration", "STATUS_WORDS", "status_label"]
+__all__ = ["store", "server_store", "actor", "frame", "ensure_workers", "guard", "when", "duration", "STATUS_WORDS", "status_label"]
 
 
 @st.cache_resource(show_spinner=False)
-def store() -> Store:
-    """The server's store. Opening it marks runs whose worker is gone as interrupted."""
+def server_store() -> Store:
+    """The server's store, unbound (the system). Opening it marks runs whose worker is gone as
+    interrupted. Pages use ``store()``, bound to whoever is signed in."""
     opened = Store.open()
     opened.recover_interrupted()
     return opened
+
+
+def actor() -> Actor:
+    """Who uses this session: the built-in user in personal mode, the signed-in one in team mode
+    (app.py lets nobody further than the sign-in page before that)."""
+    if not access.team_mode():
+        return access.LOCAL
+    email = st.user.get("email") if st.user.get("is_logged_in") else None
+    if not email:
+        st.error("Sign in first: this server is in team mode.", icon=":material/lock:")
+        st.stop()
+    return Actor(str(email).lower(), st.user.get("name"))
+
+
+def store() -> Store:
+    """The store as the session's user sees it, in the workspace picked in the sidebar: every
+    read by id, every list and every queued job is checked in dlcore (``Store.as_actor``)."""
+    who = actor()
+    key = (who.email, st.session_state.get(WORKSPACE_KEY))
+    bound = st.session_state.get("_dlcore_store")
+    if bound is None or bound[0] != key or bound[1].engine is not server_store().engine:
+        bound = (key, server_store().as_actor(who, key[1]))
+        st.session_state["_dlcore_store"] = bound
+        st.session_state[WORKSPACE_KEY] = bound[1].workspace_id
+    return bound[1]
+
+
+WORKSPACE_KEY = "dlcore-workspace"
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the table…")
@@ -35,7 +65,7 @@ def frame(dataset_id: str) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False)
 def _pool() -> LocalPool:
-    s = store()
+    s = server_store()
     return LocalPool(s.home, n_train=config.local_workers(),
                      database_url=s.url if not s.url.startswith("sqlite") else None, store=s)
 

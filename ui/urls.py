@@ -38,8 +38,11 @@ PAGES: dict[str, PageInfo] = {
         PageInfo("decide", "pages/decide.py", "Decide", "decide", ":material/paid:"),
         PageInfo("predict", "pages/predict.py", "Predict", "predict", ":material/online_prediction:"),
         PageInfo("runs", "pages/runs.py", "Runs", "runs", ":material/history:"),
+        PageInfo("workspace", "pages/workspace.py", "Workspace", "workspace", ":material/groups:"),
     )
 }
+# Pages of team mode only (members, access requests, the audit log): personal mode has one user.
+TEAM_PAGES = ("workspace",)
 
 
 @st.cache_resource
@@ -55,7 +58,11 @@ def page(key: str) -> st.Page:
 
 
 def navigation() -> st.Page:
-    return st.navigation(list(_page_objects().values()), position="sidebar")
+    from dlcore import access
+
+    team = access.team_mode()
+    return st.navigation([p for key, p in _page_objects().items() if team or key not in TEAM_PAGES],
+                         position="sidebar")
 
 
 def _ids(dataset: str | None, run: str | None, scoring: str | None,

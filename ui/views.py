@@ -160,11 +160,16 @@ def display_rows(board: dict) -> list[dict]:
 
 
 def or_stop(load: Callable[..., T], *args: str) -> T:
-    """Load a record for the page, or show why not (an unknown id in a link) and stop the page."""
+    """Load a record for the page, or show why not (an unknown id in a link, or a record of a
+    workspace the user is not in: the same answer) and stop the page."""
     try:
         return load(*args)
     except DlcoreError as exc:
         st.error(str(exc), icon=":material/error:")
+        if isinstance(exc, NotFoundError) and getattr(load, "__name__", "") in ("run", "dataset") and args:
+            from ui import team
+
+            team.ask_access(load.__name__, args[0])
         st.stop()
 
 
@@ -252,6 +257,8 @@ def hand_over(run: RunRecord) -> None:
     from dlcore.handover import report
     from dlcore.spec import RunSpec
 
+    from ui import team
+
     store = common.store()
     c1, c2, c3 = st.columns(3)
     c1.download_button(
@@ -259,7 +266,7 @@ def hand_over(run: RunRecord) -> None:
         file_name=report.report_name(store, run.id), mime="text/html", icon=":material/summarize:",
         help="One file with the leaderboard, the verdict, the charts, the explanation, the threshold and how to "
              "reproduce the run. Its charts are interactive and need no network.", on_click="ignore")
-    if (run.result or {}).get("kind") != "series":
+    if (run.result or {}).get("kind") != "series" and team.can("download_model", run.workspace_id):
         from dlcore.handover import bundle
 
         c2.download_button(
@@ -267,7 +274,7 @@ def hand_over(run: RunRecord) -> None:
             file_name=bundle.bundle_name(store, run.id, None), mime="application/zip", icon=":material/deployed_code:",
             help="The deep model (.keras), its preprocessing, a model card and predict.py: score a CSV with plain "
                  "Keras and pandas, outside this app.", on_click="ignore")
-    if c3.button("Rerun exactly", icon=":material/replay:",
+    if team.can("train", run.workspace_id) and c3.button("Rerun exactly", icon=":material/replay:",
                  help="Train the same spec again: same data, split, seed and settings; on this machine the scores match."):
         with common.guard():
             urls.open_run(runner.submit(store, RunSpec.from_dict(run.spec)))

@@ -35,7 +35,10 @@ def build_bundle(store: Store, run_id: str, model: str | None = None) -> bytes:
 
     Raises ``RunError`` for a forecasting run or a run that has not finished with models, and
     ``NotFoundError`` for a model name the run does not have or a model file that is gone.
+    Asked for by a user, the download is checked (editors and owners only) and audited.
     """
+    if store.actor is not None:
+        store.note_download("model", run_id)
     run = store.run(run_id)
     model = _chosen_model(run, model)
     deep = model == run.spec["template"]

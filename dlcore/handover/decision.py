@@ -190,7 +190,8 @@ def decide(probabilities: np.ndarray, decision: Decision) -> np.ndarray:
 
 
 def save_decision(store: Store, run_id: str, decision: Decision) -> None:
-    """Keep the chosen threshold with the run (written whole or not at all)."""
+    """Keep the chosen threshold with the run (written whole or not at all); editors and owners."""
+    store.require("decide", "run", run_id)
     data = {**decision.to_dict(), "saved_at": time.time()}
     with atomic_write(store.run_dir(run_id) / _FILE) as tmp:
         tmp.write_text(json.dumps(data, indent=1))

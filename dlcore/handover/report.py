@@ -73,7 +73,10 @@ def _num(x: Any, spec: str = ".4f") -> str:
 
 
 def build_report(store: Store, run_id: str) -> str:
-    """The report of a finished run as one HTML string (a few MB: plotly.js is inside)."""
+    """The report of a finished run as one HTML string (a few MB: plotly.js is inside).
+    Asked for by a user, it is checked and kept in the audit log as a download."""
+    if store.actor is not None:
+        store.note_download("report", run_id)
     run = store.run(run_id)
     if run.status not in EVALUATED:
         raise RunError(f"Run {run_id!r} is {run.status}; a report needs a finished run.")

@@ -1,0 +1,75 @@
+"""Workspace (team mode): members and roles, requests for access, a new shared workspace, the audit log."""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from dlcore import access
+from ui import common, team
+
+ui.route_through_app()
+
+st.title("Workspace")
+store = common.store()
+workspace = store.workspace(store.workspace_id)
+role = team.role()
+kind = "personal" if workspace["personal_of"] else "shared"
+st.caption(f"{workspace['name']} · a {kind} workspace · you are its {role}. Pick another in the sidebar.")
+
+st.subheader("Members")
+st.dataframe(pd.DataFrame([{"Email": m["email"], "Role": m["role"], "Added": common.when(m["added_at"])}
+                           for m in store.members_of(workspace["id"])]), hide_index=True)
+if team.can("manage_members"):
+    with st.form("add-member", clear_on_submit=True):
+        c1, c2 = st.columns([3, 1])
+        email = c1.text_input("Add a colleague by email", placeholder="name@example.com")
+        chosen = c2.selectbox("Role", access.ROLES, index=2)
+        if st.form_submit_button("Add", icon=":material/person_add:"):
+            with common.guard():
+                store.add_member(workspace["id"], email, chosen)
+                st.rerun()
+    others = [m["email"] for m in store.members_of(workspace["id"]) if m["email"] != workspace["personal_of"]]
+    if others:
+        c1, c2 = st.columns([3, 1])
+        leaving = c1.selectbox("Remove a member", others, index=None, placeholder="Choose a member")
+        if c2.button("Remove", disabled=leaving is None):
+            with common.guard():
+                store.remove_member(workspace["id"], leaving)
+                st.rerun()
+
+    st.subheader("Asked for access")
+    asked = store.access_requests(workspace["id"])
+    if not asked:
+        st.caption("Nobody is waiting. When someone opens a link of this workspace and asks for access, they show here.")
+    for request in asked:
+        c1, c2 = st.columns([3, 1])
+        c1.write(f"**{request['email']}** asked to open {request['kind']} `{request['resource_id']}` "
+                 f"({common.when(request['created_at'])})")
+        if c2.button("Add as viewer", key=f"grant-{request['id']}", icon=":material/person_add:"):
+            with common.guard():
+                store.add_member(workspace["id"], request["email"], "viewer")
+                st.rerun()
+
+if team.can("read_audit"):
+    st.subheader("Audit log")
+    rows = store.audit_log(workspace["id"])
+    st.caption("Who signed in, uploaded, trained, scored, downloaded, changed members or deleted, and when.")
+    st.dataframe(pd.DataFrame([{"When": dt.datetime.fromtimestamp(r["at"]).strftime("%Y-%m-%d %H:%M:%S"),
+                                "Who": r["email"], "Action": r["action"], "What": r["kind"] or "",
+                                "Id": r["resource_id"] or "", "Detail": r["detail"] or ""} for r in rows],
+                              columns=["When", "Who", "Action", "What", "Id", "Detail"]),
+                 hide_index=True, width="stretch")
+    st.download_button("Export the audit log (CSV)", data=lambda: store.audit_csv(workspace["id"]).encode("utf-8"),
+                       file_name=f"audit-{workspace['id']}.csv", mime="text/csv", icon=":material/download:",
+                       on_click="ignore")
+
+st.subheader("New shared workspace")
+with st.form("new-workspace", clear_on_submit=True):
+    name = st.text_input("Name", placeholder="Pricing team")
+    if st.form_submit_button("Create", icon=":material/add:"):
+        with common.guard():
+            new = store.create_workspace(name)
+            st.session_state[common.WORKSPACE_KEY] = new
+            st.rerun()
