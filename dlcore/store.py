@@ -180,6 +180,7 @@ users = sa.Table(
     sa.Column("name", sa.Text),
     sa.Column("first_seen", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("last_workspace", sa.String(32)),  # the one picked last: a new session opens there
 )
 
 access_requests = sa.Table(
@@ -843,10 +844,32 @@ class Store:
         """This store bound to ``actor``, working in ``workspace_id`` (one they belong to; else
         their personal workspace, made at their first action). The copy shares the engine."""
         personal = self.ensure_user(actor)
+        if workspace_id is None and not actor.is_local:
+            with self.engine.connect() as conn:
+                workspace_id = conn.execute(sa.select(users.c.last_workspace)
+                                            .where(users.c.email == actor.email.lower())).scalar()
         bound = copy.copy(self)
         bound.actor = actor
         bound.workspace_id = workspace_id if workspace_id and self.role_of(actor, workspace_id) else personal
         return bound
+
+    def remember_workspace(self, workspace_id: str) -> None:
+        """The workspace the acting user picked: their next session opens in it."""
+        if self.actor is not None and self.role_of(self.actor, workspace_id) is not None:
+            with self.engine.begin() as conn:
+                conn.execute(users.update().where(users.c.email == self.actor.email.lower())
+                             .values(last_workspace=workspace_id, last_seen=time.time()))
+
+    def signed_in(self, token_issued: float | None) -> None:
+        """Log a sign-in once per token the provider issued (a page reload is not a sign-in)."""
+        detail = f"token issued {token_issued}" if token_issued else None
+        workspace = self.ensure_user(self.actor) if self.actor is not None else LOCAL_WORKSPACE
+        if detail:
+            with self.engine.connect() as conn:
+                if conn.execute(sa.select(audit.c.id).where(audit.c.email == self._email(), audit.c.action == "sign_in",
+                                                            audit.c.detail == detail)).first() is not None:
+                    return
+        self.log("sign_in", workspace, "user", self._email(), detail)
 
     def for_job(self, kind: str, job_id: str) -> "Store":
         """The store a worker uses for a job: bound to the user who queued it (the system for a

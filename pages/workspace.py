@@ -71,5 +71,6 @@ with st.form("new-workspace", clear_on_submit=True):
     if st.form_submit_button("Create", icon=":material/add:"):
         with common.guard():
             new = store.create_workspace(name)
+            store.remember_workspace(new)
             st.session_state[common.WORKSPACE_KEY] = new
             st.rerun()

@@ -37,8 +37,7 @@ def gate() -> None:
         st.stop()
     if st.session_state.get("_dlcore_signed_in") != email:
         try:
-            store = common.store()
-            store.log("sign_in", store.ensure_user(common.actor()), "user", email)
+            common.store().signed_in(st.user.get("iat"))
         except DlcoreError as exc:  # the data folder or database cannot be opened: say so, plainly
             st.error(str(exc), icon=":material/error:")
             st.stop()
@@ -78,6 +77,7 @@ def sidebar() -> None:
 
     def switch() -> None:
         st.session_state[common.WORKSPACE_KEY] = st.session_state["dlcore-workspace-picker"]
+        store.remember_workspace(st.session_state[common.WORKSPACE_KEY])
 
     st.selectbox("Workspace", ids, index=ids.index(current), format_func=names.get, key="dlcore-workspace-picker",
                  on_change=switch, help="Lists, uploads and new runs are in this workspace.")
