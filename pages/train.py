@@ -38,7 +38,7 @@ if run_id:
             urls.link("compare", "See the leaderboard and charts", run=run.id)
         with c2:
             urls.link("predict", "Use the model on new data", run=run.id)
-    if run.finished:
+    if run.finished and team.can("train", run.workspace_id):
         if st.button("Rerun with the same settings", icon=":material/replay:"):
             with common.guard():
                 urls.open_run(runner.submit(store, RunSpec.from_dict(run.spec)))

@@ -27,7 +27,7 @@ from dlcore import access, datasets, runner
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from dlcore.store import Store, metadata
 from tests import oidc
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.conftest import ROOT, churn_frame
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -116,6 +116,11 @@ def sign_in(browser, url: str, email: str):
     return page
 
 
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 def open_switcher(page) -> None:
     """Open the sidebar's workspace switcher (its options then show as a list)."""
     page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").locator("input, [role=combobox]").first.click()
@@ -173,6 +178,7 @@ def test_two_people_share_a_run_through_real_sign_in(team_server, browser):
     page_b.get_by_text("How the models get it right and wrong").wait_for(timeout=60_000)
     page_b.get_by_role("button", name="Report (HTML, opens offline)").wait_for(timeout=30_000)
     page_b.wait_for_timeout(1000)  # the rest of the page has drawn
+    shot(page_b, "team-viewer-compare")
     assert page_b.get_by_role("button", name="Model bundle (ZIP)").count() == 0
     assert page_b.get_by_role("button", name="Rerun exactly").count() == 0
     assert page_b.get_by_role("button", name="Delete run").count() == 0
@@ -211,6 +217,7 @@ def test_two_people_share_a_run_through_real_sign_in(team_server, browser):
     page_a.get_by_role("option", name="Churn team · owner").click()
     page_a.goto(f"{url}/workspace")
     page_a.get_by_text("Audit log").first.wait_for(timeout=30_000)
+    shot(page_a, "team-workspace-page")
     with page_a.expect_download() as download:
         page_a.get_by_role("button", name="Export the audit log (CSV)").click()
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))

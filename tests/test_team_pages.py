@@ -175,3 +175,31 @@ def test_sweep_ids_of_another_workspace_answer_as_ids_that_do_not_exist(team_sto
             nothing.main.button[-1].click().run()
             assert answer(theirs).replace(real, "<id>") == answer(nothing).replace(missing, "<id>")
             assert "Your request is noted" in theirs.info[0].value
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "workspace"])
+def test_personal_mode_says_who_can_see_and_shows_no_team_controls(team_store, page):
+    """Personal mode (every page with its ids: tests/test_pages.py): the one-line note, no sign-in,
+    no switcher, no Workspace page; the team's records are not the built-in user's."""
+    import streamlit as st
+
+    home, shared, ids = team_store
+    os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_AUTH="personal")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception and not at.error
+    assert "anyone who can open this address sees everything" in at.sidebar.caption[-1].value
+    assert "Sign in" not in [b.label for b in at.button] and not at.sidebar.selectbox
+    assert "churn" not in answer(at).lower()  # Alice's shared workspace is not the built-in user's
+
+
+def test_a_misconfigured_sign_in_is_a_message_for_the_administrator(team_store, tmp_path, monkeypatch):
+    home, shared, ids = team_store
+    monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml here
+    at = open_as(home, "home", None)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Sign-in is not set up correctly on this server" in at.error[0].value
+    assert "[auth] section of .streamlit/secrets.toml" in at.error[0].value

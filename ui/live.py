@@ -154,8 +154,9 @@ def _draw(run_id: str) -> None:
                 st.button("Stopping…", disabled=True, key=f"stopping-{run_id}")
             elif st.button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}",
                            help="Stops after the current batch, keeps the best weights so far, and still evaluates the run."):
-                store.request_stop(run_id)
-                st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
+                with common.guard():  # a viewer's Stop is refused by the store, in words
+                    store.request_stop(run_id)
+                    st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
     rows = tuple(map(tuple, history.itertuples(index=False)))
     fits = _fits(run)
     kept = ("no model was saved from this run." if run.finished and run.status not in EVALUATED
