@@ -85,9 +85,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("streamlit"):
-            logging.getLogger(name).setLevel(logging.ERROR)
     folder = Path(tempfile.mkdtemp(prefix="bench-access-"))
     home = folder / "home"
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_SECRETS=str(folder / "none.toml"))
@@ -99,6 +96,10 @@ def main() -> None:
 
     use_app_router_in_apptest()
     ORIGINAL_STORE = ui.common.store
+    render("home", {}, False)  # Streamlit's loggers exist from here: quiet their notes on running bare
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     pages = [("home", {}), ("runs", {}), ("data", {"dataset": dataset_id}), ("train", {"run": run_id}),
              ("compare", {"run": run_id}), ("predict", {"run": run_id})]
     for page, params in pages:  # warm both ways once (imports, caches of the server store)
