@@ -1,10 +1,15 @@
 """Deep Learning Studio: the router. Page config, navigation over the pages, shared sidebar."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import common, urls
 
-st.set_page_config(page_title="Deep Learning Studio", page_icon=":material/neurology:", layout="wide")
+# The icon is a file the app serves itself: a ":material/...:" icon makes every browser fetch the
+# SVG from a font host on the internet.
+st.set_page_config(page_title="Deep Learning Studio", page_icon=str(Path(__file__).parent / "ui" / "assets" / "icon.png"),
+                   layout="wide")
 
 current = urls.navigation()
 with st.sidebar:
