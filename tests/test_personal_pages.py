@@ -1,0 +1,85 @@
+"""Pages with columns of personal data: the Data page names them and masks their values for a
+session that may not see them; the Train page leaves them out and lets the analyst put one back."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import open_page as app
+from tests.conftest import use_app_router_in_apptest
+from tests.test_personal import _people
+
+use_app_router_in_apptest()
+
+
+@pytest.fixture
+def people(tmp_path):
+    from dlcore import datasets
+    from dlcore.store import Store
+
+    home = tmp_path / "home"
+    record, _ = datasets.register_bytes(Store.open(home), _people().to_csv(index=False).encode(), "customers.csv")
+    return home, record.id
+
+
+def test_data_page_names_personal_columns_and_masks_their_values_when_asked(people):
+    home, dataset_id = people
+    at = app(home, "data", dataset=dataset_id)
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("Column")
+    assert table.loc["contact", "Personal data"] == "email addresses"
+    assert table.loc["card", "Personal data"] == "payment card numbers"
+    assert table.loc["full_name", "Personal data"] == "people's names"
+    assert table.loc["tenure", "Personal data"] == ""
+
+    at.selectbox(key="detail_column").set_value("contact").run()
+    assert any("personal: email addresses" in m.value for m in at.markdown)  # the badge, values shown
+    charts = len(at.get("plotly_chart"))
+
+    at.session_state["_dlcore_mask_personal"] = True  # what ui.privacy.hide_personal_data() sets
+    at.run()
+    assert any("masked for your role" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == charts - 1
+
+
+def test_train_page_leaves_personal_columns_out_and_puts_one_back_when_asked(people):
+    from dlcore.store import Store
+
+    home, dataset_id = people
+    at = app(home, "train", dataset=dataset_id)
+    assert not at.exception
+    at.selectbox[0].set_value("churn")
+    put_back = next(m for m in at.multiselect if m.label.startswith("Columns of personal data"))
+    assert put_back.options == ["full_name", "contact", "card"] and put_back.value == []
+    at.form_submit_button[0].click().run()
+    first = Store.open(home).run(at.query_params["run"])
+    assert first.spec["data"]["features"] is None  # every usable column: personal ones left out
+
+    at = app(home, "train", dataset=dataset_id)
+    at.selectbox[0].set_value("churn")
+    next(m for m in at.multiselect if m.label.startswith("Columns of personal data")).set_value(["contact"])
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    second = Store.open(home).run(at.query_params["run"])
+    features = second.spec["data"]["features"]
+    assert "contact" in features and "full_name" not in features and "card" not in features
+    assert "tenure" in features and "churn" not in features
+
+
+def test_cli_fit_names_personal_columns_and_refuses_to_put_back_one_that_is_not(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    data = tmp_path / "people.csv"
+    _people().to_csv(data, index=False)
+    env = dict(os.environ, DLCORE_HOME=str(tmp_path / "home"), DLCORE_WORKERS="0")
+    done = subprocess.run([sys.executable, "-m", "dlcore", "fit", str(data), "--target", "churn", "--use-personal",
+                           "contact,tenure"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "warning: Column 'contact' holds personal data: email addresses" in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --use-personal names 'tenure', which is not flagged as personal data; the flagged columns are: "
+        "'full_name', 'contact', 'card'.")
