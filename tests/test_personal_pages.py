@@ -83,3 +83,31 @@ def test_cli_fit_names_personal_columns_and_refuses_to_put_back_one_that_is_not(
     assert done.stderr.strip().splitlines()[-1] == (
         "error: --use-personal names 'tenure', which is not flagged as personal data; the flagged columns are: "
         "'full_name', 'contact', 'card'.")
+
+
+def test_a_rows_explanation_hides_the_values_of_personal_inputs_only_when_masking():
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from ui import privacy
+
+        if st.session_state.get("viewer"):
+            privacy.hide_personal_data()
+        result = {"sentence": "80% likely to be “yes”, mostly because contact is a@b.org, which adds 30 points; "
+                              "then tenure is 3, which adds 10 points.",
+                  "contributions": [{"feature": "contact", "value": "a@b.org", "contribution": 0.3},
+                                    {"feature": "tenure", "value": 3, "contribution": 0.1}]}
+        profile = {"columns": [{"name": "contact", "personal": {"kind": "email", "share": 1.0, "details": []}},
+                               {"name": "tenure", "personal": None}]}
+        shown = privacy.shown_row(result, profile)
+        st.write(shown["sentence"])
+        st.write(", ".join(str(d["value"]) for d in shown["contributions"]))
+
+    at = AppTest.from_function(script).run()
+    assert "contact is a@b.org" in at.markdown[0].value and at.markdown[1].value == "a@b.org, 3"
+    at.session_state["viewer"] = True
+    at.run()
+    assert "contact is •••, which adds 30" in at.markdown[0].value and "a@b.org" not in at.markdown[0].value
+    assert "tenure is 3" in at.markdown[0].value and at.markdown[1].value == "•••, 3"

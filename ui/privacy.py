@@ -59,8 +59,12 @@ def shown_row(result: dict[str, Any], profile: dict[str, Any] | None) -> dict[st
     names = flagged(profile)
     if not names or not masking() or "contributions" not in result:
         return result
-    return {**result, "contributions": [{**d, "value": "•••"} if d.get("feature") in names else d
-                                        for d in result["contributions"]]}
+    hidden = [d for d in result["contributions"] if d.get("feature") in names]
+    sentence = result.get("sentence", "")
+    for d in hidden:  # the sentence names the two columns that moved the prediction most, with their values
+        sentence = sentence.replace(f"{d['feature']} is {d['value']},", f"{d['feature']} is •••,")
+    return {**result, "sentence": sentence,
+            "contributions": [{**d, "value": "•••"} if d in hidden else d for d in result["contributions"]]}
 
 
 def badge(finding: dict[str, Any]) -> str:
