@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server
-from tests.conftest import ROOT, churn_frame
+from tests.conftest import ROOT, churn_frame, wait_until
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -71,9 +71,10 @@ def test_the_shipped_config_keeps_streamlit_from_asking_for_the_external_address
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A data folder with a dataset and a small finished run (with baselines), so every page has
-    its content: leaderboard, charts, the scoring form, the money sliders."""
+def queued(tmp_path_factory):
+    """A data folder with a dataset and a small run (with baselines) queued: the server's own
+    worker trains it while the hook watches, and then every page has its content: leaderboard,
+    charts, the scoring form, the money sliders."""
     from dlcore import datasets, runner
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
     from dlcore.store import Store
@@ -83,19 +84,18 @@ def trained(tmp_path_factory):
     record, _ = datasets.register_bytes(store, churn_frame(300).to_csv(index=False).encode(), "customers.csv")
     spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp",
                    train=TrainSpec(epochs=2, batch_size=32, size="small", seed=1))
-    run_id = runner.submit(store, spec, claim=True)
-    runner.execute_run(store, run_id)
-    assert store.run(run_id).status == "done"
-    return home, record.id, run_id
+    return home, record.id, runner.submit(store, spec)
 
 
 @pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's Chromium")
-def test_every_page_asks_only_the_apps_own_address(trained):
+def test_every_page_asks_only_the_apps_own_address(queued):
+    from dlcore.store import Store
     from ui import urls
 
-    home, dataset_id, run_id = trained
+    home, dataset_id, run_id = queued
     log = home.parent / "server-net.log"
     server = Server(home, env=_audit_env(log))
+    store = Store.open(home)
     own = urlparse(server.url).netloc
     asked: list[str] = []
     elsewhere: list[str] = []
@@ -117,13 +117,16 @@ def test_every_page_asks_only_the_apps_own_address(trained):
             page.on("request", lambda req: asked.append(req.url))
             page.on("websocket", lambda ws: asked.append(ws.url))
             icons = set()
+            # The first page view starts the server's workers; one of them trains the queued run.
+            page.goto(server.url, wait_until="networkidle")
+            wait_until(lambda: store.run(run_id).status in ("done", "failed"), timeout=300)
+            assert store.run(run_id).status == "done", store.run(run_id).message
             for key, info in urls.PAGES.items():
                 path = "" if key == "home" else info.url_path
                 query = {"data": f"?{urls.DATASET}={dataset_id}", "home": ""}.get(key, f"?{urls.RUN}={run_id}")
                 page.goto(f"{server.url}/{path}{query}", wait_until="networkidle")
                 page.locator("[data-testid='stMainBlockContainer'] h1, [data-testid='stMainBlockContainer'] h2, "
                              "[data-testid='stMainBlockContainer'] h3").first.wait_for()
-                page.wait_for_timeout(1000)  # charts and fonts that load after the first paint
                 assert page.locator("[data-testid='stException']").count() == 0, key
                 icons.update(page.evaluate(
                     "() => [...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)"))
@@ -140,5 +143,5 @@ def test_every_page_asks_only_the_apps_own_address(trained):
     events = _events(log)
     started = [e["target"] for e in events if e["event"] == "start"]
     assert any("app.py" in s for s in started), started  # the server was watched
-    assert any("worker" in s for s in started), started  # and so were the workers it started
+    assert any("worker" in s for s in started), started  # and so were the workers it started, one of which trained
     assert [e for e in events if not e["allowed"]] == []
