@@ -16,7 +16,7 @@ import streamlit as st
 
 from dlcore.tables.personal import PERSONAL_KINDS, mask_personal
 
-__all__ = ["hide_personal_data", "masking", "shown", "shown_row", "badge", "flagged", "personal_note"]
+__all__ = ["badge", "flagged", "hide_personal_data", "masking", "shown", "shown_row"]
 
 _KEY = "_dlcore_mask_personal"
 
@@ -70,15 +70,3 @@ def shown_row(result: dict[str, Any], profile: dict[str, Any] | None) -> dict[st
 def badge(finding: dict[str, Any]) -> str:
     """A Markdown badge for a flagged column: ":red-badge[personal: email addresses]"."""
     return f":red-badge[:material/shield_person: personal: {PERSONAL_KINDS.get(finding['kind'], finding['kind'])}]"
-
-
-def personal_note(profile: dict[str, Any] | None) -> str | None:
-    """One line for a page that shows cells: which columns hold personal data, and whether they are masked."""
-    names = flagged(profile)
-    if not names:
-        return None
-    listed = ", ".join(f"'{n}'" for n in names)
-    if masking():
-        return f"Columns of personal data ({listed}) are masked: your role in this workspace may not see them."
-    return (f"Columns of personal data ({listed}) are shown because you may see them; they are left out of the "
-            "model inputs unless put back on the Train page, and kept out of reports and bundles.")

@@ -109,7 +109,7 @@ def _digits(text: str) -> str:
 @functools.cache
 def _validators() -> list[tuple[str, re.Pattern[str], Any]]:
     """(label, the written form, the check) for every national number we know."""
-    from stdnum import luhn  # noqa: F401  (imported here: python-stdnum loads only when a table is profiled)
+    # Imported here: python-stdnum's modules load only when a table is profiled.
     from stdnum.be import nn
     from stdnum.de import idnr
     from stdnum.dk import cpr

@@ -21,15 +21,11 @@ def _local(host: object) -> bool:
     if host in _LOCAL_NAMES:
         return True
     text = host.decode() if isinstance(host, bytes) else str(host)
-    return text.startswith("127.") or text in ("::1", "localhost") or text.startswith("::ffff:127.")
+    return text.startswith(("127.", "::ffff:127.")) or text in ("::1", "localhost")
 
 
 def _hook(event: str, args: tuple) -> None:
-    if event == "socket.getaddrinfo":
-        host = args[0]
-    elif event in ("socket.gethostbyname", "socket.gethostbyname_ex"):
-        host = args[0]
-    elif event == "socket.gethostbyaddr":
+    if event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr"):
         host = args[0]
     elif event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
         address = args[1] if len(args) > 1 else None
