@@ -85,7 +85,7 @@ def test_cli_fit_names_personal_columns_and_refuses_to_put_back_one_that_is_not(
         "'full_name', 'contact', 'card'.")
 
 
-def test_a_rows_explanation_hides_the_values_of_personal_inputs_only_when_masking():
+def test_a_rows_explanation_and_a_scored_preview_hide_personal_values_only_when_masking():
     from streamlit.testing.v1 import AppTest
 
     def script():
@@ -104,10 +104,18 @@ def test_a_rows_explanation_hides_the_values_of_personal_inputs_only_when_maskin
         shown = privacy.shown_row(result, profile)
         st.write(shown["sentence"])
         st.write(", ".join(str(d["value"]) for d in shown["contributions"]))
+        import pandas as pd
+
+        scored = pd.DataFrame({"contact": ["a@b.org", None], "tenure": [3, 4], "prediction": ["yes", "no"]})
+        st.dataframe(privacy.shown(scored, profile))  # as the Predict page shows a scored file
 
     at = AppTest.from_function(script).run()
     assert "contact is a@b.org" in at.markdown[0].value and at.markdown[1].value == "a@b.org, 3"
+    assert at.dataframe[0].value["contact"].tolist()[0] == "a@b.org"
     at.session_state["viewer"] = True
     at.run()
     assert "contact is •••, which adds 30" in at.markdown[0].value and "a@b.org" not in at.markdown[0].value
     assert "tenure is 3" in at.markdown[0].value and at.markdown[1].value == "•••, 3"
+    preview = at.dataframe[0].value
+    assert preview["contact"].tolist()[0] == "•••" and preview["contact"].isna().tolist()[1]
+    assert preview["tenure"].tolist() == [3, 4] and preview["prediction"].tolist() == ["yes", "no"]
