@@ -2,6 +2,7 @@
 
     python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
                               [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
+                              [--use-personal COL,...]
     python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME] [--map 'MODEL_COLUMN=FILE_COLUMN,...']
     python -m dlcore rerun RUN_ID
     python -m dlcore report RUN_ID -o REPORT.html [--explain]
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     fit.add_argument("--size", choices=SIZES, default=defaults.size)
     fit.add_argument("--no-baselines", action="store_true", help="train the deep model only")
+    fit.add_argument("--use-personal", default=None, metavar="COL,...",
+                     help="tables: put these columns of personal data back as inputs (left out by default)")
     pred = sub.add_parser("predict", help="score a file with a finished run's model")
     pred.add_argument("run_id")
     pred.add_argument("data", help="a table for a table's run; an image or a ZIP of images for an image run")
@@ -142,13 +145,35 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from dlcore.spec import suggested_batch_size
 
     spec = RunSpec(
-        data=DataSpec(dataset_id=record.id, target=args.target, task=task),
+        data=DataSpec(dataset_id=record.id, target=args.target, task=task,
+                      features=_inputs_with_personal(record, args.target, args.use_personal)),
         template=args.template or "mlp",
         train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )
     return _train_and_print(store, spec)
+
+
+def _inputs_with_personal(record, target: str, use_personal: str | None) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+    """The inputs for ``--use-personal``: every usable column plus the named personal ones (None
+    without the option: every usable column, personal ones left out)."""
+    from dlcore import tables as tabular
+
+    if not use_personal:
+        return None
+    profile = tabular.profile_of(record)
+    personal = tabular.personal_columns(profile)
+    asked = [c.strip() for c in use_personal.split(",") if c.strip()]
+    unknown = [c for c in asked if c not in personal]
+    if unknown:
+        raise DlcoreError(f"--use-personal names {', '.join(map(repr, unknown))}, which "
+                          f"{'is' if len(unknown) == 1 else 'are'} not flagged as personal data; the flagged columns "
+                          f"are: {', '.join(map(repr, personal)) or 'none'}.")
+    usable = tabular.usable_features(profile, target)
+    _say(f"warning: putting back columns of personal data as inputs: {', '.join(map(repr, asked))}; the model "
+         "learns from them, and the report, model card and bundle name them")
+    return tuple(usable + [c for c in asked if c not in usable and c != target])
 
 
 def _fit_images(store, record, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ from dlcore import charts, datasets, images
 from dlcore import tables as tabular
 from dlcore.errors import DlcoreError
 from dlcore.tables import samples, text
-from ui import common, team, urls, views
+from dlcore.tables.personal import Finding, describe
+from ui import common, privacy, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
 
@@ -103,6 +104,10 @@ st.caption(
     "**text** (free sentences) or **identifier** (a different value in almost every row). Free text is read "
     "word by word; identifiers and constant columns are left out of training."
 )
+def privacy_label(found: dict | None) -> str:
+    return describe(Finding.from_dict(found)) if found else ""
+
+
 table = pd.DataFrame([
     {
         "Column": c.name,
@@ -110,6 +115,7 @@ table = pd.DataFrame([
         "Missing": c.missing_share,
         "Distinct values": c.n_unique,
         "Distribution": c.hist_counts,
+        "Personal data": privacy_label(c.personal),
         "Notes": " ".join(c.warnings),
     }
     for c in profile.columns
@@ -129,8 +135,16 @@ st.dataframe(
 )
 with st.expander("Look at one column"):
     column = st.selectbox("Column", [c.name for c in profile.columns], key="detail_column")
-    frame = load_frame(dataset_id)
-    st.plotly_chart(charts.distribution_chart(frame[column], column), width="stretch")
+    found = profile.column(column).personal
+    if found and privacy.masking():
+        st.info(f"'{column}' holds personal data ({privacy_label(found)}): its values are masked for your role in "
+                "this workspace.", icon=":material/shield_person:")
+    else:
+        if found:
+            st.markdown(privacy.badge(found) + " Shown because you may see it; left out of the model inputs "
+                        "unless put back on the Train page, and kept out of reports and bundles.")
+        frame = load_frame(dataset_id)
+        st.plotly_chart(charts.distribution_chart(frame[column], column), width="stretch")
 
 if series_views.time_columns(dataset_id):
     series_views.data_view(record, [c.name for c in profile.columns if c.kind == "numeric"])
@@ -212,7 +226,10 @@ with right:
             st.success("The target looks ready for training.", icon=":material/check_circle:")
         urls.link("train", "Next: choose a model and train it", dataset=dataset_id, icon=":material/arrow_forward:")
 
-text_columns = [c.name for c in profile.columns if c.kind == "text" and c.name != target]
+# A free-text column that carries personal data (emails inside comments) shows its words only to
+# those who may see it.
+text_columns = [c.name for c in profile.columns if c.kind == "text" and c.name != target
+                and not (c.personal and privacy.masking())]
 if text_columns:
     st.subheader("Text columns")
     st.caption("The models read these columns' words (and pieces of words, so misspellings and languages written "

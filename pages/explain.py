@@ -97,7 +97,7 @@ with tab_row:
             if job.status == "done":
                 if job.model != model:
                     st.caption(f"Explained with {evaluate.display_name(job.model)}.")
-                table_views.row_view(job.summary, run.target)
+                table_views.row_view(job.summary, run.target, dataset.profile)
             elif job.status == "failed":
                 st.error(job.message or "The explanation failed.", icon=":material/error:")
             else:

@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from dlcore import evaluate, jobs
 from dlcore.handover import decision
-from ui import common, scoring, team, urls, views
+from ui import common, privacy, scoring, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
 from ui import tables as table_views
@@ -82,7 +82,7 @@ with tab_file:
         for note in summary.get("notes", []):
             st.info(note, icon=":material/info:")
         data = (store.scoring_dir(job.id) / "scored.csv").read_bytes()
-        st.dataframe(preview(job.id), hide_index=True, width="stretch")
+        st.dataframe(privacy.shown(preview(job.id), dataset.profile), hide_index=True, width="stretch")
         if summary.get("n_rows", 0) > 200:
             st.caption("The first 200 rows; the download has them all.")
         st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",

@@ -105,6 +105,17 @@ with st.form("train"):
             help="Words are learned from this table's own rows. This server cannot download pretrained language "
                  "models; a template that reads word vectors placed on the server will come when they can ship.")
         st.caption("Every model learns its words from your rows only: no pretrained language model is downloaded.")
+    personal = [] if is_image else [c["name"] for c in dataset.profile["columns"] if c.get("personal") and c["name"] != target]
+    put_back: list[str] = []
+    if personal:
+        put_back = st.multiselect(
+            "Columns of personal data, left out of the inputs (put one back only if the model needs it and you may use "
+            "it for this)", personal, default=[],
+            help="Found by their content on the Data page: emails, phones, bank and card numbers, national ids, IP "
+                 "addresses or names.")
+        st.caption(":material/warning: A column put back is learned from: its name then appears in the report and "
+                   "the model card, and the bundle's preprocessing keeps what it learned from its values (its most "
+                   "frequent categories, say).")
     if is_image:
         st.caption("Models are trained from scratch: this server cannot download pretrained weights. A transfer-learning "
                    "template will come when weights can ship with the app.")
@@ -148,13 +159,15 @@ with st.form("train"):
 
 
 
-def _inputs_without(left_out: set[str]) -> tuple[str, ...] | None:
-    """The run's input columns: every usable one (None) unless the analyst left a text column out."""
-    if not left_out:
+def _inputs_without(left_out: set[str], put_back: list[str] = ()) -> tuple[str, ...] | None:
+    """The run's input columns: every usable one (None) unless the analyst left a text column out
+    or put a column of personal data back."""
+    if not left_out and not put_back:
         return None
     from dlcore.tables import profile_of, usable_features
 
-    return tuple(c for c in usable_features(profile_of(dataset), target) if c not in left_out)
+    usable = usable_features(profile_of(dataset), target)
+    return tuple([c for c in usable if c not in left_out] + [c for c in put_back if c not in usable and c != target])
 
 
 if submitted:
@@ -162,7 +175,7 @@ if submitted:
         spec = RunSpec(
             data=DataSpec(dataset_id=dataset_id, target=target, task=task,
                           image_size=int(image_size) if is_image else None,
-                          features=_inputs_without(set(text_columns) - set(read_texts))),
+                          features=_inputs_without(set(text_columns) - set(read_texts), put_back)),
             template=template,
             train=TrainSpec(epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
                             size=size, dropout=float(dropout), l2=float(l2), patience=int(patience), seed=int(seed),

@@ -27,11 +27,12 @@ def free_port() -> int:
 class Server:
     """``streamlit run app.py`` on a free port with its own data folder, as an analyst's server."""
 
-    def __init__(self, home: Path, workers: int = 1) -> None:
+    def __init__(self, home: Path, workers: int = 1, env: dict[str, str] | None = None) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, DLCORE_HOME=str(home), DLCORE_WORKERS=str(workers), TF_CPP_MIN_LOG_LEVEL="2")
+        env = dict(os.environ, DLCORE_HOME=str(home), DLCORE_WORKERS=str(workers), TF_CPP_MIN_LOG_LEVEL="2",
+                   **(env or {}))
         self.log = open(home.parent / f"streamlit-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),

@@ -74,8 +74,12 @@ def dependence_view(result: dict[str, Any], target: str) -> None:
                             width="stretch", key=f"pdp-{result['model']}-{i}")
 
 
-def row_view(result: dict[str, Any], target: str) -> None:
-    """One row's explanation: the sentence, the waterfall, and the numbers."""
+def row_view(result: dict[str, Any], target: str, profile: dict[str, Any] | None = None) -> None:
+    """One row's explanation: the sentence, the waterfall, and the numbers (values of personal-data
+    columns masked for a session that may not see them; ``profile`` is the dataset's stored one)."""
+    from ui import privacy
+
+    result = privacy.shown_row(result, profile)
     st.success(result["sentence"], icon=":material/lightbulb:")
     words_view(result)
     if "actual" in result:

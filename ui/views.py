@@ -163,7 +163,7 @@ def or_stop(load: Callable[..., T], *args: str) -> T:
     """Load a record for the page, or show why not (an unknown id in a link, or a record of a
     workspace the user is not in: the same answer) and stop the page."""
     try:
-        return load(*args)
+        record = load(*args)
     except DlcoreError as exc:
         st.error(str(exc), icon=":material/error:")
         if isinstance(exc, NotFoundError) and getattr(load, "__name__", "") in ("run", "dataset") and args:
@@ -171,6 +171,14 @@ def or_stop(load: Callable[..., T], *args: str) -> T:
 
             team.ask_access(load.__name__, args[0])
         st.stop()
+    workspace_id = getattr(record, "workspace_id", None)
+    if workspace_id is not None:
+        # Personal data is masked for a viewer of the record's workspace (the page may be opened
+        # from a link into a workspace other than the one picked in the sidebar).
+        from ui import privacy, team
+
+        privacy.hide_personal_data(team.role(workspace_id) == "viewer")
+    return record
 
 
 def verdicts(board: dict) -> None:

@@ -23,16 +23,18 @@ from dlcore.tables.profile import (
     check_target,
     infer_task,
     leakage_warnings,
+    personal_columns,
     profile_frame,
     profile_of,
     usable_features,
 )
+from dlcore.tables.personal import mask_personal
 from dlcore.tables.reader import FORMATS, ReadReport, load_frame, read_table
 
 __all__ = [
     "KIND", "FORMATS", "COLUMN_KINDS", "TASKS", "MIN_ROWS", "ReadReport", "ColumnProfile", "DatasetProfile",
     "read_table", "load_frame", "profile_frame", "profile_of", "infer_task", "check_target", "leakage_warnings",
-    "usable_features",
+    "usable_features", "personal_columns", "mask_personal",
 ]
 
 KIND = Kind(

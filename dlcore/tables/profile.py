@@ -22,9 +22,10 @@ import pandas as pd
 
 from dlcore.errors import DataError, SpecError
 from dlcore.tables.columns import _ID_NAME_RE, _SEED, _missing, _sample, _to_number
+from dlcore.tables.personal import Finding, describe, detect_personal
 
 __all__ = ["COLUMN_KINDS", "TASKS", "MIN_ROWS", "ColumnProfile", "DatasetProfile", "profile_frame", "profile_of",
-           "infer_task", "check_target", "leakage_warnings", "usable_features"]
+           "infer_task", "check_target", "leakage_warnings", "usable_features", "personal_columns"]
 
 COLUMN_KINDS = ("numeric", "categorical", "datetime", "text", "identifier")
 TASKS = ("binary", "multiclass", "regression")
@@ -44,7 +45,9 @@ class ColumnProfile:
     """What one column holds: its kind, gaps, distinct values, summary and a small histogram.
 
     ``stats`` holds min/max/mean/median/std for numeric columns, min/max and ``top`` for
-    datetime, and ``top`` (up to 5 ``{"value", "count"}``) for the others.
+    datetime, and ``top`` (up to 5 ``{"value", "count"}``) for the others. ``personal`` is the
+    personal data found in the column (``Finding.to_dict()``, see ``dlcore.tables.personal``) or
+    None; such a column's profile keeps no value of it (no stats, no histogram labels).
     """
 
     name: str
@@ -57,11 +60,13 @@ class ColumnProfile:
     hist_counts: list[int] = field(default_factory=list)
     hist_labels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    personal: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (plain numbers and text; NaN becomes None)."""
         return _json_safe(
             {
+                "personal": self.personal,
                 "name": self.name,
                 "kind": self.kind,
                 "dtype": self.dtype,
@@ -89,6 +94,7 @@ class ColumnProfile:
             hist_counts=list(data.get("hist_counts", [])),
             hist_labels=list(data.get("hist_labels", [])),
             warnings=list(data.get("warnings", [])),
+            personal=data.get("personal"),
         )
 
 
@@ -176,6 +182,12 @@ def _profile_column(s: pd.Series, name: str, n: int) -> ColumnProfile:
     else:
         prof = _profile_categorical(s, name, present)
     kind, n_unique, stats, counts, labels, col_warnings = prof
+    finding = detect_personal(s)
+    if finding is not None:
+        # Nothing of the values is kept: no summary, no histogram labels, no warning quoting a cell.
+        stats, labels = {}, []
+        col_warnings = [_personal_warning(name, finding)] + [
+            w for w in col_warnings if "mixes numbers and words" not in w]
     if n_unique == 0:
         col_warnings.insert(0, f"Column '{name}' is empty in every row; it will be ignored.")
     elif n_unique == 1 and n_missing == 0:
@@ -198,6 +210,15 @@ def _profile_column(s: pd.Series, name: str, n: int) -> ColumnProfile:
         hist_counts=[int(c) for c in counts],
         hist_labels=[str(label) for label in labels],
         warnings=col_warnings,
+        personal=finding.to_dict() if finding is not None else None,
+    )
+
+
+def _personal_warning(name: str, finding: Finding) -> str:
+    return (
+        f"Column '{name}' holds personal data: {describe(finding)} in {_pct(finding.share)} of the rows looked at. "
+        "It is left out of the model inputs, kept out of reports and bundles, and masked for viewers; put it "
+        "back on the Train page only if the model needs it and you may use it for this."
     )
 
 
@@ -725,14 +746,22 @@ _CJK_RE = "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
 
 def usable_features(profile: DatasetProfile, target: str) -> list[str]:
     """Columns a model can learn from: all but the target, identifiers, constant and
-    fully-missing columns (free text is read: its words)."""
+    fully-missing columns, and columns of personal data (free text is read: its words). An
+    analyst may put a personal column back by naming the inputs (``DataSpec.features``)."""
     return [
         c.name
         for c in profile.columns
         if c.name != target
         and c.kind in ("numeric", "categorical", "datetime", "text")
         and not _constant(c)
+        and not c.personal
     ]
+
+
+def personal_columns(profile: DatasetProfile | dict[str, Any]) -> list[str]:
+    """The names of the columns that hold personal data, from a profile or its stored dict."""
+    columns = profile.get("columns", []) if isinstance(profile, dict) else [c.to_dict() for c in profile.columns]
+    return [c["name"] for c in columns if c.get("personal")]
 
 
 def _constant(col: ColumnProfile) -> bool:

@@ -22,7 +22,7 @@ from dlcore.tables.preprocess import TabularPreprocessor
 from dlcore.tables.reader import load_frame
 from dlcore.targets import TargetEncoder
 
-__all__ = ["Prepared", "prepare", "prepare_inputs", "resolve_task", "check"]
+__all__ = ["Prepared", "prepare", "prepare_inputs", "resolve_task", "check", "personal_input_warnings"]
 
 
 def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
@@ -42,6 +42,16 @@ def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
                             "inputs have none; choose an MLP template, or a table with a text column.")
     target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
     tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
+
+
+def personal_input_warnings(profile: tabular.DatasetProfile, features: list[str] | tuple[str, ...]) -> list[str]:
+    """One line per input column that holds personal data: only an analyst who named the inputs
+    can have put one back, and the run, its report and its model card say so."""
+    from dlcore.tables.personal import Finding, describe
+
+    return [f"Input column '{c.name}' holds personal data ({describe(Finding.from_dict(c.personal))}); the analyst "
+            "put it back as a model input, so the model and its bundle learn from it."
+            for c in profile.columns if c.personal and c.name in features]
 
 
 def resolve_task(requested: str, y: pd.Series) -> str:
@@ -108,6 +118,7 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
             "No usable input columns are left besides the target (identifiers, free text and constant "
             "columns are left out). Add columns that could explain the target."
         )
+    warnings += personal_input_warnings(profile, features)
     kinds = {c.name: c.kind for c in profile.columns}
     numeric = [c for c in features if kinds.get(c) == "numeric"]
     dates = [c for c in features if kinds.get(c) == "datetime"]
