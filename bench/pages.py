@@ -159,6 +159,11 @@ def browser_times(home: Path, dataset_id: str, run_id: str, reps: int) -> dict[s
         time.sleep(5)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
+            # One more session stays open on each server, as on a server others use: when its last
+            # session closes, Streamlit forgets its compiled page scripts, which a bench that
+            # reloads the only tab would otherwise pay on every visit.
+            for port in (ours_port, ref_port):
+                browser.new_page().goto(f"http://127.0.0.1:{port}/runs")
             tab = browser.new_page(viewport={"width": 1400, "height": 1600})
             for page_key, params in pages(dataset_id, run_id):
                 query = "&".join(f"{k}={v}" for k, v in params.items())

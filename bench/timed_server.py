@@ -1,6 +1,7 @@
 """A Streamlit server that notes every script run it makes (start, end, page, query) in the file
 named by ``BENCH_RUN_LOG``, one JSON line each: the server-side time of each page view, for
-``bench/pages.py`` and ``bench/load.py``. Otherwise exactly ``streamlit run``.
+``bench/pages.py`` and ``bench/load.py``. With ``BENCH_PROFILE`` set to a folder, each script
+run's cProfile statistics are saved there too. Otherwise exactly ``streamlit run``.
 
     BENCH_RUN_LOG=runs.jsonl python bench/timed_server.py app.py --server.port 8600
 """
@@ -22,11 +23,24 @@ def main() -> None:
     lock = threading.Lock()
     original = script_runner.ScriptRunner._run_script
 
+    profile_to = os.environ.get("BENCH_PROFILE")  # a folder: one cProfile file per script run
+    if profile_to:
+        os.makedirs(profile_to, exist_ok=True)
+
     def timed(self, rerun_data):  # type: ignore[no-untyped-def]
         started, cpu = time.time(), time.thread_time()
+        prof = None
+        if profile_to and not rerun_data.fragment_id:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
         try:
             return original(self, rerun_data)
         finally:
+            if prof is not None:
+                prof.disable()
+                prof.dump_stats(os.path.join(profile_to, f"{rerun_data.page_name or 'page'}-{started:.3f}.prof"))
             note = {"start": started, "end": time.time(), "cpu": time.thread_time() - cpu,
                     "query": rerun_data.query_string, "page": rerun_data.page_name,
                     "fragment": bool(rerun_data.fragment_id), "session": id(self)}
