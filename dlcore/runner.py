@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlcore import baselines, evaluate, fanout, kinds
+from dlcore import baselines, evaluate, fanout, kinds, ready
 from dlcore.base import Say
 from dlcore.errors import DlcoreError, RunError
 from dlcore.outputs import save_test_outputs
@@ -77,6 +77,9 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     run = store.run(run_id)
     spec = RunSpec.from_dict(run.spec)
     kind = kinds.of_run(spec)
+    # A table uploaded a moment ago may still have its stored copy written: wait, and say so.
+    ready.wait(store, spec.data.dataset_id,
+               note=lambda words: store.update_run(run_id, phase=words, heartbeat_at=time.time()))
     if kind.execute is not None:  # a kind with a loop of its own (a backtest), on the same records
         return kind.execute(store, run_id, spec, say)
     template = kinds.template(spec.template)

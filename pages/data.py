@@ -56,7 +56,7 @@ with upload_tab:
         st.session_state.pop("upload_error", None)
         with common.guard(), st.spinner(f"Reading and profiling {uploaded.name}…"):
             try:
-                record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name)
+                record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name, answer_first=True)
             except DlcoreError as exc:
                 st.session_state["upload_error"] = str(exc)
                 raise

@@ -858,5 +858,11 @@ def _read_parquet(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
 
 def load_frame(store: Any, dataset_id: str) -> pd.DataFrame:
     """A stored table as it was read and typed at upload (its Parquet copy)."""
+    from dlcore import ready
+
     store.dataset(dataset_id)  # a clear NotFoundError first
+    held = ready.fresh(dataset_id)  # uploaded to this process, its copy still being written
+    if held is not None:
+        return held
+    ready.wait(store, dataset_id)
     return pd.read_parquet(store.dataset_dir(dataset_id) / "data.parquet")

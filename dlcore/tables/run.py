@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlcore import base
+from dlcore import base, ready
 from dlcore.errors import DataError
 from dlcore.spec import RunSpec
 from dlcore.splits import split_indices
@@ -40,7 +40,13 @@ def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
         if not any(c.kind == "text" and c.name in features for c in profile.columns):
             raise DataError("The text model reads free-text columns (descriptions, tickets, reviews), and this run's "
                             "inputs have none; choose an MLP template, or a table with a text column.")
-    target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+    held = ready.fresh(record.id)
+    if held is not None:
+        target = held[[spec.data.target]]
+    elif ready.is_ready(store, record.id):
+        target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+    else:  # uploaded to another process and still being written: the worker checks it before training
+        return
     tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
 
 

@@ -1,0 +1,108 @@
+"""The paths that make pages, uploads and training faster still give the same answers: an upload
+that answers before its stored copy is written, runs that wait for that copy, and the figures
+and tables a page builds once per run and state."""
+
+import os
+import time
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from dlcore import cache, datasets, ready, runner
+from dlcore.spec import DataSpec, RunSpec, TrainSpec
+from tests.conftest import churn_frame, wait_until
+
+
+def _not_ready(store, dataset_id):
+    """Put a stored table back in the state of an upload whose copy is still being written."""
+    folder = store.dataset_dir(dataset_id)
+    aside = folder / "copy-aside.parquet"
+    os.replace(folder / "data.parquet", aside)
+    (folder / ready.PENDING).touch()
+    return aside
+
+
+def test_a_run_submitted_before_its_dataset_is_ready_waits_says_so_and_then_trains(store, worker):
+    record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
+    aside = _not_ready(store, record.id)
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=2, batch_size=32),
+                   baselines=False)
+    run_id = runner.submit(store, spec)  # accepted: the worker checks the target once the copy is there
+    wait_until(lambda: store.run(run_id).phase == ready.WAITING, timeout=60)
+    time.sleep(1.0)
+    waiting = store.run(run_id)
+    assert (waiting.status, waiting.epochs_done, store.epochs(run_id)) == ("running", 0, [])
+    # The writer finishes: the copy goes into place, then the marker goes.
+    os.replace(aside, store.dataset_dir(record.id) / "data.parquet")
+    (store.dataset_dir(record.id) / ready.PENDING).unlink()
+    done = wait_until(lambda: (r := store.run(run_id)).finished and r, timeout=120)
+    assert done.status == "done", done.message
+    assert done.epochs_done == 2 and done.result["rows"]["test"] == 40
+
+
+def test_an_upload_that_answers_first_stores_the_same_table(store, tmp_path):
+    content = churn_frame(300, seed=3).to_csv(index=False).encode()
+    record, created = datasets.register_bytes(store, content, "churn.csv", answer_first=True)
+    assert created
+    ready.wait(store, record.id)
+    assert ready.is_ready(store, record.id) and ready.fresh(record.id) is None
+    from dlcore.store import Store
+
+    other = Store.open(tmp_path / "other")
+    same, _ = datasets.register_bytes(other, content, "churn.csv")  # every file written before it returns
+    pd.testing.assert_frame_equal(datasets.load_frame(store, record.id), datasets.load_frame(other, same.id))
+    assert record.profile == same.profile and record.n_rows == same.n_rows == 300
+
+
+def test_a_copy_whose_writer_died_is_written_again_by_the_first_reader(store):
+    record, _ = datasets.register_bytes(store, churn_frame(120).to_csv(index=False).encode(), "churn.csv")
+    before = datasets.load_frame(store, record.id)
+    aside = _not_ready(store, record.id)
+    aside.unlink()
+    marker = store.dataset_dir(record.id) / ready.PENDING
+    old = time.time() - ready.STALE_SECONDS - 5
+    os.utime(marker, (old, old))
+    pd.testing.assert_frame_equal(datasets.load_frame(store, record.id), before)
+    assert not marker.exists()
+
+
+def test_a_runs_cached_figures_are_built_again_when_the_run_changes(store):
+    cache.clear()
+    record, _ = datasets.register_bytes(store, churn_frame(60).to_csv(index=False).encode(), "churn.csv")
+    run_id = store.create_run({"data": {}}, record.id, "mlp", "churn", 3)
+    built = []
+
+    def build(model):
+        built.append(model)
+        return {"figure of": model, "n": len(built)}
+
+    first = cache.for_run(store.run(run_id), "chart", build, "mlp")
+    assert cache.for_run(store.run(run_id), "chart", build, "mlp") is first  # read again: not rebuilt
+    assert cache.for_run(store.run(run_id), "chart", build, "dummy")["figure of"] == "dummy"  # another model
+    assert built == ["mlp", "dummy"]
+    store.update_run(run_id, status="done", finished_at=time.time(), test_score=0.8, epochs_done=3, progress=1.0)
+    after = cache.for_run(store.run(run_id), "chart", build, "mlp")
+    assert after is not first and after["n"] == 3 and built == ["mlp", "dummy", "mlp"]
+    # Evaluated again later (a rerun of the evaluation writes a new score): built again.
+    store.update_run(run_id, test_score=0.81, finished_at=time.time() + 1)
+    assert cache.for_run(store.run(run_id), "chart", build, "mlp")["n"] == 4
+
+
+def test_only_the_last_few_runs_test_outputs_are_kept():
+    cache.clear()
+    runs = [SimpleNamespace(id=f"r{i}", status="done", finished_at=1.0, epochs_done=1, test_score=0.5, progress=1.0)
+            for i in range(cache.MAX_HEAVY + 1)]
+    for run in runs:
+        cache.for_run(run, "test-outputs", lambda: "first", heavy=True)
+    assert cache.for_run(runs[-1], "test-outputs", lambda: "again", heavy=True) == "first"  # recent: kept
+    assert cache.for_run(runs[0], "test-outputs", lambda: "again", heavy=True) == "again"  # oldest: dropped
+
+
+@pytest.mark.parametrize("answer_first", [False, True])
+def test_a_refused_upload_leaves_nothing_in_either_mode(store, answer_first):
+    from dlcore.errors import DataError
+
+    with pytest.raises(DataError):
+        datasets.register_bytes(store, b"", "empty.csv", answer_first=answer_first)
+    assert store.list_datasets() == []
