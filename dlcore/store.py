@@ -434,6 +434,12 @@ class Store:
             row = conn.execute(sa.select(datasets).where(datasets.c.sha256 == sha256)).first()
         return DatasetRecord.from_row(row) if row else None
 
+    def has_dataset_of_size(self, size_bytes: int) -> bool:
+        """Whether any stored dataset came from a file of this many bytes: an upload of another
+        size cannot be one already stored, so it need not wait for its hash (``register_bytes``)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(datasets.c.id).where(datasets.c.size_bytes == size_bytes).limit(1)).first() is not None
+
     def insert_dataset(self, **values: Any) -> DatasetRecord:
         values = dict(values)
         values["profile_json"] = json.dumps(values.pop("profile"))
