@@ -6,6 +6,7 @@ import os
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,3 +107,53 @@ def test_a_refused_upload_leaves_nothing_in_either_mode(store, answer_first):
     with pytest.raises(DataError):
         datasets.register_bytes(store, b"", "empty.csv", answer_first=answer_first)
     assert store.list_datasets() == []
+
+
+@pytest.mark.parametrize("template", ["mlp", "mlp_embed"])
+def test_the_shared_matrix_gives_every_model_the_same_rows_as_indexing_the_table(store, monkeypatch, template):
+    """The matrix laid out by split, filled a block of rows at a time, against the whole table
+    transformed at once and indexed by each split (how the inputs were made before): equal to the
+    last bit, for the dense template and the one that reads numbers and codes apart."""
+    from dlcore import kinds
+    from dlcore.tables import run as table_run
+
+    frame = churn_frame(300, seed=5)
+    frame.loc[::7, "tenure"] = None  # gaps: the missing flags' columns too
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "churn.csv")
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template=template, train=TrainSpec(epochs=1))
+    monkeypatch.setattr(table_run, "CHUNK_ROWS", 7)  # many blocks, one of them short
+    data = table_run.prepare_inputs(store, "r", spec, store.dataset(record.id), kinds.template(template))
+    prep = table_run.prepare(store, spec)
+    whole = prep.pre.transform(prep.frame)
+    dense = prep.pre.dense(whole)
+    for rows in (data.train, data.val, data.test, data.test[::-3]):
+        got = data.deep_x(rows)
+        if template == "mlp":
+            assert got.dtype == np.float32 and np.array_equal(got, dense[rows])
+        else:
+            assert np.array_equal(got["numeric"], whole.numeric[rows])
+            assert all(np.array_equal(got[f"cat_{j}"], whole.codes[rows, j:j + 1]) for j in range(whole.codes.shape[1]))
+        assert np.array_equal(data.baseline_x(rows), dense[rows])
+    assert not np.shares_memory(data.baseline_x(data.train), data.baseline_x(data.test))
+    assert data.baseline_x(data.train).base is not None  # a view of the one matrix, not a copy
+
+
+def test_a_run_scores_the_same_to_the_last_digit_whatever_the_block_size(store, monkeypatch):
+    from dlcore.outputs import load_test_outputs
+    from dlcore.tables import run as table_run
+
+    record, _ = datasets.register_bytes(store, churn_frame(240, seed=2).to_csv(index=False).encode(), "churn.csv")
+    results = []
+    for chunk in (100_000, 11):
+        monkeypatch.setattr(table_run, "CHUNK_ROWS", chunk)
+        spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=2, batch_size=32))
+        run_id = runner.submit(store, spec, claim=True)
+        runner.execute_run(store, run_id)
+        run = store.run(run_id)
+        assert run.status == "done", run.message
+        results.append(([(r["model"], r["test_score"], r["ci"]) for r in run.result["leaderboard"]["rows"]],
+                        load_test_outputs(store, run_id)))
+    (board_a, (y_a, out_a, rows_a)), (board_b, (y_b, out_b, rows_b)) = results
+    assert board_a == board_b
+    assert np.array_equal(y_a, y_b) and np.array_equal(rows_a, rows_b)
+    assert all(np.array_equal(out_a[m], out_b[m]) for m in out_a)
