@@ -7,7 +7,12 @@ on it (MLP, 1 epoch, every baseline), and ``--runs`` runs in all: the others are
 that run's record and folder, so every page has a full history to list. A page that dumped a
 whole table, or drew every point of a million-row chart, would show here as megabytes.
 
-    python bench/pages.py [--rows 1000000] [--runs 50] [--reps 3]
+Render time: each page from navigation to its finished script in Chromium, against the bare
+reference app in ``bench/reference/`` (the same router, sidebar and widgets drawn from
+constants) served at the same time and visited in turn; ratio target 1.3. The servers note
+every script run (``bench/timed_server.py``), which also gives each page's script time.
+
+    python bench/pages.py [--rows 1000000] [--runs 50] [--reps 3] [--home DIR] [--no-bytes] [--apptest]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import make_csv  # noqa: E402
 
+APP = ROOT / "app.py"  # ``--app``: another copy of the app (an older commit's) against the same store
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -116,7 +122,7 @@ def _timed_server(app: Path, home: Path, log: Path) -> tuple[subprocess.Popen, i
     env = dict(os.environ, DLCORE_HOME=str(home), DLCORE_WORKERS="0", BENCH_RUN_LOG=str(log))
     server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "timed_server.py"), str(app), "--server.port",
                                str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=ROOT if app.is_relative_to(ROOT) else app.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return server, port
 
 
@@ -152,7 +158,7 @@ def browser_times(home: Path, dataset_id: str, run_id: str, reps: int) -> dict[s
 
     work = Path(tempfile.mkdtemp(prefix="bench-pages-logs-"))
     ours_log, ref_log = work / "ours.jsonl", work / "reference.jsonl"
-    ours, ours_port = _timed_server(ROOT / "app.py", home, ours_log)
+    ours, ours_port = _timed_server(APP, home, ours_log)
     ref, ref_port = _timed_server(ROOT / "bench" / "reference" / "app.py", home, ref_log)
     out = {}
     try:
@@ -252,7 +258,11 @@ def main() -> None:
                     help="keep the store in this folder, and reuse it when it is there (building it trains a run)")
     ap.add_argument("--apptest", action="store_true", help="also time each page in AppTest (its own floor is ~0.15 s)")
     ap.add_argument("--no-bytes", action="store_true", help="skip the real-browser measure of bytes sent")
+    ap.add_argument("--app", default=None, help="time this app.py instead (e.g. an older commit's copy)")
     args = ap.parse_args()
+    if args.app:
+        global APP
+        APP = Path(args.app).resolve()
     if args.home and (Path(args.home) / "ids.json").exists():
         ids = json.loads((Path(args.home) / "ids.json").read_text())
         home, dataset_id, run_id = Path(args.home) / "home", ids["dataset"], ids["run"]
