@@ -61,6 +61,11 @@ else:
 leaderboard = cache.for_run(run, "leaderboard-frame", lambda: views.leaderboard_frame(board))
 st.dataframe(leaderboard, hide_index=True, width="stretch", column_config=views.leaderboard_config(board, leaderboard))
 st.caption(views.metric_meaning(board) + " Point at a column's name for what its score means.")
+for name, model in (result.get("models") or {}).items():
+    if model.get("sample_rows"):
+        st.caption(f"{evaluate.display_name(name).capitalize()} learned from a random sample of "
+                   f"{model['sample_rows']:,} of the {model['train_rows']:,} training rows, to fit in the worker's "
+                   "memory; it is scored on every test row like the others.")
 with st.expander("What the scores mean"):
     for metric in evaluate.metrics_for(run.task):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")

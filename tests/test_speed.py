@@ -157,3 +157,27 @@ def test_a_run_scores_the_same_to_the_last_digit_whatever_the_block_size(store, 
     assert board_a == board_b
     assert np.array_equal(y_a, y_b) and np.array_equal(rows_a, rows_b)
     assert all(np.array_equal(out_a[m], out_b[m]) for m in out_a)
+
+
+def test_a_baseline_too_big_for_memory_learns_from_a_stated_sample(store, home, monkeypatch):
+    from dlcore import baselines
+    from tests.conftest import open_page
+
+    monkeypatch.setattr(baselines, "SAMPLE_ROWS", 50)  # the 144 training rows here are "too many"
+    record, _ = datasets.register_bytes(store, churn_frame(240, seed=4).to_csv(index=False).encode(), "churn.csv")
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=1, batch_size=32))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    models = run.result["models"]
+    assert models["gradient_boosting"]["sample_rows"] == 50 and models["gradient_boosting"]["train_rows"] == 144
+    assert models["logistic_regression"]["sample_rows"] == 50
+    assert "sample_rows" not in models["random_forest"] and "sample_rows" not in models["mlp"]
+    rows = baselines.sample_of("gradient_boosting", 144, spec.train.seed)
+    assert len(set(rows)) == 50 and rows.max() < 144  # the same sample every time for a seed
+    assert np.array_equal(rows, baselines.sample_of("gradient_boosting", 144, spec.train.seed))
+    at = open_page(home, "compare", run=run_id)
+    said = [c.value for c in at.caption if "random sample" in c.value]
+    assert any(s.startswith("Gradient boosting learned from a random sample of 50 of the 144 training rows")
+               for s in said), said
