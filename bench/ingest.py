@@ -60,7 +60,8 @@ else:
 seconds = time.perf_counter() - started
 if which == "ours":
     from dlcore import ready
-    ready.wait(store, record.id, poll=0.01)
+    from dlcore.tables.reader import rebuild_copy
+    ready.wait(store, record.id, rebuild_copy, poll=0.01)
 ready_seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 stages = {}

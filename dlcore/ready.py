@@ -9,7 +9,7 @@ by the first worker that finds its marker stale, from the file kept as it came.
 
     writing = ready.write_later(folder, frame, write)   # in the upload, before the store row
     ready.hold(dataset_id, frame, writing)              # after the store row: pages use the table
-    ready.wait(store, dataset_id, note=say)             # in a worker, before loading
+    ready.wait(store, dataset_id, rebuild, note=say)    # in a worker, before loading
 """
 
 from __future__ import annotations
@@ -76,10 +76,12 @@ def is_ready(store: Any, dataset_id: str) -> bool:
     return not (store.dataset_dir(dataset_id) / PENDING).exists()
 
 
-def wait(store: Any, dataset_id: str, note: Callable[[str], None] | None = None, poll: float = 0.2,
-         stale_after: float = STALE_SECONDS) -> None:
+def wait(store: Any, dataset_id: str, rebuild: Callable[[Path], None] | None = None,
+         note: Callable[[str], None] | None = None, poll: float = 0.2, stale_after: float = STALE_SECONDS) -> None:
     """Return when the dataset's stored copy is written; say ``WAITING`` once through ``note`` if
-    it is not yet. A copy whose writer stopped touching its marker is rebuilt here."""
+    it is not yet. A copy whose writer died (its marker is stale) is written again here by
+    ``rebuild(folder)`` (``dlcore.tables.reader.rebuild_copy`` for a table); without ``rebuild``
+    this returns then, and the kind's loader (which passes one) writes it."""
     marker = store.dataset_dir(dataset_id) / PENDING
     said = False
     while marker.exists():
@@ -88,18 +90,13 @@ def wait(store: Any, dataset_id: str, note: Callable[[str], None] | None = None,
         except FileNotFoundError:
             break
         if age > stale_after:
-            _rebuild(store, dataset_id)
+            if rebuild is not None:
+                log.warning("dataset %s: its stored copy was never finished; writing it again", dataset_id)
+                rebuild(store.dataset_dir(dataset_id))
+                marker.unlink(missing_ok=True)
             break
         if note is not None and not said:
             note(WAITING)
             said = True
         time.sleep(poll)
 
-
-def _rebuild(store: Any, dataset_id: str) -> None:
-    """Write the copy again from the file kept as it came (its writer died)."""
-    from dlcore.tables.upload import rebuild_copy
-
-    log.warning("dataset %s: its stored copy was never finished; writing it again", dataset_id)
-    rebuild_copy(store.dataset_dir(dataset_id))
-    (store.dataset_dir(dataset_id) / PENDING).unlink(missing_ok=True)

@@ -46,7 +46,9 @@ def test_an_upload_that_answers_first_stores_the_same_table(store, tmp_path):
     content = churn_frame(300, seed=3).to_csv(index=False).encode()
     record, created = datasets.register_bytes(store, content, "churn.csv", answer_first=True)
     assert created
-    ready.wait(store, record.id)
+    from dlcore.tables.reader import rebuild_copy
+
+    ready.wait(store, record.id, rebuild_copy)
     assert ready.is_ready(store, record.id) and ready.fresh(record.id) is None
     from dlcore.store import Store
 

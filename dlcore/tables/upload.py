@@ -7,12 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from dlcore import ready
 from dlcore.store import atomic_write
 from dlcore.tables.profile import profile_frame
-from dlcore.tables.reader import read_table
+from dlcore.tables.reader import read_table, write_copy
 
 __all__ = ["claims", "ingest"]
 
@@ -25,9 +23,8 @@ def claims(content: bytes, name: str) -> int:
 def ingest(folder: Path, content: bytes, name: str) -> dict[str, Any]:
     """Write the dataset's files into ``folder`` and return its row for the store.
 
-    The Parquet copy that workers load is written in a thread of its own, started as soon as the
-    table is typed (it overlaps the profile); the row's ``writing`` future ends when it is
-    written and ``frame`` is the typed table, for ``register_bytes`` to wait on the copy or
+    The Parquet copy that workers load is written in a thread of its own, started once the
+    table is typed and profiled; the row's ``writing`` future ends when it is written and ``frame`` is the typed table, for ``register_bytes`` to wait on the copy or
     answer first (``dlcore.ready``)."""
     suffix = Path(name).suffix.lower()[:10] or ".bin"
     # Parse from a file, not from memory: pandas reads a file on disk with several threads.
@@ -39,34 +36,10 @@ def ingest(folder: Path, content: bytes, name: str) -> dict[str, Any]:
         profile = profile_frame(frame)
     # The copy is written (by Arrow, mostly outside the GIL) after the table is read and
     # profiled: an upload answers without waiting for it, and workers wait until it is there.
-    writing = ready.write_later(folder, frame, lambda: _write_copy(folder, frame))
+    writing = ready.write_later(folder, frame, lambda: write_copy(folder, frame))
     # A column problem the profile states (with its column) is not repeated as a reading note.
     said = {w.split(" (for example")[0] for w in profile.warnings}
     report.notes = [n for n in report.notes if n.split(" (for example")[0] not in said]
     return dict(name=Path(name).name or "upload", kind="tabular", format=report.format, n_rows=int(len(frame)),
                 n_cols=int(frame.shape[1]), profile=profile.to_dict(), report=report.to_dict(),
                 writing=writing, frame=frame)
-
-
-def _write_copy(folder: Path, frame: pd.DataFrame) -> None:
-    with atomic_write(folder / "data.parquet") as parquet:
-        _to_parquet(frame, parquet)
-
-
-def rebuild_copy(folder: Path) -> None:
-    """Write a dataset's Parquet copy again from the file kept as it came (its writer died)."""
-    source = next(p for p in folder.glob("source*") if not p.name.endswith(".tmp"))
-    frame, _ = read_table(source, name=source.name)
-    _write_copy(folder, frame)
-
-
-def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
-    try:
-        frame.to_parquet(path, index=False)
-    except (TypeError, ValueError, ArithmeticError):
-        # A column of mixed Python objects: store it as text rather than refuse the file.
-        fixed = frame.copy()
-        for col in fixed.columns:
-            if fixed[col].dtype == object:
-                fixed[col] = fixed[col].astype("string")
-        fixed.to_parquet(path, index=False)
