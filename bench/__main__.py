@@ -25,8 +25,9 @@ FULL = [
     ["personal.py", "--rows", "1000000", "--reps", "3"],
     ["baselines.py", "--rows", "100000", "--reps", "3"],
     ["pages.py", "--rows", "1000000", "--runs", "50", "--reps", "3"],
-    ["load.py", "--sessions", "4", "--workers", "2", "--reps", "3"],
+    ["load.py", "--sessions", "4", "--workers", "2", "--reps", "3", "--browsing", "4"],
     ["access.py", "--runs", "50", "--reps", "5"],
+    ["train_memory.py", "--rows", "1000000"],
 ]
 QUICK = [
     ["epoch_overhead.py", "--reps", "2", "--epochs", "4"],
@@ -38,6 +39,7 @@ QUICK = [
     ["pages.py", "--rows", "50000", "--runs", "10", "--reps", "1"],
     ["load.py", "--sessions", "2", "--workers", "2", "--rows", "1200", "--epochs", "6", "--reps", "1"],
     ["access.py", "--runs", "10", "--reps", "2"],
+    ["train_memory.py", "--rows", "100000"],
 ]
 
 

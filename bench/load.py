@@ -93,8 +93,17 @@ def _time_pages(browser: object, url: str, run_id: str, reps: int) -> dict[str, 
     return {key: statistics.median(values) for key, values in times.items()}
 
 
+def _browse(pages: list, url: str, run_id: str, step: int) -> None:
+    """Each browsing session opens its next page (Home, Runs, Compare in turn), as an analyst
+    looking around does, while the others watch their runs."""
+    for k, page in enumerate(pages):
+        key, _ = PAGES[(step + k) % len(PAGES)]
+        query = f"?run={run_id}" if key == "compare" else ""
+        page.goto(f"{url}/{'' if key == 'home' else key}{query}", wait_until="commit")
+
+
 def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
-             home: Path | None = None, say=print) -> dict:
+             home: Path | None = None, say=print, browsing: int = 0) -> dict:
     """Drive ``sessions`` browsers against one server; return what happened, with figures
     (``reps=0``: no page timing, only the isolation and the runs finishing)."""
     import playwright.sync_api as playwright
@@ -133,14 +142,20 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
             result["submit_seconds"] = time.perf_counter() - submitted
             say(f"{sessions} runs submitted in {result['submit_seconds']:.1f}s: {[p.run_id for p in people]}")
 
-            # While two runs train, time pages in a fresh browser; watch every session's page.
+            # While two runs train, time pages in a fresh browser; watch every session's page;
+            # ``browsing`` more sessions (contexts of the same browser) open page after page.
+            lookers = [browser.new_context(viewport={"width": 1400, "height": 1800}).new_page() for _ in range(browsing)]
             busy: list[dict[str, float]] = []
+            step = 0
             deadline = time.monotonic() + 1800
             while time.monotonic() < deadline:
                 states = [store.run(p.run_id).status for p in people]
                 for person in people:
                     _check(person, [o for o in people + [warm] if o is not person])
                 running = states.count("running")
+                if lookers and running:
+                    _browse(lookers, server.url, warm.run_id or people[0].run_id, step)
+                    step += 1
                 if running >= min(2, workers) and len(busy) < reps:
                     busy.append(_time_pages(browser, server.url, warm.run_id, 1))
                 if all(s in ("done", "stopped", "failed", "interrupted") for s in states):
@@ -171,9 +186,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--browsing", type=int, default=0,
+                        help="more sessions that open page after page while the runs train")
     args = parser.parse_args()
-    out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps)
-    print(f"\n{out['sessions']} sessions, {out['workers']} training workers: runs {out['statuses']}")
+    out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps, browsing=args.browsing)
+    print(f"\n{out['sessions']} sessions watching their runs, {args.browsing} browsing, {out['workers']} training "
+          f"workers: runs {out['statuses']}")
     print(f"all runs finished {out['all_seconds']:.0f}s after the first submit; {out['checks']} page checks, "
           f"another session's data seen: {sum(len(v) for v in out['foreign'].values())} times")
     print(f"{'page':10} {'idle (s)':>9} {'2 training (s)':>15} {'ratio':>6}")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 import sqlalchemy as sa
 
-from dlcore import config, images, kinds, series
+from dlcore import config, images, kinds, ready, series
 from dlcore import tables as tabular
 from dlcore.errors import DataError, TooLargeError
 from dlcore.store import DatasetRecord, Store, new_id
@@ -38,22 +40,37 @@ def _check_size(size: int, name: str) -> None:
         )
 
 
-def register_bytes(store: Store, content: bytes, name: str) -> tuple[DatasetRecord, bool]:
+def register_bytes(store: Store, content: bytes, name: str, answer_first: bool = False) -> tuple[DatasetRecord, bool]:
     """Store an upload and return its dataset record, and whether it is new.
 
     The file is parsed and profiled before anything is written, so a bad file changes nothing.
+    With ``answer_first`` (the Data page) this returns as soon as the table is typed, profiled
+    and its row stored; the copy workers load is written after, and they wait for it
+    (``dlcore.ready``). Otherwise it returns once every file is written.
     """
     _check_size(len(content), name)
-    sha = hashlib.sha256(content).hexdigest()
-    existing = store.dataset_by_hash(sha)
-    if existing is not None:
-        return existing, False
+    hashing: Future | None = None
+    if store.has_dataset_of_size(len(content)):  # perhaps this very file again: answer at once if so
+        sha = hashlib.sha256(content).hexdigest()
+        existing = store.dataset_by_hash(sha)
+        if existing is not None:
+            return existing, False
+    else:  # a new file: hashed (outside the GIL) while it is read
+        hashing = Future()
+        threading.Thread(target=lambda: hashing.set_result(hashlib.sha256(content).hexdigest()), daemon=True).start()
     # The kind that claims the upload most surely reads it (a ZIP of images before any table).
     kind = max((k for k in kinds.KINDS.values() if k.ingest is not None), key=lambda k: k.claims(content, name))
     dataset_id = new_id()
     folder = store.dataset_dir(dataset_id)
     with _leave_nothing(folder):
         values = kind.ingest(folder, content, name)
+    if hashing is not None:
+        sha = hashing.result()
+    writing, frame = values.pop("writing", None), values.pop("frame", None)
+    if writing is not None and not answer_first:
+        writing.result()  # a full disk says so here, and the upload fails as a whole
+    elif writing is not None:
+        ready.hold(dataset_id, frame, writing)  # this server's pages use the table meanwhile
     return _insert(store, folder, sha, dict(id=dataset_id, sha256=sha, size_bytes=len(content), **values))
 
 

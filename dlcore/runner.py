@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlcore import baselines, evaluate, fanout, kinds
+from dlcore import baselines, evaluate, fanout, kinds, ready
 from dlcore.base import Say
 from dlcore.errors import DlcoreError, RunError
 from dlcore.outputs import save_test_outputs
@@ -78,6 +78,9 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     run = store.run(run_id)
     spec = RunSpec.from_dict(run.spec)
     kind = kinds.of_run(spec)
+    # A table uploaded a moment ago may still have its stored copy written: wait, and say so.
+    ready.wait(store, spec.data.dataset_id,
+               note=lambda words: store.update_run(run_id, phase=words, heartbeat_at=time.time()))
     if kind.execute is not None:  # a kind with a loop of its own (a backtest), on the same records
         return kind.execute(store, run_id, spec, say)
     template = kinds.template(spec.template)
@@ -140,13 +143,20 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         "warnings": data.warnings,
         "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": fit.stopped_by_user,
                  "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
-        "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name]} for name in outputs},
+        "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name],
+                          **_sampled(name, families[name], len(data.train), spec.train.seed)} for name in outputs},
     }
     deep_row = next(r for r in board.rows if r.model == spec.template)
     status = "stopped" if fit.stopped_by_user else "done"
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
                      progress=1.0, phase="Stopped early by request; evaluated" if status == "stopped" else "Finished")
     say(f"{status}: {metric.title} {deep_row.test_score:.4f}")
+
+
+def _sampled(name: str, family: str, n_train: int, seed: int) -> dict:
+    """For a baseline trained on a sample of the training rows (``baselines.sample_of``): how many."""
+    rows = baselines.sample_of(name, n_train, seed) if family == "baseline" else None
+    return {} if rows is None else {"sample_rows": int(len(rows)), "train_rows": int(n_train)}
 
 
 def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: Any, y_fit: np.ndarray,
@@ -169,7 +179,7 @@ def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: Any,
     if pieces.parallel:
         store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}",
                          heartbeat_at=time.time())
-    items = [(name, models[name], task, n_classes, str(folder)) for name in names]
+    items = [(name, models[name], task, n_classes, str(folder), seed) for name in names]
     shared = {"x_train": x_train, "y_fit": y_fit, "x_test": x_test}
     for i, (output, fit_seconds) in pieces.map(baselines.fit_one, items, shared, folder, before=before):
         outputs[names[i]], seconds[names[i]] = output, fit_seconds

@@ -541,6 +541,14 @@ class Store:
             row = conn.execute(sa.select(datasets).where(datasets.c.sha256 == self._content_key(sha256))).first()
         return DatasetRecord.from_row(row) if row else None
 
+    def has_dataset_of_size(self, size_bytes: int) -> bool:
+        """Whether any stored dataset came from a file of this many bytes: an upload of another
+        size cannot be one already stored, so it need not wait for its hash (``register_bytes``)."""
+        workspace = self.workspace_id or LOCAL_WORKSPACE  # only this workspace's files count, as for the hash
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(datasets.c.id).where(
+                datasets.c.size_bytes == size_bytes, datasets.c.workspace_id == workspace).limit(1)).first() is not None
+
     def insert_dataset(self, **values: Any) -> DatasetRecord:
         """Keep a new dataset in the current workspace (the acting user must be an editor there)."""
         workspace = self.workspace_id or LOCAL_WORKSPACE

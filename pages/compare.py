@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from dlcore import charts, evaluate, outputs
+from dlcore import cache, charts, evaluate, outputs
 from ui import common, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -62,13 +62,20 @@ else:
         + (f" {rows['dropped_missing_target']:,} rows without a target were left out." if rows.get("dropped_missing_target") else "")
     )
 
-leaderboard = views.leaderboard_frame(board)
+# A finished run's tables and figures are built once and shared by every visit (``dlcore.cache``).
+leaderboard = cache.for_run(run, "leaderboard-frame", lambda: views.leaderboard_frame(board))
 st.dataframe(leaderboard, hide_index=True, width="stretch", column_config=views.leaderboard_config(board, leaderboard))
 st.caption(views.metric_meaning(board) + " Point at a column's name for what its score means.")
+for name, model in (result.get("models") or {}).items():
+    if model.get("sample_rows"):
+        st.caption(f"{evaluate.display_name(name).capitalize()} learned from a random sample of "
+                   f"{model['sample_rows']:,} of the {model['train_rows']:,} training rows, to fit in the worker's "
+                   "memory; it is scored on every test row like the others.")
 with st.expander("What the scores mean"):
     for metric in evaluate.metrics_for(run.task):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")
-st.plotly_chart(charts.leaderboard_chart(views.display_rows(board), board["metric_title"], board["higher_is_better"]), width="stretch")
+st.plotly_chart(cache.for_run(run, "leaderboard-chart", lambda: charts.leaderboard_chart(
+    views.display_rows(board), board["metric_title"], board["higher_is_better"])), width="stretch")
 
 
 
@@ -86,9 +93,23 @@ if result.get("kind") == "series":
     series_views.compare_view(run)
     next_steps("See the forecast and download it")
     st.stop()
-y_true, raw_outputs, rows_of_test = outputs.load_test_outputs(store, run.id)
-# Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
-outputs = {evaluate.display_name(m): out for m, out in raw_outputs.items()}
+
+
+def _test_outputs():  # type: ignore[no-untyped-def]
+    y, raw, rows_ = outputs.load_test_outputs(store, run.id)
+    # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
+    return y, {evaluate.display_name(m): out for m, out in raw.items()}, rows_
+
+
+def built(name: str, build, *args):  # type: ignore[no-untyped-def]
+    """A figure or table of this run, built once from its test outputs (read from disk only then)."""
+    return cache.for_run(run, name, lambda *a: build(*test_outputs(), *a), *args)
+
+
+def test_outputs():  # type: ignore[no-untyped-def]
+    return cache.for_run(run, "test-outputs", _test_outputs, heavy=True)
+
+
 families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
 models = [evaluate.display_name(r["model"]) for r in board["rows"]]
 task = run.task
@@ -96,14 +117,14 @@ st.subheader("How the models get it right and wrong")
 if task in ("binary", "multiclass"):
     classes = result["classes"]
     chosen = st.selectbox("Model", models, index=0)
-    y_true_codes = y_true.astype(int)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.confusion_matrix_chart(y_true_codes, outputs[chosen].argmax(axis=1), classes), width="stretch")
+        st.plotly_chart(built("confusion", lambda y, out, _, m: charts.confusion_matrix_chart(
+            y.astype(int), out[m].argmax(axis=1), classes), chosen), width="stretch")
         st.caption("Each row is the actual class; each column what the model predicted. The diagonal is correct.")
     st.markdown("**Per class**: how often each class is found (recall) and how often the model is right when it "
                 "says that class (precision).")
-    per_class = evaluate.per_class(y_true_codes, outputs[chosen], classes)
+    per_class = built("per-class", lambda y, out, _, m: evaluate.per_class(y.astype(int), out[m], classes), chosen)
     st.dataframe(per_class, hide_index=True, width="stretch", column_config={
         "class": "Class",
         "precision": st.column_config.ProgressColumn("Precision: right when it says this class", format="percent",
@@ -114,19 +135,22 @@ if task in ("binary", "multiclass"):
         "support": st.column_config.NumberColumn("Test images" if result.get("kind") == "image" else "Test rows"),
     })
     if result.get("kind") == "image":
-        image_views.mistakes(run.dataset_id, rows_of_test, y_true_codes, outputs[chosen], classes, chosen)
+        y_true, outs, rows_of_test = test_outputs()
+        image_views.mistakes(run.dataset_id, rows_of_test, y_true.astype(int), outs[chosen], classes, chosen)
     if task == "binary":
-        scores = {m: outputs[m][:, 1] for m in models}
         with right:
-            st.plotly_chart(charts.roc_chart(y_true_codes, scores, classes[1], families=families), width="stretch")
-        st.plotly_chart(charts.pr_chart(y_true_codes, scores, classes[1], families=families), width="stretch")
+            st.plotly_chart(built("roc", lambda y, out, _: charts.roc_chart(
+                y.astype(int), {m: out[m][:, 1] for m in models}, classes[1], families=families)), width="stretch")
+        st.plotly_chart(built("pr", lambda y, out, _: charts.pr_chart(
+            y.astype(int), {m: out[m][:, 1] for m in models}, classes[1], families=families)), width="stretch")
         st.caption(f"Precision: of the rows flagged “{classes[1]}”, the share that really are. Recall: of the real "
                    f"“{classes[1]}” rows, the share flagged.")
 else:
-    preds = {m: np.asarray(outputs[m]).reshape(-1) for m in models}
-    st.plotly_chart(charts.predicted_vs_actual_chart(y_true, preds, families=families), width="stretch")
+    st.plotly_chart(built("predicted-vs-actual", lambda y, out, _: charts.predicted_vs_actual_chart(
+        y, {m: np.asarray(out[m]).reshape(-1) for m in models}, families=families)), width="stretch")
     chosen = st.selectbox("Residuals of", models, index=0)
-    st.plotly_chart(charts.residuals_chart(y_true, preds[chosen], chosen), width="stretch")
+    st.plotly_chart(built("residuals", lambda y, out, _, m: charts.residuals_chart(
+        y, np.asarray(out[m]).reshape(-1), m), chosen), width="stretch")
 
 others = [r for r in store.list_runs(dataset_id=run.dataset_id, statuses=("done", "stopped"), limit=50)
           if r.id != run.id and r.spec["data"] == run.spec["data"] and r.spec["train"]["seed"] == run.spec["train"]["seed"]]

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import charts, datasets, images
+from dlcore import cache, charts, datasets, images
 from dlcore import tables as tabular
 from dlcore.errors import DlcoreError
 from dlcore.tables import samples, text
@@ -57,7 +57,7 @@ with upload_tab:
         st.session_state.pop("upload_error", None)
         with common.guard(), st.spinner(f"Reading and profiling {uploaded.name}…"):
             try:
-                record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name)
+                record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name, answer_first=True)
             except DlcoreError as exc:
                 st.session_state["upload_error"] = str(exc)
                 raise
@@ -143,8 +143,9 @@ with st.expander("Look at one column"):
         if found:
             st.markdown(privacy.badge(found) + " Shown because you may see it; left out of the model inputs "
                         "unless put back on the Train page, and kept out of reports and bundles.")
-        frame = load_frame(dataset_id)
-        st.plotly_chart(charts.distribution_chart(frame[column], column), width="stretch")
+        # A dataset never changes: each chart of it is drawn once and shared (``dlcore.cache``).
+        st.plotly_chart(cache.for_dataset(dataset_id, "distribution", lambda c: charts.distribution_chart(
+            load_frame(dataset_id)[c], c), column), width="stretch")
 
 if series_views.time_columns(dataset_id):
     series_views.data_view(record, [c.name for c in profile.columns if c.kind == "numeric"])
@@ -186,8 +187,18 @@ if target is None:
                "on the Train page.")
     urls.link("train", "Next: choose a model and train it", dataset=dataset_id, icon=":material/arrow_forward:")
     st.stop()
+
+def _infer_task(column: str) -> str | Exception:
+    try:
+        return tabular.infer_task(frame[column])
+    except DlcoreError as exc:
+        return exc
+
+
+inferred = cache.for_dataset(dataset_id, "task", _infer_task, target)
 try:
-    inferred = tabular.infer_task(frame[target])
+    if isinstance(inferred, Exception):
+        raise inferred
 except DlcoreError as exc:  # nothing to learn from this column: say why once, and stop here
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -211,9 +222,11 @@ warnings, leaks, blocking = target_checks(dataset_id, target, task)
 left, right = st.columns([1, 1])
 with left:
     if task == "regression":
-        st.plotly_chart(charts.distribution_chart(frame[target], target), width="stretch")
+        st.plotly_chart(cache.for_dataset(dataset_id, "distribution", lambda c: charts.distribution_chart(
+            frame[c], c), target), width="stretch")
     else:
-        st.plotly_chart(charts.class_balance_chart(frame[target]), width="stretch")
+        st.plotly_chart(cache.for_dataset(dataset_id, "balance", lambda c: charts.class_balance_chart(frame[c]),
+                                          target), width="stretch")
 with right:
     if blocking:
         st.error(blocking, icon=":material/error:")

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dlcore import evaluate
+from dlcore import cache, evaluate
 from dlcore.series import charts as series_charts
 from dlcore.series.run import ID_COLUMN, load_backtest, load_future
 from dlcore.store import RunRecord
@@ -282,7 +282,8 @@ def _over_time(dataset, times: list[str], values: list[str], default: str) -> No
     steps, missing = _overview(dataset.id, time_col, target, id_col)
     m3.metric("Missing steps", f"{len(missing):,}", help="Steps of the regular grid with no value: no row, or only empty cells")
     m4.metric("Repeated times", f"{info['duplicates']:,}", help="Rows beyond the first at the same step")
-    st.plotly_chart(series_charts.series_overview_chart(steps, missing, target, info["unit"]), width="stretch")
+    st.plotly_chart(cache.for_dataset(dataset.id, "series-overview", lambda *_: series_charts.series_overview_chart(
+        steps, missing, target, info["unit"]), time_col, target, id_col), width="stretch")
     for note in info["notes"]:
         st.info(note, icon=":material/info:")
     st.caption(f"Suggested for a forecast: {info['horizon']} {info['unit']} ahead, reading the last {info['lookback']}, "

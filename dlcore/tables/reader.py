@@ -858,5 +858,34 @@ def _read_parquet(data: bytes, name: str) -> tuple[pd.DataFrame, ReadReport]:
 
 def load_frame(store: Any, dataset_id: str) -> pd.DataFrame:
     """A stored table as it was read and typed at upload (its Parquet copy)."""
+    from dlcore import ready
+
     store.dataset(dataset_id)  # a clear NotFoundError first
+    held = ready.fresh(dataset_id)  # uploaded to this process, its copy still being written
+    if held is not None:
+        return held
+    ready.wait(store, dataset_id, rebuild_copy)
     return pd.read_parquet(store.dataset_dir(dataset_id) / "data.parquet")
+
+
+def write_copy(folder: Path, frame: pd.DataFrame) -> None:
+    """Write a dataset's Parquet copy (what workers load) into ``folder``, atomically."""
+    from dlcore.store import atomic_write
+
+    with atomic_write(folder / "data.parquet") as path:
+        try:
+            frame.to_parquet(path, index=False)
+        except (TypeError, ValueError, ArithmeticError):
+            # A column of mixed Python objects: store it as text rather than refuse the file.
+            fixed = frame.copy()
+            for col in fixed.columns:
+                if fixed[col].dtype == object:
+                    fixed[col] = fixed[col].astype("string")
+            fixed.to_parquet(path, index=False)
+
+
+def rebuild_copy(folder: Path) -> None:
+    """Write a dataset's Parquet copy again from the file kept as it came (its writer died)."""
+    source = next(p for p in sorted(folder.glob("source*")))
+    frame, _ = read_table(source, name=source.name)
+    write_copy(folder, frame)

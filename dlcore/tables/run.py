@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlcore import base
+from dlcore import base, ready
 from dlcore.errors import DataError
 from dlcore.spec import RunSpec
 from dlcore.splits import split_indices
@@ -40,7 +40,13 @@ def check(store: Store, spec: RunSpec, record: DatasetRecord) -> None:
         if not any(c.kind == "text" and c.name in features for c in profile.columns):
             raise DataError("The text model reads free-text columns (descriptions, tickets, reviews), and this run's "
                             "inputs have none; choose an MLP template, or a table with a text column.")
-    target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+    held = ready.fresh(record.id)
+    if held is not None:
+        target = held[[spec.data.target]]
+    elif ready.is_ready(store, record.id):
+        target = pd.read_parquet(store.dataset_dir(record.id) / "data.parquet", columns=[spec.data.target])
+    else:  # uploaded to another process and still being written: the worker checks it before training
+        return
     tabular.check_target(target, spec.data.target, resolve_task(spec.data.task, target[spec.data.target]))
 
 
@@ -140,34 +146,75 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     return Prepared(task, frame, pre, target_enc, train, val, test, y, y_raw, dropped, warnings)
 
 
+# Rows transformed at a time: the model matrix is filled block by block, so no second copy of
+# the whole table's features is ever held (see ``prepare_inputs``).
+CHUNK_ROWS = 100_000
+
+
 def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetRecord, template: base.Template) -> base.Inputs:
-    """The run's rows, split and preprocessed, as the generic run feeds them to every model."""
+    """The run's rows, split and preprocessed, as the generic run feeds them to every model.
+
+    The matrix every model reads (one float32 array, shared by the deep model and the
+    baselines) holds the training rows first, then validation, then test, each in the order of
+    its split: asking for a split's rows gives a view of that block, never a copy, and the same
+    rows in the same order as indexing the table by the split would."""
     prep = prepare(store, spec)
     pre = prep.pre
-    feats = pre.transform(prep.frame)
-    dense_all = pre.dense(feats)
+    order = np.concatenate([prep.train, prep.val, prep.test])
+    position = np.full(len(prep.frame), -1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    keep_split = template.input_format == "split"  # numbers and codes apart, for embedding templates
+    dense_all: np.ndarray | None = None
+    numeric, codes, texts = [], [], []
+    for start in range(0, len(order), CHUNK_ROWS):
+        rows = order[start:start + CHUNK_ROWS]
+        part = pre.transform(prep.frame.iloc[rows])
+        block = pre.dense(part)
+        if dense_all is None:
+            dense_all = np.empty((len(order), block.shape[1]), dtype=np.float32)
+        dense_all[start:start + len(rows)] = block
+        if keep_split:
+            numeric.append(part.numeric)
+            codes.append(part.codes)
+        if pre.text:
+            texts.append(part.text)
+    if dense_all is None:
+        dense_all = pre.dense(pre.transform(prep.frame.iloc[order]))
+    feat_numeric = np.concatenate(numeric) if numeric else None
+    feat_codes = np.concatenate(codes) if codes else None
+    feat_text = np.concatenate(texts) if texts else None
     if template.input_format == "text" and not pre.text:
         raise DataError(f"The template {template.title!r} reads free text, and none of the chosen input columns "
                         "holds text; pick a table template (MLP), or add a text column.")
+    n_train = len(prep.train)
     info = base.InputInfo(n_dense=dense_all.shape[1], n_numeric=pre.n_numeric,
                           cardinalities=tuple(pre.cardinalities), n_text=len(pre.text),
-                          text_vocab=text.vocabularies(feats.text[prep.train]) if pre.text else ())
+                          text_vocab=text.vocabularies(feat_text[:n_train]) if pre.text else ())
+
+    def at(array: np.ndarray | None, rows: np.ndarray) -> Any:
+        """``rows`` (the table's row numbers) of an array laid out by split: a view for a block."""
+        if array is None:
+            return None
+        where = position[rows]
+        if len(where) and where[0] >= 0 and where[-1] - where[0] + 1 == len(where) and bool((np.diff(where) == 1).all()):
+            return array[where[0]:where[-1] + 1]
+        return array[where]
 
     def deep_x(rows: np.ndarray) -> Any:
-        return base.model_inputs(template, info, lambda: dense_all[rows], feats.numeric[rows], feats.codes[rows],
-                                 feats.text[rows] if pre.text else None)
+        return base.model_inputs(template, info, lambda: at(dense_all, rows), at(feat_numeric, rows),
+                                 at(feat_codes, rows), at(feat_text, rows))
 
     meta = {"kind": "tabular", "preprocessor": pre.to_dict(), "input_format": template.input_format,
             "input_info": {"n_dense": info.n_dense, "n_numeric": info.n_numeric,
                            "cardinalities": list(info.cardinalities)}}
     result = {"features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
               "input_defaults": _input_defaults(prep.frame.iloc[prep.train], pre)}
-    baseline_x: Any = lambda rows: dense_all[rows]  # noqa: E731
+    baseline_x: Any = lambda rows: at(dense_all, rows)  # noqa: E731
     offer = None
     if pre.text:
         meta["input_info"]["n_text"] = info.n_text
         result["features"]["text"] = pre.text
-        baseline_x = lambda rows: text.baseline_frame(dense_all[rows], feats.text[rows])  # noqa: E731
+        baseline_x = lambda rows: text.baseline_frame(at(dense_all, rows), at(feat_text, rows))  # noqa: E731
         offer = text.baselines_for(dense_all.shape[1], len(pre.text))
     return base.Inputs(prep.task, prep.target_enc, prep.train, prep.val, prep.test, prep.y, prep.y_raw, info,
                        deep_x, baseline_x, meta, result, prep.dropped_missing_target,

@@ -1,0 +1,185 @@
+"""The paths that make pages, uploads and training faster still give the same answers: an upload
+that answers before its stored copy is written, runs that wait for that copy, and the figures
+and tables a page builds once per run and state."""
+
+import os
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dlcore import cache, datasets, ready, runner
+from dlcore.spec import DataSpec, RunSpec, TrainSpec
+from tests.conftest import churn_frame, wait_until
+
+
+def _not_ready(store, dataset_id):
+    """Put a stored table back in the state of an upload whose copy is still being written."""
+    folder = store.dataset_dir(dataset_id)
+    aside = folder / "copy-aside.parquet"
+    os.replace(folder / "data.parquet", aside)
+    (folder / ready.PENDING).touch()
+    return aside
+
+
+def test_a_run_submitted_before_its_dataset_is_ready_waits_says_so_and_then_trains(store, worker):
+    record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
+    aside = _not_ready(store, record.id)
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=2, batch_size=32),
+                   baselines=False)
+    run_id = runner.submit(store, spec)  # accepted: the worker checks the target once the copy is there
+    wait_until(lambda: store.run(run_id).phase == ready.WAITING, timeout=60)
+    time.sleep(1.0)
+    waiting = store.run(run_id)
+    assert (waiting.status, waiting.epochs_done, store.epochs(run_id)) == ("running", 0, [])
+    # The writer finishes: the copy goes into place, then the marker goes.
+    os.replace(aside, store.dataset_dir(record.id) / "data.parquet")
+    (store.dataset_dir(record.id) / ready.PENDING).unlink()
+    done = wait_until(lambda: (r := store.run(run_id)).finished and r, timeout=120)
+    assert done.status == "done", done.message
+    assert done.epochs_done == 2 and done.result["rows"]["test"] == 40
+
+
+def test_an_upload_that_answers_first_stores_the_same_table(store, tmp_path):
+    content = churn_frame(300, seed=3).to_csv(index=False).encode()
+    record, created = datasets.register_bytes(store, content, "churn.csv", answer_first=True)
+    assert created
+    from dlcore.tables.reader import rebuild_copy
+
+    ready.wait(store, record.id, rebuild_copy)
+    assert ready.is_ready(store, record.id) and ready.fresh(record.id) is None
+    from dlcore.store import Store
+
+    other = Store.open(tmp_path / "other")
+    same, _ = datasets.register_bytes(other, content, "churn.csv")  # every file written before it returns
+    pd.testing.assert_frame_equal(datasets.load_frame(store, record.id), datasets.load_frame(other, same.id))
+    assert record.profile == same.profile and record.n_rows == same.n_rows == 300
+
+
+def test_a_copy_whose_writer_died_is_written_again_by_the_first_reader(store):
+    record, _ = datasets.register_bytes(store, churn_frame(120).to_csv(index=False).encode(), "churn.csv")
+    before = datasets.load_frame(store, record.id)
+    aside = _not_ready(store, record.id)
+    aside.unlink()
+    marker = store.dataset_dir(record.id) / ready.PENDING
+    old = time.time() - ready.STALE_SECONDS - 5
+    os.utime(marker, (old, old))
+    pd.testing.assert_frame_equal(datasets.load_frame(store, record.id), before)
+    assert not marker.exists()
+
+
+def test_a_runs_cached_figures_are_built_again_when_the_run_changes(store):
+    cache.clear()
+    record, _ = datasets.register_bytes(store, churn_frame(60).to_csv(index=False).encode(), "churn.csv")
+    run_id = store.create_run({"data": {}}, record.id, "mlp", "churn", 3)
+    built = []
+
+    def build(model):
+        built.append(model)
+        return {"figure of": model, "n": len(built)}
+
+    first = cache.for_run(store.run(run_id), "chart", build, "mlp")
+    assert cache.for_run(store.run(run_id), "chart", build, "mlp") is first  # read again: not rebuilt
+    assert cache.for_run(store.run(run_id), "chart", build, "dummy")["figure of"] == "dummy"  # another model
+    assert built == ["mlp", "dummy"]
+    store.update_run(run_id, status="done", finished_at=time.time(), test_score=0.8, epochs_done=3, progress=1.0)
+    after = cache.for_run(store.run(run_id), "chart", build, "mlp")
+    assert after is not first and after["n"] == 3 and built == ["mlp", "dummy", "mlp"]
+    # Evaluated again later (a rerun of the evaluation writes a new score): built again.
+    store.update_run(run_id, test_score=0.81, finished_at=time.time() + 1)
+    assert cache.for_run(store.run(run_id), "chart", build, "mlp")["n"] == 4
+
+
+def test_only_the_last_few_runs_test_outputs_are_kept():
+    cache.clear()
+    runs = [SimpleNamespace(id=f"r{i}", status="done", finished_at=1.0, epochs_done=1, test_score=0.5, progress=1.0)
+            for i in range(cache.MAX_HEAVY + 1)]
+    for run in runs:
+        cache.for_run(run, "test-outputs", lambda: "first", heavy=True)
+    assert cache.for_run(runs[-1], "test-outputs", lambda: "again", heavy=True) == "first"  # recent: kept
+    assert cache.for_run(runs[0], "test-outputs", lambda: "again", heavy=True) == "again"  # oldest: dropped
+
+
+@pytest.mark.parametrize("answer_first", [False, True])
+def test_a_refused_upload_leaves_nothing_in_either_mode(store, answer_first):
+    from dlcore.errors import DataError
+
+    with pytest.raises(DataError):
+        datasets.register_bytes(store, b"", "empty.csv", answer_first=answer_first)
+    assert store.list_datasets() == []
+
+
+@pytest.mark.parametrize("template", ["mlp", "mlp_embed"])
+def test_the_shared_matrix_gives_every_model_the_same_rows_as_indexing_the_table(store, monkeypatch, template):
+    """The matrix laid out by split, filled a block of rows at a time, against the whole table
+    transformed at once and indexed by each split (how the inputs were made before): equal to the
+    last bit, for the dense template and the one that reads numbers and codes apart."""
+    from dlcore import kinds
+    from dlcore.tables import run as table_run
+
+    frame = churn_frame(300, seed=5)
+    frame.loc[::7, "tenure"] = None  # gaps: the missing flags' columns too
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "churn.csv")
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template=template, train=TrainSpec(epochs=1))
+    monkeypatch.setattr(table_run, "CHUNK_ROWS", 7)  # many blocks, one of them short
+    data = table_run.prepare_inputs(store, "r", spec, store.dataset(record.id), kinds.template(template))
+    prep = table_run.prepare(store, spec)
+    whole = prep.pre.transform(prep.frame)
+    dense = prep.pre.dense(whole)
+    for rows in (data.train, data.val, data.test, data.test[::-3]):
+        got = data.deep_x(rows)
+        if template == "mlp":
+            assert got.dtype == np.float32 and np.array_equal(got, dense[rows])
+        else:
+            assert np.array_equal(got["numeric"], whole.numeric[rows])
+            assert all(np.array_equal(got[f"cat_{j}"], whole.codes[rows, j:j + 1]) for j in range(whole.codes.shape[1]))
+        assert np.array_equal(data.baseline_x(rows), dense[rows])
+    assert not np.shares_memory(data.baseline_x(data.train), data.baseline_x(data.test))
+    assert data.baseline_x(data.train).base is not None  # a view of the one matrix, not a copy
+
+
+def test_a_run_scores_the_same_to_the_last_digit_whatever_the_block_size(store, monkeypatch):
+    from dlcore.outputs import load_test_outputs
+    from dlcore.tables import run as table_run
+
+    record, _ = datasets.register_bytes(store, churn_frame(240, seed=2).to_csv(index=False).encode(), "churn.csv")
+    results = []
+    for chunk in (100_000, 11):
+        monkeypatch.setattr(table_run, "CHUNK_ROWS", chunk)
+        spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=2, batch_size=32))
+        run_id = runner.submit(store, spec, claim=True)
+        runner.execute_run(store, run_id)
+        run = store.run(run_id)
+        assert run.status == "done", run.message
+        results.append(([(r["model"], r["test_score"], r["ci"]) for r in run.result["leaderboard"]["rows"]],
+                        load_test_outputs(store, run_id)))
+    (board_a, (y_a, out_a, rows_a)), (board_b, (y_b, out_b, rows_b)) = results
+    assert board_a == board_b
+    assert np.array_equal(y_a, y_b) and np.array_equal(rows_a, rows_b)
+    assert all(np.array_equal(out_a[m], out_b[m]) for m in out_a)
+
+
+def test_a_baseline_too_big_for_memory_learns_from_a_stated_sample(store, home, monkeypatch):
+    from dlcore import baselines
+    from tests.conftest import open_page
+
+    monkeypatch.setattr(baselines, "SAMPLE_ROWS", 50)  # the 144 training rows here are "too many"
+    record, _ = datasets.register_bytes(store, churn_frame(240, seed=4).to_csv(index=False).encode(), "churn.csv")
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=1, batch_size=32))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    models = run.result["models"]
+    assert models["gradient_boosting"]["sample_rows"] == 50 and models["gradient_boosting"]["train_rows"] == 144
+    assert models["logistic_regression"]["sample_rows"] == 50
+    assert "sample_rows" not in models["random_forest"] and "sample_rows" not in models["mlp"]
+    rows = baselines.sample_of("gradient_boosting", 144, spec.train.seed)
+    assert len(set(rows)) == 50 and rows.max() < 144  # the same sample every time for a seed
+    assert np.array_equal(rows, baselines.sample_of("gradient_boosting", 144, spec.train.seed))
+    at = open_page(home, "compare", run=run_id)
+    said = [c.value for c in at.caption if "random sample" in c.value]
+    assert any(s.startswith("Gradient boosting learned from a random sample of 50 of the 144 training rows")
+               for s in said), said
