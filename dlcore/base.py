@@ -229,7 +229,14 @@ class Scorer:
         self.target = TargetEncoder.from_dict(meta["target"])
         self.model_name = model
         self.template_name = meta["template"]
-        if model == meta["template"]:
+        if model == "ensemble" and (folder / "ensemble.json").exists():
+            # The weighted average of other models of the run (``dlcore.ensemble``), each loaded as itself.
+            self.family = "ensemble"
+            self.weights: dict[str, float] = json.loads((folder / "ensemble.json").read_text())["weights"]
+            self.members = {name: type(self)(folder, run_id, name) for name in self.weights}
+            if meta["template"] in self.members:
+                self.info = self.members[meta["template"]].info
+        elif model == meta["template"]:
             import keras
 
             self.family = "deep"

@@ -38,7 +38,7 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["run_searched", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
+__all__ = ["search_lines", "run_searched", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
            "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
@@ -693,3 +693,42 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
                      versions=library_versions())
     say(f"{status}: {metric.title} {deep_row.test_score:.4f} (cross-validated {deep_row.cv_score:.4f}) "
         f"in {clock.elapsed():.0f} s of {clock.budget:.0f} s")
+
+
+def search_lines(result: dict[str, Any]) -> list[str]:
+    """Markdown for the report and the model card: the budget, the folds, the search space, the
+    settings chosen, how many trials each candidate had, and every fold's score."""
+    search = (result or {}).get("search")
+    if not search:
+        return []
+    from dlcore.evaluate import display_name
+
+    board = result["leaderboard"]
+    lines = [
+        "## How the models were chosen",
+        "",
+        f"Time budget {describe(float(search['budget_s']))}; the run took {result.get('elapsed_s', 0):.0f} s. "
+        f"Each candidate was cross-validated on {search['k_folds']} folds of the training part"
+        + (f", repeated {search['repeats']} times" if search["repeats"] > 1 else "")
+        + " (the test rows were in no fold), and the board ranks by the cross-validated score; "
+        "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
+        f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold; {search.get('pruned', 0)} deep trial(s) were pruned"
+        + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else "."),
+        "",
+        "| model | search space | trials | settings chosen |",
+        "|---|---|---|---|",
+    ]
+    for name, chosen in search["chosen"].items():
+        lines.append(f"| {display_name(name)} | {search['space'].get(name, 'weights over the models below')} | "
+                     f"{search['trials'].get(name, 0)} | {chosen['words']} |")
+    lines += ["", f"Fold scores ({board['metric_title']}; folds every model was scored on):", ""]
+    positions = [i for i, _ in enumerate(search["folds"])]
+    head = [f"r{f['repeat'] + 1}f{f['index'] + 1}" for f in search["folds"]]
+    lines.append("| model | " + " | ".join(head) + " | mean |")
+    lines.append("|---|" + "---|" * (len(head) + 1))
+    for row in board["rows"]:
+        folds = row.get("cv_folds") or [None] * len(positions)
+        cells = ["-" if v is None else f"{v:.3f}" for v in folds]
+        mean = "-" if row.get("cv_score") is None else f"{row['cv_score']:.3f}"
+        lines.append(f"| {display_name(row['model'])} | " + " | ".join(cells) + f" | {mean} |")
+    return lines

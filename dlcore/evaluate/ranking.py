@@ -212,6 +212,7 @@ def _in_sentence(title: str) -> str:
 
 DISPLAY_NAMES = {
     "mlp": "MLP",
+    "ensemble": "ensemble (weighted average)",
     "mlp_embed": "MLP with embeddings",
     "cnn_small": "small CNN",
     "cnn_deep": "deeper CNN",
