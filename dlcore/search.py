@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -48,7 +49,9 @@ K_FOLDS = 5
 MAX_EPOCHS = 300  # a trial ends by patience long before this; the budget ends it otherwise
 MAX_BASELINE_TRIALS = 12
 PRUNE_AFTER_EPOCHS = 5
-FIT_OVERHEAD = 1.0  # seconds to build, compile and trace a fresh model before its first epoch
+FIRST_TRIAL_SHARE = 0.6  # the first deep trial may run until this share of the budget
+FIT_OVERHEAD = 1.0
+FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest  # seconds to build, compile and trace a fresh model before its first epoch
 
 SEARCH_SPACE_WORDS = {
     "deep": "size (width and depth: small 32-16, medium 128-64, large 256-128-64), dropout 0-0.5, "
@@ -330,15 +333,32 @@ def _trial_callback(store: Store, run_id: str, clock: Clock, trial: Any, deadlin
             self.pruned = False
             self.out_of_time = False
             self._start = time.perf_counter()
+            self._done = threading.Event()
+            self._watcher: threading.Thread | None = None
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            # Keras checks ``stop_training`` after every batch: a thread watching the clock and
+            # the Stop button ends a long epoch (the first one traces the model) at the deadline.
+            self._done.clear()
+            self._watcher = threading.Thread(target=self._watch, daemon=True, name=f"deadline-{run_id}")
+            self._watcher.start()
+
+        def _watch(self) -> None:
+            while not self._done.wait(0.25):
+                if clock.elapsed() > deadline():
+                    self.out_of_time = True
+                    self.model.stop_training = True
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            self.close()
 
         def close(self) -> None:
-            pass
+            self._done.set()
+            if self._watcher is not None:
+                self._watcher.join(timeout=2)
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._start = time.perf_counter()
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            pass
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = logs or {}
@@ -413,7 +433,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     all_folds = folding.make_folds(data.y_raw, task, data.train, data.val, K_FOLDS, repeats, seed)
     first_repeat = [i for i, f in enumerate(all_folds) if f.repeat == 0]
     # The end of the run (test scores, bootstrap, saving) and what the deep folds need are kept back.
-    tail = 3.0 + 0.03 * budget
+    tail = 2.5 + 0.04 * budget
     stopped = [False]
 
     def stop_asked() -> bool:
@@ -436,7 +456,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
                                metric.key, higher, seed, lambda: clock.until(share_end) < 0 or stop_asked(),
                                record=record)
         candidates[name] = cand
-        say(f"baseline {name}: {cand.trials} trial(s), best {best_words(cand.params)}")
+        say(f"baseline {name}: {cand.trials} trial(s), best {best_words(cand.params)} ({clock.elapsed():.1f} s)")
     for name, cand in candidates.items():
         _cross_validate_baseline(cand, base_models[name], task, n_classes, data, all_folds, first_repeat, metric.key,
                                  y_fit_of, clock, base_share, stop_asked, store, run_id)
@@ -466,6 +486,8 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         return (len(first_repeat) - 1) * (FIT_OVERHEAD + per_epoch * max(1, best_fit.best_epoch or best_fit.epochs_run) * 1.1)
 
     def search_deadline() -> float:
+        if best_fit is None:  # the first trial: keep time for the folds it will need
+            return min(FIRST_TRIAL_SHARE * budget, budget - tail)
         return budget - tail - cv_cost()
 
     number = 0
@@ -522,7 +544,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     if best_model is None:
         raise RunError("Every trial of the deep model became unstable (the loss turned into 'not a number', with "
                        f"{'; '.join(nan_messages[:3])}). Lower the learning rate or use a smaller model, then run it again.")
-    say(f"deep model: {deep.trials} trial(s), best {best_words(deep.params)}")
+    say(f"deep model: {deep.trials} trial(s), best {best_words(deep.params)} ({clock.elapsed():.1f} s)")
     deep.fit_seconds = float(best_fit.fit_seconds)
     # 3. the deep folds, as many as the time allows (first repeat first).
     best_epochs = max(1, best_fit.best_epoch or best_fit.epochs_run)
@@ -570,7 +592,7 @@ def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: 
         if position in cand.fold_scores:
             continue
         later = position not in first_repeat
-        if stop_asked() or (later and clock.until(share) < step * 1.2):
+        if stop_asked() or clock.until(share if later else FIRST_REPEAT_SHARE) < step * 1.2:
             break
         _say_progress(store, run_id, clock, f"Cross-validating {cand.name.replace('_', ' ')}: fold {position + 1} of {len(all_folds)}")
         model = clone(pipe).set_params(**cand.model.get_params())
@@ -615,10 +637,12 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     metric = evaluate.primary_metric(task)
     store.update_run(run_id, task=task, metric=metric.key, higher_is_better=metric.higher_is_better,
                      phase=f"Searching within {describe(clock.budget)}")
-    say(f"{data.n_rows} {kind.unit}, task {task}; searching {template.name} and the baselines within {clock.budget:.0f} s")
+    say(f"{data.n_rows} {kind.unit}, task {task}; searching {template.name} and the baselines within {clock.budget:.0f} s "
+        f"({clock.elapsed():.1f} s used by loading)")
     done = execute_searched(store, run_id, spec, kind, template, data, say, clock)
     candidates: dict[str, _Candidate] = done["candidates"]
     all_folds = done["folds"]
+    say(f"search and folds done ({clock.elapsed():.1f} s)")
     folder = store.run_dir(run_id)
     _say_progress(store, run_id, clock, "Saving the models")
     with atomic_write(folder / f"{spec.template}.keras") as tmp:
@@ -642,6 +666,7 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     cv = {name: {"folds": [c.fold_scores.get(p) for p in range(len(all_folds))], "trials": c.trials,
                  "search_seconds": round(c.search_seconds, 2), "held_share": held_share}
           for name, c in candidates.items()}
+    say(f"models saved ({clock.elapsed():.1f} s)")
     _say_progress(store, run_id, clock, "Scoring every model on the test rows")
     y_test = data.y_raw[data.test]
     board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=spec.train.seed, cv=cv)
@@ -649,6 +674,7 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     with atomic_write(folder / "preprocess.json") as tmp:
         tmp.write_text(json.dumps({**data.meta, "target": enc.to_dict(), "task": task,
                                    "target_column": spec.data.target, "template": spec.template}))
+    say(f"scored on the test rows ({clock.elapsed():.1f} s)")
     record: _Record = done["record"]
     best = record.best()
     fit = done["deep_fit"]

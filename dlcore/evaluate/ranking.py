@@ -399,7 +399,7 @@ def leaderboard(
             r.cv_folds = scores
             r.cv_score = float(np.mean(present)) if present else math.nan
             low, high = fold_interval(present, held_share, confidence)
-            if _task(task) in ("binary", "multiclass"):  # every classification metric lies in 0..1
+            if _task(task) in ("binary", "multiclass") and not math.isnan(low):  # classification metrics lie in 0..1
                 low, high = max(0.0, low), min(1.0, high)
             r.cv_ci = (low, high)
             r.trials = c.get("trials")
