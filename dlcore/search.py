@@ -561,7 +561,8 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         cb = _trial_callback(store, run_id, clock, None, lambda: budget - tail, key, scale, epoch_offset)
         model.fit(data.deep_x(fold.fit), data.y[fold.fit], epochs=best_epochs, batch_size=settings.batch_size,
                   shuffle=True, verbose=0, callbacks=[cb, *_lr_schedule_fixed(deep.extra["schedule"], best_epochs)])
-        if cb.nan_epoch is not None:
+        if cb.nan_epoch is not None or cb.out_of_time or cb.stopped_by_user:
+            # A fold cut short by the deadline or a Stop is no measure of the settings: left out.
             continue
         out = enc.from_model(model.predict(data.deep_x(fold.held), verbose=0, batch_size=data.predict_batch))
         deep.oof[position], deep.fold_scores[position] = out, _score(task, data.y_raw[fold.held], out, metric.key)
