@@ -45,8 +45,9 @@ def parse_budget(value: Any) -> float:
 def describe(seconds: float) -> str:
     """'300 s (5 min, standard)' for the page and the report."""
     named = next((k for k, v in PRESETS.items() if v == seconds), None)
-    minutes = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-    return f"{seconds:.0f} s" + (f" ({minutes}, {named})" if named else "")
+    minutes = f"{seconds / 60:g} min" if seconds >= 60 else None
+    words = ", ".join(w for w in (minutes, named) if w)
+    return f"{seconds:.0f} s" + (f" ({words})" if words else "")
 
 
 class Clock:

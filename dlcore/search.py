@@ -46,9 +46,10 @@ log = logging.getLogger("dlcore.search")
 
 TRIALS_FILE = "trials.json"
 K_FOLDS = 5
-MAX_EPOCHS = 300  # a trial ends by patience long before this; the budget ends it otherwise
+MAX_EPOCHS = 200  # a trial ends by patience long before this; the budget ends it otherwise
 MAX_BASELINE_TRIALS = 12
 PRUNE_AFTER_EPOCHS = 5
+TRIAL_SHARE = 0.2  # one trial may take this share of the budget (10 s at least)
 FIRST_TRIAL_SHARE = 0.6  # the first deep trial may run until this share of the budget
 FIT_OVERHEAD = 1.0
 FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest  # seconds to build, compile and trace a fresh model before its first epoch
@@ -254,6 +255,18 @@ def _study(seed: int, higher: bool, prune: bool = False) -> Any:
 
 
 # ---- baselines ---------------------------------------------------------------------------------
+def _one_thread(n_rows: int) -> Any:
+    """OpenMP on one thread for gradient boosting on small tables: its threads spin-wait, which on
+    a busy 2-core machine made one fit on 300 rows take seconds (as ``dlcore.series.backtest``)."""
+    import contextlib
+
+    if n_rows > 20_000:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="openmp")
+
+
 @dataclass
 class _Candidate:
     name: str
@@ -292,7 +305,8 @@ def search_baseline(name: str, pipe: Any, task: str, n_classes: int, x_fit: Any,
         params = baseline_space(name, pipe, trial)
         model = clone(pipe).set_params(**params)
         t0 = time.perf_counter()
-        model.fit(x_fit, y_fit)
+        with _one_thread(len(y_fit)):
+            model.fit(x_fit, y_fit)
         out = baselines.predict_output(task, model, x_val, n_classes)
         value = _score(task, y_val, out, metric_key)
         seconds = time.perf_counter() - t0
@@ -485,22 +499,27 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         per_epoch = float(np.median(best_fit.epoch_seconds)) if best_fit.epoch_seconds else 1.0
         return (len(first_repeat) - 1) * (FIT_OVERHEAD + per_epoch * max(1, best_fit.best_epoch or best_fit.epochs_run) * 1.1)
 
+    trial_started = [0.0]
+
     def search_deadline() -> float:
+        # One trial takes at most a share of the budget, so a slow-to-converge setting cannot
+        # crowd out the rest of the search (it keeps its best epoch so far).
+        own = trial_started[0] + max(TRIAL_SHARE * budget, 10.0)
         if best_fit is None:  # the first trial: keep time for the folds it will need
-            return min(FIRST_TRIAL_SHARE * budget, budget - tail)
-        return budget - tail - cv_cost()
+            return min(FIRST_TRIAL_SHARE * budget, budget - tail, own)
+        return min(budget - tail - cv_cost(), own)
 
     number = 0
     nan_messages: list[str] = []
     while True:
+        trial_started[0] = clock.elapsed()  # the deadline of a trial about to start
         if number and (stop_asked() or clock.elapsed() + (np.median(durations) if durations else 0) * 0.5
-                       > search_deadline()):
-            break
-        if clock.elapsed() > search_deadline() and number:
+                       > min(search_deadline(), budget - tail - cv_cost())):
             break
         trial = study.ask()
         settings, schedule = deep_space(trial, replace(spec.train, epochs=MAX_EPOCHS), n_train, template)
         _say_progress(store, run_id, clock, f"Searching {template.title}: trial {number + 1}")
+        trial_started[0] = clock.elapsed()
         keras.utils.set_random_seed(seed + number)
         model = template.build(settings, data.info, task, n_classes)
         callback = _trial_callback(store, run_id, clock, trial, search_deadline, key, scale,
@@ -598,7 +617,8 @@ def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: 
         _say_progress(store, run_id, clock, f"Cross-validating {cand.name.replace('_', ' ')}: fold {position + 1} of {len(all_folds)}")
         model = clone(pipe).set_params(**cand.model.get_params())
         t0 = time.perf_counter()
-        model.fit(data.baseline_x(fold.fit), y_fit_of(fold.fit))
+        with _one_thread(len(fold.fit)):
+            model.fit(data.baseline_x(fold.fit), y_fit_of(fold.fit))
         step = time.perf_counter() - t0
         out = baselines.predict_output(task, model, data.baseline_x(fold.held), n_classes)
         cand.oof[position], cand.fold_scores[position] = out, _score(task, data.y_raw[fold.held], out, metric_key)
