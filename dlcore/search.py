@@ -507,14 +507,15 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         own = trial_started[0] + max(TRIAL_SHARE * budget, 10.0)
         if best_fit is None:  # the first trial: keep time for the folds it will need
             return min(FIRST_TRIAL_SHARE * budget, budget - tail, own)
-        return min(budget - tail - cv_cost(), own)
+        # Half as much again is kept for the folds: a later best trial may need more epochs.
+        return min(budget - tail - 1.5 * cv_cost(), own)
 
     number = 0
     nan_messages: list[str] = []
     while True:
         trial_started[0] = clock.elapsed()  # the deadline of a trial about to start
         if number and (stop_asked() or clock.elapsed() + (np.median(durations) if durations else 0) * 0.5
-                       > min(search_deadline(), budget - tail - cv_cost())):
+                       > search_deadline()):
             break
         trial = study.ask()
         settings, schedule = deep_space(trial, replace(spec.train, epochs=MAX_EPOCHS), n_train, template)
