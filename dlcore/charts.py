@@ -776,7 +776,8 @@ def trials_chart(trials: Mapping[str, Any], display: Any = None) -> go.Figure:
     ``trials`` is what ``dlcore.search.load_trials`` returns; ``display`` names a model for a
     reader (``evaluate.display_name``)."""
     display = display or (lambda name: name)
-    rows = [t for t in trials.get("trials", []) if t.get("score") is not None]
+    # The Dummy floor has nothing to search, and its one score would squash every other one.
+    rows = [t for t in trials.get("trials", []) if t.get("score") is not None and t["candidate"] != "dummy"]
     title = f"Search: {trials.get('metric_title', 'score')} of each trial on the validation rows"
     if not rows:
         return _message_figure("Waiting for the first trial to end…", title)

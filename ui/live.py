@@ -215,6 +215,10 @@ def _draw(run_id: str) -> None:
                    "windows, dotted on the training windows. Left: loss. Right: the average forecast error, in "
                    "standard deviations of the series (0.5 is half of one). Each fit keeps the weights of its "
                    "own lowest validation loss; " + kept.replace("no model was saved", "no model was kept"))
+    elif _budget(run) is not None:
+        st.caption("Each point is one setting tried, scored on the validation rows (hollow: pruned, stopped "
+                   "early because it was clearly behind). The line is the deep model's best so far; the "
+                   "leaderboard then scores every model's best settings on every fold.")
     else:
         metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
         st.plotly_chart(_curves(rows, task, run.epochs_total), width="stretch", key=f"curves-{run_id}")
