@@ -627,12 +627,14 @@ def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: 
 
 def _ensemble(candidates: dict[str, _Candidate], all_folds: list, first_repeat: list[int], task: str, data: Inputs,
               metric: Any, higher: bool) -> _Candidate | None:
-    """A greedy ensemble of the candidates scored on every fold of the first repeat; None when it
-    would be one model alone (or fewer than two candidates have every fold)."""
+    """A greedy ensemble of the candidates, chosen on their out-of-fold outputs over the folds of the
+    first repeat that every candidate was scored on (the first fold, the validation rows, at least);
+    None when it would be one model alone."""
     from dlcore import ensemble
 
-    full = [c for c in candidates.values() if all(p in c.oof for p in first_repeat) and c.name != "dummy"]
-    if len(full) < 2:
+    full = [c for c in candidates.values() if c.name != "dummy" and 0 in c.oof]
+    first_repeat = [p for p in first_repeat if all(p in c.oof for c in full)]
+    if len(full) < 2 or not first_repeat:
         return None
     held = np.concatenate([all_folds[p].held for p in first_repeat])
     oof = {c.name: np.concatenate([c.oof[p] for p in first_repeat]) for c in full}

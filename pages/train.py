@@ -132,7 +132,8 @@ with st.form("train"):
         st.caption("A longer budget tries more settings of the deep model and of the baselines. The run ends within "
                    "its budget; Stop ends the search early and keeps the best model found so far.")
     with st.expander("Settings (the defaults suit most data)" if is_image else
-                     "Advanced: fixed settings instead of a search (the defaults suit most data)", expanded=False):
+                     "Settings (the defaults suit most data) · advanced: fixed settings instead of a search",
+                     expanded=False):
         if not is_image:
             st.caption("Give a number of epochs to train these settings once, as they are, instead of searching "
                        "within the time budget.")

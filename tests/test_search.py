@@ -325,3 +325,24 @@ def test_the_report_carries_the_search_space_the_chosen_settings_and_the_fold_sc
     assert "regularisation strength C" in html  # the search space of logistic regression
     assert run.result["search"]["chosen"]["mlp"]["words"].split(",")[0] in html
     assert "r1 f1" in html and "Search: ROC AUC of each trial" in html
+
+
+def test_stop_ends_the_search_and_keeps_the_best_trial(store):
+    """A Stop asked before the first trial ends: one trial per model, the deep one cut after its
+    first epoch, and the run still evaluated on every model with what it has."""
+    from dlcore import datasets, runner
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+
+    record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
+    run_id = runner.submit(store, RunSpec(DataSpec(record.id, "churn"), train=TrainSpec(budget=600, batch_size=32)))
+    assert store.claim_next_run() == run_id
+    store.request_stop(run_id)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "stopped", run.message
+    assert run.result["search"]["stopped_early"] and run.result["elapsed_s"] < 120
+    counts = run.result["search"]["trials"]
+    assert counts == {"dummy": 1, "logistic_regression": 1, "random_forest": 1, "gradient_boosting": 1, "mlp": 1}
+    assert run.result["deep"]["epochs_run"] == 1
+    assert {r["model"] for r in run.result["leaderboard"]["rows"]} >= set(counts)
+    assert "stopped by request" in run.phase.lower()
