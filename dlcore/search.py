@@ -448,6 +448,13 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     first_repeat = [i for i, f in enumerate(all_folds) if f.repeat == 0]
     # The end of the run (test scores, bootstrap, saving) and what the deep folds need are kept back.
     tail = 2.5 + 0.04 * budget
+    # The shares of the budget count from now: loading the data and Keras took what it took.
+    ready = clock.elapsed()
+    usable = max(1.0, budget - ready)
+
+    def until(share: float) -> float:
+        """Seconds left until ``share`` of the time left after loading is used (may be negative)."""
+        return ready + share * usable - clock.elapsed()
     stopped = [False]
 
     def stop_asked() -> bool:
@@ -467,13 +474,13 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         _say_progress(store, run_id, clock, f"Searching baseline {i + 1} of {len(base_models)}: {name.replace('_', ' ')}")
         share_end = base_share * 0.6 * (i + 1) / len(base_models)
         cand = search_baseline(name, pipe, task, n_classes, x_train, y_fit_of(data.train), x_val, data.y_raw[data.val],
-                               metric.key, higher, seed, lambda: clock.until(share_end) < 0 or stop_asked(),
+                               metric.key, higher, seed, lambda: until(share_end) < 0 or stop_asked(),
                                record=record)
         candidates[name] = cand
         say(f"baseline {name}: {cand.trials} trial(s), best {best_words(cand.params)} ({clock.elapsed():.1f} s)")
     for name, cand in candidates.items():
         _cross_validate_baseline(cand, base_models[name], task, n_classes, data, all_folds, first_repeat, metric.key,
-                                 y_fit_of, clock, base_share, stop_asked, store, run_id)
+                                 y_fit_of, until, base_share, stop_asked, store, run_id, clock)
     # 2. the deep template's search on the first fold.
     key = live_metric_key(task)
     scale = enc.std_ if task == "regression" else 1.0
@@ -504,9 +511,9 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     def search_deadline() -> float:
         # One trial takes at most a share of the budget, so a slow-to-converge setting cannot
         # crowd out the rest of the search (it keeps its best epoch so far).
-        own = trial_started[0] + max(TRIAL_SHARE * budget, 10.0)
+        own = trial_started[0] + max(TRIAL_SHARE * usable, 10.0)
         if best_fit is None:  # the first trial: keep time for the folds it will need
-            return min(FIRST_TRIAL_SHARE * budget, budget - tail, own)
+            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail, own)
         # Half as much again is kept for the folds: a later best trial may need more epochs.
         return min(budget - tail - 1.5 * cv_cost(), own)
 
@@ -603,9 +610,11 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
 
 
 def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: int, data: Inputs, all_folds: list,
-                             first_repeat: list[int], metric_key: str, y_fit_of: Callable, clock: Clock,
-                             share: float, stop_asked: Callable[[], bool], store: Store, run_id: str) -> None:
-    """The best settings on every fold: the first repeat always, later ones while the share lasts."""
+                             first_repeat: list[int], metric_key: str, y_fit_of: Callable,
+                             until: Callable[[float], float], share: float, stop_asked: Callable[[], bool], store: Store,
+                             run_id: str, clock: Clock) -> None:
+    """The best settings on every fold while the time allows: the first repeat until FIRST_REPEAT_SHARE
+    of the time after loading, later repeats until ``share``."""
     from sklearn.base import clone
 
     step = cand.fit_seconds or 0.1
@@ -613,7 +622,7 @@ def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: 
         if position in cand.fold_scores:
             continue
         later = position not in first_repeat
-        if stop_asked() or clock.until(share if later else FIRST_REPEAT_SHARE) < step * 1.2:
+        if stop_asked() or until(share if later else FIRST_REPEAT_SHARE) < step * 1.2:
             break
         _say_progress(store, run_id, clock, f"Cross-validating {cand.name.replace('_', ' ')}: fold {position + 1} of {len(all_folds)}")
         model = clone(pipe).set_params(**cand.model.get_params())
