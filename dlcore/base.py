@@ -333,3 +333,6 @@ class Kind:
     # The scikit-learn baselines it offers, unfitted, by name: (task, seed, n_rows) -> pipelines for the
     # generic run; a kind with a loop of its own fits its own (a forecast's lag models).
     baselines: Callable[..., dict[str, Any]] | None = None
+    # Whether a run with a time budget searches, cross-validates and ensembles its candidates
+    # (``dlcore.search``); False: the budget is not used and the run trains its settings once.
+    searches: bool = False

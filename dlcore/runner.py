@@ -85,7 +85,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     record = store.dataset(spec.data.dataset_id)
     kinds.check_dataset(kind, template, record)
     data = kind.prepare(store, run_id, spec, record, template)
-    if spec.train.budget is not None and kind.name == "tabular":  # search, folds and ensemble in the budget
+    if spec.train.budget is not None and kind.searches:  # search, folds and ensemble within the budget
         from dlcore.budget import Clock
         from dlcore.search import run_searched
 
