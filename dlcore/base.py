@@ -229,7 +229,14 @@ class Scorer:
         self.target = TargetEncoder.from_dict(meta["target"])
         self.model_name = model
         self.template_name = meta["template"]
-        if model == meta["template"]:
+        if model == "ensemble" and (folder / "ensemble.json").exists():
+            # The weighted average of other models of the run (``dlcore.ensemble``), each loaded as itself.
+            self.family = "ensemble"
+            self.weights: dict[str, float] = json.loads((folder / "ensemble.json").read_text())["weights"]
+            self.members = {name: type(self)(folder, run_id, name) for name in self.weights}
+            if meta["template"] in self.members:
+                self.info = self.members[meta["template"]].info
+        elif model == meta["template"]:
             import keras
 
             self.family = "deep"
@@ -326,3 +333,6 @@ class Kind:
     # The scikit-learn baselines it offers, unfitted, by name: (task, seed, n_rows) -> pipelines for the
     # generic run; a kind with a loop of its own fits its own (a forecast's lag models).
     baselines: Callable[..., dict[str, Any]] | None = None
+    # Whether a run with a time budget searches, cross-validates and ensembles its candidates
+    # (``dlcore.search``); False: the budget is not used and the run trains its settings once.
+    searches: bool = False

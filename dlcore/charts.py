@@ -44,6 +44,7 @@ __all__ = [
     "class_balance_chart",
     "profit_chart",
     "gains_chart",
+    "trials_chart",
 ]
 
 MAX_SCATTER_POINTS = 5_000
@@ -766,3 +767,50 @@ def gains_chart(frame: pd.DataFrame, positive_label: str) -> go.Figure:
     fig.update_yaxes(title_text=f"Share of all “{positive_label}” reached", tickformat=".0%", row=1, col=1)
     fig.update_yaxes(title_text="Times better than random", row=1, col=2)
     return _base_layout(fig, None, height=420, legend={"orientation": "h", "x": 0.0, "y": -0.25})
+
+
+def trials_chart(trials: Mapping[str, Any], display: Any = None) -> go.Figure:
+    """The search's trials: each one's validation score against the time it ended, one marker
+    series per model (pruned trials hollow), and a line of the deep model's best so far.
+
+    ``trials`` is what ``dlcore.search.load_trials`` returns; ``display`` names a model for a
+    reader (``evaluate.display_name``)."""
+    display = display or (lambda name: name)
+    # The Dummy floor has nothing to search, and its one score would squash every other one.
+    rows = [t for t in trials.get("trials", []) if t.get("score") is not None and t["candidate"] != "dummy"]
+    title = f"Search: {trials.get('metric_title', 'score')} of each trial on the validation rows"
+    if not rows:
+        return _message_figure("Waiting for the first trial to end…", title)
+    higher = bool(trials.get("higher_is_better", True))
+    fig = go.Figure()
+    names = list(dict.fromkeys(t["candidate"] for t in rows))
+    families = {t["candidate"]: ("dummy" if t["candidate"] == "dummy" else t["family"]) for t in rows}
+    styles = _model_styles(names, {n: families[n] for n in names})
+    for name in names:
+        mine = [t for t in rows if t["candidate"] == name]
+        pruned = [t["state"] == "pruned" for t in mine]
+        fig.add_trace(go.Scatter(
+            x=[t["at"] for t in mine], y=[t["score"] for t in mine], mode="markers", name=display(name),
+            marker=dict(color=styles[name]["color"], size=9 if families[name] == "deep" else 7,
+                        symbol=["circle-open" if p else "circle" for p in pruned]),
+            customdata=[[t["number"] + 1, t["state"], t["seconds"]] for t in mine],
+            hovertemplate="trial %{customdata[0]} (%{customdata[1]}, %{customdata[2]:.1f} s)<br>"
+                          "score %{y:.4g} at %{x:.0f} s<extra>" + display(name) + "</extra>",
+        ))
+        if families[name] == "deep":
+            best, xs, ys = None, [], []
+            for t in sorted((t for t in mine if t["state"] == "complete"), key=lambda t: t["at"]):
+                if best is None or (t["score"] > best if higher else t["score"] < best):
+                    best = t["score"]
+                xs.append(t["at"])
+                ys.append(best)
+            if xs:
+                fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=styles[name]["color"], shape="hv"),
+                                         name=f"{display(name)}: best so far", hoverinfo="skip"))
+    budget = trials.get("budget_s")
+    if budget:
+        fig.add_vline(x=float(budget), line=dict(color=REFERENCE_COLOR, dash="dot"),
+                      annotation_text="budget", annotation_position="top left")
+    fig.update_xaxes(title_text="seconds since the run started", rangemode="tozero")
+    fig.update_yaxes(title_text=trials.get("metric_title", "score") + (" (higher is better)" if higher else " (lower is better)"))
+    return _base_layout(fig, title, legend=dict(orientation="h", y=-0.2))

@@ -1,8 +1,8 @@
 """``python -m dlcore``: the same code paths and store as the app, for automation.
 
     python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
-                              [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
-                              [--use-personal COL,...]
+                              [--budget SECONDS|quick|standard|thorough] [--epochs N] [--seed S]
+                              [--batch-size B] [--learning-rate LR] [--size S] [--use-personal COL,...]
     python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME] [--map 'MODEL_COLUMN=FILE_COLUMN,...']
     python -m dlcore rerun RUN_ID
     python -m dlcore report RUN_ID -o REPORT.html [--explain]
@@ -62,7 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--image-size", type=int, default=None, help="images: side in pixels (default: from the images)")
     fit.add_argument("--no-augment", action="store_true", help="images: train on the pictures as they are")
     fit.add_argument("--no-flip", action="store_true", help="images: never mirror pictures left-right")
-    fit.add_argument("--epochs", type=int, default=defaults.epochs)
+    fit.add_argument("--budget", default=None, metavar="SECONDS|quick|standard|thorough",
+                     help="tables: how long the whole run may take (search, folds, ensemble); quick = 60 s, "
+                          "standard = 300 s (the default), thorough = 1200 s")
+    fit.add_argument("--epochs", type=int, default=None,
+                     help=f"advanced: train the given settings once for N epochs instead of a search within a "
+                          f"budget (default {defaults.epochs} for images and forecasts)")
     fit.add_argument("--seed", type=int, default=defaults.seed)
     fit.add_argument("--batch-size", type=int, default=None, help="rows per step (default: suggested from the table size)")
     fit.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -126,6 +131,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         _say(f"note: {note}")
     for warning in record.profile.get("warnings", []):
         _say(f"warning: {warning}")
+    if args.budget is not None and (record.kind == "image" or args.task == "forecast" or args.time_col):
+        _say("note: --budget applies to tables for now; images and forecasts train their settings for --epochs "
+             f"(default {TrainSpec().epochs})")
     if record.kind == "image":
         return _fit_images(store, record, args)
     if args.task == "forecast" or args.time_col:
@@ -144,11 +152,19 @@ def cmd_fit(args: argparse.Namespace) -> int:
         _say(f"warning: {warning}")
     from dlcore.spec import suggested_batch_size
 
+    from dlcore.budget import DEFAULT_PRESET, describe, parse_budget
+
+    if args.epochs is not None and args.budget is not None:
+        raise DlcoreError("Give either --budget (a search within that time) or --epochs (the given settings, "
+                          "trained once), not both.")
+    budget = None if args.epochs is not None else parse_budget(args.budget or DEFAULT_PRESET)
+    if budget is not None:
+        _say(f"budget: {describe(budget)}")
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task=task,
                       features=_inputs_with_personal(record, args.target, args.use_personal)),
         template=args.template or "mlp",
-        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=budget, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )
@@ -186,7 +202,7 @@ def _fit_images(store, record, args: argparse.Namespace) -> int:  # type: ignore
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target="label", task=args.task, image_size=args.image_size),
         template=args.template or "cnn_deep",
-        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, seed=args.seed, batch_size=args.batch_size or 32,
                         learning_rate=args.learning_rate, size=args.size, augment=not args.no_augment,
                         flip=not args.no_flip),
         baselines=not args.no_baselines,
@@ -203,7 +219,7 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task="forecast", features=covariates),
         template=args.template or "lstm",
-        train=TrainSpec(epochs=args.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, seed=args.seed, batch_size=args.batch_size or 32,
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
         forecast=ForecastSpec(time_col=args.time_col, horizon=args.horizon, lookback=args.lookback,
@@ -246,10 +262,14 @@ def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
         "metric": board["metric"], "higher_is_better": board["higher_is_better"],
         "leaderboard": [
             {"model": r["model"], "family": r["family"], "test_score": r["test_score"], "ci": r["ci"],
-             "metrics": r["metrics"], "fit_seconds": r["fit_seconds"]}
+             "metrics": r["metrics"], "fit_seconds": r["fit_seconds"], "cv_score": r.get("cv_score"),
+             "cv_ci": r.get("cv_ci"), "trials": r.get("trials")}
             for r in board["rows"]
         ],
         "verdict": board["verdicts"][0]["text"] if board["verdicts"] else None,
+        "budget_s": run.result.get("budget_s"),
+        "elapsed_s": run.result.get("elapsed_s") if run.result.get("elapsed_s") is not None else
+        (round(run.finished_at - run.started_at, 2) if run.finished_at and run.started_at else None),
     }
     print(json.dumps(out, indent=2))
     return 0

@@ -73,6 +73,7 @@ def execute_run(store: Store, run_id: str, say: Say | None = None) -> None:
 
 
 def _execute(store: Store, run_id: str, say: Say) -> None:
+    started = time.monotonic()  # a time budget counts from here, the import of Keras included
     import keras
 
     run = store.run(run_id)
@@ -88,6 +89,11 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     record = store.dataset(spec.data.dataset_id)
     kinds.check_dataset(kind, template, record)
     data = kind.prepare(store, run_id, spec, record, template)
+    if spec.train.budget is not None and kind.searches:  # search, folds and ensemble within the budget
+        from dlcore.budget import Clock
+        from dlcore.search import run_searched
+
+        return run_searched(store, run_id, spec, kind, template, data, say, Clock(spec.train.budget, started))
     task, enc = data.task, data.enc
     n_classes = len(enc.classes_) if task != "regression" else 1
     metric = evaluate.primary_metric(task)

@@ -80,6 +80,10 @@ class TrainSpec:
     seed: int = 42
     augment: bool = True  # images: show each training image slightly changed every epoch
     flip: bool = True  # images: mirroring left-right is one of those changes
+    # Tables: seconds the whole run may take (search, folds, baselines, ensemble, evaluation);
+    # None trains the settings above once, for ``epochs`` (the advanced way, and the old one).
+    budget: float | None = None
+    embed_scale: float = 1.0  # embeddings: their size, times the rule of thumb (the search tunes it)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "seed"):
@@ -95,6 +99,11 @@ class TrainSpec:
         _check_range("seed", self.seed, 0, 2**31 - 1)
         if self.size not in SIZES:
             raise SpecError(f"size is {self.size!r}; allowed values: {', '.join(SIZES)}.")
+        if self.budget is not None:
+            if isinstance(self.budget, bool) or not isinstance(self.budget, (int, float)):
+                raise SpecError(f"budget is {self.budget!r}; it must be a number of seconds (or empty).")
+            _check_range("budget", self.budget, 10.0, 86_400.0)
+        _check_range("embed_scale", self.embed_scale, 0.1, 10.0)
         for name in ("augment", "flip"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name} is {getattr(self, name)!r}; it must be true or false.")

@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from dlcore import evaluate, runner, templates
+from dlcore.budget import DEFAULT_PRESET, PRESETS, describe
 from dlcore.spec import (
     IMAGE_SIZES,
     DataSpec,
@@ -17,6 +18,8 @@ from ui import common, live, team, urls, views
 from ui import series as series_views
 
 ui.route_through_app()
+
+BUDGET_CHOICES = [30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0]
 
 st.title("Train")
 store = common.store()
@@ -136,10 +139,23 @@ with st.form("train"):
             st.caption("Mirroring starts off here: the classes look like characters or digits, and a mirrored "
                        "character is another shape, or none.")
     defaults = TrainSpec()
-    with st.expander("Settings (the defaults suit most data)", expanded=False):
+    budget = None
+    if not is_image:
+        budget = st.select_slider(
+            "Time budget: how long you are willing to wait. Within it, each model's settings are searched, every "
+            "model is cross-validated, and the best are combined into an ensemble",
+            options=BUDGET_CHOICES, value=PRESETS[DEFAULT_PRESET], format_func=describe)
+        st.caption("A longer budget tries more settings of the deep model and of the baselines. The run ends within "
+                   "its budget; Stop ends the search early and keeps the best model found so far.")
+    with st.expander("Settings (the defaults suit most data)" if is_image else
+                     "Settings (the defaults suit most data) · advanced: fixed settings instead of a search",
+                     expanded=False):
+        if not is_image:
+            st.caption("Give a number of epochs to train these settings once, as they are, instead of searching "
+                       "within the time budget.")
         c1, c2 = st.columns(2)
         epochs = c1.number_input("Epochs: passes over the training rows (training stops earlier when validation stops improving)",
-                                 1, 1000, 30 if is_image else defaults.epochs)
+                                 1, 1000, 30 if is_image else None, placeholder="searched within the budget")
         size = c2.select_slider("Size: how many units the model has (bigger learns more, but may memorise)",
                                 ["small", "medium", "large"], value=defaults.size)
         learning_rate = c1.select_slider("Learning rate: how big each learning step is (lower is slower but steadier)",
@@ -177,7 +193,9 @@ if submitted:
                           image_size=int(image_size) if is_image else None,
                           features=_inputs_without(set(text_columns) - set(read_texts), put_back)),
             template=template,
-            train=TrainSpec(epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+            train=TrainSpec(epochs=int(epochs) if epochs is not None else defaults.epochs,
+                            budget=float(budget) if budget is not None and epochs is None else None,
+                            batch_size=int(batch_size), learning_rate=float(learning_rate),
                             size=size, dropout=float(dropout), l2=float(l2), patience=int(patience), seed=int(seed),
                             augment=bool(augment) if is_image else True, flip=bool(flip) if is_image else True),
         )

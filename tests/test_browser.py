@@ -355,6 +355,9 @@ def test_text_upload_train_and_see_a_rows_words_highlighted(server, browser, tmp
     page.get_by_text("Most telling words").wait_for()
     page.get_by_role("link", name="Next: choose a model and train it").click()
     page.get_by_text("Model template").wait_for()
+    # The settings as they are, trained once (a search within the default budget takes 5 minutes).
+    page.get_by_text("Settings (the defaults suit most data)").click()
+    page.get_by_label(re.compile("^Epochs")).fill("40")
     page.get_by_role("button", name="Train").click()
     page.wait_for_url(re.compile(r"run="), timeout=30_000)
     page.get_by_text("See the leaderboard and charts").wait_for(timeout=180_000)

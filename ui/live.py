@@ -44,6 +44,8 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
     """One line on where the run is, in words: epochs, time left, early stopping."""
     if run.status == "queued":
         return "Waiting for a free worker: it starts when the runs before it finish."
+    if _budget(run) is not None:
+        return _search_progress(run)
     if _task(run) == "forecast":
         return _forecast_progress(run, epoch_seconds)
     deep = (run.result or {}).get("deep") or {}
@@ -63,6 +65,46 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
     if eta is not None:
         label += f" · about {common.duration(eta)} left at most (early stopping may finish sooner)"
     return label
+
+
+def _budget(run: RunRecord) -> float | None:
+    """The run's time budget in seconds; None for a run of fixed settings (or not a table)."""
+    budget = ((run.spec or {}).get("train") or {}).get("budget")
+    return None if budget is None or (run.spec or {}).get("forecast") else float(budget)
+
+
+def _search_progress(run: RunRecord) -> str:
+    """A run within a budget: its phase, which ends with the seconds left; when done, the time used."""
+    result = run.result or {}
+    if run.finished:
+        search = result.get("search") or {}
+        trials = sum((search.get("trials") or {}).values())
+        used = result.get("elapsed_s")
+        text = f"Tried {trials} settings in all" + (f" in {used:.0f} s of the {_budget(run):.0f} s budget" if used else "")
+        if search.get("stopped_early"):
+            return text + ": stopped by request; the best trial so far is kept."
+        return text + "." if run.status in EVALUATED else f"{common.STATUS_WORDS.get(run.status, run.status).capitalize()}."
+    return run.phase or f"Starting · {_budget(run):.0f} s left"
+
+
+def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
+    """The search's trials: score against time, best so far, and the best settings in words."""
+    from dlcore.evaluate import display_name
+    from dlcore.search import load_trials
+
+    trials = load_trials(store, run.id)
+    if trials is None:
+        return
+    st.plotly_chart(charts.trials_chart(trials, display_name), width="stretch", key=f"trials-{run.id}")
+    best = trials.get("best") or {}
+    counts: dict[str, int] = {}
+    for t in trials.get("trials", []):
+        counts[t["candidate"]] = counts.get(t["candidate"], 0) + 1
+    lines = [f"- **{display_name(name)}**: {counts.get(name, 0)} trial(s); best {b['score']:.4g} with {b['words']}"
+             for name, b in best.items()]
+    if lines:
+        st.markdown("Best settings so far (scored on the validation rows; the leaderboard then cross-validates "
+                    "them):\n" + "\n".join(lines))
 
 
 def _task(run: RunRecord) -> str:
@@ -157,6 +199,8 @@ def _draw(run_id: str) -> None:
                 with common.guard():  # a viewer's Stop is refused by the store, in words
                     store.request_stop(run_id)
                     st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
+    if _budget(run) is not None:
+        _trials(store, run)
     rows = tuple(map(tuple, history.itertuples(index=False)))
     fits = _fits(run)
     kept = ("no model was saved from this run." if run.finished and run.status not in EVALUATED
@@ -172,6 +216,10 @@ def _draw(run_id: str) -> None:
                    "windows, dotted on the training windows. Left: loss. Right: the average forecast error, in "
                    "standard deviations of the series (0.5 is half of one). Each fit keeps the weights of its "
                    "own lowest validation loss; " + kept.replace("no model was saved", "no model was kept"))
+    elif _budget(run) is not None:
+        st.caption("Each point is one setting tried, scored on the validation rows (hollow: pruned, stopped "
+                   "early because it was clearly behind). The line is the deep model's best so far; the "
+                   "leaderboard then scores every model's best settings on every fold.")
     else:
         metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
         st.plotly_chart(_curves(rows, task, run.epochs_total), width="stretch", key=f"curves-{run_id}")

@@ -117,14 +117,21 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
         row = {
             "Rank": rank,
             "Model": evaluate.display_name(r["model"]),
-            "Kind": "deep" if r["family"] == "deep" else "baseline",
-            board["metric_title"]: r["test_score"],
-            "95% interval": (f"{score_text(low)} to {score_text(high)}" if low is not None and high is not None
-                             else "-"),
+            "Kind": {"deep": "deep", "ensemble": "ensemble"}.get(r["family"], "baseline"),
         }
+        if r.get("cv_score") is not None:  # a run within a budget: ranked by cross-validation
+            cv_low, cv_high = r.get("cv_ci") or (None, None)
+            row["Cross-validated"] = r["cv_score"]
+            row["Folds interval"] = (f"{score_text(cv_low)} to {score_text(cv_high)}"
+                                     if cv_low is not None and cv_high is not None else "-")
+        row[board["metric_title"]] = r["test_score"]
+        row["95% interval"] = (f"{score_text(low)} to {score_text(high)}" if low is not None and high is not None
+                               else "-")
         for metric in evaluate.metrics_for(board["task"])[1:]:
             row[metric.title] = r["metrics"].get(metric.key)
         row["Fit time"] = common.duration(r.get("fit_seconds"))
+        if r.get("trials") is not None:
+            row["Trials"] = f"{r['trials']} in {common.duration(r.get('search_seconds'))}" if r["trials"] else "-"
         rows.append(row)
     frame = pd.DataFrame(rows)
     for metric in evaluate.metrics_for(board["task"]):
@@ -143,6 +150,16 @@ def leaderboard_config(board: dict, frame: pd.DataFrame) -> dict:
         as_text = metric.title in frame.columns and frame[metric.title].dtype == object
         config[metric.title] = (st.column_config.TextColumn(metric.title, help=metric.explain) if as_text else
                                 st.column_config.NumberColumn(metric.title, format=SCORE_FORMAT, help=metric.explain))
+    if "Cross-validated" in frame.columns:
+        config["Cross-validated"] = st.column_config.NumberColumn(
+            f"{board['metric_title']} (folds)", format=SCORE_FORMAT,
+            help="The mean score over the cross-validation folds of the training part: the board ranks by it.")
+        config["Folds interval"] = st.column_config.TextColumn(
+            help="95% interval of the cross-validated score across folds (corrected for folds sharing rows).")
+        config[board["metric_title"]] = st.column_config.NumberColumn(
+            f"{board['metric_title']} (test)", format=SCORE_FORMAT,
+            help="The score on the held-out test rows, which no fold and no search saw: it confirms the choice.")
+        config["Trials"] = st.column_config.TextColumn(help="How many settings the search tried, and in how long.")
     config["95% interval"] = st.column_config.TextColumn(
         help=f"Where the {board['metric_title']} would likely fall on other data like this (95% of the time).")
     return config

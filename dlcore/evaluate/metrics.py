@@ -24,7 +24,7 @@ from sklearn import metrics as skm
 from dlcore.errors import DataError, SpecError
 
 TASKS = ("binary", "multiclass", "regression", "forecast")
-FAMILIES = ("deep", "baseline")
+FAMILIES = ("deep", "baseline", "ensemble")
 FORECAST_METRICS = ("mase", "mae", "rmse", "smape")  # the first is the primary one; all lower is better
 OUTCOMES = ("better", "worse", "not_clearly_better", "no_deep_model", "no_baseline")
 

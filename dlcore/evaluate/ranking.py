@@ -58,6 +58,14 @@ class Row:
     ci: tuple[float, float]
     metrics: dict[str, float]
     fit_seconds: float | None = None
+    # Cross-validation (tables run within a budget): the mean fold score, its interval across
+    # folds, each fold's score by position (None where this model was not scored on it), and
+    # how many settings the search tried in how long. None where a kind has no folds.
+    cv_score: float | None = None
+    cv_ci: tuple[float, float] | None = None
+    cv_folds: list[float | None] | None = None
+    trials: int | None = None
+    search_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +75,11 @@ class Row:
             "ci": [_nan_to_none(c) for c in self.ci],
             "metrics": {k: _nan_to_none(v) for k, v in self.metrics.items()},
             "fit_seconds": self.fit_seconds,
+            "cv_score": _nan_to_none(self.cv_score),
+            "cv_ci": None if self.cv_ci is None else [_nan_to_none(c) for c in self.cv_ci],
+            "cv_folds": None if self.cv_folds is None else [_nan_to_none(c) for c in self.cv_folds],
+            "trials": self.trials,
+            "search_seconds": self.search_seconds,
         }
 
     @classmethod
@@ -78,6 +91,11 @@ class Row:
             ci=(_none_to_nan(d["ci"][0]), _none_to_nan(d["ci"][1])),
             metrics={k: _none_to_nan(v) for k, v in d["metrics"].items()},
             fit_seconds=d.get("fit_seconds"),
+            cv_score=d.get("cv_score"),
+            cv_ci=None if d.get("cv_ci") is None else (_none_to_nan(d["cv_ci"][0]), _none_to_nan(d["cv_ci"][1])),
+            cv_folds=d.get("cv_folds"),
+            trials=d.get("trials"),
+            search_seconds=d.get("search_seconds"),
         )
 
 
@@ -91,6 +109,11 @@ class Verdict:
     diff: float
     diff_ci: tuple[float, float]
     text: str
+    # With cross-validation: the paired fold difference (deep better by) and its interval; the
+    # outcome is then judged on the folds, and ``diff``/``diff_ci`` stay the test rows'.
+    cv_diff: float | None = None
+    cv_diff_ci: tuple[float, float] | None = None
+    test_rows_needed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +123,9 @@ class Verdict:
             "diff": _nan_to_none(self.diff),
             "diff_ci": [_nan_to_none(c) for c in self.diff_ci],
             "text": self.text,
+            "cv_diff": _nan_to_none(self.cv_diff),
+            "cv_diff_ci": None if self.cv_diff_ci is None else [_nan_to_none(c) for c in self.cv_diff_ci],
+            "test_rows_needed": self.test_rows_needed,
         }
 
     @classmethod
@@ -111,6 +137,9 @@ class Verdict:
             diff=_none_to_nan(d["diff"]),
             diff_ci=(_none_to_nan(d["diff_ci"][0]), _none_to_nan(d["diff_ci"][1])),
             text=d["text"],
+            cv_diff=d.get("cv_diff"),
+            cv_diff_ci=None if d.get("cv_diff_ci") is None else (_none_to_nan(d["cv_diff_ci"][0]), _none_to_nan(d["cv_diff_ci"][1])),
+            test_rows_needed=d.get("test_rows_needed"),
         )
 
 
@@ -183,6 +212,7 @@ def _in_sentence(title: str) -> str:
 
 DISPLAY_NAMES = {
     "mlp": "MLP",
+    "ensemble": "ensemble (weighted average)",
     "mlp_embed": "MLP with embeddings",
     "cnn_small": "small CNN",
     "cnn_deep": "deeper CNN",
@@ -283,15 +313,19 @@ def _verdict_text(
 _TIE_BREAK = {"binary": "log_loss", "multiclass": "log_loss", "regression": "mae", "forecast": "mae"}
 
 
-def _rank_key(metric: Metric, task: str) -> Callable[[Row], tuple[int, float, float, int]]:
+def _rank_key(metric: Metric, task: str) -> Callable[[Row], tuple[int, float, float, float, int]]:
     sign = -1.0 if metric.higher_is_better else 1.0
     tie = _TIE_BREAK.get(task, "")
 
-    def key(r: Row) -> tuple[int, float, float, int]:
-        if math.isnan(r.test_score):  # an undefined score goes last, not wherever nan sorts
-            return (1, 0.0, 0.0, 0)
+    def key(r: Row) -> tuple[int, float, float, float, int]:
+        # With cross-validation the winner is chosen by its fold score; the test confirms it.
+        cv = math.nan if r.cv_score is None else float(r.cv_score)
+        if math.isnan(r.test_score) and math.isnan(cv):  # an undefined score goes last, not wherever nan sorts
+            return (2, 0.0, 0.0, 0.0, 0)
+        first = (0, sign * cv) if not math.isnan(cv) else (1, 0.0)
         second = r.metrics.get(tie, math.nan)
-        return (0, sign * r.test_score, math.inf if math.isnan(second) else second, r.family != "baseline")
+        test = sign * r.test_score if not math.isnan(r.test_score) else math.inf
+        return (*first, test, math.inf if math.isnan(second) else second, r.family != "baseline")
 
     return key
 
@@ -305,8 +339,14 @@ def leaderboard(
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    cv: dict[str, dict[str, Any]] | None = None,
 ) -> Leaderboard:
     """Score every model the same way, rank them and judge each deep model against baselines.
+
+    ``cv`` (tables run within a budget): per model, ``folds`` (a list of fold scores by fold
+    position, None where not scored), ``trials``, ``search_seconds``, and ``held_share`` (the
+    share of rows a fold holds out). Rows then rank by cross-validated score, and each verdict
+    is judged on the paired fold scores, with the test rows' comparison beside it.
 
     The best baseline is the best-scoring model of family ``"baseline"`` (the Dummy floor
     included). A verdict is "better" or "worse" only when the whole paired-bootstrap interval
@@ -345,8 +385,29 @@ def leaderboard(
                 fit_seconds=None if secs is None else float(secs),
             )
         )
+    held_share = 0.2
+    if cv:
+        from dlcore.folds import fold_interval
+
+        for r in rows:
+            c = cv.get(r.model)
+            if not c:
+                continue
+            held_share = float(c.get("held_share", held_share))
+            scores = [None if v is None or not math.isfinite(v) else float(v) for v in c["folds"]]
+            present = [v for v in scores if v is not None]
+            r.cv_folds = scores
+            r.cv_score = float(np.mean(present)) if present else math.nan
+            low, high = fold_interval(present, held_share, confidence)
+            if _task(task) in ("binary", "multiclass") and not math.isnan(low):  # classification metrics lie in 0..1
+                low, high = max(0.0, low), min(1.0, high)
+            r.cv_ci = (low, high)
+            r.trials = c.get("trials")
+            r.search_seconds = c.get("search_seconds")
     rows.sort(key=_rank_key(metric, _task(task)))
     verdicts = _verdicts(metric, rows, boots, confidence, n)
+    if cv:
+        verdicts = [_with_folds(v, metric, rows, confidence, held_share, n) for v in verdicts]
     return Leaderboard(
         task=task,
         metric=metric.key,
@@ -428,3 +489,61 @@ def _check_families(families: dict[str, str], models: dict[str, Any], what: str)
     for name, fam in families.items():
         if fam not in FAMILIES:
             raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")
+
+
+def _with_folds(v: Verdict, metric: Metric, rows: list[Row], confidence: float, held_share: float,
+                n_test: int) -> Verdict:
+    """A deep model's verdict judged on the paired fold scores (best baseline by its fold score),
+    with the test rows' comparison after it, and how many test rows would tell them apart."""
+    from dlcore.folds import paired_folds, rows_to_separate
+
+    if v.deep_model is None or v.best_baseline is None:
+        return v
+    deep = next(r for r in rows if r.model == v.deep_model)
+    base = next((r for r in rows if r.family == "baseline" and r.cv_folds), None)
+    if base is None or not deep.cv_folds:
+        return v
+    paired = paired_folds(deep.cv_folds, base.cv_folds, metric.higher_is_better, held_share, confidence)
+    if paired.n_folds < 2:
+        return v
+    name = _in_sentence(metric.title)
+    level = f"{confidence:.0%} interval"
+    lead = f"The deep model ({display_name(deep.model)})"
+    vs = f"the best baseline ({display_name(base.model)})"
+    scores = f"{name} {_num(deep.cv_score)} vs {_num(base.cv_score)} on average over {paired.n_folds} folds"
+    interval = f"{_signed(paired.ci[0])} to {_signed(paired.ci[1])}"
+    wins = f"better on {paired.a_wins} of {paired.n_folds} folds"
+    how = "higher" if metric.higher_is_better else "lower error"
+    if paired.outcome == "better":
+        first = f"By cross-validation, {lead[0].lower() + lead[1:]} is better than {vs}: {scores}; {how} by {_signed(paired.diff)} ({level} {interval}; {wins})."
+    elif paired.outcome == "worse":
+        first = (f"By cross-validation, {lead[0].lower() + lead[1:]} is worse than {vs}: {scores}; "
+                 f"{_signed(paired.diff)} ({level} {interval}; {wins}). The simpler model is the better choice.")
+    else:
+        first = (f"By cross-validation, {lead[0].lower() + lead[1:]} is not clearly better than {vs}: {scores}; "
+                 f"the difference is {_signed(paired.diff)} and its {level} ({interval}) includes zero ({wins}), "
+                 "so the simpler model is the safer choice.")
+    test_base = next((r for r in rows if r.model == base.model), None)
+    test_diff = (1.0 if metric.higher_is_better else -1.0) * (deep.test_score - test_base.test_score)
+    if base.model == v.best_baseline:
+        test_ci = v.diff_ci
+    else:  # the verdict's test comparison was with the best baseline on the test rows
+        test_ci = v.diff_ci
+        test_diff = v.diff
+    test_outcome = _outcome(test_ci) if not math.isnan(test_ci[0]) else "not_clearly_better"
+    if math.isnan(test_diff) or math.isnan(test_ci[0]):
+        second = f" On the {n_test} held-out test rows the two cannot be compared ({name} is undefined there)."
+        needed = None
+    else:
+        word = {"better": "better", "worse": "worse", "not_clearly_better": "not clearly different"}[test_outcome]
+        second = (f" On the {n_test} held-out test rows it is {word}: {name} {_num(deep.test_score)} vs "
+                  f"{_num(test_base.test_score)} ({level} of the difference {_signed(test_ci[0])} to {_signed(test_ci[1])}).")
+        needed = rows_to_separate(n_test, test_diff, test_ci) if test_outcome == "not_clearly_better" else None
+        if needed is not None:
+            times = needed / max(1, n_test)
+            second += (f" To tell them apart on held-out rows alone, the test set would need about {needed:,} rows "
+                       f"(about {times:.0f} times as many); the folds above use every training row instead.")
+        elif test_outcome == "not_clearly_better":
+            second += " Their test scores are equal, so no test set size would tell them apart."
+    return Verdict(paired.outcome, v.deep_model, v.best_baseline, v.diff, v.diff_ci, first + second,
+                   cv_diff=paired.diff, cv_diff_ci=paired.ci, test_rows_needed=needed)

@@ -43,18 +43,26 @@ def build_bundle(store: Store, run_id: str, model: str | None = None) -> bytes:
     model = _chosen_model(run, model)
     deep = model == run.spec["template"]
     folder = store.run_dir(run_id)
-    model_file = folder / (f"{model}.keras" if deep else f"{model}.skops")
-    for path in (model_file, folder / "preprocess.json"):
+    if model == "ensemble":  # its members travel with it, under members/
+        weights = json.loads((folder / "ensemble.json").read_text())["weights"]
+        member_files = {name: folder / (f"{name}.keras" if name == run.spec["template"] else f"{name}.skops")
+                        for name in weights}
+        model_files = {"ensemble.json": folder / "ensemble.json",
+                       **{f"members/{path.name}": path for path in member_files.values()}}
+        deep = run.spec["template"] in weights
+    else:
+        model_files = {"model.keras" if deep else "model.skops": folder / (f"{model}.keras" if deep else f"{model}.skops")}
+    for path in (*model_files.values(), folder / "preprocess.json"):
         if not path.is_file():
             raise NotFoundError(f"Run {run_id!r} has lost its file {path.name} from the data folder {folder}; "
                                 "rerun it to train the model again.")
     dataset = store.dataset(run.dataset_id)
     files = {
-        "model.keras" if deep else "model.skops": model_file.read_bytes(),
+        **{name: path.read_bytes() for name, path in model_files.items()},
         "preprocess.json": (folder / "preprocess.json").read_bytes(),
         "model_card.md": model_card(run, dataset, model).encode("utf-8"),
         "predict.py": _PREDICT.read_bytes(),
-        "README.txt": _readme(run, deep).encode("utf-8"),
+        "README.txt": _readme(run, deep, ensemble=model == "ensemble").encode("utf-8"),
     }
     chosen = load_decision(store, run_id)
     if chosen is not None and chosen.model == model and run.task in ("binary", "multiclass"):
@@ -108,7 +116,8 @@ def model_card(run: RunRecord, dataset: DatasetRecord, model: str) -> str:
     deep_name = spec["template"]
     image = result.get("kind") == "image"
     classes = result.get("classes") or []
-    family = "deep learning" if model == deep_name else "scikit-learn baseline"
+    family = ("deep learning" if model == deep_name else "an ensemble of the run's models" if model == "ensemble"
+              else "scikit-learn baseline")
     rows = result["rows"]
     level = f"{board['confidence']:.0%}"
     lines = [
@@ -145,6 +154,7 @@ def model_card(run: RunRecord, dataset: DatasetRecord, model: str) -> str:
         "",
         f"**Verdict:** {_verdict(board, deep_name)}",
         "",
+        *_search_lines(result),
         "## Intended use",
         "",
         f"- Scoring new {'images' if image else 'rows'} of the same kind as {dataset.name}: "
@@ -261,9 +271,9 @@ def _limits(run: RunRecord, dataset: DatasetRecord, result: dict, image: bool) -
 
 
 # ---- README ------------------------------------------------------------------------------------
-def _readme(run: RunRecord, deep: bool) -> str:
+def _readme(run: RunRecord, deep: bool, ensemble: bool = False) -> str:
     image = (run.result or {}).get("kind") == "image"
-    wanted = ["keras", "tensorflow-cpu"] if deep else ["scikit-learn", "scipy", "skops"]
+    wanted = (["keras", "tensorflow-cpu"] if deep else []) + (["scikit-learn", "scipy", "skops"] if ensemble or not deep else [])
     wanted += ["pandas", "numpy"] + (["pillow"] if image else [])
     pins = _pins(run.versions or {})
     install = " ".join(f"{name}=={pins[name]}" if name in pins else name for name in wanted)
@@ -287,7 +297,8 @@ def _readme(run: RunRecord, deep: bool) -> str:
                               if image else "your rows plus 'prediction' (and 'probability <class>' per class)."),
         "Text cells that start with = + - @ get an apostrophe, so a spreadsheet does not run them as formulas.",
         "",
-        "Files: model." + ("keras" if deep else "skops") + " (the model), preprocess.json ("
+        ("Files: ensemble.json (the weights) and members/ (its models), preprocess.json (" if ensemble else
+         "Files: model." + ("keras" if deep else "skops") + " (the model), preprocess.json (")
         + ("the image size and classes" if image else "how raw columns become model inputs, learned from the "
                                                      "training rows")
         + "), predict.py, model_card.md.",
@@ -304,3 +315,11 @@ def _pins(versions: dict[str, str]) -> dict[str, str]:
             if sep:
                 pins[name.lower()] = version.strip()
     return {name: version for name, version in pins.items() if version}
+
+
+def _search_lines(result: dict) -> list[str]:
+    """How the models were chosen, for a run searched within a time budget (nothing otherwise)."""
+    from dlcore.search import search_lines
+
+    lines = search_lines(result)
+    return [*lines, ""] if lines else []

@@ -37,15 +37,29 @@ class Refused(Exception):
 
 
 # ---- the model -----------------------------------------------------------------------------
-def load_model() -> tuple[object, bool]:
-    """The model of this bundle, and whether it is a Keras (deep) model."""
+def load_model() -> tuple[object, bool | None]:
+    """The model of this bundle, and whether it is a Keras (deep) model; for an ensemble
+    (ensemble.json), a list of (weight, model, deep) and None."""
+    if (HERE / "ensemble.json").exists():
+        weights = json.loads((HERE / "ensemble.json").read_text(encoding="utf-8"))["weights"]
+        members = []
+        for name, weight in weights.items():
+            stem = HERE / "members" / name
+            deep = stem.with_suffix(".keras").exists()
+            members.append((float(weight), *load_one(stem.with_suffix(".keras" if deep else ".skops"))))
+        return members, None
     if (HERE / "model.keras").exists():
+        return load_one(HERE / "model.keras")
+    return load_one(HERE / "model.skops")
+
+
+def load_one(path: Path) -> tuple[object, bool]:
+    if path.suffix == ".keras":
         import keras
 
-        return keras.saving.load_model(HERE / "model.keras", safe_mode=True), True
+        return keras.saving.load_model(path, safe_mode=True), True
     import skops.io as sio
 
-    path = HERE / "model.skops"
     untrusted = sio.get_untrusted_types(file=path)
     refused = [t for t in untrusted if not t.startswith(TRUSTED)]
     if refused:
@@ -170,6 +184,18 @@ def score_table(meta: dict, model: object, deep: bool, frame: pd.DataFrame, note
     pre = meta["preprocessor"]
     numeric, codes = table_inputs(pre, frame, notes)
     texts = text_inputs(pre, frame, notes)
+    if deep is None:  # an ensemble: the weighted average of its members' outputs
+        out = sum(w * table_output(meta, m, d, numeric, codes, texts) for w, m, d in model)
+    else:
+        out = table_output(meta, model, deep, numeric, codes, texts)
+    scored = frame.copy()
+    return finish_table(meta, scored, out, notes)
+
+
+def table_output(meta: dict, model: object, deep: bool, numeric: np.ndarray, codes: np.ndarray,
+                 texts: np.ndarray) -> np.ndarray:
+    """One model's output for the prepared columns of a table."""
+    pre = meta["preprocessor"]
     if deep and meta.get("input_format") == "split":  # numbers, and one code input per category
         x = {"numeric": numeric} if meta["input_info"]["n_numeric"] else {}
         x.update({f"cat_{j}": codes[:, j : j + 1] for j in range(codes.shape[1])})
@@ -185,8 +211,11 @@ def score_table(meta: dict, model: object, deep: bool, frame: pd.DataFrame, note
         x = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
         for j in range(texts.shape[1]):
             x[f"text_{j}"] = texts[:, j].astype(str)
-    out = model_output(meta, model, deep, x)
-    scored = frame.copy()
+    return model_output(meta, model, deep, x)
+
+
+def finish_table(meta: dict, scored: pd.DataFrame, out: np.ndarray, notes: list[str]) -> pd.DataFrame:
+    """The scored rows: 'prediction', the class probabilities and the decision column."""
 
     def fresh(name: str) -> str:  # never overwrite a column the input already has
         while name in scored.columns:

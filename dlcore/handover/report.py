@@ -123,12 +123,23 @@ def build_report(store: Store, run_id: str) -> str:
     parts.append(f"<p class='muted'>Every model scored on the same test {unit} with the same metric; 95% intervals "
                  f"from {how}.</p>")
     table_rows = []
+    folds = any(r.get("cv_score") is not None for r in board["rows"])
     for r in board["rows"]:
         low, high = (r.get("ci") or [None, None])[:2]
-        table_rows.append([evaluate.display_name(r["model"]), "deep" if r["family"] == "deep" else "baseline",
-                           _num(r["test_score"]), f"{_num(low)} – {_num(high)}"])
-    parts.append(_table(["Model", "Kind", board["metric_title"], "95% interval"], table_rows, numeric={2, 3}))
+        cells = [evaluate.display_name(r["model"]), {"deep": "deep", "ensemble": "ensemble"}.get(r["family"], "baseline")]
+        if folds:
+            cv_low, cv_high = r.get("cv_ci") or [None, None]
+            cells += [_num(r.get("cv_score")), f"{_num(cv_low)} – {_num(cv_high)}"]
+        table_rows.append(cells + [_num(r["test_score"]), f"{_num(low)} – {_num(high)}"]
+                          + ([str(r.get("trials") or "-")] if folds else []))
+    if folds:
+        parts.append(_table(["Model", "Kind", f"{board['metric_title']} (cross-validated)", "Interval across folds",
+                             f"{board['metric_title']} (test)", "95% interval", "Trials"], table_rows,
+                            numeric={2, 3, 4, 5, 6}))
+    else:
+        parts.append(_table(["Model", "Kind", board["metric_title"], "95% interval"], table_rows, numeric={2, 3}))
     parts.append(_fig(charts.leaderboard_chart(board["rows"], board["metric_title"], board["higher_is_better"])))
+    parts.extend(_search(store, run))
 
     parts.extend(_key_charts(store, run, kind))
     parts.extend(_explanation(store, run, kind))
@@ -288,3 +299,31 @@ def _reproducibility(store: Store, run: Any, dataset: Any) -> list[str]:
             "<p class='muted'>The same spec on the same data and machine gives the same scores: use “Rerun with the "
             f"same settings” on the run's Train page, or <code>python -m dlcore rerun {_e(run.id)}</code>.</p>",
             _table(["", ""], rows), f"<pre>{_e(spec)}</pre>"]
+
+
+def _search(store: Store, run: Any) -> list[str]:
+    """How the models were chosen (a run within a time budget): the budget, the folds, the search
+    space and the settings chosen per model, the trials chart, and every fold's score."""
+    from dlcore.search import load_trials, search_lines
+
+    search = (run.result or {}).get("search")
+    if not search:
+        return []
+    lines = search_lines(run.result)
+    intro = lines[2]  # the paragraph after the heading
+    out = ["<h2>How the models were chosen</h2>", f"<p>{_e(intro)}</p>"]
+    out.append(_table(["Model", "Search space", "Trials", "Settings chosen"],
+                      [[evaluate.display_name(name), search["space"].get(name, "weights over the other models"),
+                        str(search["trials"].get(name, 0)), chosen["words"]]
+                       for name, chosen in search["chosen"].items()]))
+    trials = load_trials(store, run.id)
+    if trials:
+        out.append(_fig(charts.trials_chart(trials, evaluate.display_name)))
+    board = run.result["leaderboard"]
+    head = [f"r{f['repeat'] + 1} f{f['index'] + 1}" for f in search["folds"]]
+    rows = [[evaluate.display_name(r["model"]), *[_num(v, ".3f") for v in (r.get("cv_folds") or [None] * len(head))],
+             _num(r.get("cv_score"), ".3f")] for r in board["rows"]]
+    out.append(f"<p class='muted'>{_e(board['metric_title'])} on each fold (repeat r, fold f); '-' where a model "
+               "was not scored on a fold, and every model's mean is over the same folds.</p>")
+    out.append(_table(["Model", *head, "Mean"], rows, numeric=set(range(1, len(head) + 2))))
+    return out

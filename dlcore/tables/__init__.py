@@ -53,4 +53,5 @@ KIND = Kind(
     explain=explain.explain_model,
     explain_row=explain.explain_row_of_run,
     explains_any_model=True,
+    searches=True,
 )

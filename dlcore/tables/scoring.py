@@ -44,7 +44,9 @@ class TableScorer(base.Scorer):
                                empty_text=feats.empty_text, long_text=feats.long_text)
         if self.pre.text:
             summary.unknown_words = self._unknown_words(feats.text)
-        if self.family == "baseline":
+        if self.family == "ensemble":
+            out = sum(w * self.members[name].output(frame)[0] for name, w in self.weights.items())
+        elif self.family == "baseline":
             x_base = text.baseline_frame(self.pre.dense(feats), feats.text) if self.pre.text else self.pre.dense(feats)
             out = baselines.predict_output(self.task, self.pipeline, x_base, self.n_outputs)
         else:

@@ -59,9 +59,10 @@ def _text_inputs(settings: Any, inputs: InputInfo, recurrent: bool) -> tuple[dic
     return named, vectors
 
 
-def embedding_dim(cardinality: int) -> int:
-    """A common rule of thumb (fast.ai): grows slowly with the number of categories."""
-    return max(2, min(32, round(1.6 * cardinality**0.56)))
+def embedding_dim(cardinality: int, scale: float = 1.0) -> int:
+    """A common rule of thumb (fast.ai): grows slowly with the number of categories; ``scale``
+    (searched within a budget) makes every embedding larger or smaller."""
+    return max(2, min(64, round(scale * min(32, 1.6 * cardinality**0.56))))
 
 
 @template(
@@ -89,7 +90,8 @@ def mlp_embed(settings: Any, inputs: InputInfo, task: str, n_outputs: int) -> An
     for j, cardinality in enumerate(inputs.cardinalities):
         code = keras.Input(shape=(1,), dtype="int32", name=f"cat_{j}")
         model_inputs[f"cat_{j}"] = code
-        emb = layers.Embedding(cardinality, embedding_dim(cardinality), embeddings_regularizer=reg)(code)
+        emb = layers.Embedding(cardinality, embedding_dim(cardinality, getattr(settings, "embed_scale", 1.0)),
+                               embeddings_regularizer=reg)(code)
         deep_parts.append(layers.Flatten()(emb))
         # The wide path sees each category through a one-dimensional embedding: a learned offset.
         wide_parts.append(layers.Flatten()(layers.Embedding(cardinality, 1)(code)))
