@@ -220,13 +220,14 @@ def _register(store, data: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    store = _store(args, args.workspace)
+    store.require("upload", "workspace", store.workspace_id)  # a viewer is refused before the file is read
+
     from dlcore import tables as tabular
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
     from dlcore.tables import run as tables_run
     from dlcore.tables.reader import load_frame
 
-    store = _store(args, args.workspace)
-    store.require("upload", "workspace", store.workspace_id)  # a viewer is refused before the file is read
     record = _register(store, args.data)
     shape = f"{record.n_rows} images" if record.kind == "image" else f"{record.n_rows} rows x {record.n_cols} columns"
     _say(f"dataset {record.id}: {shape} ({record.name})")
@@ -366,13 +367,14 @@ def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
 def cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dlcore.scoring import score_upload, to_safe_csv
-    from dlcore.store import atomic_write
-
     store = _store(args)
     path = Path(args.data)
     run = store.run(args.run_id)  # a clear "no run" before anything else
-    workspace = store.require("score", "run", run.id)
+    workspace = store.require("score", "run", run.id)  # refused before the models' libraries load
+
+    from dlcore.scoring import score_upload, to_safe_csv
+    from dlcore.store import atomic_write
+
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
     if args.map:
@@ -413,12 +415,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    store = _store(args)
+    run = store.run(args.run_id)
+    store.require("download_report", "run", run.id)  # refused before the models' libraries load
+
     from dlcore import explain
     from dlcore.handover.report import build_report
     from dlcore.store import atomic_write
 
-    store = _store(args)
-    run = store.run(args.run_id)
     if args.explain and run.result:
         from dlcore import kinds
 
@@ -439,10 +443,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    store = _store(args)
+    store.require("download_model", "run", args.run_id)  # refused before the models' libraries load
+
     from dlcore.handover.bundle import build_bundle
     from dlcore.store import atomic_write
 
-    store = _store(args)
     data = build_bundle(store, args.run_id, args.model)
     with atomic_write(Path(args.output)) as tmp:
         tmp.write_bytes(data)

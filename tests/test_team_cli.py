@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dlcore import access
 from tests.conftest import ROOT
 
 OWNER, EDITOR, VIEWER, OUTSIDER = "ann@example.com", "bob@example.com", "carla@example.com", "dan@example.com"
@@ -144,22 +145,26 @@ def test_every_user_against_every_command(team, tmp_path, user, args, expected):
             assert {r["action"] for r in json.loads(out.stdout)} >= {"create_workspace", "add_member", "upload", "train"}
     elif expected == "no column":
         assert "error: There is no column 'nope'" in out.stderr and out.returncode == 1
-    elif expected == "not found":
-        # exactly the line of an id that names nothing, the id aside
-        missing = cli(team, user, *_fill(args, team, tmp_path, run=MISSING, dataset=MISSING))
-        line, other = error_line(out), error_line(missing)
-        record = team.dataset_id if args == DELETE_DATA else team.run_id
-        assert line.replace(record, "ID") == other.replace(MISSING, "ID")
-        assert line.startswith(f"error: No {'dataset' if args == DELETE_DATA else 'run'} with id {record!r} here, or you "
-                               "have no access to it")
-    elif expected == "not a member":
-        nowhere = cli(team, user, *[("Nowhere" if a == "Sales" else a) for a in _fill(args, team, tmp_path)])
-        line, other = error_line(out), error_line(nowhere)
-        assert line.replace("'Sales'", "'X'") == other.replace("'Nowhere'", "'X'")
-        assert line.startswith("error: You are not a member of a workspace named 'Sales' (or there is none on this server)")
+    elif expected == "not found":  # the words of an id that names nothing (compared by process below)
+        kind, record = ("dataset", team.dataset_id) if args == DELETE_DATA else ("run", team.run_id)
+        assert error_line(out) == f"error: {access.not_found(kind, record)}"
+    elif expected == "not a member":  # the words of a workspace that does not exist (compared below)
+        assert error_line(out) == (f"error: You are not a member of a workspace named 'Sales' (or there is none on this "
+                                   f"server); yours are: 'Personal ({OUTSIDER})' (owner). Ask an owner of the "
+                                   "workspace to add you.")
     else:
         assert error_line(out) == refusal(*expected)
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args", [PREDICT, DELETE_DATA, ("workspace", "add", "Sales", "x@example.com", "--role", "owner")])
+def test_another_workspaces_record_answers_exactly_as_one_that_does_not_exist(team, tmp_path, args):
+    mine = error_line(cli(team, OUTSIDER, *_fill(args, team, tmp_path)))
+    fake = [("Nowhere" if a == "Sales" else a) for a in _fill(args, team, tmp_path, run=MISSING, dataset=MISSING)]
+    none = error_line(cli(team, OUTSIDER, *fake))
+    for real, missing in ((team.run_id, MISSING), (team.dataset_id, MISSING), ("'Sales'", "'Nowhere'")):
+        mine, none = mine.replace(real, "<X>"), none.replace(missing, "<X>")
+    assert mine == none
 
 
 def test_team_mode_without_a_user_says_how_to_name_one(team):
