@@ -2,12 +2,12 @@
 
     python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
                               [--epochs N] [--seed S] [--batch-size B] [--learning-rate LR] [--size S]
-                              [--use-personal COL,...]
+                              [--use-personal COL,...] [--workspace NAME]
     python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME] [--map 'MODEL_COLUMN=FILE_COLUMN,...']
     python -m dlcore rerun RUN_ID
     python -m dlcore report RUN_ID -o REPORT.html [--explain]
     python -m dlcore bundle RUN_ID -o MODEL.zip [--model NAME]
-    python -m dlcore runs [--json]
+    python -m dlcore runs [--json] [--workspace NAME]
     python -m dlcore worker [--only train|score]      (DLCORE_EXECUTOR=ray: the dispatcher to a Ray cluster)
 
 Team mode (``DLCORE_AUTH=team``, or an ``[auth]`` section in ``.streamlit/secrets.toml``): every
@@ -205,10 +205,12 @@ def _workspace_id(store, name: str) -> str:  # type: ignore[no-untyped-def]
                           "python -m dlcore workspace list, or the workspace's id.")
     if name.strip().casefold() == "personal":
         return store.ensure_user(store.actor)
+    if not access.team_mode():
+        raise DlcoreError(f"There is no workspace {name!r}: in personal mode everything is in your one workspace, "
+                          "'Personal'. Leave the workspace out.")
     listed = ", ".join(f"{w['name']!r} ({w['role']})" for w in mine) or "none"
     raise DlcoreError(f"You are not a member of a workspace named {name!r} (or there is none on this server); yours "
-                      f"are: {listed}. Ask an owner of the workspace to add you"
-                      f"{'' if access.team_mode() else ', or create it with python -m dlcore workspace create NAME'}.")
+                      f"are: {listed}. Ask an owner of the workspace to add you.")
 
 
 def _register(store, data: str):  # type: ignore[no-untyped-def]
