@@ -409,6 +409,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from dlcore.spec import RunSpec
 
     store = _store(args)
+    store.require("train", "run", args.run_id)  # refused before the models' libraries load
     spec = RunSpec.from_dict(store.run(args.run_id).spec)
     _say(f"training the spec of run {args.run_id} again (seed {spec.train.seed})")
     return _train_and_print(store, spec)

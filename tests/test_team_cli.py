@@ -93,6 +93,7 @@ PREDICT = ("predict", "{run}", "{data}", "-o", "{out}/scored.csv")
 EXPLAIN = ("report", "{run}", "--explain", "-o", "{out}/report.html")
 REPORT = ("report", "{run}", "-o", "{out}/report.html")
 BUNDLE = ("bundle", "{run}", "-o", "{out}/model.zip")
+RERUN = ("rerun", "{run}")
 RUNS = ("runs", "--json")
 DELETE_RUN = ("delete", "run", "{run}")
 DELETE_DATA = ("delete", "dataset", "{dataset}")
@@ -113,6 +114,7 @@ TABLE = [
     (EDITOR, EXPLAIN, "ok"), (OWNER, EXPLAIN, "ok"), (VIEWER, REPORT, "ok"), (OUTSIDER, REPORT, "not found"),
     (VIEWER, BUNDLE, ("viewer", "downloading the model", "editor")), (EDITOR, BUNDLE, "ok"),
     (OUTSIDER, BUNDLE, "not found"),
+    (VIEWER, RERUN, ("viewer", "training", "editor")), (OUTSIDER, RERUN, "not found"),
     (OWNER, RUNS, "ok"), (EDITOR, RUNS, "ok"), (VIEWER, RUNS, "ok"), (OUTSIDER, RUNS, "ok"),
     (EDITOR, DELETE_RUN, ("editor", "deleting", "owner")), (VIEWER, DELETE_RUN, ("viewer", "deleting", "owner")),
     (OUTSIDER, DELETE_RUN, "not found"),
