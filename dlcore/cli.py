@@ -3,12 +3,24 @@
     python -m dlcore fit DATA [--target COL] [--task auto|classification|regression] [--template NAME]
                               [--budget SECONDS|quick|standard|thorough] [--epochs N] [--seed S]
                               [--batch-size B] [--learning-rate LR] [--size S] [--use-personal COL,...]
+                              [--workspace NAME]
     python -m dlcore predict RUN_ID DATA -o OUT.csv [--model NAME] [--map 'MODEL_COLUMN=FILE_COLUMN,...']
     python -m dlcore rerun RUN_ID
     python -m dlcore report RUN_ID -o REPORT.html [--explain]
     python -m dlcore bundle RUN_ID -o MODEL.zip [--model NAME]
-    python -m dlcore runs [--json]
+    python -m dlcore runs [--json] [--workspace NAME]
     python -m dlcore worker [--only train|score]      (DLCORE_EXECUTOR=ray: the dispatcher to a Ray cluster)
+
+Team mode (``DLCORE_AUTH=team``, or an ``[auth]`` section in ``.streamlit/secrets.toml``): every
+command but ``worker`` acts as the user named by ``--as EMAIL`` (or ``$DLCORE_USER``), through the
+store bound to that user (``Store.as_actor``), so it may do exactly what the pages let them do;
+their personal workspace is made at their first action. ``fit --workspace NAME`` trains in a
+shared workspace (default: the personal one). Administration:
+
+    python -m dlcore workspace create NAME | add NAME EMAIL --role owner|editor|viewer
+                               | remove NAME EMAIL | list [--json]
+    python -m dlcore delete run ID | delete dataset ID           (owners only)
+    python -m dlcore audit NAME [--json]                          (owners only; CSV without --json)
 
 DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
 ``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
@@ -42,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
     defaults = TrainSpec()
     parser = _Parser(prog="python -m dlcore", description="Train deep models against baselines; score new data.")
+    parser.add_argument("--as", dest="as_user", default=None, metavar="EMAIL", help=_AS_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     fit = sub.add_parser("fit", help="train a deep template and the baselines; print the leaderboard as JSON")
     fit.add_argument("data", help="a CSV, Excel or Parquet file, a ZIP of images in class folders, or sample:NAME")
@@ -75,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-baselines", action="store_true", help="train the deep model only")
     fit.add_argument("--use-personal", default=None, metavar="COL,...",
                      help="tables: put these columns of personal data back as inputs (left out by default)")
+    fit.add_argument("--workspace", default=None, metavar="NAME",
+                     help="team mode: the workspace the data and the run go to (default: your personal one)")
     pred = sub.add_parser("predict", help="score a file with a finished run's model")
     pred.add_argument("run_id")
     pred.add_argument("data", help="a table for a table's run; an image or a ZIP of images for an image run")
@@ -97,15 +112,111 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true")
     runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--workspace", default=None, metavar="NAME",
+                      help="team mode: only this workspace's runs (default: every workspace you belong to)")
+    space = sub.add_parser("workspace", help="team mode: create workspaces, change their members, list yours")
+    space_sub = space.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    space_sub.add_parser("create", help="a shared workspace, with you as its owner").add_argument("name")
+    add = space_sub.add_parser("add", help="add a member (or change their role); owners only")
+    add.add_argument("name")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, choices=["owner", "editor", "viewer"])
+    remove = space_sub.add_parser("remove", help="remove a member; owners only")
+    remove.add_argument("name")
+    remove.add_argument("email")
+    space_list = space_sub.add_parser("list", help="the workspaces you belong to, with your role")
+    space_list.add_argument("--json", action="store_true")
+    delete = sub.add_parser("delete", help="delete a run with its files, or a dataset with everything made from it; "
+                                           "owners only")
+    delete.add_argument("kind", choices=["run", "dataset"])
+    delete.add_argument("record_id", metavar="ID")
+    audit = sub.add_parser("audit", help="a workspace's audit log, newest first, as CSV (owners only)")
+    audit.add_argument("name")
+    audit.add_argument("--json", action="store_true")
     worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped (with DLCORE_EXECUTOR=ray: "
                                            "hand them to the Ray cluster)")
     worker.add_argument("--only", choices=["train", "score"], default=None)
     worker.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)
+    # --as may come after the command too (SUPPRESS: a command without it keeps the main parser's)
+    stack = [sub]
+    while stack:
+        for name, command in stack.pop().choices.items():
+            if name != "worker":
+                command.add_argument("--as", dest="as_user", default=argparse.SUPPRESS, metavar="EMAIL", help=_AS_HELP)
+            stack.extend(a for a in command._actions if isinstance(a, argparse._SubParsersAction))
     return parser
+
+
+_AS_HELP = "team mode: the email of the user to act as (default: $DLCORE_USER)"
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Who this command acts as: the built-in user in personal mode; in team mode the user named
+    by ``--as`` or ``$DLCORE_USER`` (the CLI runs on the server with the data folder's own
+    permissions, so it trusts the name; the web app trusts only a sign-in)."""
+    from dlcore import access
+
+    given = getattr(args, "as_user", None)
+    if not access.team_mode():
+        if given:
+            raise DlcoreError("--as names a user only in team mode (DLCORE_AUTH=team, or an [auth] section in "
+                              ".streamlit/secrets.toml); in personal mode the CLI acts as the one built-in user: "
+                              "leave --as out.")
+        return access.LOCAL
+    email = (given or os.environ.get("DLCORE_USER") or "").strip().lower()
+    if not email:
+        raise DlcoreError("This server is in team mode: name the user you act as with --as EMAIL (or set "
+                          "DLCORE_USER=EMAIL), e.g. python -m dlcore --as name@example.com runs.")
+    if "@" not in email or any(c.isspace() for c in email) or len(email) > 254:
+        raise DlcoreError(f"--as {email!r} is not an email address: write the user's address, e.g. "
+                          "--as name@example.com.")
+    if not access.email_allowed(email):
+        raise DlcoreError(f"{email} may not use this server: its domain is not one of "
+                          f"{', '.join(access.allowed_domains())}.")
+    return access.Actor(email)
+
+
+def _store(args: argparse.Namespace, workspace: str | None = None):  # type: ignore[no-untyped-def]
+    """The store bound to the acting user (every read, list and job checked as on the pages), in
+    ``workspace`` (a name or id of one of theirs) or their personal workspace, made at their first action."""
+    from dlcore.store import Store
+
+    actor = _actor(args)
+    opened = Store.open()
+    bound = opened.as_actor(actor, opened.ensure_user(actor))
+    if workspace is not None:
+        bound = opened.as_actor(actor, _workspace_id(bound, workspace))
+    return bound
+
+
+def _workspace_id(store, name: str) -> str:  # type: ignore[no-untyped-def]
+    """The id of the acting user's workspace called ``name`` (or with that id; ``personal``: their
+    personal one). One not found and one they are not a member of get the same answer."""
+    from dlcore import access
+
+    mine = store.workspaces_of()
+    exact = [w for w in mine if name in (w["id"], w["name"])]
+    if len(exact) == 1:
+        return exact[0]["id"]
+    folded = [w for w in mine if w["name"].casefold() == name.strip().casefold()]
+    if len(folded) == 1:
+        return folded[0]["id"]
+    if len(folded) > 1:
+        raise DlcoreError(f"{name!r} could name several of your workspaces: "
+                          f"{', '.join(repr(w['name']) for w in folded)}; write the name exactly as listed by "
+                          "python -m dlcore workspace list, or the workspace's id.")
+    if name.strip().casefold() == "personal":
+        return store.ensure_user(store.actor)
+    if not access.team_mode():
+        raise DlcoreError(f"There is no workspace {name!r}: in personal mode everything is in your one workspace, "
+                          "'Personal'. Leave the workspace out.")
+    listed = ", ".join(f"{w['name']!r} ({w['role']})" for w in mine) or "none"
+    raise DlcoreError(f"You are not a member of a workspace named {name!r} (or there is none on this server); yours "
+                      f"are: {listed}. Ask an owner of the workspace to add you.")
 
 
 def _register(store, data: str):  # type: ignore[no-untyped-def]
@@ -117,13 +228,14 @@ def _register(store, data: str):  # type: ignore[no-untyped-def]
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    store = _store(args, args.workspace)
+    store.require("upload", "workspace", store.workspace_id)  # a viewer is refused before the file is read
+
     from dlcore import tables as tabular
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
-    from dlcore.store import Store
     from dlcore.tables import run as tables_run
     from dlcore.tables.reader import load_frame
 
-    store = Store.open()
     record = _register(store, args.data)
     shape = f"{record.n_rows} images" if record.kind == "image" else f"{record.n_rows} rows x {record.n_cols} columns"
     _say(f"dataset {record.id}: {shape} ({record.name})")
@@ -278,12 +390,14 @@ def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
 def cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dlcore.scoring import score_upload, to_safe_csv
-    from dlcore.store import Store, atomic_write
-
-    store = Store.open()
+    store = _store(args)
     path = Path(args.data)
     run = store.run(args.run_id)  # a clear "no run" before anything else
+    workspace = store.require("score", "run", run.id)  # refused before the models' libraries load
+
+    from dlcore.scoring import score_upload, to_safe_csv
+    from dlcore.store import atomic_write
+
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
     if args.map:
@@ -307,15 +421,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scored.delimiter, scored.decimal = ",", "."
     with atomic_write(Path(args.output)) as tmp:
         tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
+    store.log("score", workspace, "run", run.id, model)  # as a scoring queued on the Predict page is
     _say(f"wrote {scored.described} to {args.output} (model {model})")
     return 0
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from dlcore.spec import RunSpec
-    from dlcore.store import Store
 
-    store = Store.open()
+    store = _store(args)
+    store.require("train", "run", args.run_id)  # refused before the models' libraries load
     spec = RunSpec.from_dict(store.run(args.run_id).spec)
     _say(f"training the spec of run {args.run_id} again (seed {spec.train.seed})")
     return _train_and_print(store, spec)
@@ -324,20 +439,24 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    store = _store(args)
+    run = store.run(args.run_id)
+    store.require("download_report", "run", run.id)  # refused before the models' libraries load
+
     from dlcore import explain
     from dlcore.handover.report import build_report
-    from dlcore.store import Store, atomic_write
+    from dlcore.store import atomic_write
 
-    store = Store.open()
-    run = store.run(args.run_id)
     if args.explain and run.result:
         from dlcore import kinds
 
         kind = kinds.get(run.result.get("kind", "tabular"))
         model = run.result["leaderboard"]["rows"][0]["model"] if kind.explains_any_model else run.template
         if explain.load_global(store, run.id, model) is None:
+            workspace = store.require("explain", "run", run.id)
             _say(f"working out the explanation of {model} (kept with the run)")
             explain.explain_run(store, run.id, model)
+            store.log("explain", workspace, "run", run.id, model)  # as one asked for on the Explain page is
     text = build_report(store, args.run_id)
     with atomic_write(Path(args.output)) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -348,10 +467,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dlcore.handover.bundle import build_bundle
-    from dlcore.store import Store, atomic_write
+    store = _store(args)
+    store.require("download_model", "run", args.run_id)  # refused before the models' libraries load
 
-    store = Store.open()
+    from dlcore.handover.bundle import build_bundle
+    from dlcore.store import atomic_write
+
     data = build_bundle(store, args.run_id, args.model)
     with atomic_write(Path(args.output)) as tmp:
         tmp.write_bytes(data)
@@ -361,19 +482,97 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from dlcore.store import Store
+    from dlcore import access
 
-    store = Store.open()
-    runs = store.list_runs(limit=args.limit)
+    store = _store(args, args.workspace)
+    team = access.team_mode()
+    if args.workspace is not None or not team:
+        spaces = {store.workspace_id: store.workspace(store.workspace_id)["name"]}
+    else:  # every workspace the acting user belongs to, and nothing else
+        spaces = {w["id"]: w["name"] for w in store.workspaces_of()}
+    runs = sorted((r for w in spaces for r in store.as_actor(store.actor, w).list_runs(limit=args.limit)),
+                  key=lambda r: r.created_at, reverse=True)[:args.limit]
     if args.json:
         print(json.dumps([{"run_id": r.id, "dataset_id": r.dataset_id, "status": r.status, "template": r.template,
                            "target": r.target, "task": r.task, "metric": r.metric, "test_score": r.test_score,
-                           "created_at": r.created_at, "duration_s": r.duration, "node": r.node} for r in runs], indent=2))
+                           "created_at": r.created_at, "duration_s": r.duration, "node": r.node,
+                           **({"workspace": spaces[r.workspace_id]} if team else {})} for r in runs], indent=2))
         return 0
     print(f"{'run':18} {'status':12} {'template':10} {'target':16} {'metric':9} {'score':>8}")
     for r in runs:
         score = f"{r.test_score:.4f}" if r.test_score is not None else "-"
         print(f"{r.id:18} {r.status:12} {r.template:10} {r.target[:16]:16} {(r.metric or '-'):9} {score:>8}")
+    return 0
+
+
+def _team_only(what: str) -> None:
+    from dlcore import access
+
+    if not access.team_mode():
+        raise DlcoreError(f"{what} is for team mode (DLCORE_AUTH=team, or an [auth] section in "
+                          ".streamlit/secrets.toml): in personal mode everything is in your one workspace.")
+
+
+def cmd_workspace(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.action == "list":
+        rows = [{"id": w["id"], "name": w["name"], "role": w["role"], "personal": w["personal_of"] is not None}
+                for w in store.workspaces_of()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(f"{'workspace':40} {'role':7} id")
+            for w in rows:
+                print(f"{w['name'][:40]:40} {w['role']:7} {w['id']}")
+        return 0
+    if args.action == "create":
+        _team_only("Creating a workspace")
+        workspace_id = store.create_workspace(args.name)
+        print(f"created the workspace {store.workspace(workspace_id)['name']!r} (id {workspace_id}); you are its owner: "
+              "add colleagues with python -m dlcore workspace add NAME EMAIL --role editor")
+        return 0
+    _team_only("Changing the members of a workspace")
+    workspace_id = _workspace_id(store, args.name)
+    name = store.workspace(workspace_id)["name"]
+    email = args.email.strip().lower()
+    if args.action == "add":
+        store.add_member(workspace_id, email, args.role)
+        print(f"{email} is now {'an' if args.role[0] in 'aeiou' else 'a'} {args.role} of {name!r}")
+        return 0
+    store.require("manage_members", "workspace", workspace_id)  # a viewer learns nothing of the members
+    if email not in {m["email"] for m in store.members_of(workspace_id)}:
+        raise DlcoreError(f"{email} is not a member of {name!r}; nothing was changed.")
+    store.remove_member(workspace_id, email)
+    print(f"removed {email} from {name!r}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.require("delete", args.kind, args.record_id)  # not found, or refused, before anything is read
+    plan = store.deletion_plan(args.kind, args.record_id)
+    name = store.dataset(args.record_id).name if args.kind == "dataset" else None
+    if args.kind == "run":
+        store.delete_run(args.record_id)
+    else:
+        store.delete_dataset(args.record_id)
+    what = (f"run {args.record_id}" if name is None else
+            f"dataset {args.record_id} ({name}) with its {plan['runs']} run{'' if plan['runs'] == 1 else 's'}")
+    print(f"deleted {what}, {plan['scorings']} scoring{'' if plan['scorings'] == 1 else 's'}, "
+          f"{plan['explanations']} explanation{'' if plan['explanations'] == 1 else 's'} and "
+          f"{plan['files']} file{'' if plan['files'] == 1 else 's'} ({plan['bytes'] / 1e6:.1f} MB); nothing of it is left")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    store = _store(args)
+    workspace_id = _workspace_id(store, args.name)
+    if not args.json:
+        sys.stdout.write(store.audit_csv(workspace_id))
+        return 0
+    print(json.dumps([{"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["at"])), "at": r["at"],
+                       "user": r["email"], "action": r["action"], "kind": r["kind"], "id": r["resource_id"],
+                       "detail": r["detail"]} for r in store.audit_log(workspace_id)], indent=2))
     return 0
 
 
@@ -419,7 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(value, str) and value.startswith(_ID_MARK):
             setattr(args, name, value[len(_ID_MARK):])
     command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
-               "runs": cmd_runs, "worker": cmd_worker}[args.command]
+               "runs": cmd_runs, "worker": cmd_worker, "workspace": cmd_workspace, "delete": cmd_delete,
+               "audit": cmd_audit}[args.command]
     try:
         return command(args)
     except DlcoreError as exc:
