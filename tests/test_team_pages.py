@@ -203,3 +203,19 @@ def test_a_misconfigured_sign_in_is_a_message_for_the_administrator(team_store, 
     assert not at.exception
     assert "Sign-in is not set up correctly on this server" in at.error[0].value
     assert "[auth] section of .streamlit/secrets.toml" in at.error[0].value
+
+
+def test_an_unreachable_sign_in_provider_is_a_message_for_the_administrator(team_store, tmp_path, monkeypatch):
+    """Streamlit alone shows a bare "Authentication error" page when the provider cannot be reached."""
+    home, shared, ids = team_store
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text(
+        '[auth]\nredirect_uri = "http://127.0.0.1:8501/oauth2callback"\ncookie_secret = "s3cr3t-s3cr3t-s3cr3t"\n'
+        'client_id = "app"\nclient_secret = "secret"\n'
+        'server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"\n')
+    monkeypatch.chdir(tmp_path)
+    at = open_as(home, "home", None)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "cannot reach the sign-in provider at http://127.0.0.1:9/.well-known/openid-configuration" in at.error[0].value
+    assert "server_metadata_url" in at.error[0].value

@@ -57,11 +57,37 @@ def _login() -> None:
     try:
         if "auth" not in st.secrets:
             raise StreamlitAuthError("there is no [auth] section in .streamlit/secrets.toml")
+        problem = _provider_problem(auth, providers)
+        if problem:
+            st.error(problem, icon=":material/cloud_off:")
+            return
         st.login(providers[0] if len(providers) == 1 and "client_id" not in auth else None)
     except (StreamlitAuthError, StreamlitAPIException) as exc:
         st.error(f"Sign-in is not set up correctly on this server: {exc}. For the administrator: check the [auth] "
                  "section of .streamlit/secrets.toml (redirect_uri, cookie_secret, client_id, client_secret, "
                  "server_metadata_url) as the README's Team server section shows.", icon=":material/settings:")
+
+
+def _provider_problem(auth: dict, providers: list[str]) -> str | None:
+    """Why the sign-in provider cannot be reached from this server, or None. Streamlit itself
+    answers an unreachable provider with a bare "Authentication error" page; the administrator
+    needs the address and the error instead."""
+    import urllib.error
+    import urllib.request
+
+    section = auth if "server_metadata_url" in auth else (dict(auth.get(providers[0], {})) if len(providers) == 1 else {})
+    url = section.get("server_metadata_url")
+    if not url:
+        return None  # Streamlit's own check names the missing setting
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            answer.read(1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return (f"Sign-in is not possible right now: this server cannot reach the sign-in provider at {url} "
+                f"({reason}). For the administrator: check server_metadata_url in the [auth] section of "
+                ".streamlit/secrets.toml, and that this server can reach that address.")
+    return None
 
 
 def sidebar() -> None:
