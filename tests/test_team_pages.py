@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from dlcore import access
