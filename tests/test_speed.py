@@ -203,7 +203,7 @@ def test_feeding_keras_by_batches_and_predicting_by_blocks_scores_the_same_to_th
             monkeypatch.setattr(training, "FEED_BY_INDEX_BYTES", 0)
             monkeypatch.setattr(baselines, "PREDICT_ROWS", 9)
         fed = []
-        monkeypatch.setattr(training, "indexed_feed", lambda *a, **k: fed.append(out := real(*a, **k)) or out)
+        monkeypatch.setattr(training, "indexed_feed", lambda *a, fed=fed, **k: fed.append(out := real(*a, **k)) or out)
         spec = RunSpec(data=DataSpec(record.id, "churn"), template=template,
                        train=TrainSpec(epochs=3, batch_size=16), baselines=template == "mlp")
         run_id = runner.submit(store, spec, claim=True)

@@ -6,7 +6,10 @@ refresh, a closed tab or another user's click never touches the training.
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -134,6 +137,46 @@ def _curves(rows: tuple[tuple, ...], task: str, epochs_total: int | None) -> go.
                                   epochs_total)
 
 
+_LIVE_HTML = '<div class="dl-live"><div class="plot"></div><div class="legend"><span class="tr">━ Training</span> ' \
+             '<span class="va">━ Validation</span> <span>★ best validation epoch</span></div></div>'
+_LIVE_CSS = """.dl-live .plot svg text { font: 13px sans-serif; fill: #444; } .dl-live .plot svg text.t { font-size: 15px; fill: #222; }
+.dl-live .ax { stroke: #999; } .dl-live .g { stroke: #eee; } .dl-live .plot svg text.s { font-size: 18px; fill: #d62728; }
+.dl-live .plot svg text.w { font-size: 16px; fill: #555; } .dl-live .legend { font: 13px sans-serif; color: #444; }
+.dl-live .tr { color: #8fb1dc; margin-right: 1em; } .dl-live .va { color: #1f4e9c; margin-right: 1em; }"""
+
+
+@st.cache_resource(show_spinner=False)
+def _live_chart() -> Any:
+    """The live curves' component, registered once per server (``ui/live_chart.js``)."""
+    js = (Path(__file__).with_name("live_chart.js")).read_text()
+    return st.components.v2.component("dlcore_live_curves", html=_LIVE_HTML, css=_LIVE_CSS, js=js,
+                                      isolate_styles=False)
+
+
+def _sent_key(run_id: str) -> str:
+    return f"live-epochs-sent-{run_id}"
+
+
+def live_payload(rows: tuple[tuple, ...], start: int, task: str, epochs_total: int | None) -> dict:
+    """What the live chart is sent: the epochs from ``start`` on (the browser has those before),
+    as [epoch, loss, val_loss, metric, val_metric] with gaps as null."""
+    def clean(v: Any) -> float | None:
+        return None if v is None or not math.isfinite(float(v)) else float(v)
+
+    return {"start": start, "rows": [[int(r[0]), *map(clean, r[1:5])] for r in rows[start:]],
+            "epochs_total": epochs_total, "metric": LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)",
+            "higher": task not in ("regression", "forecast")}
+
+
+def _live_curves(run_id: str, rows: tuple[tuple, ...], task: str, epochs_total: int | None) -> None:
+    """The curves of a run that trains: each redraw sends only the epochs since the last one."""
+    start = st.session_state.get(_sent_key(run_id), 0)
+    if start > len(rows):
+        start = 0
+    _live_chart()(key=f"live-{run_id}", data=live_payload(rows, start, task, epochs_total))
+    st.session_state[_sent_key(run_id)] = len(rows)
+
+
 def _draw(run_id: str) -> None:
     common.ensure_workers()  # notices a worker that died mid-run, and starts a fresh one
     store = common.store()
@@ -174,7 +217,10 @@ def _draw(run_id: str) -> None:
                    "own lowest validation loss; " + kept.replace("no model was saved", "no model was kept"))
     else:
         metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
-        st.plotly_chart(_curves(rows, task, run.epochs_total), width="stretch", key=f"curves-{run_id}")
+        if run.finished:
+            st.plotly_chart(_curves(rows, task, run.epochs_total), width="stretch", key=f"curves-{run_id}")
+        else:
+            _live_curves(run_id, rows, task, run.epochs_total)
         st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. The star marks the best "
                    "validation epoch; " + kept)
     if run.finished and st.session_state.get(f"seen-finished-{run_id}") is None:
@@ -187,4 +233,5 @@ def run_view(run: RunRecord) -> None:
     if run.finished:
         _draw(run.id)
     else:
+        st.session_state[_sent_key(run.id)] = 0  # a page run draws the chart afresh: every epoch is sent
         st.fragment(run_every=1.0)(_draw)(run.id)
