@@ -70,3 +70,19 @@ def test_the_live_chart_receives_only_new_epochs_and_grows_to_the_whole_history(
     sent = lambda n: json.dumps(0.7 - n / 1000 + 1.23456789e-7).encode()  # noqa: E731
     assert sent(4) in later and sent(5) in later
     assert not any(sent(n) in later for n in (1, 2, 3)), "an epoch the page had was sent again"
+
+
+def test_the_history_rows_hold_what_the_history_frame_held():
+    """The live view's rows are built without a DataFrame: the same values, gaps as NaN."""
+    import numpy as np
+
+    from ui.live import history_frame, history_rows
+
+    epochs = [{"run_id": "r", "epoch": 1, "loss": 0.5, "val_loss": None, "metric": 0.7, "val_metric": 0.6,
+               "seconds": 1.25, "created_at": 1.0},
+              {"run_id": "r", "epoch": 2, "loss": 0.4, "val_loss": 0.45, "metric": None, "val_metric": 0.65,
+               "seconds": None, "created_at": 2.0}]
+    rows = history_rows(epochs)
+    frame = history_frame(epochs)
+    assert np.array_equal(np.array(rows, dtype=float), frame.to_numpy(dtype=float), equal_nan=True)
+    assert [type(r[0]) for r in rows] == [int, int] and history_rows([]) == ()
