@@ -103,7 +103,7 @@ def _browse(pages: list, url: str, run_id: str, step: int) -> None:
 
 
 def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
-             home: Path | None = None, say=print, browsing: int = 0) -> dict:
+             home: Path | None = None, say=print, browsing: int = 0, profile: str | None = None) -> dict:
     """Drive ``sessions`` browsers against one server; return what happened, with figures
     (``reps=0``: no page timing, only the isolation and the runs finishing)."""
     import playwright.sync_api as playwright
@@ -113,7 +113,12 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
     folder = Path(home or tempfile.mkdtemp(prefix="dlcore-load-"))
     home_dir = folder / "home"
     home_dir.mkdir(parents=True, exist_ok=True)
-    server = Server(home_dir, workers=workers)
+    if profile:  # every script run of the server (fragments too) profiled, one file each
+        server = Server(home_dir, workers=workers, launcher=("bench/timed_server.py",),
+                        env={"BENCH_RUN_LOG": str(Path(profile) / "runs.jsonl"), "BENCH_PROFILE": str(profile),
+                             "BENCH_PROFILE_FRAGMENTS": "1"})
+    else:
+        server = Server(home_dir, workers=workers)
     result: dict = {"sessions": sessions, "workers": workers}
     try:
         with playwright.sync_playwright() as p:
@@ -188,8 +193,11 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--browsing", type=int, default=0,
                         help="more sessions that open page after page while the runs train")
+    parser.add_argument("--profile", default=None,
+                        help="a folder: the server's every script run profiled there (bench/timed_server.py)")
     args = parser.parse_args()
-    out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps, browsing=args.browsing)
+    out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps, browsing=args.browsing,
+                   profile=args.profile)
     print(f"\n{out['sessions']} sessions watching their runs, {args.browsing} browsing, {out['workers']} training "
           f"workers: runs {out['statuses']}")
     print(f"all runs finished {out['all_seconds']:.0f}s after the first submit; {out['checks']} page checks, "

@@ -1,7 +1,8 @@
 """A Streamlit server that notes every script run it makes (start, end, page, query) in the file
 named by ``BENCH_RUN_LOG``, one JSON line each: the server-side time of each page view, for
 ``bench/pages.py`` and ``bench/load.py``. With ``BENCH_PROFILE`` set to a folder, each script
-run's cProfile statistics are saved there too. Otherwise exactly ``streamlit run``.
+run's cProfile statistics are saved there too (with ``BENCH_PROFILE_FRAGMENTS`` set, a fragment's
+reruns also, named ``<page>-fragment-…``). Otherwise exactly ``streamlit run``.
 
     BENCH_RUN_LOG=runs.jsonl python bench/timed_server.py app.py --server.port 8600
 """
@@ -30,7 +31,7 @@ def main() -> None:
     def timed(self, rerun_data):  # type: ignore[no-untyped-def]
         started, cpu = time.time(), time.thread_time()
         prof = None
-        if profile_to and not rerun_data.fragment_id:
+        if profile_to and (not rerun_data.fragment_id or os.environ.get("BENCH_PROFILE_FRAGMENTS")):
             import cProfile
 
             prof = cProfile.Profile()
@@ -40,7 +41,8 @@ def main() -> None:
         finally:
             if prof is not None:
                 prof.disable()
-                prof.dump_stats(os.path.join(profile_to, f"{rerun_data.page_name or 'page'}-{started:.3f}.prof"))
+                kind = "-fragment" if rerun_data.fragment_id else ""
+                prof.dump_stats(os.path.join(profile_to, f"{rerun_data.page_name or 'page'}{kind}-{started:.3f}.prof"))
             note = {"start": started, "end": time.time(), "cpu": time.thread_time() - cpu,
                     "query": rerun_data.query_string, "page": rerun_data.page_name,
                     "fragment": bool(rerun_data.fragment_id), "session": id(self)}

@@ -26,7 +26,7 @@ from dlcore.errors import DlcoreError, RunError
 from dlcore.outputs import save_test_outputs
 from dlcore.spec import RunSpec
 from dlcore.store import Store, atomic_write
-from dlcore.training import fit_deep, library_versions, make_store_callback
+from dlcore.training import fit_deep, library_versions, make_store_callback, predict_deep
 
 __all__ = ["execute_run", "submit", "fit_baselines"]
 
@@ -115,7 +115,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         )
     say(f"deep model: {fit.epochs_run} epochs in {fit.fit_seconds:.1f}s")
 
-    raw_out = model.predict(data.deep_x(data.test), verbose=0, batch_size=data.predict_batch)
+    raw_out = predict_deep(model, data.deep_x(data.test), data.predict_batch)
     outputs: dict[str, np.ndarray] = {spec.template: enc.from_model(raw_out)}
     families = {spec.template: "deep"}
     fit_seconds = {spec.template: fit.fit_seconds}

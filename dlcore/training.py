@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DeepFit", "fit_deep", "compile_for", "live_metric_key", "image_dataset", "library_versions"]
+__all__ = ["DeepFit", "fit_deep", "predict_deep", "compile_for", "live_metric_key", "image_dataset", "library_versions"]
 
 log = logging.getLogger("dlcore.training")
 
@@ -152,6 +152,67 @@ def image_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: i
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+# Inputs at least this big are fed to Keras a batch at a time from the caller's arrays: given a
+# NumPy array, Keras turns the whole of it into a tensor first, a second copy of every row it
+# trains, validates or predicts on (at 5,000,000 rows, hundreds of MB each).
+FEED_BY_INDEX_BYTES = 32 * 1024 * 1024
+
+
+def _feedable(x: Any) -> list[tuple[str | None, np.ndarray]] | None:
+    """The arrays of a model input that can be fed by index (a matrix, or a dict of arrays with
+    rows first); None for anything else (strings, tensors, images) or for small inputs."""
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        parts: list[tuple[str | None, np.ndarray]] = [(None, x)]
+    elif isinstance(x, dict) and x and all(isinstance(v, np.ndarray) and v.ndim >= 1 and v.dtype != object
+                                           for v in x.values()):
+        parts = list(x.items())
+    else:
+        return None
+    return parts if sum(a.nbytes for _, a in parts) >= FEED_BY_INDEX_BYTES else None
+
+
+def indexed_feed(x: Any, y: np.ndarray | None, batch_size: int, shuffle: bool) -> Any:
+    """A tf.data pipeline that yields exactly the batches Keras makes of ``(x, y)`` given as
+    arrays (the same shuffle, from Keras' own array adapter run over the row numbers), each
+    batch gathered from ``x`` as it is needed, so no tensor copy of the whole of ``x`` is made.
+    None when ``x`` is not one to feed this way (``_feedable``)."""
+    parts = _feedable(x)
+    if parts is None:
+        return None
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    n = len(parts[0][1])
+    rows = np.arange(n, dtype=np.int64)
+    adapter = ArrayDataAdapter(rows, y, batch_size=batch_size, shuffle=shuffle)
+    arrays = [a for _, a in parts]
+
+    def gather(index: np.ndarray) -> list[np.ndarray]:
+        return [a[index] for a in arrays]
+
+    def batch(index: Any, *target: Any) -> Any:
+        got = tf.numpy_function(gather, [index], [tf.as_dtype(a.dtype) for a in arrays], stateful=False)
+        for tensor, a in zip(got, arrays):
+            tensor.set_shape((None, *a.shape[1:]))
+        features = got[0] if parts[0][0] is None else {name: t for (name, _), t in zip(parts, got)}
+        return (features, *target)
+
+    # Its size told, so Keras steps through epochs as it does over arrays (a fresh pass made
+    # ready at each epoch's end, never one step past the last batch).
+    data = adapter.get_tf_dataset().apply(tf.data.experimental.assert_cardinality(adapter.num_batches))
+    if y is None:
+        data = data.map(lambda index: batch(index)[0])
+    else:
+        data = data.map(batch)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def predict_deep(model: Any, x: Any, batch_size: int) -> np.ndarray:
+    """``model.predict`` on ``x``, fed by batches from ``x`` itself when it is big (``indexed_feed``)."""
+    feed = indexed_feed(x, None, batch_size, shuffle=False)
+    return model.predict(x if feed is None else feed, verbose=0, batch_size=None if feed is not None else batch_size)
+
+
 def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.ndarray, x_val: Any,
              y_val: np.ndarray, callback: Any, extra_callbacks: list | None = None,
              verbose: int = 0) -> DeepFit:
@@ -164,6 +225,11 @@ def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.nda
         train_data = image_dataset(x_train, y_train, settings.batch_size, shuffle_seed=settings.seed)
         val_data: Any = image_dataset(x_val, y_val, settings.batch_size)
         batching: dict[str, Any] = {"shuffle": False}  # the pipeline shuffles, afresh each epoch
+    elif (fed := indexed_feed(x_train, y_train, settings.batch_size, shuffle=True)) is not None:
+        # A big table: the same batches as from the arrays, gathered from them as they are needed.
+        train_data = fed
+        val_data = indexed_feed(x_val, y_val, settings.batch_size, shuffle=False) or (x_val, y_val)
+        batching = {"shuffle": False}  # the pipeline shuffles, as Keras would have
     else:
         train_data, val_data = (x_train, y_train), (x_val, y_val)
         batching = {"batch_size": settings.batch_size, "shuffle": True}

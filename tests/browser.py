@@ -27,7 +27,8 @@ def free_port() -> int:
 class Server:
     """``streamlit run app.py`` on a free port with its own data folder, as an analyst's server."""
 
-    def __init__(self, home: Path, workers: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, workers: int = 1, env: dict[str, str] | None = None,
+                 launcher: tuple[str, ...] = ("-m", "streamlit", "run")) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -35,7 +36,7 @@ class Server:
                    **(env or {}))
         self.log = open(home.parent / f"streamlit-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            [sys.executable, *launcher, "app.py", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )

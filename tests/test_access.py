@@ -152,6 +152,14 @@ def test_lists_show_only_the_current_workspace_of_a_member(team):
     assert "Personal (alice@example.com)" not in names
 
 
+def test_the_names_a_runs_list_shows_come_only_from_datasets_the_user_sees(team):
+    raw, shared, ids, _ = team
+    name = raw.dataset(ids["dataset"]).name
+    assert raw.as_actor(CAROL, shared).dataset_names([ids["dataset"], ids["dataset"], "nope"]) == {ids["dataset"]: name}
+    assert raw.as_actor(DAVE).dataset_names([ids["dataset"]]) == {}  # another workspace's: as if it did not exist
+    assert raw.as_actor(DAVE).dataset_names([]) == {}
+
+
 def test_the_same_file_in_two_workspaces_is_two_datasets(team):
     raw, shared, ids, csv = team
     mine, created = datasets.register_bytes(raw.as_actor(DAVE), csv, "churn.csv")

@@ -39,9 +39,12 @@ def shot(page, name: str) -> None:
 
 
 def chart_points(page) -> int:
-    """Epochs drawn in the live chart: points of its first trace (training loss)."""
+    """Epochs drawn in the chart: in the live chart while the run trains (``ui/live_chart.js``),
+    else the points of the Plotly chart's first trace (training loss)."""
     return page.evaluate(
-        "() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => d._fullData && d._fullData.length);"
+        "() => { const live = document.querySelector('.dl-live');"
+        " if (live && live.dataset.epochs) return Number(live.dataset.epochs);"
+        " const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => d._fullData && d._fullData.length);"
         " if (!g || !g._fullData) return 0;"
         " return Math.max(0, ...g._fullData.map(t => (t.x && t.x.length) || t._length || 0)); }"
     )

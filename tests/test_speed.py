@@ -183,3 +183,79 @@ def test_a_baseline_too_big_for_memory_learns_from_a_stated_sample(store, home, 
     said = [c.value for c in at.caption if "random sample" in c.value]
     assert any(s.startswith("Gradient boosting learned from a random sample of 50 of the 144 training rows")
                for s in said), said
+
+
+@pytest.mark.parametrize("template", ["mlp", "mlp_embed"])
+def test_feeding_keras_by_batches_and_predicting_by_blocks_scores_the_same_to_the_last_digit(store, monkeypatch,
+                                                                                           template):
+    """The memory-saving paths of a big table, forced on a small one: Keras fed a batch at a time
+    from the shared matrix (the same shuffled batches, no tensor copy of the rows) and every
+    baseline predicting the test rows a block at a time give the run's scores and every test
+    prediction bit for bit as the arrays handed over whole."""
+    from dlcore import baselines, training
+    from dlcore.outputs import load_test_outputs
+
+    record, _ = datasets.register_bytes(store, churn_frame(260, seed=7).to_csv(index=False).encode(), "churn.csv")
+    results = []
+    real = training.indexed_feed
+    for small in (False, True):
+        if small:
+            monkeypatch.setattr(training, "FEED_BY_INDEX_BYTES", 0)
+            monkeypatch.setattr(baselines, "PREDICT_ROWS", 9)
+        fed = []
+        monkeypatch.setattr(training, "indexed_feed", lambda *a, fed=fed, **k: fed.append(out := real(*a, **k)) or out)
+        spec = RunSpec(data=DataSpec(record.id, "churn"), template=template,
+                       train=TrainSpec(epochs=3, batch_size=16), baselines=template == "mlp")
+        run_id = runner.submit(store, spec, claim=True)
+        runner.execute_run(store, run_id)
+        run = store.run(run_id)
+        assert run.status == "done", run.message
+        # Fed by batches: the training, validation and test rows; else neither training nor test rows.
+        assert [f is not None for f in fed] == ([True] * 3 if small else [False] * 2)
+        results.append(([(r["model"], r["test_score"], r["ci"]) for r in run.result["leaderboard"]["rows"]],
+                        [(e["loss"], e["val_loss"], e["metric"]) for e in store.epochs(run_id)],
+                        load_test_outputs(store, run_id)))
+    (board_a, epochs_a, (y_a, out_a, _)), (board_b, epochs_b, (y_b, out_b, _)) = results
+    assert epochs_a == epochs_b and len(epochs_a) == 3
+    assert np.array_equal(y_a, y_b) and set(out_a) == set(out_b)
+    assert all(np.array_equal(out_a[m], out_b[m]) for m in out_a if m != "random_forest"), \
+        [m for m in out_a if not np.array_equal(out_a[m], out_b[m])]
+    # The forest's threads add its trees' votes in any order: equal up to that rounding.
+    assert all(np.allclose(out_a[m], out_b[m], rtol=0, atol=1e-12) for m in out_a)
+    assert [r[0] for r in board_a] == [r[0] for r in board_b]
+    assert [r for r in board_a if r[0] != "random_forest"] == [r for r in board_b if r[0] != "random_forest"]
+
+
+def test_fitting_the_preprocessing_a_column_at_a_time_learns_what_the_training_rows_copied_whole_did():
+    """The preprocessing learns from the training rows one column at a time (no copy of them
+    whole): the same medians, means, spreads, flags and vocabularies, to the last bit, as fitted
+    on a copy of those rows with whole-frame reductions (how it was learned before)."""
+    from dlcore.tables.preprocess import TabularPreprocessor, _as_category
+
+    rng = np.random.default_rng(11)
+    n = 5_000
+    frame = pd.DataFrame({
+        "a": rng.normal(3.0, 7.0, n) * 1e3, "b": rng.exponential(2.0, n),
+        "c": pd.Series(rng.integers(0, 9, n)).astype("string"),  # numbers typed as text
+        "const": np.full(n, 4.2), "gaps": np.where(rng.random(n) < 0.3, np.nan, rng.normal(size=n)),
+        "when": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D"),
+        "kind": rng.choice(["x", " y", "z ", None], n), "many": rng.integers(0, 80, n).astype(str),
+    })
+    frame.loc[::13, "a"] = np.inf
+    train = np.sort(rng.choice(n, 3_100, replace=False))
+    pre = TabularPreprocessor(["a", "b", "c", "const", "gaps"], ["kind", "many"], ["when"])
+    got = pre.fit(frame, rows=train).to_dict()
+    # Before: the training rows copied whole and every column reduced at once.
+    part = frame.iloc[train]
+    num, _ = pre._numeric_frame(part)
+    medians = [float(v) if np.isfinite(v) else 0.0 for v in num.median()]
+    filled = num.fillna(dict(zip(num.columns, medians)))
+    expected = {"num_names_": list(num.columns), "medians_": medians,
+                "flags_": [c for c in num.columns if num[c].isna().any()],
+                "means_": [float(v) for v in filled.mean()],
+                "stds_": [float(v) if v > 1e-12 else 1.0 for v in filled.std(ddof=0).fillna(1.0)],
+                "vocab_": {c: [str(v) for v in _as_category(part[c]).value_counts().index[:50]] for c in ("kind", "many")}}
+    assert {k: got[k] for k in expected} == expected
+    assert got["flags_"] == ["a", "gaps"] and got["stds_"][3] == 1.0 and len(got["vocab_"]["many"]) == 50
+    assert TabularPreprocessor(["a"], ["kind"]).fit(frame).to_dict()["means_"] == \
+        TabularPreprocessor(["a"], ["kind"]).fit(frame, rows=np.arange(n)).to_dict()["means_"]

@@ -54,15 +54,10 @@ def score_text(value: float | None) -> str:
 
 def runs_table(runs: list[RunRecord]) -> None:
     """A table of runs, each linking to its page."""
-    store = common.store()
-    names: dict[str, str] = {}
+    found = common.store().dataset_names(r.dataset_id for r in runs)
+    names = {r.dataset_id: found.get(r.dataset_id, r.dataset_id) for r in runs}  # a removed dataset: its id
     rows = []
     for r in runs:
-        if r.dataset_id not in names:
-            try:
-                names[r.dataset_id] = store.dataset(r.dataset_id).name
-            except NotFoundError:  # a run whose dataset was removed still lists
-                names[r.dataset_id] = r.dataset_id
         page = "compare" if r.status in ("done", "stopped") else "train"
         rows.append({
             "Run": urls.href(page, run=r.id),

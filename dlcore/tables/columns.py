@@ -76,6 +76,18 @@ def _unique_names(raw: list[Any]) -> tuple[list[str], set[str], list[tuple[str, 
     return names, blanks, renames
 
 
+def _strip_text(s: pd.Series) -> pd.Series:
+    """Cells without their surrounding spaces, an empty cell as missing. Only the distinct values
+    are looked at first: a column with nothing to strip (most are) is kept as it is, which saves
+    stripping every cell (1 s for 5 text columns of a million rows)."""
+    distinct = pd.Series(s.unique(), dtype=s.dtype).dropna()
+    trimmed = distinct.str.strip()
+    if not bool((trimmed.ne(distinct) | trimmed.eq("")).any()):
+        return s
+    s = s.str.strip()
+    return s.mask(s.eq(""))
+
+
 def _tidy(
     df: pd.DataFrame,
     name: str,
@@ -93,9 +105,7 @@ def _tidy(
             # parser typed chunk by chunk. One text column lets the inference below decide.
             s = _as_text(s, decimal)
         if isinstance(s.dtype, pd.StringDtype):
-            s = s.str.strip()
-            s = s.mask(s.eq(""))
-            df[col] = s
+            df[col] = _strip_text(s)
         elif isinstance(s.dtype, pd.DatetimeTZDtype):
             # Models need one clock; UTC keeps the order of events from any time zone.
             df[col] = s.dt.tz_convert(None)

@@ -60,18 +60,25 @@ class TabularPreprocessor:
         return self.numeric + self.datetime + self.categorical + self.text
 
     # ---- fit -----------------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame) -> "TabularPreprocessor":
+    def fit(self, df: pd.DataFrame, rows: np.ndarray | None = None) -> "TabularPreprocessor":
+        """Learn from the rows of ``df`` (all of them, or the positions ``rows``), one column at a
+        time: the training rows of a big table are never copied whole."""
         self.check_columns(df)
-        num, _ = self._numeric_frame(df)
-        self.num_names_ = list(num.columns)
-        self.medians_ = [float(v) if np.isfinite(v) else 0.0 for v in num.median()]
-        self.flags_ = [c for c in num.columns if num[c].isna().any()]
-        filled = num.fillna(dict(zip(num.columns, self.medians_)))
-        self.means_ = [float(v) for v in filled.mean()]
-        self.stds_ = [float(v) if v > 1e-12 else 1.0 for v in filled.std(ddof=0).fillna(1.0)]
+        take = (lambda column: column) if rows is None else (lambda column: column.iloc[rows])
+        self.num_names_, self.medians_, self.flags_, self.means_, self.stds_ = [], [], [], [], []
+        for name, values in self._numeric_columns(df, {}, take):
+            median = values.median()
+            self.num_names_.append(name)
+            self.medians_.append(float(median) if np.isfinite(median) else 0.0)
+            if values.isna().any():
+                self.flags_.append(name)
+            filled = values.fillna(self.medians_[-1])
+            self.means_.append(float(filled.mean()))
+            std = filled.std(ddof=0)
+            self.stds_.append(float(std) if std > 1e-12 else 1.0)  # a constant (or empty) column: 1
         self.vocab_: dict[str, list[str]] = {}
         for col in self.categorical:
-            counts = _as_category(df[col]).value_counts()
+            counts = _as_category(take(df[col])).value_counts()
             self.vocab_[col] = [str(v) for v in counts.index[: self.max_categories]]
         return self
 
@@ -153,10 +160,16 @@ class TabularPreprocessor:
             )
 
     def _numeric_frame(self, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-        out: dict[str, pd.Series] = {}
         not_numbers: dict[str, int] = {}
+        frame = pd.DataFrame(dict(self._numeric_columns(df, not_numbers)), index=df.index)
+        return frame, not_numbers
+
+    def _numeric_columns(self, df: pd.DataFrame, not_numbers: dict[str, int],
+                         take: Any = lambda column: column) -> Any:
+        """(name, float64 values) of every numeric input, dates expanded, one at a time, from the
+        rows ``take`` picks of each raw column; cells that are not numbers counted in ``not_numbers``."""
         for col in self.numeric:
-            raw = df[col]
+            raw = take(df[col])
             if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
                 values = raw.astype("float64")
             else:
@@ -164,16 +177,15 @@ class TabularPreprocessor:
                 bad = int((values.isna() & raw.notna() & (raw.astype("string").str.strip() != "")).sum())
                 if bad:
                     not_numbers[col] = bad
-            out[col] = values.replace([np.inf, -np.inf], np.nan)
+            yield col, values.replace([np.inf, -np.inf], np.nan)
         for col in self.datetime:
-            stamp = pd.to_datetime(df[col], errors="coerce", format="mixed") if not pd.api.types.is_datetime64_any_dtype(df[col]) else df[col]
+            raw = take(df[col])
+            stamp = pd.to_datetime(raw, errors="coerce", format="mixed") if not pd.api.types.is_datetime64_any_dtype(raw) else raw
             if getattr(stamp.dt, "tz", None) is not None:
                 stamp = stamp.dt.tz_localize(None)
-            out[f"{col} (days)"] = (stamp - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
-            out[f"{col} (month)"] = stamp.dt.month.astype("float64")
-            out[f"{col} (day of week)"] = stamp.dt.day_of_week.astype("float64")
-        frame = pd.DataFrame(out, index=df.index)
-        return frame, not_numbers
+            yield f"{col} (days)", (stamp - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
+            yield f"{col} (month)", stamp.dt.month.astype("float64")
+            yield f"{col} (day of week)", stamp.dt.day_of_week.astype("float64")
 
     # ---- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -109,10 +109,13 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     warnings = tabular.check_target(frame, data.target, task)
     has_target = frame[data.target].notna() & (frame[data.target].astype("string").str.strip() != "")
     dropped = int((~has_target).sum())
-    frame = frame.loc[has_target].reset_index(drop=True)
+    if dropped or not frame.index.equals(pd.RangeIndex(len(frame))):  # else as it is: a copy is its size again
+        frame = frame.loc[has_target].reset_index(drop=True)
     if task == "regression":
-        frame[data.target] = pd.to_numeric(frame[data.target], errors="coerce")
-        frame = frame.loc[frame[data.target].notna()].reset_index(drop=True)
+        target = pd.to_numeric(frame[data.target], errors="coerce")
+        frame = frame.assign(**{data.target: target})  # the other columns are not copied
+        if target.isna().any():
+            frame = frame.loc[target.notna()].reset_index(drop=True)
 
     features = list(data.features) if data.features is not None else tabular.usable_features(profile, data.target)
     unknown = [c for c in features if c not in frame.columns]
@@ -142,7 +145,7 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     if task == "regression":
         target_enc.fit(y_all.iloc[train])  # scaling learned from training rows only
     y = target_enc.encode(y_all)
-    pre = TabularPreprocessor(numeric, categorical, dates, text=texts).fit(frame.iloc[train])
+    pre = TabularPreprocessor(numeric, categorical, dates, text=texts).fit(frame, rows=train)
     return Prepared(task, frame, pre, target_enc, train, val, test, y, y_raw, dropped, warnings)
 
 
@@ -208,7 +211,7 @@ def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetReco
             "input_info": {"n_dense": info.n_dense, "n_numeric": info.n_numeric,
                            "cardinalities": list(info.cardinalities)}}
     result = {"features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
-              "input_defaults": _input_defaults(prep.frame.iloc[prep.train], pre)}
+              "input_defaults": _input_defaults(prep.frame, prep.train, pre)}
     baseline_x: Any = lambda rows: at(dense_all, rows)  # noqa: E731
     offer = None
     if pre.text:
@@ -216,20 +219,35 @@ def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetReco
         result["features"]["text"] = pre.text
         baseline_x = lambda rows: text.baseline_frame(at(dense_all, rows), at(feat_text, rows))  # noqa: E731
         offer = text.baselines_for(dense_all.shape[1], len(pre.text))
+    n_rows = len(prep.frame)
+    prep.frame = None  # type: ignore[assignment]  # every model reads the matrix from here on
+    _release_table_memory()
     return base.Inputs(prep.task, prep.target_enc, prep.train, prep.val, prep.test, prep.y, prep.y_raw, info,
                        deep_x, baseline_x, meta, result, prep.dropped_missing_target,
-                       prep.warnings, len(prep.frame), baselines=offer)
+                       prep.warnings, n_rows, baselines=offer)
 
 
-def _input_defaults(frame: pd.DataFrame, pre: TabularPreprocessor) -> dict[str, Any]:
-    """A typical value per input column (median or most common), for the what-if form."""
+def _release_table_memory() -> None:
+    """Hand back to the system what Arrow's memory pool kept of the table as it was read (its
+    text columns live there): freed, the pool would hold it for the rest of the run."""
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):
+        pass
+
+
+def _input_defaults(frame: pd.DataFrame, rows: np.ndarray, pre: TabularPreprocessor) -> dict[str, Any]:
+    """A typical value per input column (median or most common) over the training ``rows``, for
+    the what-if form; a column at a time, never a copy of the training rows whole."""
     out: dict[str, Any] = {}
     for col in pre.numeric:
-        values = pd.to_numeric(frame[col], errors="coerce")
+        values = pd.to_numeric(frame[col].iloc[rows], errors="coerce")
         out[col] = {"kind": "numeric", "default": _num(values.median()), "min": _num(values.min()),
                     "max": _num(values.max())}
     for col in pre.datetime:
-        stamp = pd.to_datetime(frame[col], errors="coerce", format="mixed")
+        stamp = pd.to_datetime(frame[col].iloc[rows], errors="coerce", format="mixed")
         out[col] = {"kind": "datetime", "default": str(stamp.median()) if stamp.notna().any() else None}
     for col in pre.categorical:
         out[col] = {"kind": "categorical", "default": pre.vocab_[col][0] if pre.vocab_[col] else None,
