@@ -1,0 +1,59 @@
+"""Images and forecasts within a time budget: the search on a validation split (images), the
+backtest windows as folds (forecasts); runs of fixed epochs are tested as before elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dlcore import datasets, runner
+from dlcore.images.search import first_image_trial, image_space, size_choices
+from dlcore.search import _study, load_trials
+from dlcore.spec import DataSpec, RunSpec, TrainSpec
+from tests.conftest import shapes_zip
+
+
+def test_image_sizes_searched_are_the_suggested_side_and_its_neighbours():
+    assert size_choices(32) == [24, 32, 48]
+    assert size_choices(64) == [48, 64]  # never larger than 64 on a CPU
+    assert size_choices(16) == [16, 24]
+    assert size_choices(20) == [20]  # a side chosen by hand off the list is kept as it is
+
+
+def test_the_first_image_trial_is_the_runs_own_settings():
+    settings = TrainSpec(learning_rate=3e-3, size="small", dropout=0.1, batch_size=16, augment=False)
+    study = _study(7, True, prune=True)
+    study.enqueue_trial(first_image_trial(settings, 24, True, 60))
+    trial = study.ask()
+    out, side = image_space(trial, settings, [16, 24, 32], True, 60)
+    assert side == 24
+    assert (out.learning_rate, out.size, out.dropout, out.batch_size) == (3e-3, "small", 0.1, 16)
+    assert out.augment is False  # strength 0: no augmentation, as the run asked
+
+
+def test_an_image_run_within_a_budget_searches_and_keeps_to_it(tmp_path):
+    from dlcore.scoring import load_scorer
+    from dlcore.store import Store
+
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, shapes_zip(n_per_class=24), "shapes.zip")
+    budget = 25.0
+    spec = RunSpec(data=DataSpec(record.id, "label", image_size=24), template="cnn_small",
+                   train=TrainSpec(batch_size=16, learning_rate=3e-3, budget=budget))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    assert run.result["budget_s"] == budget
+    assert run.result["elapsed_s"] <= budget * 1.5  # generous on a shared machine; bench/budget.py times it
+    rows = {r["model"]: r for r in run.result["leaderboard"]["rows"]}
+    assert set(rows) == {"cnn_small", "dummy", "logistic_regression", "random_forest", "gradient_boosting"}
+    deep_trials = [t for t in load_trials(store, run_id)["trials"] if t["candidate"] == "cnn_small"]
+    assert rows["cnn_small"]["trials"] == len(deep_trials) >= 2
+    assert deep_trials[0]["params"]["image_size"] == 24 and deep_trials[0]["params"]["learning_rate"] == 3e-3
+    assert all(r["cv_score"] is None and r["cv_ci"] is None for r in rows.values())  # no folds for images
+    assert rows["dummy"]["trials"] == 1
+    side = run.result["image"]["size"]
+    assert side in (16, 24, 32) and run.result["search"]["chosen"]["cnn_small"]["params"]["image_size"] == side
+    scorer = load_scorer(store, run_id)  # scores at the side the search chose
+    assert scorer.n_outputs == 3
