@@ -223,7 +223,7 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task="forecast", features=covariates),
         template=args.template or "lstm",
-        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=_budget(args), seed=args.seed, batch_size=args.batch_size or 32,
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
         forecast=ForecastSpec(time_col=args.time_col, horizon=args.horizon, lookback=args.lookback,

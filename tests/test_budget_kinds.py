@@ -9,7 +9,7 @@ import pytest
 from dlcore import datasets, runner
 from dlcore.images.search import first_image_trial, image_space, size_choices
 from dlcore.search import _study, load_trials
-from dlcore.spec import DataSpec, RunSpec, TrainSpec
+from dlcore.spec import DataSpec, ForecastSpec, RunSpec, TrainSpec
 from tests.conftest import shapes_zip
 
 
@@ -57,3 +57,46 @@ def test_an_image_run_within_a_budget_searches_and_keeps_to_it(tmp_path):
     assert side in (16, 24, 32) and run.result["search"]["chosen"]["cnn_small"]["params"]["image_size"] == side
     scorer = load_scorer(store, run_id)  # scores at the side the search chose
     assert scorer.n_outputs == 3
+
+
+def test_window_scores_are_the_mean_over_series_of_each_window():
+    from dlcore.series.search import lookback_choices, window_cv
+
+    # two series, three windows each (series by series, oldest window first)
+    assert window_cv([1.0, 2.0, 3.0, 3.0, 4.0, float("nan")], 2, 3) == [2.0, 3.0, 3.0]
+    assert lookback_choices(28, 7) == [7, 14, 28] and lookback_choices(10, 52) == [5, 10]
+
+
+def test_a_forecast_within_a_budget_searches_and_scores_the_windows_as_folds(tmp_path):
+    from dlcore.folds import fold_interval
+    from dlcore.series.run import load_backtest
+    from dlcore.store import Store
+    from tests.test_forecast_runs import seasonal_frame
+
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, seasonal_frame().to_csv(index=False, sep=";").encode(), "sales.csv")
+    budget = 30.0
+    spec = RunSpec(data=DataSpec(record.id, "sales", task="forecast"), template="cnn1d",
+                   train=TrainSpec(batch_size=32, budget=budget),
+                   forecast=ForecastSpec(time_col="Datum", horizon=7, lookback=21, windows=3))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    assert run.result["budget_s"] == budget and run.result["elapsed_s"] <= budget * 1.5
+    rows = {r["model"]: r for r in run.result["leaderboard"]["rows"]}
+    assert {"naive", "seasonal_naive"} <= set(rows)  # whatever the search found
+    deep = next(r for r in rows.values() if r["family"] == "deep")
+    assert deep["model"] == run.template  # the template the search chose is the run's model
+    assert deep["trials"] == len(load_trials(store, run_id)["trials"]) >= 1
+    assert run.result["series"]["lookback"] in (10, 7, 21)
+    saved = load_backtest(store, run_id)
+    y, season = saved["history"][:, 0] if saved["history"].ndim == 2 else saved["history"], run.result["series"]["season_length"]
+    origins = [f["fit_rows"] for f in run.result["search"]["folds"]]
+    held = float(np.mean([7 / (o + 7) for o in origins]))
+    for name, row in rows.items():  # each window's MASE by hand, then their mean and the fold interval
+        by_hand = [float(np.mean(np.abs(saved["actuals"][k] - saved["forecasts"][name][k]))
+                         / np.mean(np.abs(y[season:o] - y[:o - season]))) for k, o in enumerate(origins)]
+        assert row["cv_folds"] == pytest.approx(by_hand, rel=1e-6)
+        assert row["cv_score"] == pytest.approx(float(np.mean(by_hand)), rel=1e-6)
+        assert row["cv_ci"] == pytest.approx(list(fold_interval(by_hand, held)), rel=1e-6)

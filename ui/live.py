@@ -68,9 +68,9 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
 
 
 def _budget(run: RunRecord) -> float | None:
-    """The run's time budget in seconds; None for a run of fixed settings (or not a table)."""
+    """The run's time budget in seconds; None for a run of fixed settings."""
     budget = ((run.spec or {}).get("train") or {}).get("budget")
-    return None if budget is None or (run.spec or {}).get("forecast") else float(budget)
+    return None if budget is None else float(budget)
 
 
 def _search_progress(run: RunRecord) -> str:
@@ -202,7 +202,7 @@ def _draw(run_id: str) -> None:
     if _budget(run) is not None:
         _trials(store, run)
     rows = tuple(map(tuple, history.itertuples(index=False)))
-    fits = _fits(run)
+    fits = _fits(run) if _budget(run) is None else None  # within a budget: the trials chart, not fit curves
     kept = ("no model was saved from this run." if run.finished and run.status not in EVALUATED
             else "those weights are the ones kept.")
     if fits:

@@ -26,7 +26,6 @@ from dlcore.images import pixels as decode
 from dlcore.images.run import image_pixels
 from dlcore.search import (
     MAX_EPOCHS,
-    PRUNE_AFTER_EPOCHS,
     TRIAL_SHARE,
     Trial,
     _Record,
