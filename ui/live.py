@@ -103,8 +103,19 @@ def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
     lines = [f"- **{display_name(name)}**: {counts.get(name, 0)} trial(s); best {b['score']:.4g} with {b['words']}"
              for name, b in best.items()]
     if lines:
-        st.markdown("Best settings so far (scored on the validation rows; the leaderboard then cross-validates "
-                    "them):\n" + "\n".join(lines))
+        then = ("every model is then backtested on the same windows" if (run.spec or {}).get("forecast")
+                else "the best is then scored on the test images" if _is_image(run)
+                else "the leaderboard then cross-validates them")
+        st.markdown(f"Best settings so far (scored on the validation rows; {then}):\n" + "\n".join(lines))
+
+
+def _is_image(run: RunRecord) -> bool:
+    from dlcore import templates
+
+    try:
+        return templates.get(run.template).kind == "image"
+    except Exception:  # noqa: BLE001 (a template no longer offered: the table's words)
+        return False
 
 
 def _task(run: RunRecord) -> str:

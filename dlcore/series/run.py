@@ -366,7 +366,7 @@ def _windows_as_folds(board: Any, results: dict[str, list[fc.BacktestResult]], f
         "chosen": {spec.template: {"params": found["params"], "words": best_words(found["params"])},
                    **{m: {"params": {}, "words": "its defaults"} for m in families if families[m] == "baseline"}},
         "trials": {m: (found["trials"] if families[m] == "deep" else 1) for m in families},
-        "pruned": 0, "stopped_early": False,
+        "pruned": found.get("pruned", 0), "stopped_early": bool(found.get("stopped")),
     }
     result["budget_s"] = clock.budget
     result["elapsed_s"] = round(clock.elapsed(), 2)

@@ -152,4 +152,5 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
     return {"template": best["template"], "lookback": best["lookback"],
             "train": replace(spec.train, learning_rate=best["learning_rate"], epochs=min(MAX_EPOCHS, best["epochs"])),
             "trials": number, "seconds": time.perf_counter() - started, "params": best["params"],
-            "epochs": epoch_offset[0]}
+            "epochs": epoch_offset[0], "pruned": sum(1 for t in record.trials if t.state == "pruned"),
+            "stopped": store.stop_requested(run_id)}
