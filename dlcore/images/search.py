@@ -165,7 +165,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     while True:
         trial_started[0] = clock.elapsed()
         if number and (store.stop_requested(run_id)
-                       or clock.elapsed() + (float(np.median(durations)) if durations else 0.0) * 0.5 > deadline()):
+                       or clock.elapsed() + (float(np.median(durations)) if durations else 0.0) * 0.5 > budget - tail
+                       or clock.elapsed() + 10.0 > budget - tail):  # a trial shorter than the others is cut at its own deadline
             break
         trial = study.ask()
         settings, side = image_space(trial, replace(spec.train, epochs=MAX_EPOCHS), sizes, augments, n_train)
