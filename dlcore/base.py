@@ -336,3 +336,6 @@ class Kind:
     # Whether a run with a time budget searches, cross-validates and ensembles its candidates
     # (``dlcore.search``); False: the budget is not used and the run trains its settings once.
     searches: bool = False
+    # A kind's own search within a budget, in place of ``dlcore.search.run_searched`` (images: one
+    # validation split rather than folds); same arguments as that function.
+    search_run: Callable[..., None] | None = None

@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-augment", action="store_true", help="images: train on the pictures as they are")
     fit.add_argument("--no-flip", action="store_true", help="images: never mirror pictures left-right")
     fit.add_argument("--budget", default=None, metavar="SECONDS|quick|standard|thorough",
-                     help="tables: how long the whole run may take (search, folds, ensemble); quick = 60 s, "
+                     help="how long the whole run may take (search, folds or the validation split, ensemble); quick = 60 s, "
                           "standard = 300 s (the default), thorough = 1200 s")
     fit.add_argument("--epochs", type=int, default=None,
                      help=f"advanced: train the given settings once for N epochs instead of a search within a "
@@ -243,9 +243,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
         _say(f"note: {note}")
     for warning in record.profile.get("warnings", []):
         _say(f"warning: {warning}")
-    if args.budget is not None and (record.kind == "image" or args.task == "forecast" or args.time_col):
-        _say("note: --budget applies to tables for now; images and forecasts train their settings for --epochs "
-             f"(default {TrainSpec().epochs})")
     if record.kind == "image":
         return _fit_images(store, record, args)
     if args.task == "forecast" or args.time_col:
@@ -264,14 +261,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         _say(f"warning: {warning}")
     from dlcore.spec import suggested_batch_size
 
-    from dlcore.budget import DEFAULT_PRESET, describe, parse_budget
-
-    if args.epochs is not None and args.budget is not None:
-        raise DlcoreError("Give either --budget (a search within that time) or --epochs (the given settings, "
-                          "trained once), not both.")
-    budget = None if args.epochs is not None else parse_budget(args.budget or DEFAULT_PRESET)
-    if budget is not None:
-        _say(f"budget: {describe(budget)}")
+    budget = _budget(args)
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task=task,
                       features=_inputs_with_personal(record, args.target, args.use_personal)),
@@ -304,6 +294,19 @@ def _inputs_with_personal(record, target: str, use_personal: str | None) -> tupl
     return tuple(usable + [c for c in asked if c not in usable and c != target])
 
 
+def _budget(args: argparse.Namespace) -> float | None:
+    """Seconds of ``--budget`` (default: the standard preset), or None with ``--epochs``."""
+    from dlcore.budget import DEFAULT_PRESET, describe, parse_budget
+
+    if args.epochs is not None and args.budget is not None:
+        raise DlcoreError("Give either --budget (a search within that time) or --epochs (the given settings, "
+                          "trained once), not both.")
+    budget = None if args.epochs is not None else parse_budget(args.budget or DEFAULT_PRESET)
+    if budget is not None:
+        _say(f"budget: {describe(budget)}")
+    return budget
+
+
 def _fit_images(store, record, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
 
@@ -314,7 +317,8 @@ def _fit_images(store, record, args: argparse.Namespace) -> int:  # type: ignore
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target="label", task=args.task, image_size=args.image_size),
         template=args.template or "cnn_deep",
-        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=_budget(args), seed=args.seed,
+                        batch_size=args.batch_size or 32,
                         learning_rate=args.learning_rate, size=args.size, augment=not args.no_augment,
                         flip=not args.no_flip),
         baselines=not args.no_baselines,
@@ -331,7 +335,7 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
     spec = RunSpec(
         data=DataSpec(dataset_id=record.id, target=args.target, task="forecast", features=covariates),
         template=args.template or "lstm",
-        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, seed=args.seed, batch_size=args.batch_size or 32,
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=_budget(args), seed=args.seed, batch_size=args.batch_size or 32,
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
         forecast=ForecastSpec(time_col=args.time_col, horizon=args.horizon, lookback=args.lookback,

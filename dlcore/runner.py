@@ -93,7 +93,8 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         from dlcore.budget import Clock
         from dlcore.search import run_searched
 
-        return run_searched(store, run_id, spec, kind, template, data, say, Clock(spec.train.budget, started))
+        return (kind.search_run or run_searched)(store, run_id, spec, kind, template, data, say,
+                                                 Clock(spec.train.budget, started))
     task, enc = data.task, data.enc
     n_classes = len(enc.classes_) if task != "regression" else 1
     metric = evaluate.primary_metric(task)

@@ -763,15 +763,30 @@ def search_lines(result: dict[str, Any]) -> list[str]:
     from dlcore.evaluate import display_name
 
     board = result["leaderboard"]
+    how = {
+        # images: one validation split, no folds (dlcore.images.search)
+        "held-out split": "Images are not cross-validated (five networks per setting cost too much on a CPU): "
+        "each setting was trained on the training images and scored on the held-out validation images, and "
+        "the test images confirm the best. Settings were searched with Optuna (seeded TPE sampler, median pruner "
+        f"after {PRUNE_AFTER_EPOCHS} epochs) on the validation images",
+        # forecasts: the backtest windows are the folds (dlcore.series.search)
+        "backtest windows": f"Every model was backtested on the same {search['k_folds']} windows, which are the "
+        "folds: a model's cross-validated score is its mean over the windows. The deep model's template, look-back "
+        "and learning rate were searched with Optuna (seeded TPE sampler, median pruner after "
+        f"{PRUNE_AFTER_EPOCHS} epochs) on the first window's training part, scored on its own latest values, "
+        "never on a backtest window",
+    }.get(search.get("validation", ""))
     lines = [
         "## How the models were chosen",
         "",
         f"Time budget {describe(float(search['budget_s']))}; the run took {result.get('elapsed_s', 0):.0f} s. "
-        f"Each candidate was cross-validated on {search['k_folds']} folds of the training part"
-        + (f", repeated {search['repeats']} times" if search["repeats"] > 1 else "")
-        + " (the test rows were in no fold), and the board ranks by the cross-validated score; "
-        "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
-        f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold; {search.get('pruned', 0)} deep trial(s) were pruned"
+        + (how if how else
+           f"Each candidate was cross-validated on {search['k_folds']} folds of the training part"
+           + (f", repeated {search['repeats']} times" if search["repeats"] > 1 else "")
+           + " (the test rows were in no fold), and the board ranks by the cross-validated score; "
+           "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
+           f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold")
+        + f"; {search.get('pruned', 0)} deep trial(s) were pruned"
         + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else "."),
         "",
         "| model | search space | trials | settings chosen |",
@@ -780,6 +795,8 @@ def search_lines(result: dict[str, Any]) -> list[str]:
     for name, chosen in search["chosen"].items():
         lines.append(f"| {display_name(name)} | {search['space'].get(name, 'weights over the models below')} | "
                      f"{search['trials'].get(name, 0)} | {chosen['words']} |")
+    if not search["folds"]:  # images: no folds
+        return lines
     lines += ["", f"Fold scores ({board['metric_title']}; folds every model was scored on):", ""]
     positions = [i for i, _ in enumerate(search["folds"])]
     head = [f"r{f['repeat'] + 1}f{f['index'] + 1}" for f in search["folds"]]

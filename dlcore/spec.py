@@ -84,6 +84,7 @@ class TrainSpec:
     # None trains the settings above once, for ``epochs`` (the advanced way, and the old one).
     budget: float | None = None
     embed_scale: float = 1.0  # embeddings: their size, times the rule of thumb (the search tunes it)
+    augment_strength: float = 1.0  # images: how far each change goes, times the usual (the search tunes it)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "seed"):
@@ -104,6 +105,7 @@ class TrainSpec:
                 raise SpecError(f"budget is {self.budget!r}; it must be a number of seconds (or empty).")
             _check_range("budget", self.budget, 10.0, 86_400.0)
         _check_range("embed_scale", self.embed_scale, 0.1, 10.0)
+        _check_range("augment_strength", self.augment_strength, 0.0, 3.0)
         for name in ("augment", "flip"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{name} is {getattr(self, name)!r}; it must be true or false.")

@@ -139,23 +139,28 @@ with st.form("train"):
             st.caption("Mirroring starts off here: the classes look like characters or digits, and a mirrored "
                        "character is another shape, or none.")
     defaults = TrainSpec()
-    budget = None
-    if not is_image:
+    if is_image:
+        budget = st.select_slider(
+            "Time budget: how long you are willing to wait. Within it, the image size, how strongly the pictures are "
+            "changed while training, the learning rate and the network's size are searched on the validation images",
+            options=BUDGET_CHOICES, value=PRESETS[DEFAULT_PRESET], format_func=describe)
+        st.caption("A longer budget tries more settings of the CNN (the first is the settings below). The baselines "
+                   "are fitted once. The run ends within its budget; Stop ends the search early and keeps the best "
+                   "model found so far.")
+    else:
         budget = st.select_slider(
             "Time budget: how long you are willing to wait. Within it, each model's settings are searched, every "
             "model is cross-validated, and the best are combined into an ensemble",
             options=BUDGET_CHOICES, value=PRESETS[DEFAULT_PRESET], format_func=describe)
         st.caption("A longer budget tries more settings of the deep model and of the baselines. The run ends within "
                    "its budget; Stop ends the search early and keeps the best model found so far.")
-    with st.expander("Settings (the defaults suit most data)" if is_image else
-                     "Settings (the defaults suit most data) · advanced: fixed settings instead of a search",
+    with st.expander("Settings (the defaults suit most data) · advanced: fixed settings instead of a search",
                      expanded=False):
-        if not is_image:
-            st.caption("Give a number of epochs to train these settings once, as they are, instead of searching "
-                       "within the time budget.")
+        st.caption("Give a number of epochs to train these settings once, as they are, instead of searching "
+                   "within the time budget.")
         c1, c2 = st.columns(2)
         epochs = c1.number_input("Epochs: passes over the training rows (training stops earlier when validation stops improving)",
-                                 1, 1000, 30 if is_image else None, placeholder="searched within the budget")
+                                 1, 1000, None, placeholder="searched within the budget")
         size = c2.select_slider("Size: how many units the model has (bigger learns more, but may memorise)",
                                 ["small", "medium", "large"], value=defaults.size)
         learning_rate = c1.select_slider("Learning rate: how big each learning step is (lower is slower but steadier)",

@@ -81,9 +81,9 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
 
 
 def _budget(run: RunRecord) -> float | None:
-    """The run's time budget in seconds; None for a run of fixed settings (or not a table)."""
+    """The run's time budget in seconds; None for a run of fixed settings."""
     budget = ((run.spec or {}).get("train") or {}).get("budget")
-    return None if budget is None or (run.spec or {}).get("forecast") else float(budget)
+    return None if budget is None else float(budget)
 
 
 def _search_progress(run: RunRecord) -> str:
@@ -116,8 +116,19 @@ def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
     lines = [f"- **{display_name(name)}**: {counts.get(name, 0)} trial(s); best {b['score']:.4g} with {b['words']}"
              for name, b in best.items()]
     if lines:
-        st.markdown("Best settings so far (scored on the validation rows; the leaderboard then cross-validates "
-                    "them):\n" + "\n".join(lines))
+        then = ("every model is then backtested on the same windows" if (run.spec or {}).get("forecast")
+                else "the best is then scored on the test images" if _is_image(run)
+                else "the leaderboard then cross-validates them")
+        st.markdown(f"Best settings so far (scored on the validation rows; {then}):\n" + "\n".join(lines))
+
+
+def _is_image(run: RunRecord) -> bool:
+    from dlcore import templates
+
+    try:
+        return templates.get(run.template).kind == "image"
+    except Exception:  # noqa: BLE001 (a template no longer offered: the table's words)
+        return False
 
 
 def _task(run: RunRecord) -> str:
@@ -254,7 +265,7 @@ def _draw(run_id: str) -> None:
                     st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
     if _budget(run) is not None:
         _trials(store, run)
-    fits = _fits(run)
+    fits = _fits(run) if _budget(run) is None else None  # within a budget: the trials chart, not fit curves
     kept = ("no model was saved from this run." if run.finished and run.status not in EVALUATED
             else "those weights are the ones kept.")
     if fits:

@@ -377,10 +377,21 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
         template = st.radio("Model template", [t.name for t in kinds], format_func=lambda n: templates.get(n).title,
                             captions=[t.description for t in kinds])
         defaults = TrainSpec()
-        with st.expander("Settings (the defaults suit most series)"):
+        from dlcore.budget import DEFAULT_PRESET, PRESETS
+        from dlcore.budget import describe as budget_words
+
+        budget = st.select_slider(
+            "Time budget: how long you are willing to wait. Within it, the template, the look-back and the learning "
+            "rate are searched; every model is then backtested on the same windows",
+            options=[30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0], value=PRESETS[DEFAULT_PRESET], format_func=budget_words)
+        st.caption("The template chosen above is the search's first trial. The naive and seasonal naive forecasts "
+                   "are always on the board; each model's score is its average over the backtest windows.")
+        with st.expander("Settings (the defaults suit most series) · advanced: fixed settings instead of a search"):
+            st.caption("Give a number of epochs per fit to train the template above as it is, instead of searching "
+                       "within the time budget.")
             c1, c2 = st.columns(2)
             epochs = c1.number_input("Epochs per fit: passes over the training windows (stops earlier when "
-                                     "validation stops improving)", 1, 1000, 30)
+                                     "validation stops improving)", 1, 1000, None, placeholder="searched within the budget")
             size = c2.select_slider("Size: how many units the model has", ["small", "medium", "large"], value="medium")
             learning_rate = c1.select_slider("Learning rate", [0.0001, 0.0003, 0.001, 0.003, 0.01], value=0.001)
         with st.expander("Advanced: stopping early, and repeating a run"):
@@ -394,7 +405,8 @@ def forecast_form(dataset, numeric: list[str]):  # type: ignore[no-untyped-def]
     return RunSpec(
         data=DataSpec(dataset_id=dataset.id, target=target, task="forecast", features=tuple(covariates) or None),
         template=template,
-        train=TrainSpec(epochs=int(epochs), batch_size=32, learning_rate=float(learning_rate), size=size,
+        train=TrainSpec(epochs=int(epochs) if epochs is not None else defaults.epochs,
+                        budget=float(budget) if epochs is None else None, batch_size=32, learning_rate=float(learning_rate), size=size,
                         patience=int(patience), seed=int(seed)),
         forecast=ForecastSpec(time_col=time_col, horizon=int(horizon), lookback=int(lookback), windows=int(windows),
                               season_length=int(season), gaps=gaps, duplicates=duplicates, id_col=id_col),

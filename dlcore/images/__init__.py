@@ -10,7 +10,7 @@
 
 from dlcore import baselines
 from dlcore.base import Kind
-from dlcore.images import explain, run, scoring, templates, upload
+from dlcore.images import explain, run, scoring, search, templates, upload
 from dlcore.images.archive import FORMATS, images_from_upload, read_image_zip
 from dlcore.images.labels import MIN_IMAGES_PER_CLASS
 from dlcore.images.pixels import (
@@ -49,4 +49,6 @@ KIND = Kind(
     scorer=scoring.ImageScorer,
     score_upload=scoring.score_upload,
     explain=explain.explain_model,
+    searches=True,
+    search_run=search.run_searched_images,
 )

@@ -59,14 +59,16 @@ def augmentation(settings: Any, seed: int) -> list[Any]:
     """The changes made to each training image, each epoch afresh (none when scoring)."""
     from keras import layers
 
-    if not settings.augment:
+    # The search scales how far each change goes (1: as below; 0: no changes at all).
+    k = float(getattr(settings, "augment_strength", 1.0))
+    if not settings.augment or k <= 0:
         return []
     out = [layers.RandomFlip("horizontal", seed=seed)] if settings.flip else []
     return out + [
-        layers.RandomRotation(0.05, fill_mode="nearest", seed=seed + 1),  # up to about 18 degrees either way
-        layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 2),
-        layers.RandomTranslation(0.08, 0.08, fill_mode="nearest", seed=seed + 3),
-        layers.RandomContrast(0.2, seed=seed + 4),
+        layers.RandomRotation(0.05 * k, fill_mode="nearest", seed=seed + 1),  # up to about 18 degrees either way
+        layers.RandomZoom(0.1 * k, fill_mode="nearest", seed=seed + 2),
+        layers.RandomTranslation(0.08 * k, 0.08 * k, fill_mode="nearest", seed=seed + 3),
+        layers.RandomContrast(min(0.2 * k, 0.9), seed=seed + 4),
     ]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -182,7 +182,11 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
 
     from dlcore.training import fit_deep, library_versions, make_store_callback
 
-    template = next(t for t in TEMPLATES if t.name == spec.template)
+    clock = None
+    if spec.train.budget is not None:  # a search within the budget, then the windows as folds
+        from dlcore.budget import Clock
+
+        clock = Clock(spec.train.budget)
     store.update_run(run_id, phase="Preparing the series", versions=library_versions())
     frame = load_frame(store, spec.data.dataset_id)
     panel = load_series(frame, spec)
@@ -191,6 +195,20 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     values, times, ids = panel.values, panel.times, panel.ids
     splits = [fc.backtest_splits(len(v), h, st.windows, lookback) for v in values]
     fits = st.windows + 1  # one per backtest window, then one on the whole history, for the forecast
+    found: dict[str, Any] | None = None
+    if clock is not None:
+        from dlcore.series.search import search_forecast
+
+        store.update_run(run_id, task="forecast", metric="mase", higher_is_better=False)
+        tail = 3.0 + 0.08 * clock.budget  # the baselines' backtest, the future, saving
+        found = search_forecast(store, run_id, spec, [v[sp[0].train] for v, sp in zip(values, splits)], h, lookback,
+                                season, fits, clock, tail, _fit_windows, say)
+        asked = spec.template
+        spec = replace(spec, template=found["template"], train=found["train"])
+        lookback = found["lookback"]
+        if found["template"] != asked:  # the search chose another template: the run's model is that one
+            store.update_run(run_id, template=found["template"])
+    template = next(t for t in TEMPLATES if t.name == spec.template)
     epochs_total = fits * spec.train.epochs
     store.update_run(run_id, task="forecast", metric="mase", higher_is_better=False, epochs_total=epochs_total)
     several = f"{len(ids)} series, " if panel.id_col else ""
@@ -210,7 +228,8 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
         # Fit k numbers its epochs from k × epochs + 1, even when early stopping ended the fit
         # before it: the epochs table alone tells which fit an epoch belongs to (``epoch_in_fit``).
         callback = make_store_callback(store, run_id, "forecast", epochs_total,
-                                       epoch_offset=len(fit_epochs) * spec.train.epochs)
+                                       epoch_offset=len(fit_epochs) * spec.train.epochs
+                                       + (found["epochs"] if found else 0))
         fit = fit_deep(model, "forecast", spec.train, x_tr, y_tr, x_val, y_val, callback)
         fit_epochs.append(fit.epochs_run)
         if fit.nan_epoch is not None:
@@ -308,11 +327,49 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
                  "epoch_seconds_median": None, "fit_epochs": fit_epochs, "epochs_per_fit": spec.train.epochs},
         "models": {name: {"family": families[name], "fit_seconds": seconds[name]} for name in results},
     }
+    if found is not None:
+        _windows_as_folds(board, results, families, found, result, clock, h, splits, len(ids), spec)
     deep_row = next(r for r in board.rows if r.model == spec.template)
     status = "stopped" if stopped else "done"
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
-                     progress=1.0, phase="Stopped early by request; evaluated" if stopped else "Finished")
+                     progress=1.0, phase="Stopped early by request; evaluated" if stopped
+                     else "Finished" if clock is None else f"Finished in {clock.elapsed():.0f} s of {clock.budget:.0f} s")
     say(f"{status}: MASE {deep_row.test_score:.4f}")
+
+
+def _windows_as_folds(board: Any, results: dict[str, list[fc.BacktestResult]], families: dict[str, str],
+                      found: dict[str, Any], result: dict[str, Any], clock: Any, h: int, splits: list, n_series: int,
+                      spec: RunSpec) -> None:
+    """A forecast within a budget: each row's cross-validated MASE over the backtest windows (the
+    mean over the series of each window's MASE) with the fold interval; the search in the result."""
+    from dlcore.folds import fold_interval
+    from dlcore.search import best_words
+    from dlcore.series.search import SPACE_WORDS, window_cv
+
+    windows = len(splits[0])
+    held = float(np.mean([s.horizon / (s.origin + s.horizon) for sp in splits for s in sp]))
+    for row in board.rows:
+        per = np.concatenate([r.per_window("mase") for r in results[row.model]])
+        folds = window_cv(per, n_series, windows)
+        present = [v for v in folds if v is not None]
+        row.cv_folds = folds
+        row.cv_score = float(np.mean(present)) if present else None
+        row.cv_ci = fold_interval(present, held) if len(present) > 1 else None
+        row.trials = found["trials"] if families[row.model] == "deep" else 1
+        row.search_seconds = round(found["seconds"], 2) if families[row.model] == "deep" else None
+    result["leaderboard"] = board.to_dict()
+    result["search"] = {
+        "budget_s": clock.budget, "k_folds": windows, "repeats": 1, "validation": "backtest windows",
+        "folds": [{"repeat": 0, "index": k, "fit_rows": int(splits[0][k].origin), "held_rows": int(h)}
+                  for k in range(windows)],
+        "space": {spec.template: SPACE_WORDS, **{m: "none (fitted per window)" for m in families if families[m] == "baseline"}},
+        "chosen": {spec.template: {"params": found["params"], "words": best_words(found["params"])},
+                   **{m: {"params": {}, "words": "its defaults"} for m in families if families[m] == "baseline"}},
+        "trials": {m: (found["trials"] if families[m] == "deep" else 1) for m in families},
+        "pruned": found.get("pruned", 0), "stopped_early": bool(found.get("stopped")),
+    }
+    result["budget_s"] = clock.budget
+    result["elapsed_s"] = round(clock.elapsed(), 2)
 
 
 ID_COLUMN = "series"  # the column naming each series in forecast.csv (renamed to the id column on the way out)
