@@ -192,3 +192,22 @@ def test_the_bundle_s_predict_py_acts_on_the_saved_class_and_reads_an_old_thresh
     (tmp_path / "decision.json").write_text(json.dumps(old))
     out = run()  # a threshold saved before the class was recorded: the second class, as it always meant
     assert out["decision"].tolist() == np.where(out["probability nein"] >= 0.15, "nein", "ja").tolist()
+
+
+def test_compare_bundles_the_best_model_by_default_and_names_keep_umlauts(rare):
+    from dlcore.handover import bundle
+
+    home, store, run_id = rare
+    board = store.run(run_id).result["leaderboard"]["rows"]
+    best = next(r["model"] for r in board if not r["model"].startswith("dummy"))
+    at = _app(home, "compare", run=run_id)
+    picker = next(s for s in at.selectbox if s.label == "Model to bundle")
+    assert picker.value == best and picker.options[0].endswith("← best on the test rows")
+    assert not any(o.startswith("dummy") for o in picker.options) and "logistic regression" in picker.options
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert any(label.startswith("Model bundle (ZIP): ") and label.endswith(
+        __import__("dlcore").evaluate.display_name(best)) for label in labels), labels
+    picker.set_value("logistic_regression").run()
+    assert "Model bundle (ZIP): logistic regression" in [d.proto.label for d in at.get("download_button")]
+    assert bundle.bundle_name(store, run_id, "logistic_regression") == \
+        f"model-Kündigung-logistic_regression-{run_id}.zip"
