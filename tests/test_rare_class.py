@@ -211,3 +211,50 @@ def test_compare_bundles_the_best_model_by_default_and_names_keep_umlauts(rare):
     assert "Model bundle (ZIP): logistic regression" in [d.proto.label for d in at.get("download_button")]
     assert bundle.bundle_name(store, run_id, "logistic_regression") == \
         f"model-Kündigung-logistic_regression-{run_id}.zip"
+
+
+def test_one_formatter_for_every_number():
+    from dlcore import formats
+
+    assert [formats.number(v) for v in (32021.3486, 18844.8368, 1.621e5, 33137.04, 999.96, 12.345, 0.85, 1.0)] == \
+        ["32,021", "18,845", "162,100", "33,137", "1,000", "12.35", "0.8500", "1.0000"]
+    assert formats.number(5.42e-06) == "0.00000542" and formats.number(None) == "-"
+    assert formats.points(-0.0004, signed=True) == "0.0" and formats.points(0.006, signed=True) == "+0.6"
+    assert formats.points(-0.012, signed=True) == "-1.2" and formats.number(-0.00001, signed=True) == "-0.0000100"
+    from dlcore.search import best_words
+
+    assert best_words({"l2": 5.42e-06, "learning_rate": 0.00213}) == "L2 0.00000542, learning rate 0.0021"
+
+
+def test_the_row_sentence_rounds_as_the_table_and_leaves_out_pushes_of_nothing():
+    from dlcore.tables.explain import sentence
+
+    row = {"task": "binary", "prediction": 0.16, "base": 0.15, "class": "ja", "contributions": [
+        {"feature": "tarif", "value": "s", "contribution": 0.0061},
+        {"feature": "alter", "value": 40, "contribution": 0.0004},
+        {"feature": "umsatz", "value": 50.1, "contribution": -0.0012}]}
+    said = sentence(row, "Kündigung")
+    assert "tarif is s, which adds 0.6 points; then umsatz is 50.1, which takes off 0.1 points." in said
+    assert "alter" not in said  # +0.04 points rounds to 0.0 in the table
+    row["contributions"][0]["contribution"] = 0.0098
+    assert "which adds 1 point;" in sentence(row, "Kündigung")
+    row["contributions"] = [{"feature": "alter", "value": 40, "contribution": -0.0003}]
+    assert ": no column moves it away from the average." in sentence(row, "Kündigung")
+
+
+def test_a_regression_leaderboard_writes_scores_as_the_verdict_does():
+    from dlcore import evaluate
+    from ui import views
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(300000, 50000, 200)
+    board = evaluate.leaderboard("regression", y, {"mlp": y + rng.normal(0, 30000, 200),
+                                                   "dummy": np.full(200, y.mean())},
+                                 families={"mlp": "deep", "dummy": "baseline"}).to_dict()
+    frame = views.leaderboard_frame(board)
+    mlp = frame.iloc[0]
+    assert mlp["RMSE"] == f"{board['rows'][0]['test_score']:,.0f}"
+    low, high = board["rows"][0]["ci"]
+    assert mlp["95% interval"] == f"{low:,.0f} to {high:,.0f}"
+    assert frame["R²"].dtype != object  # values under 1 stay numbers, shown with 4 decimals
+    assert views.score_text(33137.04) == "33,137" and views.score_text(0.85) == "0.8500"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import evaluate
+from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from dlcore.tables import charts as table_charts
@@ -46,7 +46,7 @@ def importance_view(result: dict[str, Any]) -> None:
         words.append(f"{len(unclear)} column(s) make no clear difference: {shown}.")
     st.markdown(" ".join(words))
     st.caption(f"Permutation importance on {result['n_rows']:,} test rows, {result['n_repeats']} shuffles per column "
-               f"(bars show the spread). Its score there: {result['metric_title']} {result['score']:.4f}. Columns that "
+               f"(bars show the spread). Its score there: {result['metric_title']} {formats.number(result['score'])}. Columns that "
                "carry the same information share the credit, so each may look less important than the pair is.")
 
 
@@ -89,13 +89,13 @@ def row_view(result: dict[str, Any], target: str, profile: dict[str, Any] | None
     st.plotly_chart(table_charts.contributions_chart(result["contributions"], result["base"], result["prediction"],
                                                value_title, percent=percent), width="stretch")
     table = pd.DataFrame(result["contributions"])
-    if percent:
-        table["contribution"] = table["contribution"] * 100
+    # Text in the shared formats, so a push that rounds to nothing reads "0.0", never "-0.0",
+    # and the sentence above rounds exactly as this table does.
+    table["contribution"] = [formats.points(v, signed=True) if percent else formats.number(v, signed=True)
+                             for v in table["contribution"]]
     st.dataframe(table.rename(columns={"feature": "Column", "value": "Value",
                                        "contribution": "Push (points)" if percent else "Push"}),
-                 hide_index=True, width="stretch",
-                 column_config={"Push (points)": st.column_config.NumberColumn(format="%+.1f"),
-                                "Push": st.column_config.NumberColumn(format="%+.4g")})
+                 hide_index=True, width="stretch")
     st.caption("Shapley values (SHAP's permutation explainer against 100 training rows): each column's fair share of "
                "the difference between this row's prediction and the average one. They add up exactly.")
     for note in result.get("notes", []):

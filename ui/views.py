@@ -7,7 +7,7 @@ from typing import Callable, TypeVar
 import pandas as pd
 import streamlit as st
 
-from dlcore import evaluate
+from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError, NotFoundError
 from dlcore.store import RunRecord
 from ui import common, urls
@@ -49,7 +49,7 @@ def metric_title(key: str | None) -> str:
 
 def score_text(value: float | None) -> str:
     """A score as every table shows it; '-' for a run that has none (failed, still training)."""
-    return "-" if value is None else f"{value:.{SCORE_DECIMALS}f}"
+    return formats.number(value)
 
 
 def runs_table(runs: list[RunRecord]) -> None:
@@ -137,7 +137,9 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
     for metric in evaluate.metrics_for(board["task"]):
         # A score that could not be worked out (a metric undefined on this test set) reads "-",
         # not the table's "None": the column is then text, with the same decimals.
-        if metric.title in frame.columns and frame[metric.title].isna().any():
+        # Large-unit errors (RMSE 32,021) read as the verdict writes them: text in the shared format.
+        if metric.title in frame.columns and (frame[metric.title].isna().any()
+                                              or (pd.to_numeric(frame[metric.title], errors="coerce").abs() > 1).any()):
             frame[metric.title] = [score_text(None if pd.isna(v) else float(v)) for v in frame[metric.title]]
     return frame
 
