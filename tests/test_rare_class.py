@@ -258,3 +258,25 @@ def test_a_regression_leaderboard_writes_scores_as_the_verdict_does():
     assert mlp["95% interval"] == f"{low:,.0f} to {high:,.0f}"
     assert frame["R²"].dtype != object  # values under 1 stay numbers, shown with 4 decimals
     assert views.score_text(33137.04) == "33,137" and views.score_text(0.85) == "0.8500"
+
+
+def test_explain_shows_the_rare_class_probability_by_default(rare):
+    from dlcore import explain
+
+    home, store, run_id = rare
+    found = explain.explain_run(store, run_id, "logistic_regression")
+    at = _app(home, "explain", run=run_id)
+    at.selectbox(key="explain-model").set_value("logistic_regression").run()
+    assert not at.exception
+    picker = at.selectbox(key="pdp-binary-logistic_regression")
+    assert picker.value == "ja"
+    item = found["dependence"][0]
+    shown = [c for c in at.get("plotly_chart")]
+    assert shown  # the dependence charts are drawn
+    import json as _json
+
+    figure = _json.loads(shown[-len(found["dependence"])].proto.spec)
+    averages = [t for t in figure["data"] if t.get("mode", "").startswith("lines") and t["y"] and len(t["y"]) == len(
+        item["average"][0])]
+    assert np.allclose(averages[-1]["y"], 1 - np.asarray(item["average"][0]), atol=1e-6)
+    assert "Probability of “ja”" in _json.dumps(figure["layout"], ensure_ascii=False)

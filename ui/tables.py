@@ -50,8 +50,10 @@ def importance_view(result: dict[str, Any]) -> None:
                "carry the same information share the credit, so each may look less important than the pair is.")
 
 
-def dependence_view(result: dict[str, Any], target: str) -> None:
-    """Partial dependence with individual curves, for the top columns."""
+def dependence_view(result: dict[str, Any], target: str, prefer: str | None = None) -> None:
+    """Partial dependence with individual curves, for the top columns. For a yes/no target the
+    curves are of the class picked here (``prefer``: the rarer class, as on Decide); the saved
+    curves are of the second class, and the first class's probability is one minus it."""
     items = result["dependence"]
     if not items:
         return
@@ -59,8 +61,16 @@ def dependence_view(result: dict[str, Any], target: str) -> None:
     classes = result["classes"]
     k = 0
     title = f"Predicted {target}"
+    flip = False
     if result["task"] == "binary":
-        k, title = 0, f"Probability of “{classes[1]}”"
+        shown = st.selectbox("Probability of which class?", classes, key=f"pdp-binary-{result['model']}",
+                             index=classes.index(prefer) if prefer in classes else 1,
+                             help="Starts at the rarer class, the one you usually act on (as on the Decide page).")
+        k, title, flip = 0, f"Probability of “{shown}”", shown == classes[0]
+        if flip:
+            items = [{**item, "average": [[1 - v for v in a] for a in item["average"]],
+                      "individual": [[[1 - v for v in row] for row in rows] for rows in item["individual"]]}
+                     for item in items]
     elif result["task"] == "multiclass":
         label = st.selectbox("Probability of which class?", classes, key=f"pdp-class-{result['model']}")
         k = classes.index(label)
