@@ -735,11 +735,15 @@ def profit_chart(curve: pd.DataFrame, currency: str, best: float, chosen: float 
                        "%{customdata[2]:,.0f} · missed %{customdata[3]:,.0f}<extra></extra>"),
     ))
     fig.add_hline(y=0, line={"color": REFERENCE_COLOR, "width": 1})
+    # Each label on the side away from the other line, so "best" and "chosen" never overlap.
+    chosen_left = chosen is not None and min(chosen, 1.0) < min(best, 1.0)
     fig.add_vline(x=min(best, 1.0), line={"color": ACCENT_COLOR, "dash": "dash"},
-                  annotation_text=f"best {min(best, 1.0):.2f}", annotation_position="top left")
-    if chosen is not None and abs(min(chosen, 1.0) - min(best, 1.0)) > 0.01:
+                  annotation_text=f"best {min(best, 1.0):.3f}",
+                  annotation_position="top right" if chosen_left else "top left")
+    if chosen is not None and abs(min(chosen, 1.0) - min(best, 1.0)) >= 0.0005:
         fig.add_vline(x=min(chosen, 1.0), line={"color": "#444444", "dash": "dot"},
-                      annotation_text=f"chosen {min(chosen, 1.0):.2f}", annotation_position="top right")
+                      annotation_text=f"chosen {min(chosen, 1.0):.3f}",
+                      annotation_position="top left" if chosen_left else "top right")
     fig.update_xaxes(title_text=f"Threshold: flag a row “{positive_label}” when its probability is at least this",
                      range=[0, 1])
     fig.update_yaxes(title_text=f"Profit on the test rows ({currency})", tickformat=",.0f")

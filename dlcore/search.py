@@ -32,7 +32,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dlcore import baselines, evaluate, folds as folding
+from dlcore import baselines, evaluate, formats
+from dlcore import folds as folding
 from dlcore.base import Inputs, Say, Template
 from dlcore.budget import Clock, describe
 from dlcore.errors import RunError
@@ -168,7 +169,7 @@ def load_trials(store: Store, run_id: str) -> dict[str, Any] | None:
 
 def _words(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return formats.number(value)
     return str(value)
 
 

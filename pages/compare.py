@@ -5,6 +5,7 @@ import streamlit as st
 
 import ui
 from dlcore import cache, charts, evaluate, outputs
+from dlcore.evaluate import collapse
 from ui import common, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -43,7 +44,36 @@ if run.status not in ("done", "stopped"):
 result = run.result
 board = result["leaderboard"]
 rows = result["rows"]
+def _test_outputs():  # type: ignore[no-untyped-def]
+    y, raw, rows_ = outputs.load_test_outputs(store, run.id)
+    # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
+    return y, {evaluate.display_name(m): out for m, out in raw.items()}, rows_
+
+
+def built(name: str, build, *args):  # type: ignore[no-untyped-def]
+    """A figure or table of this run, built once from its test outputs (read from disk only then)."""
+    return cache.for_run(run, name, lambda *a: build(*test_outputs(), *a), *args)
+
+
+def test_outputs():  # type: ignore[no-untyped-def]
+    return cache.for_run(run, "test-outputs", _test_outputs, heavy=True)
+
+
+
+
+def one_class(model: str) -> None:
+    """A plain warning when ``model`` (display name) says one class for every test row."""
+    if run.task not in ("binary", "multiclass") or result.get("kind") == "series":
+        return
+    flat = built(f"one-class-{model}", lambda y, out, _, m: collapse.one_class_warning(
+        y, out[m], result["classes"], m, out.get(evaluate.display_name("dummy")) if m != evaluate.display_name("dummy")
+        else None), model)
+    if flat:
+        st.warning(flat, icon=":material/warning:")
+
+
 views.verdicts(board)
+one_class(evaluate.display_name(board["rows"][0]["model"]))
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
 views.hand_over(run)
@@ -95,21 +125,6 @@ if result.get("kind") == "series":
     st.stop()
 
 
-def _test_outputs():  # type: ignore[no-untyped-def]
-    y, raw, rows_ = outputs.load_test_outputs(store, run.id)
-    # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
-    return y, {evaluate.display_name(m): out for m, out in raw.items()}, rows_
-
-
-def built(name: str, build, *args):  # type: ignore[no-untyped-def]
-    """A figure or table of this run, built once from its test outputs (read from disk only then)."""
-    return cache.for_run(run, name, lambda *a: build(*test_outputs(), *a), *args)
-
-
-def test_outputs():  # type: ignore[no-untyped-def]
-    return cache.for_run(run, "test-outputs", _test_outputs, heavy=True)
-
-
 families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
 models = [evaluate.display_name(r["model"]) for r in board["rows"]]
 task = run.task
@@ -117,6 +132,8 @@ st.subheader("How the models get it right and wrong")
 if task in ("binary", "multiclass"):
     classes = result["classes"]
     chosen = st.selectbox("Model", models, index=0)
+    if chosen != models[0]:
+        one_class(chosen)
     left, right = st.columns(2)
     with left:
         st.plotly_chart(built("confusion", lambda y, out, _, m: charts.confusion_matrix_chart(

@@ -5,6 +5,7 @@ import streamlit as st
 
 import ui
 from dlcore import charts, evaluate, outputs
+from dlcore.evaluate import collapse
 from dlcore.errors import DlcoreError
 from dlcore.handover import decision
 from ui import common, team, urls, views
@@ -57,18 +58,24 @@ y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
                      format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == models[0] else ""))
-if run.task == "binary":
-    negative, positive = classes[0], classes[1]
-else:  # one class against the rest: act on the rows of that class, leave the others alone
-    positive = st.selectbox("The class you act on (one class against the rest)", classes,
-                            index=classes.index(saved.positive) if saved and saved.positive in classes else 0,
-                            help="The model gives each row a probability for every class; a flag here means it "
-                                 "says this class with at least the threshold's probability. Every other class "
-                                 "counts as the rest.")
-    negative = f"not {positive}"
+rare = decision.rarer_class(y_true, classes)
+start = saved.positive if saved and saved.positive in classes else rare
+positive = st.selectbox("The class you act on" + ("" if run.task == "binary" else " (one class against the rest)"),
+                        classes, index=classes.index(start), key="decide-class",
+                        help="The model gives each row a probability for every class; a flag means it says this "
+                             "class with at least the threshold's probability. Every other class counts as the rest.")
+share = float(np.mean(np.asarray(y_true).astype(int) == classes.index(rare)))
+st.caption(f"Preselected: “{rare}”, the rarer class ({share:.0%} of the rows; the split keeps the training rows' "
+           "shares), which is usually the event you act on, such as a churn, a fraud or a default.")
+negative = decision.other_side(classes, positive)
 k = decision.class_column(classes, positive)
 y = (np.asarray(y_true).astype(int) == k).astype(int)
 p = np.asarray(outputs[model])[:, k]
+dummy = next((m for m in outputs if m.startswith("dummy")), None)
+flat = collapse.one_class_warning(y_true, outputs[model], classes, evaluate.display_name(model),
+                                  outputs[dummy] if dummy and dummy != model else None, where="below")
+if flat:
+    st.warning(flat, icon=":material/warning:")
 
 money0 = saved.money if saved else decision.Money()
 st.markdown(f"**What is each outcome worth?** A *flag* means the model says “{positive}” and you act on the row.")
@@ -95,9 +102,14 @@ scale_rows = st.number_input("Rows you would score in a month (to put the profit
                              value=int(n), step=100)
 scale = scale_rows / n
 
-chosen = st.slider("Threshold: flag a row when its probability is at least", 0.0, 1.0,
-                   value=float(min(best, 1.0)), step=0.001, format="%.3f", key=f"threshold-{model}-{k}",
-                   help="Starts at the best one for the money above; move it to see the trade-off.")
+# The slider follows the best threshold whenever the model, the class or the money change, so what the
+# page calls best is what "Use" saves; a move of the slider after that is kept until the next change.
+slider_key, asked = f"threshold-{model}-{k}", (model, k, money)
+if st.session_state.get("decide-asked") != asked or slider_key not in st.session_state:
+    st.session_state[slider_key] = round(float(min(best, 1.0)), 3)
+    st.session_state["decide-asked"] = asked
+chosen = st.slider("Threshold: flag a row when its probability is at least", 0.0, 1.0, step=0.001, format="%.3f",
+                   key=slider_key, help="Follows the best one for the money above; move it to see the trade-off.")
 
 
 def profit_at(threshold: float) -> float:
@@ -117,6 +129,13 @@ st.caption(f"On the {n:,} test rows, scaled to {scale_rows:,}. 95% interval at {
            f"{money.money(low * scale_rows)} to {money.money(high * scale_rows)}. The profit on these rows at the "
            "best threshold is a little optimistic: the threshold was picked on them.")
 
+if best <= 1.0 and profit_at(best) <= profit_at(0.0) + 1e-9:
+    st.info(f"The model adds nothing over “act on everyone” at these costs: its best threshold earns the same as "
+            f"acting on every row ({money.money(profit_at(0.0) * scale)}). It starts to pay when a false alarm costs "
+            "more, compared with what a right flag earns.", icon=":material/info:")
+elif best > 1.0:
+    st.info("At these costs the best is to act on no row: every flag costs more than it earns on these test rows.",
+            icon=":material/info:")
 st.plotly_chart(charts.profit_chart(curve, money.currency, best, chosen, positive), width="stretch")
 left, right = st.columns(2)
 with left:

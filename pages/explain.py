@@ -60,7 +60,12 @@ with tab_global:
     if found is not None:
         table_views.importance_view(found)
         table_views.class_words_view(found)
-        table_views.dependence_view(found, run.target)
+        rarer = None
+        if run.task == "binary":
+            from dlcore.handover import decision
+
+            rarer = decision.rarer_class(outputs.load_test_outputs(store, run.id)[0], result["classes"])
+        table_views.dependence_view(found, run.target, prefer=rarer)
 
 with tab_row:
     shown_id = urls.get_id(urls.EXPLANATION)

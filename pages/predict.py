@@ -50,7 +50,7 @@ inputs = features["numeric"] + features["datetime"] + features["categorical"] + 
 st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
 models = [r["model"] for r in board["rows"]]
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
-          f"{board['metric_title']} {r['test_score']:.4f})" for r in board["rows"]}
+          f"{board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
 model = st.selectbox("Model", models, index=0, key="predict-model",
                      format_func=lambda m: labels[m] + ("  ← best on the test rows" if m == models[0] else ""))
 views.opened_on(board, model, "predict-model")

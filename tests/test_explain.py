@@ -204,6 +204,8 @@ def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained
     home, store, run_id = explained
     at = _app(home, "decide", run=run_id)
     assert not at.exception
+    # "no" is the rarer class here and comes preselected; the analyst acts on "yes".
+    next(s for s in at.selectbox if s.label == "The class you act on").set_value("yes").run()
     inputs = {n.label.split(",")[0]: n for n in at.number_input}
     inputs["Right flag: a real “yes” you act on"].set_value(200.0)
     inputs["False alarm: acting on a row that did not need it"].set_value(50.0)

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dlcore import charts
+from dlcore import charts, formats
 from dlcore.series.charts import ERROR_IN_WORDS, fit_curves
 from dlcore.series.run import epoch_in_fit, epochs_per_fit, fit_name
 from dlcore.store import EVALUATED, RunRecord
@@ -113,7 +113,7 @@ def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
     counts: dict[str, int] = {}
     for t in trials.get("trials", []):
         counts[t["candidate"]] = counts.get(t["candidate"], 0) + 1
-    lines = [f"- **{display_name(name)}**: {counts.get(name, 0)} trial(s); best {b['score']:.4g} with {b['words']}"
+    lines = [f"- **{display_name(name)}**: {counts.get(name, 0)} trial(s); best {formats.number(b['score'])} with {b['words']}"
              for name, b in best.items()]
     if lines:
         then = ("every model is then backtested on the same windows" if (run.spec or {}).get("forecast")

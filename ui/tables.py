@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dlcore import evaluate
+from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from dlcore.tables import charts as table_charts
@@ -46,12 +46,14 @@ def importance_view(result: dict[str, Any]) -> None:
         words.append(f"{len(unclear)} column(s) make no clear difference: {shown}.")
     st.markdown(" ".join(words))
     st.caption(f"Permutation importance on {result['n_rows']:,} test rows, {result['n_repeats']} shuffles per column "
-               f"(bars show the spread). Its score there: {result['metric_title']} {result['score']:.4f}. Columns that "
+               f"(bars show the spread). Its score there: {result['metric_title']} {formats.number(result['score'])}. Columns that "
                "carry the same information share the credit, so each may look less important than the pair is.")
 
 
-def dependence_view(result: dict[str, Any], target: str) -> None:
-    """Partial dependence with individual curves, for the top columns."""
+def dependence_view(result: dict[str, Any], target: str, prefer: str | None = None) -> None:
+    """Partial dependence with individual curves, for the top columns. For a yes/no target the
+    curves are of the class picked here (``prefer``: the rarer class, as on Decide); the saved
+    curves are of the second class, and the first class's probability is one minus it."""
     items = result["dependence"]
     if not items:
         return
@@ -59,8 +61,16 @@ def dependence_view(result: dict[str, Any], target: str) -> None:
     classes = result["classes"]
     k = 0
     title = f"Predicted {target}"
+    flip = False
     if result["task"] == "binary":
-        k, title = 0, f"Probability of “{classes[1]}”"
+        shown = st.selectbox("Probability of which class?", classes, key=f"pdp-binary-{result['model']}",
+                             index=classes.index(prefer) if prefer in classes else 1,
+                             help="Starts at the rarer class, the one you usually act on (as on the Decide page).")
+        k, title, flip = 0, f"Probability of “{shown}”", shown == classes[0]
+        if flip:
+            items = [{**item, "average": [[1 - v for v in a] for a in item["average"]],
+                      "individual": [[[1 - v for v in row] for row in rows] for rows in item["individual"]]}
+                     for item in items]
     elif result["task"] == "multiclass":
         label = st.selectbox("Probability of which class?", classes, key=f"pdp-class-{result['model']}")
         k = classes.index(label)
@@ -89,13 +99,13 @@ def row_view(result: dict[str, Any], target: str, profile: dict[str, Any] | None
     st.plotly_chart(table_charts.contributions_chart(result["contributions"], result["base"], result["prediction"],
                                                value_title, percent=percent), width="stretch")
     table = pd.DataFrame(result["contributions"])
-    if percent:
-        table["contribution"] = table["contribution"] * 100
+    # Text in the shared formats, so a push that rounds to nothing reads "0.0", never "-0.0",
+    # and the sentence above rounds exactly as this table does.
+    table["contribution"] = [formats.points(v, signed=True) if percent else formats.number(v, signed=True)
+                             for v in table["contribution"]]
     st.dataframe(table.rename(columns={"feature": "Column", "value": "Value",
                                        "contribution": "Push (points)" if percent else "Push"}),
-                 hide_index=True, width="stretch",
-                 column_config={"Push (points)": st.column_config.NumberColumn(format="%+.1f"),
-                                "Push": st.column_config.NumberColumn(format="%+.4g")})
+                 hide_index=True, width="stretch")
     st.caption("Shapley values (SHAP's permutation explainer against 100 training rows): each column's fair share of "
                "the difference between this row's prediction and the average one. They add up exactly.")
     for note in result.get("notes", []):

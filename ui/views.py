@@ -7,7 +7,7 @@ from typing import Callable, TypeVar
 import pandas as pd
 import streamlit as st
 
-from dlcore import evaluate
+from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError, NotFoundError
 from dlcore.store import RunRecord
 from ui import common, urls
@@ -49,7 +49,7 @@ def metric_title(key: str | None) -> str:
 
 def score_text(value: float | None) -> str:
     """A score as every table shows it; '-' for a run that has none (failed, still training)."""
-    return "-" if value is None else f"{value:.{SCORE_DECIMALS}f}"
+    return formats.number(value)
 
 
 def runs_table(runs: list[RunRecord]) -> None:
@@ -132,7 +132,9 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
     for metric in evaluate.metrics_for(board["task"]):
         # A score that could not be worked out (a metric undefined on this test set) reads "-",
         # not the table's "None": the column is then text, with the same decimals.
-        if metric.title in frame.columns and frame[metric.title].isna().any():
+        # Large-unit errors (RMSE 32,021) read as the verdict writes them: text in the shared format.
+        if metric.title in frame.columns and (frame[metric.title].isna().any()
+                                              or (pd.to_numeric(frame[metric.title], errors="coerce").abs() > 1).any()):
             frame[metric.title] = [score_text(None if pd.isna(v) else float(v)) for v in frame[metric.title]]
     return frame
 
@@ -289,11 +291,20 @@ def hand_over(run: RunRecord) -> None:
     if (run.result or {}).get("kind") != "series" and team.can("download_model", run.workspace_id):
         from dlcore.handover import bundle
 
+        # The bundle holds the model the verdict recommends (the best on the test rows), unless the
+        # analyst picks another: the deep model, the ensemble or a scikit-learn baseline (skops file).
+        names = [r["model"] for r in (run.result or {}).get("leaderboard", {}).get("rows", [])
+                 if not r["model"].startswith("dummy") and r["model"] in (run.result or {}).get("models", {})]
+        names = names or [run.spec["template"]]
+        model = c2.selectbox("Model to bundle", names, index=0, key=f"bundle-model-{run.id}",
+                             format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == names[0] else ""))
+        what = ("a deep model (.keras)" if model == run.spec["template"] else "an ensemble of the run's models"
+                if model == "ensemble" else "a scikit-learn model (.skops)")
         c2.download_button(
-            "Model bundle (ZIP)", data=lambda: bundle.build_bundle(store, run.id),
-            file_name=bundle.bundle_name(store, run.id, None), mime="application/zip", icon=":material/deployed_code:",
-            help="The deep model (.keras), its preprocessing, a model card and predict.py: score a CSV with plain "
-                 "Keras and pandas, outside this app.", on_click="ignore")
+            f"Model bundle (ZIP): {evaluate.display_name(model)}", data=lambda: bundle.build_bundle(store, run.id, model),
+            file_name=bundle.bundle_name(store, run.id, model), mime="application/zip", icon=":material/deployed_code:",
+            help=f"{evaluate.display_name(model).capitalize()}, {what}, with its preprocessing, a model card and predict.py: "
+                 "score a CSV outside this app with plain Python libraries.", on_click="ignore")
     if team.can("train", run.workspace_id) and c3.button("Rerun exactly", icon=":material/replay:",
                  help="Train the same spec again: same data, split, seed and settings; on this machine the scores match."):
         with common.guard():

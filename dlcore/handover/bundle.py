@@ -104,7 +104,8 @@ def _chosen_model(run: RunRecord, model: str | None) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:40] or "target"
+    """A piece of a file name: letters and digits of any script kept ("Kündigung", not "K-ndigung")."""
+    return re.sub(r"[^\w-]+", "-", text).strip("-")[:40] or "target"
 
 
 # ---- the model card --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from dlcore.errors import SpecError
 from dlcore.store import Store, atomic_write
 
 __all__ = ["Money", "Decision", "profit_curve", "best_threshold", "confusion_at", "profit_interval", "gains",
-           "save_decision", "load_decision", "decide", "class_column", "DECISION_COLUMN"]
+           "save_decision", "load_decision", "decide", "class_column", "rarer_class", "other_side", "resolved", "DECISION_COLUMN"]
 
 DECISION_COLUMN = "decision"
 _FILE = "decision.json"
@@ -82,7 +82,9 @@ class Decision:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Decision":
-        return cls(**{**raw, "money": Money(**raw["money"])})
+        """A saved decision; one saved before the class was recorded has no ``positive`` (""), which
+        ``class_column`` reads as a yes/no target's second class, as it always meant."""
+        return cls(**{"positive": "", "negative": "", **raw, "money": Money(**raw["money"])})
 
 
 def _check(y_true: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,16 +179,49 @@ def class_column(classes: list[str], positive: str) -> int:
     2
     """
     labels = [str(c) for c in classes]
+    if positive in (None, "") and len(labels) == 2:  # saved before the class was recorded: the second class
+        return 1
     if str(positive) not in labels:
         raise SpecError(f"The class {positive!r} saved with the threshold is not one of the run's classes "
                         f"({', '.join(map(repr, labels))}). Save the threshold again on the Decide page.")
     return labels.index(str(positive))
 
 
+def rarer_class(y_true: np.ndarray, classes: list[str]) -> str:
+    """The class with the fewest rows (``y_true`` coded as positions in ``classes``): the one a
+    yes/no decision usually acts on (the churner, the fraud, the default). Of equals, the later
+    class, so a balanced yes/no target keeps acting on its second class as before.
+
+    >>> rarer_class(np.array([1, 1, 0, 1]), ["ja", "nein"])
+    'ja'
+    """
+    counts = np.bincount(np.asarray(y_true).astype(int).reshape(-1), minlength=len(classes))[:len(classes)]
+    order = [k for k in range(len(classes)) if counts[k] == counts.min()]
+    return str(classes[order[-1]])
+
+
+def other_side(classes: list[str], positive: str) -> str:
+    """What a row that is not flagged is called: the other class of a yes/no target, else "not <class>"."""
+    labels = [str(c) for c in classes]
+    if len(labels) == 2 and str(positive) in labels:
+        return labels[1 - labels.index(str(positive))]
+    return f"not {positive}"
+
+
 def decide(probabilities: np.ndarray, decision: Decision) -> np.ndarray:
     """The decision per row: the positive class at or above the threshold, else the negative."""
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     return np.where(p >= decision.threshold, decision.positive, decision.negative).astype(object)
+
+
+def resolved(decision: Decision, classes: list[str]) -> Decision:
+    """A decision with its classes named: one saved before the class was recorded acts on a yes/no
+    target's second class (``class_column``), and is named so here for the pages and the files."""
+    if decision.positive or len(classes) != 2:
+        return decision
+    from dataclasses import replace
+
+    return replace(decision, positive=str(classes[1]), negative=decision.negative or str(classes[0]))
 
 
 def save_decision(store: Store, run_id: str, decision: Decision) -> None:
@@ -201,4 +236,7 @@ def load_decision(store: Store, run_id: str) -> Decision | None:
     path = store.run_dir(run_id) / _FILE
     if not path.exists():
         return None
-    return Decision.from_dict(json.loads(path.read_text()))
+    chosen = Decision.from_dict(json.loads(path.read_text()))
+    if not chosen.positive:  # saved before the class was recorded: name the class it always meant
+        chosen = resolved(chosen, list((store.run(run_id).result or {}).get("classes", [])))
+    return chosen

@@ -232,7 +232,10 @@ def finish_table(meta: dict, scored: pd.DataFrame, out: np.ndarray, notes: list[
         chosen = HERE / "decision.json"
         if chosen.is_file():  # the threshold saved on the app's Decide page: yes/no, or one class against the rest
             rule = json.loads(chosen.read_text(encoding="utf-8"))
-            k = [str(c) for c in classes].index(str(rule["positive"]))
+            labels = [str(c) for c in classes]
+            if not rule.get("positive") and len(labels) == 2:  # saved before the class was recorded: the second
+                rule = {**rule, "positive": labels[1], "negative": rule.get("negative") or labels[0]}
+            k = labels.index(str(rule["positive"]))
             scored[fresh("decision")] = np.where(out[:, k] >= rule["threshold"], rule["positive"], rule["negative"])
             notes.append(f"the 'decision' column flags '{rule['positive']}' at probability {rule['threshold']:.3f} or more")
     return scored

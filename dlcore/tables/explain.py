@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from dlcore import evaluate
+from dlcore import evaluate, formats
 from dlcore.errors import RunError, SchemaError
 from dlcore.outputs import load_test_outputs
 from dlcore.spec import RunSpec
@@ -343,10 +343,17 @@ def _shown(value: Any) -> str:
 def sentence(explained: dict[str, Any], target: str) -> str:
     """One plain sentence: the prediction and the two columns that moved it most."""
     task, p, base = explained["task"], explained["prediction"], explained["base"]
-    ranked = [d for d in explained["contributions"] if abs(d["contribution"]) > 1e-9]
 
-    def amount(v: float) -> str:
-        return f"{abs(v) * 100:.0f} points" if task != "regression" else f"{abs(v):,.4g}"
+    def amount(v: float) -> str:  # rounded as the table of pushes rounds (dlcore.formats)
+        if task == "regression":
+            return formats.number(abs(v))
+        shown = formats.points(abs(v)).removesuffix(".0")
+        return f"{shown} point" + ("" if shown == "1" else "s")
+
+    # A push that rounds to nothing in the table is no reason in the sentence either.
+    ranked = [d for d in explained["contributions"]
+              if any(c in "123456789" for c in (formats.points(d["contribution"]) if task != "regression"
+                                                else formats.number(d["contribution"])))]
 
     def part(d: dict[str, Any]) -> str:
         verb = "adds" if d["contribution"] > 0 else "takes off"
