@@ -7,9 +7,10 @@ skops, which loads only types on an allow-list and never runs pickled code.
 
 from __future__ import annotations
 
+import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -156,3 +157,36 @@ def load(path: Path) -> Pipeline:
     if refused:
         raise StoreError(f"The saved model {path.name} contains types that are not allowed: {', '.join(refused)}.")
     return sio.load(path, trusted=untrusted)
+
+
+def fit_baselines(store: Any, run_id: str, task: str, seed: int, x_train: Any, y_fit: np.ndarray,
+                  x_test: Any, n_classes: int, say: Callable[[str], None] = lambda _: None,
+                  offer: Callable[..., dict] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Fit every baseline the run's kind offers for the task (``offer``) on the training rows, save
+    each (skops) in the run's folder, and return their test outputs and fit seconds
+    (``bench/baselines.py`` times this)."""
+    from dlcore import fanout  # the executor: in turn, or at once on a cluster
+
+    models = (offer or baselines_for)(task, seed, len(x_train))
+    folder = store.run_dir(run_id)
+    names = list(models)
+    outputs: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    pieces = fanout.current()  # in turn; at once on several nodes when the run executes on a cluster
+
+    def before(i: int) -> None:
+        store.update_run(run_id, phase=f"Fitting baseline {i + 1} of {len(names)}: {names[i].replace('_', ' ')}",
+                         heartbeat_at=time.time())
+
+    if pieces.parallel:
+        store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}",
+                         heartbeat_at=time.time())
+    items = [(name, models[name], task, n_classes, str(folder), seed) for name in names]
+    shared = {"x_train": x_train, "y_fit": y_fit, "x_test": x_test}
+    for i, (output, fit_seconds) in pieces.map(fit_one, items, shared, folder, before=before):
+        outputs[names[i]], seconds[names[i]] = output, fit_seconds
+        if pieces.parallel:
+            store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}: "
+                                           f"{len(outputs)} done", heartbeat_at=time.time())
+        say(f"baseline {names[i]}: {fit_seconds:.1f}s")
+    return {name: outputs[name] for name in names}, {name: seconds[name] for name in names}

@@ -16,11 +16,11 @@ import json
 import logging
 import time
 import traceback
-from typing import Any, Callable
 
 import numpy as np
 
-from dlcore import baselines, evaluate, fanout, kinds, ready
+from dlcore import baselines, evaluate, kinds, ready
+from dlcore.baselines import fit_baselines
 from dlcore.base import Say
 from dlcore.errors import DlcoreError, RunError
 from dlcore.outputs import save_test_outputs
@@ -164,34 +164,3 @@ def _sampled(name: str, family: str, n_train: int, seed: int) -> dict:
     """For a baseline trained on a sample of the training rows (``baselines.sample_of``): how many."""
     rows = baselines.sample_of(name, n_train, seed) if family == "baseline" else None
     return {} if rows is None else {"sample_rows": int(len(rows)), "train_rows": int(n_train)}
-
-
-def fit_baselines(store: Store, run_id: str, task: str, seed: int, x_train: Any, y_fit: np.ndarray,
-                  x_test: Any, n_classes: int, say: Callable[[str], None] = lambda _: None,
-                  offer: Callable[..., dict] = baselines.baselines_for) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Fit every baseline the run's kind offers for the task (``offer``) on the training rows, save
-    each (skops) in the run's folder, and return their test outputs and fit seconds
-    (``bench/baselines.py`` times this)."""
-    models = offer(task, seed, len(x_train))
-    folder = store.run_dir(run_id)
-    names = list(models)
-    outputs: dict[str, np.ndarray] = {}
-    seconds: dict[str, float] = {}
-    pieces = fanout.current()  # in turn; at once on several nodes when the run executes on a cluster
-
-    def before(i: int) -> None:
-        store.update_run(run_id, phase=f"Fitting baseline {i + 1} of {len(names)}: {names[i].replace('_', ' ')}",
-                         heartbeat_at=time.time())
-
-    if pieces.parallel:
-        store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}",
-                         heartbeat_at=time.time())
-    items = [(name, models[name], task, n_classes, str(folder), seed) for name in names]
-    shared = {"x_train": x_train, "y_fit": y_fit, "x_test": x_test}
-    for i, (output, fit_seconds) in pieces.map(baselines.fit_one, items, shared, folder, before=before):
-        outputs[names[i]], seconds[names[i]] = output, fit_seconds
-        if pieces.parallel:
-            store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}: "
-                                           f"{len(outputs)} done", heartbeat_at=time.time())
-        say(f"baseline {names[i]}: {fit_seconds:.1f}s")
-    return {name: outputs[name] for name in names}, {name: seconds[name] for name in names}

@@ -98,7 +98,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     import optuna
 
     from dlcore.outputs import save_test_outputs
-    from dlcore.runner import fit_baselines
+    from dlcore.baselines import fit_baselines
     from dlcore.training import fit_deep, library_versions, live_metric_key
 
     task, enc = data.task, data.enc
