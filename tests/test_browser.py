@@ -205,7 +205,7 @@ def test_images_upload_train_see_mistakes_and_predict_one(server, browser, tmp_p
                                              "gradient boosting"}
     # The dummy floor is always wrong on two classes of three: its mistakes gallery has pictures.
     page.get_by_text("got wrong").first.wait_for()
-    model_box = page.get_by_role("combobox").first
+    model_box = page.get_by_role("combobox", name="Model", exact=True)  # not "Model to bundle"
     model_box.click()
     page.get_by_role("option", name="dummy floor").click()
     page.get_by_text("dummy floor got wrong").wait_for()
