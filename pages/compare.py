@@ -5,7 +5,9 @@ import streamlit as st
 
 import ui
 from dlcore import cache, charts, evaluate, outputs
+from dlcore.errors import DlcoreError
 from dlcore.evaluate import collapse
+from dlcore.handover import decision
 from ui import common, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -59,6 +61,20 @@ def test_outputs():  # type: ignore[no-untyped-def]
     return cache.for_run(run, "test-outputs", _test_outputs, heavy=True)
 
 
+
+
+def saved_positive(classes: list[str]) -> str | None:
+    """The class of the threshold saved on Decide, if one is saved and readable."""
+    try:
+        saved = decision.load_decision(store, run.id)
+    except (DlcoreError, ValueError, KeyError):
+        return None
+    return saved.positive if saved and saved.positive in classes else None
+
+
+def acted_on(classes: list[str]) -> str:
+    """The class the yes/no charts are drawn for: Decide's saved class, else the rarer one (as Decide preselects)."""
+    return saved_positive(classes) or built("rarer-class", lambda y, out, _: decision.rarer_class(y, classes))
 
 
 def one_class(model: str) -> None:
@@ -155,13 +171,19 @@ if task in ("binary", "multiclass"):
         y_true, outs, rows_of_test = test_outputs()
         image_views.mistakes(run.dataset_id, rows_of_test, y_true.astype(int), outs[chosen], classes, chosen)
     if task == "binary":
+        positive = acted_on(classes)
+        k = classes.index(positive)
         with right:
-            st.plotly_chart(built("roc", lambda y, out, _: charts.roc_chart(
-                y.astype(int), {m: out[m][:, 1] for m in models}, classes[1], families=families)), width="stretch")
-        st.plotly_chart(built("pr", lambda y, out, _: charts.pr_chart(
-            y.astype(int), {m: out[m][:, 1] for m in models}, classes[1], families=families)), width="stretch")
-        st.caption(f"Precision: of the rows flagged “{classes[1]}”, the share that really are. Recall: of the real "
-                   f"“{classes[1]}” rows, the share flagged.")
+            st.plotly_chart(built(f"roc-{k}", lambda y, out, _: charts.roc_chart(
+                (y.astype(int) == k).astype(int), {m: out[m][:, k] for m in models}, positive,
+                families=families)), width="stretch")
+        st.plotly_chart(built(f"pr-{k}", lambda y, out, _: charts.pr_chart(
+            (y.astype(int) == k).astype(int), {m: out[m][:, k] for m in models}, positive,
+            families=families)), width="stretch")
+        st.caption(f"Precision: of the rows flagged “{positive}”, the share that really are. Recall: of the real "
+                   f"“{positive}” rows, the share flagged. “{positive}” is "
+                   + ("the class the threshold saved on Decide acts on." if saved_positive(classes)
+                      else "the rarer class, the one a yes/no decision usually acts on; Decide can choose the other."))
 else:
     st.plotly_chart(built("predicted-vs-actual", lambda y, out, _: charts.predicted_vs_actual_chart(
         y, {m: np.asarray(out[m]).reshape(-1) for m in models}, families=families)), width="stretch")

@@ -280,3 +280,45 @@ def test_explain_shows_the_rare_class_probability_by_default(rare):
         item["average"][0])]
     assert np.allclose(averages[-1]["y"], 1 - np.asarray(item["average"][0]), atol=1e-6)
     assert "Probability of “ja”" in _json.dumps(figure["layout"], ensure_ascii=False)
+
+
+def test_compare_draws_roc_and_precision_recall_for_the_class_acted_on(rare):
+    """The yes/no charts are drawn for the rare class "ja" (the first class, not the second), and for
+    the class of a threshold saved on Decide once there is one."""
+    import json
+
+    from sklearn.metrics import average_precision_score
+
+    from dlcore.handover import decision
+    from dlcore.outputs import load_test_outputs
+
+    home, store, run_id = rare
+    y, outputs, _ = load_test_outputs(store, run_id)
+
+    def titles_and_ap(at):
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        titles = [s["layout"]["title"]["text"] for s in specs if "title" in s.get("layout", {})]
+        pr = next(s for s in specs if s["layout"].get("title", {}).get("text", "").startswith("Precision vs recall"))
+        ap = {t["name"].split(" (AP")[0]: t["meta"]["average_precision"] for t in pr["data"]
+              if isinstance(t.get("meta"), dict) and "average_precision" in t["meta"]}
+        return titles, ap
+
+    at = _app(home, "compare", run=run_id)
+    assert not at.exception
+    titles, ap = titles_and_ap(at)
+    assert "Precision vs recall for “ja”" in titles
+    assert any(t.startswith("ROC curve: how well each model picks out “ja”") for t in titles)
+    assert ap["logistic regression"] == pytest.approx(
+        average_precision_score((y == 0).astype(int), outputs["logistic_regression"][:, 0]))
+    model = store.run(run_id).result["leaderboard"]["rows"][0]["model"]
+    decision.save_decision(store, run_id, decision.Decision(
+        model=model, threshold=0.5, money=decision.Money(), positive="nein", negative="ja", profit_per_row=0.0))
+    try:
+        at = _app(home, "compare", run=run_id)
+        titles, ap = titles_and_ap(at)
+        assert "Precision vs recall for “nein”" in titles
+        assert ap["logistic regression"] == pytest.approx(
+            average_precision_score((y == 1).astype(int), outputs["logistic_regression"][:, 1]))
+        assert any("the class the threshold saved on Decide acts on" in c.value for c in at.caption)
+    finally:
+        (store.run_dir(run_id) / "decision.json").unlink()
