@@ -307,6 +307,9 @@ def test_compare_draws_roc_and_precision_recall_for_the_class_acted_on(rare):
     assert not at.exception
     titles, ap = titles_and_ap(at)
     assert "Precision vs recall for “ja”" in titles
+    # Personal mode: the Share popover does not promise a workspace's members-only link.
+    assert any(c.value.startswith("Personal mode: anyone who can reach this address") for c in at.caption)
+    assert not any("only for members" in c.value for c in at.caption)
     assert any(t.startswith("ROC curve: how well each model picks out “ja”") for t in titles)
     assert ap["logistic regression"] == pytest.approx(
         average_precision_score((y == 0).astype(int), outputs["logistic_regression"][:, 0]))

@@ -142,11 +142,13 @@ def share(run_id: str, page: str) -> None:
     store = common.store()
     run = store.run(run_id)
     with st.popover("Share", icon=":material/share:"):
-        st.caption("The link to this page (send it to a colleague; it opens only for members of its workspace):")
-        st.code(_absolute(urls.href(page, run=run_id)), language=None)
         if not access.team_mode():
+            st.caption("The link to this page (send it to a colleague):")
+            st.code(_absolute(urls.href(page, run=run_id)), language=None)
             st.caption("Personal mode: anyone who can reach this address can open the link.")
             return
+        st.caption("The link to this page (send it to a colleague; it opens only for members of its workspace):")
+        st.code(_absolute(urls.href(page, run=run_id)), language=None)
         if not can("manage_members", run.workspace_id):
             st.caption("Only the owners of this run's workspace can add people to it.")
             return
