@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dlcore import access
 from ui import common, privacy, team, urls
 
 # The icon is a file the app serves itself: a ":material/...:" icon makes every browser fetch the
@@ -19,11 +20,13 @@ with st.sidebar:
         "Deep Learning Studio: bring a table, train deep models, and see honestly whether they "
         "beat the simple ones. Every page has a link you can share."
     )
+    # Viewers see personal-data columns masked; pages that open a record of another workspace
+    # decide again by that workspace's role (ui.views.or_stop). Masked first in team mode, so a
+    # sidebar that fails (a store that cannot be read) never leaves the values shown.
+    privacy.hide_personal_data(access.team_mode())
     with common.guard():
         team.sidebar()
-        # Viewers see personal-data columns masked; pages that open a record of another
-        # workspace decide again by that workspace's role (ui.views.or_stop).
-        privacy.hide_personal_data(team.role() == "viewer")
+        privacy.hide_personal_data(team.role() not in ("editor", "owner"))
 # A problem the analyst or the administrator can fix (a data folder that cannot be opened or
 # written, say) is a plain message wherever it is raised, never a traceback.
 with common.guard():
