@@ -219,30 +219,27 @@ class _Phones:
         return False
 
 
-@functools.cache
-def _first_names() -> frozenset[str]:
+def _faker_names(attrs: tuple[str, ...]) -> frozenset[str]:
+    """The names of Faker's person providers of ``_NAME_LOCALES`` under ``attrs``, case-folded."""
     names: set[str] = set()
     for locale in _NAME_LOCALES:
         try:
             provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
         except ImportError:
             continue
-        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"):
+        for attr in attrs:
             names.update(n.casefold() for n in getattr(provider, attr, ()) or ())
     return frozenset(names)
+
+
+@functools.cache
+def _first_names() -> frozenset[str]:
+    return _faker_names(("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"))
 
 
 @functools.cache
 def _last_names() -> frozenset[str]:
-    names: set[str] = set()
-    for locale in _NAME_LOCALES:
-        try:
-            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
-        except ImportError:
-            continue
-        for attr in ("last_names", "last_names_male", "last_names_female"):
-            names.update(n.casefold() for n in getattr(provider, attr, ()) or ())
-    return frozenset(names)
+    return _faker_names(("last_names", "last_names_male", "last_names_female"))
 
 
 def _name(text: str) -> bool:
