@@ -527,6 +527,15 @@ def predicted_vs_actual_chart(
     pad = (hi - lo) * 0.03 or 1.0
     fmt = _d3_format(finite)
     styles = _model_styles(list(preds), families)
+    # Clouds of six models on one another hide each other: the first (best) model of each family
+    # is drawn, the rest are a click on their legend entry away.
+    shown: set[str] = set()
+    seen: set[str] = set()
+    for name in preds:
+        fam = _family_of(name, families)
+        if fam != "dummy" and fam not in seen:
+            seen.add(fam)
+            shown.add(name)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="Perfect prediction (y = x)",
                              line={"color": REFERENCE_COLOR, "dash": "dot", "width": 1.5},
@@ -536,6 +545,7 @@ def predicted_vs_actual_chart(
         fig.add_trace(
             go.Scatter(
                 x=yt[idx], y=p[idx], mode="markers", name=name,
+                visible=True if name in shown or not shown else "legendonly",
                 marker={"color": styles[name]["color"], "size": 5, "opacity": 0.5},
                 hovertemplate=(f"<b>{name}</b><br>Actual: %{{x:{fmt}}}<br>"
                                f"Predicted: %{{y:{fmt}}}<extra></extra>"),
@@ -543,8 +553,11 @@ def predicted_vs_actual_chart(
         )
     fig.update_xaxes(title_text="Actual value", range=[lo - pad, hi + pad])
     fig.update_yaxes(title_text="Predicted value", range=[lo - pad, hi + pad])
-    return _base_layout(fig, "Predicted vs actual: points on the dotted line are perfect",
-                        subtitle=_sample_note(len(idx), len(yt)))
+    hidden = len(preds) - len(shown) if shown else 0
+    note = " · ".join(n for n in (_sample_note(len(idx), len(yt)),
+                                  f"the best of each kind of model drawn; click a name in the legend to add "
+                                  f"the other {hidden}" if hidden else "") if n)
+    return _base_layout(fig, "Predicted vs actual: points on the dotted line are perfect", subtitle=note or None)
 
 
 def residuals_chart(y_true: np.ndarray, y_pred: np.ndarray, model: str) -> go.Figure:

@@ -280,6 +280,19 @@ def test_predicted_vs_actual_small_input_keeps_every_point() -> None:
     _serialises(fig)
 
 
+def test_predicted_vs_actual_draws_the_best_of_each_kind_and_keeps_the_rest_a_click_away() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    preds = {"MLP": y + 0.1, "wide MLP": y + 0.2, "random forest": y - 0.1, "ridge": y - 0.2, "dummy mean": y * 0 + 2.5}
+    families = {"MLP": "deep", "wide MLP": "deep", "random forest": "baseline", "ridge": "baseline", "dummy mean": "dummy"}
+    fig = charts.predicted_vs_actual_chart(y, preds, families=families)
+    visible = {t.name: t.visible for t in fig.data[1:]}
+    assert visible == {"MLP": True, "wide MLP": "legendonly", "random forest": True, "ridge": "legendonly",
+                       "dummy mean": "legendonly"}
+    assert "click a name in the legend to add the other 3" in fig.layout.title.subtitle.text
+    np.testing.assert_array_equal(fig.data[2].y, preds["wide MLP"])  # a hidden model's points are there
+    _serialises(fig)
+
+
 def test_scatter_downsampling_caps_and_is_deterministic() -> None:
     rng = np.random.default_rng(7)
     n = 100_000
