@@ -15,12 +15,14 @@ st.markdown(
 )
 
 STEPS = [
-    ("data", "1. Data", "Upload a CSV, Excel or Parquet file, or try a sample. Check the profile and pick what to predict."),
-    ("train", "2. Model", "Pick a template (a plain MLP, or one that learns embeddings for categories) and its settings."),
-    ("train", "3. Train", "Watch the training and validation curves live. Stop whenever you like; the best epoch is kept."),
-    ("compare", "4. Evaluate", "See the deep model against the baselines, with 95% intervals and a plain verdict."),
-    ("explain", "5. Understand", "See what a model relies on and why it said what it said about one row; "
-                                 "set a yes/no cut-off from money on Decide."),
+    ("data", "1. Data", "Upload a table (CSV, Excel, Parquet), a ZIP of image folders or a time series, or try a "
+                        "sample. Check the profile and pick what to predict."),
+    ("train", "2. Train", "Pick the deep templates and how long you are willing to wait. Watch the search's trials "
+                          "and curves live; Stop keeps the best so far."),
+    ("compare", "3. Evaluate", "See the deep models against the baselines, by cross-validation and on held-out "
+                               "rows, with 95% intervals and a plain verdict."),
+    ("explain", "4. Understand", "See what a model relies on, and why it said what it said about one row."),
+    ("decide", "5. Decide", "Set a yes/no model's cut-off from what a right flag earns and a wrong one costs."),
     ("predict", "6. Use", "Score a new file or try a what-if row with the winner, and download the results."),
 ]
 PER_ROW = 3  # six cards in one row leave each link too narrow for its words ("Go to Compa")

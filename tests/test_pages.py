@@ -43,8 +43,9 @@ def test_home_shows_the_path_and_latest_runs(trained):
     at = app(home, "home")
     assert not at.exception
     assert "honest answer" in texts(at)
-    assert [link.label for link in at.page_link][:6] == ["Go to Data", "Go to Train", "Go to Train", "Go to Compare",
-                                                         "Go to Explain", "Go to Predict"]
+    # Six steps, six different pages (Decide has its own card; no two cards open the same page).
+    assert [link.label for link in at.page_link][:6] == ["Go to Data", "Go to Train", "Go to Compare", "Go to Explain",
+                                                         "Go to Decide", "Go to Predict"]
     table = at.dataframe[0].value
     assert table["Run"].iloc[0].endswith(result["run_id"]) and table["Target"].iloc[0] == "churn"
 
