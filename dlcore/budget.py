@@ -15,7 +15,7 @@ from typing import Any
 
 from dlcore.errors import SpecError
 
-__all__ = ["PRESETS", "DEFAULT_PRESET", "parse_budget", "describe", "Clock"]
+__all__ = ["PRESETS", "DEFAULT_PRESET", "parse_budget", "describe", "longer_budget", "Clock"]
 
 # Seconds per preset, sized for a table of a few thousand rows on a 2-core laptop.
 PRESETS: dict[str, float] = {"quick": 60.0, "standard": 300.0, "thorough": 1200.0}
@@ -48,6 +48,17 @@ def describe(seconds: float) -> str:
     minutes = f"{seconds / 60:g} min" if seconds >= 60 else None
     words = ", ".join(w for w in (minutes, named) if w)
     return f"{seconds:.0f} s" + (f" ({words})" if words else "")
+
+
+def longer_budget(seconds: float) -> str:
+    """The advice after a budget cut something short: the next preset above ``seconds``.
+
+    >>> longer_budget(20)
+    'A longer budget (e.g. quick, 60 s) would give every part of the run its time.'
+    """
+    bigger = [(k, v) for k, v in PRESETS.items() if v > seconds]
+    named = f" (e.g. {bigger[0][0]}, {bigger[0][1]:.0f} s)" if bigger else ""
+    return f"A longer budget{named} would give every part of the run its time."
 
 
 class Clock:

@@ -1,0 +1,148 @@
+"""Runs keep to their time budget, and the pages ask for it and show it: the Train form queues a
+budget in seconds, a forecast stops its backtest at the deadline and says so, and in a real browser
+the trials chart of a running search grows. (How close to the budget a run ends is timed in
+``bench/budget_kinds.py`` and ``bench/budget.py``, never here.)"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import churn_frame, use_app_router_in_apptest
+
+use_app_router_in_apptest()  # AppTest runs app.py's router, as a server does after its first page view
+
+
+# ---- the Train form -------------------------------------------------------------------------------
+def test_the_train_form_queues_the_budget_in_seconds_and_epochs_only_when_typed(tmp_path):
+    from dlcore import datasets
+    from dlcore.spec import TrainSpec
+    from dlcore.store import Store
+    from tests.conftest import open_page
+
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, churn_frame(200).to_csv(index=False).encode(), "churn.csv")
+    store.set_dataset_target(record.id, "churn", "binary")
+
+    def submit(budget: float, epochs: int | None = None) -> dict:
+        at = open_page(store.home, "train", dataset=record.id)
+        assert not at.exception
+        before = {r.id for r in store.list_runs(dataset_id=record.id)}
+        next(s for s in at.select_slider if s.label.startswith("Time budget")).set_value(budget)
+        if epochs is not None:
+            next(n for n in at.number_input if n.label.startswith("Epochs")).set_value(epochs)
+        at.form_submit_button[0].click().run()
+        assert not at.exception, at.exception
+        new = [r for r in store.list_runs(dataset_id=record.id) if r.id not in before]
+        assert [r.id for r in new] == [at.query_params["run"]], "the form queued one run and opened it"
+        return new[0].spec["train"]
+
+    train = submit(60.0)
+    assert train["budget"] == 60.0  # seconds, as the slider showed "60 s (1 min, quick)"
+    assert train["epochs"] == TrainSpec().epochs  # untouched: the search decides, the budget ends it
+    typed = submit(60.0, epochs=7)
+    assert typed["budget"] is None and typed["epochs"] == 7  # fixed settings trained once, no search
+
+
+# ---- a forecast that the budget cuts short ---------------------------------------------------------
+def _long_noisy_series(n: int = 3000, seed: int = 3) -> pd.DataFrame:
+    """Daily values with a weekly and a yearly rhythm and noise: an LSTM needs many epochs on them."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    values = 50 + 0.01 * t + 8 * np.sin(2 * np.pi * t / 7) + 5 * np.sin(2 * np.pi * t / 365.25) + rng.normal(0, 2, n)
+    return pd.DataFrame({"day": pd.date_range("2015-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+                         "demand": values.round(3)})
+
+
+def test_a_forecast_given_a_small_budget_stops_its_fits_at_the_deadline_and_says_so(tmp_path):
+    """The least budget (10 s) for four backtest windows of an LSTM on 3,000 days: far too little for
+    every fit to train until it stops improving, on any machine. The run still ends with a final model,
+    records which fits the budget stopped (or which windows it left out) and says so in its warnings."""
+    from dlcore import datasets, runner
+    from dlcore.budget import MIN_BUDGET
+    from dlcore.search import load_trials
+    from dlcore.spec import DataSpec, ForecastSpec, RunSpec, TrainSpec
+    from dlcore.store import Store
+
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, _long_noisy_series().to_csv(index=False).encode(), "demand.csv")
+    spec = RunSpec(DataSpec(record.id, "demand", task="forecast"), template="lstm",
+                   train=TrainSpec(budget=MIN_BUDGET, batch_size=32),
+                   forecast=ForecastSpec(time_col="day", horizon=14, lookback=56, windows=4))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    deep = run.result["deep"]
+    windows_done = run.result["series"]["windows"]
+    assert 1 <= windows_done <= 4
+    # One fit per window done (the first is the search's best trial) and the final fit, each recorded.
+    assert len(deep["fit_epochs"]) == len(deep["fit_cut_by_budget"]) == windows_done + 1
+    assert all(e >= 1 for e in deep["fit_epochs"])
+    # The budget stopped a fit before early stopping did, or left windows out: either way it is said.
+    assert any(deep["fit_cut_by_budget"]) or windows_done < 4
+    notes = run.result["budget_notes"]
+    assert notes and all(n in run.result["warnings"] for n in notes)
+    if any(deep["fit_cut_by_budget"]):
+        assert any("under-trained" in n and "stopped" in n for n in notes)
+    if windows_done < 4:
+        assert any(f"{windows_done} of the 4 backtest windows" in n for n in notes)
+    # Every model is compared on the same windows; the naive forecasts stay on the board.
+    rows = {r["model"]: r for r in run.result["leaderboard"]["rows"]}
+    assert {"naive", "seasonal_naive", "lstm"} <= set(rows)
+    assert all(len(r["cv_folds"]) == windows_done for r in rows.values())
+    # The epochs drawn live are the search's and the fits', numbered on without a gap.
+    trials = load_trials(store, run_id)["trials"]
+    epochs = [e["epoch"] for e in store.epochs(run_id)]
+    assert epochs == list(range(1, len(epochs) + 1))
+    assert len(epochs) == sum(t["epochs"] or 0 for t in trials) + sum(deep["fit_epochs"][1:])
+    assert (store.run_dir(run_id) / "lstm.keras").exists()  # the final model forecasts the future
+
+
+# ---- the trials chart grows, in a real browser --------------------------------------------------------
+playwright = pytest.importorskip("playwright.sync_api")
+
+TRIAL_POINTS = (
+    "() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => d._fullLayout &&"
+    " String((d._fullLayout.title || {}).text || '').startsWith('Search:'));"
+    " if (!g || !g._fullData) return {points: 0, best: false};"
+    " const marks = g._fullData.filter(t => t.mode === 'markers');"
+    " return {points: marks.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0),"
+    " best: g._fullData.some(t => String(t.name).endsWith('best so far') && t.x && t.x.length > 0)}; }"
+)
+
+
+def test_the_trials_chart_of_a_running_search_grows_in_the_browser(tmp_path):
+    from dlcore import datasets, runner
+    from dlcore.search import load_trials
+    from dlcore.spec import DataSpec, RunSpec, TrainSpec
+    from dlcore.store import Store
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server
+
+    home = tmp_path / "home"
+    home.mkdir()
+    store = Store.open(home)
+    record, _ = datasets.register_bytes(store, churn_frame(150).to_csv(index=False).encode(), "churn.csv")
+    run_id = runner.submit(store, RunSpec(DataSpec(record.id, "churn"), template="mlp",
+                                          train=TrainSpec(budget=12.0, batch_size=32)))
+    server = Server(home, workers=1)  # the page starts the worker that runs the search
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"{server.url}/train?run={run_id}")
+            page.wait_for_function(f"() => ({TRIAL_POINTS})().points > 0", timeout=60_000)
+            first = page.evaluate(TRIAL_POINTS)
+            page.wait_for_function(f"() => ({TRIAL_POINTS})().points > {first['points']}", timeout=60_000)
+            page.wait_for_function(f"() => ({TRIAL_POINTS})().best", timeout=60_000)
+            later = page.evaluate(TRIAL_POINTS)
+            browser.close()
+    finally:
+        server.stop()
+    assert later["points"] > first["points"] >= 1  # drawn as the trials ended, not all at the end
+    assert later["best"]  # the deep model's best so far is drawn
+    stored = [t for t in load_trials(store, run_id)["trials"] if t["score"] is not None and t["candidate"] != "dummy"]
+    assert later["points"] <= len(stored)  # every point drawn is a trial the run recorded
