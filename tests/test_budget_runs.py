@@ -48,7 +48,7 @@ def test_the_train_form_queues_the_budget_in_seconds_and_epochs_only_when_typed(
 
 
 # ---- a forecast that the budget cuts short ---------------------------------------------------------
-def _long_noisy_series(n: int = 3000, seed: int = 3) -> pd.DataFrame:
+def _long_noisy_series(n: int = 1500, seed: int = 3) -> pd.DataFrame:
     """Daily values with a weekly and a yearly rhythm and noise: an LSTM needs many epochs on them."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
@@ -58,8 +58,9 @@ def _long_noisy_series(n: int = 3000, seed: int = 3) -> pd.DataFrame:
 
 
 def test_a_forecast_given_a_small_budget_stops_its_fits_at_the_deadline_and_says_so(tmp_path):
-    """The least budget (10 s) for four backtest windows of an LSTM on 3,000 days: far too little for
-    every fit to train until it stops improving, on any machine. The run still ends with a final model,
+    """The least budget (10 s) for three backtest windows of an LSTM on 1,500 days (four fits of at
+    least 9 epochs each, patience 8): far too little for every fit to train until it stops improving,
+    on any machine. The run still ends with a final model,
     records which fits the budget stopped (or which windows it left out) and says so in its warnings."""
     from dlcore import datasets, runner
     from dlcore.budget import MIN_BUDGET
@@ -71,29 +72,31 @@ def test_a_forecast_given_a_small_budget_stops_its_fits_at_the_deadline_and_says
     record, _ = datasets.register_bytes(store, _long_noisy_series().to_csv(index=False).encode(), "demand.csv")
     spec = RunSpec(DataSpec(record.id, "demand", task="forecast"), template="lstm",
                    train=TrainSpec(budget=MIN_BUDGET, batch_size=32),
-                   forecast=ForecastSpec(time_col="day", horizon=14, lookback=56, windows=4))
+                   forecast=ForecastSpec(time_col="day", horizon=14, lookback=56, windows=3))
     run_id = runner.submit(store, spec, claim=True)
     runner.execute_run(store, run_id)
     run = store.run(run_id)
     assert run.status == "done", run.message
     deep = run.result["deep"]
     windows_done = run.result["series"]["windows"]
-    assert 1 <= windows_done <= 4
+    assert 1 <= windows_done <= 3
     # One fit per window done (the first is the search's best trial) and the final fit, each recorded.
     assert len(deep["fit_epochs"]) == len(deep["fit_cut_by_budget"]) == windows_done + 1
     assert all(e >= 1 for e in deep["fit_epochs"])
     # The budget stopped a fit before early stopping did, or left windows out: either way it is said.
-    assert any(deep["fit_cut_by_budget"]) or windows_done < 4
+    assert any(deep["fit_cut_by_budget"]) or windows_done < 3
     notes = run.result["budget_notes"]
     assert notes and all(n in run.result["warnings"] for n in notes)
     if any(deep["fit_cut_by_budget"]):
         assert any("under-trained" in n and "stopped" in n for n in notes)
-    if windows_done < 4:
-        assert any(f"{windows_done} of the 4 backtest windows" in n for n in notes)
+    if windows_done < 3:
+        assert any(f"{windows_done} of the 3 backtest windows" in n for n in notes)
     # Every model is compared on the same windows; the naive forecasts stay on the board.
     rows = {r["model"]: r for r in run.result["leaderboard"]["rows"]}
-    assert {"naive", "seasonal_naive", "lstm"} <= set(rows)
+    assert {"naive", "seasonal_naive", "ridge_lags", "lstm"} <= set(rows)  # gradient boosting may be left out
     assert all(len(r["cv_folds"]) == windows_done for r in rows.values())
+    if "gradient_boosting_lags" not in rows:  # left out for the time: the board says so
+        assert any(n.startswith("Gradient boosting on lags was left off the board") for n in notes)
     # The epochs drawn live are the search's and the fits', numbered on without a gap.
     trials = load_trials(store, run_id)["trials"]
     epochs = [e["epoch"] for e in store.epochs(run_id)]
@@ -107,7 +110,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 
 TRIAL_POINTS = (
     "() => { const g = [...document.querySelectorAll('.js-plotly-plot')].find(d => d._fullLayout &&"
-    " String((d._fullLayout.title || {}).text || '').startsWith('Search:'));"
+    " String((d._fullLayout.title || {}).text || '').includes('Search:'));"
     " if (!g || !g._fullData) return {points: 0, best: false};"
     " const marks = g._fullData.filter(t => t.mode === 'markers');"
     " return {points: marks.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0),"
@@ -121,6 +124,7 @@ def test_the_trials_chart_of_a_running_search_grows_in_the_browser(tmp_path):
     from dlcore.spec import DataSpec, RunSpec, TrainSpec
     from dlcore.store import Store
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server
+    from tests.test_browser import shot
 
     home = tmp_path / "home"
     home.mkdir()
@@ -134,11 +138,20 @@ def test_the_trials_chart_of_a_running_search_grows_in_the_browser(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.goto(f"{server.url}/train?run={run_id}")
-            page.wait_for_function(f"() => ({TRIAL_POINTS})().points > 0", timeout=60_000)
-            first = page.evaluate(TRIAL_POINTS)
-            page.wait_for_function(f"() => ({TRIAL_POINTS})().points > {first['points']}", timeout=60_000)
-            page.wait_for_function(f"() => ({TRIAL_POINTS})().best", timeout=60_000)
-            later = page.evaluate(TRIAL_POINTS)
+            try:
+                # The worker's start (Keras' import) comes first: minutes on a machine loaded by others.
+                page.wait_for_function(f"() => ({TRIAL_POINTS})().points > 0", timeout=180_000)
+                first = page.evaluate(TRIAL_POINTS)
+                page.wait_for_function(f"() => ({TRIAL_POINTS})().points > {first['points']}", timeout=60_000)
+                page.wait_for_function(f"() => ({TRIAL_POINTS})().best", timeout=60_000)
+                later = page.evaluate(TRIAL_POINTS)
+            except Exception:
+                shot(page, "trials-chart-grows")
+                titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')]"
+                                       ".map(d => String(((d._fullLayout || {}).title || {}).text))")
+                run = store.run(run_id)
+                raise AssertionError(f"run {run.status} ({run.phase}); charts {titles}; "
+                                     f"trials {load_trials(store, run_id)}") from None
             browser.close()
     finally:
         server.stop()
