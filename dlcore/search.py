@@ -776,8 +776,8 @@ def folds_used_words(rows: list[dict[str, Any]], search: dict[str, Any]) -> str:
     said = (f"{head} were planned and the time allowed {most}" if most < planned else f"{head}, all of them")
     if len(counts) == 1:
         return said + f": every cross-validated score is the mean of {'those' if most < planned else 'the'} {most} folds"
-    fewer = ", ".join(f"{display_name(m)}'s over {n}" for m, n in used.items() if n < most)
-    return said + f": each cross-validated score is the mean over {most} folds ({fewer})"
+    fewer = ", ".join(f"{display_name(m)} over {n}" for m, n in used.items() if n < most)
+    return said + f": each cross-validated score is the mean over {most} folds, {fewer}"
 
 
 def search_lines(result: dict[str, Any]) -> list[str]:

@@ -57,24 +57,32 @@ def _long_noisy_series(n: int = 1500, seed: int = 3) -> pd.DataFrame:
                          "demand": values.round(3)})
 
 
-def test_a_forecast_given_a_small_budget_stops_its_fits_at_the_deadline_and_says_so(tmp_path):
+@pytest.fixture(scope="module")
+def cut_forecast(tmp_path_factory):
     """The least budget (10 s) for three backtest windows of an LSTM on 1,500 days (four fits of at
     least 9 epochs each, patience 8): far too little for every fit to train until it stops improving,
-    on any machine. The run still ends with a final model,
-    records which fits the budget stopped (or which windows it left out) and says so in its warnings."""
+    on any machine."""
     from dlcore import datasets, runner
     from dlcore.budget import MIN_BUDGET
-    from dlcore.search import load_trials
     from dlcore.spec import DataSpec, ForecastSpec, RunSpec, TrainSpec
     from dlcore.store import Store
 
-    store = Store.open(tmp_path / "home")
+    store = Store.open(tmp_path_factory.mktemp("cut") / "home")
     record, _ = datasets.register_bytes(store, _long_noisy_series().to_csv(index=False).encode(), "demand.csv")
     spec = RunSpec(DataSpec(record.id, "demand", task="forecast"), template="lstm",
                    train=TrainSpec(budget=MIN_BUDGET, batch_size=32),
                    forecast=ForecastSpec(time_col="day", horizon=14, lookback=56, windows=3))
     run_id = runner.submit(store, spec, claim=True)
     runner.execute_run(store, run_id)
+    return store, run_id
+
+
+def test_a_forecast_given_a_small_budget_stops_its_fits_at_the_deadline_and_says_so(cut_forecast):
+    """The run still ends with a final model, records which fits the budget stopped (or which windows
+    it left out) and says so in its warnings."""
+    from dlcore.search import load_trials
+
+    store, run_id = cut_forecast
     run = store.run(run_id)
     assert run.status == "done", run.message
     deep = run.result["deep"]
@@ -103,6 +111,64 @@ def test_a_forecast_given_a_small_budget_stops_its_fits_at_the_deadline_and_says
     assert epochs == list(range(1, len(epochs) + 1))
     assert len(epochs) == sum(t["epochs"] or 0 for t in trials) + sum(deep["fit_epochs"][1:])
     assert (store.run_dir(run_id) / "lstm.keras").exists()  # the final model forecasts the future
+
+
+def test_compare_says_what_the_budget_cut_and_the_train_page_draws_the_chosen_trials_curve(cut_forecast):
+    from dlcore.search import load_trials
+    from tests.conftest import open_page
+    from ui.live import best_trial_epochs
+
+    store, run_id = cut_forecast
+    run = store.run(run_id)
+    at = open_page(store.home, "compare", run=run_id)
+    assert not at.exception, at.exception
+    shown = [w.value for w in at.warning]
+    assert all(n in shown for n in run.result["budget_notes"])
+    board = at.dataframe[0].value
+    windows = run.result["series"]["windows"]
+    assert set(board["Folds"]) == {f"{windows} of {windows}"}  # the windows are the folds: every model on all
+    at = open_page(store.home, "train", run=run_id)
+    assert not at.exception, at.exception
+    number, first, last = best_trial_epochs(load_trials(store, run_id))
+    assert number == 0 and first == 1 and last >= 1  # one trial had the time: the run's own settings
+    assert any(c.value.startswith("The learning curve of the chosen settings (trial 1)") for c in at.caption)
+
+
+def test_the_chosen_trials_epochs_are_found_among_the_trials_in_the_order_they_trained():
+    from ui.live import best_trial_epochs
+
+    trials = {"trials": [
+        {"candidate": "ridge", "family": "baseline", "number": 0, "state": "complete", "epochs": None},
+        {"candidate": "mlp", "family": "deep", "number": 0, "state": "complete", "epochs": 12},
+        {"candidate": "mlp", "family": "deep", "number": 1, "state": "failed", "epochs": 3},  # epoch 3 was NaN
+        {"candidate": "mlp", "family": "deep", "number": 2, "state": "pruned", "epochs": 6},
+        {"candidate": "mlp", "family": "deep", "number": 3, "state": "complete", "epochs": 9},
+    ], "best": {"ridge": {"number": 0}, "mlp": {"number": 3}}}
+    assert best_trial_epochs(trials) == (3, 12 + 2 + 6 + 1, 12 + 2 + 6 + 9)
+    trials["best"]["mlp"]["number"] = 0
+    assert best_trial_epochs(trials) == (0, 1, 12)
+    assert best_trial_epochs({"trials": trials["trials"][:1], "best": {"ridge": {"number": 0}}}) is None
+
+
+def test_the_report_says_how_many_folds_each_score_rests_on():
+    from dlcore.search import search_lines
+
+    def row(model, family, folds):
+        done = [v for v in folds if v is not None]
+        return {"model": model, "family": family, "cv_folds": folds, "cv_score": float(np.mean(done)),
+                "test_score": 0.9, "ci": [0.8, 1.0]}
+
+    planned = [{"repeat": r, "index": i, "fit_rows": 80, "held_rows": 20} for r in range(2) for i in range(5)]
+    four = [0.91, 0.9, 0.92, 0.89, None, None, None, None, None, None]
+    result = {"elapsed_s": 58, "leaderboard": {"metric_title": "ROC AUC", "rows": [
+        row("mlp", "deep", four), row("ridge", "baseline", [0.9, 0.88, 0.9, 0.9] + [None] * 6),
+        row("ensemble", "ensemble", [0.92, 0.91, 0.93] + [None] * 7)]},
+        "search": {"budget_s": 60.0, "k_folds": 5, "repeats": 2, "folds": planned, "space": {}, "chosen": {},
+                   "trials": {}, "pruned": 0, "stopped_early": False}}
+    intro = search_lines(result)[2]
+    assert "repeated 2 times" not in intro
+    assert ("5 folds × 2 repeats (10 folds) were planned and the time allowed 4: each cross-validated score is the "
+            "mean over 4 folds, ensemble (weighted average) over 3;") in intro
 
 
 # ---- the trials chart grows, in a real browser --------------------------------------------------------

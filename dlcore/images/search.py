@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dlcore import base, evaluate
-from dlcore.budget import Clock, describe, longer_budget
+from dlcore.budget import Clock, describe, longer_budget, still_improving
 from dlcore.errors import RunError
 from dlcore.images import pixels as decode
 from dlcore.images.run import image_pixels
@@ -44,7 +44,7 @@ SPACE_WORDS = ("image size (the suggested side, a smaller and a larger one), aug
                "(templates that augment), learning rate 3e-4-1e-2, size (small, medium, large), dropout 0-0.5, "
                "batch size 16-128")
 FIRST_TRIAL_SHARE = 0.6  # the first trial (the run's own settings) may use this share of the time left
-BASELINE_SHARE = 0.2  # of the time left after loading, for the baselines (fitted before the search)
+BASELINE_SHARE = 0.3  # of the time left after loading, for the baselines (fitted before the search)
 
 
 def size_choices(suggested: int) -> list[int]:
@@ -208,7 +208,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         if math.isfinite(value) and (not best or (state == "complete" and signed > best_signed)):
             best_signed = signed
             best = {"model": model, "fit": fit, "side": side, "params": dict(trial.params), "score": value,
-                    "cut": bool(callback.out_of_time) and not callback.pruned}
+                    "cut": still_improving(bool(callback.out_of_time) and not callback.pruned, fit.epochs_run,
+                                           fit.best_epoch, settings.patience)}
         number += 1
         if callback.stopped_by_user:
             stopped = True

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dlcore import base, evaluate
-from dlcore.budget import longer_budget
+from dlcore.budget import longer_budget, still_improving
 from dlcore.errors import DataError, RunError
 from dlcore.series import backtest as fc
 from dlcore.series import checks, frequency, leaderboard
@@ -269,7 +269,8 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
                                            + (found["epochs"] if found else 0))
         fit = fit_deep(model, "forecast", spec.train, x_tr, y_tr, x_val, y_val, callback)
         fit_epochs.append(fit.epochs_run)
-        fit_cut.append(bool(getattr(callback, "out_of_time", False)))
+        fit_cut.append(still_improving(bool(getattr(callback, "out_of_time", False)), fit.epochs_run, fit.best_epoch,
+                                       spec.train.patience))
         if clock is not None:
             say(f"{label}: {fit.epochs_run} epoch(s) in {fit.fit_seconds:.1f} s"
                 f"{', cut by the budget' if fit_cut[-1] else ''} (at {clock.elapsed():.1f} s)")
@@ -295,13 +296,17 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     for k in range(first_window, st.windows):
         deadline = None
         if clock is not None:
-            # Too little time for every window left and the final fit to train at least an epoch or so:
-            # the backtest ends here, and every model is compared on the windows done.
+            # A fit costs at least ``least`` (building, tracing, one epoch). The time left is shared among
+            # the fits it can pay for (this window, the later ones, the final fit); when it cannot pay for
+            # this window and the final fit, the backtest ends here and every model is compared on the
+            # windows done.
             least = found["least_fit_seconds"] if found else 0.0
-            if deep_forecasts and clock.elapsed() + (st.windows - k + 1) * least > clock.budget - end_tail:
+            fits_left = st.windows - k + 1
+            affordable = int((clock.budget - end_tail - clock.elapsed()) // least) if least > 0 else fits_left
+            if deep_forecasts and affordable < 2:
                 skipped_windows = st.windows - k
                 break
-            deadline = fit_deadline(st.windows - k + 1)
+            deadline = fit_deadline(max(2, min(fits_left, affordable)))
         parts = [v[sp[k].train] for v, sp in zip(values, splits)]
         model, scalers, fit = train_on(parts, f"backtest window {k + 1} of {st.windows}", deadline)
         deep_forecasts.append(_predict(model, scalers, parts, lookback))

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dlcore import base
-from dlcore.budget import Clock
+from dlcore.budget import Clock, still_improving
 from dlcore.search import MAX_EPOCHS, TRIAL_SHARE, Trial, _Record, _say_progress, _study, _trial_callback, best_words
 from dlcore.series import backtest as fc
 from dlcore.series.templates import TEMPLATES
@@ -151,7 +151,8 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
         if math.isfinite(value) and (not best or (state == "complete" and value < best["score"])):
             best = {"template": name, "lookback": lb, "learning_rate": lr, "score": value, "seconds": seconds,
                     "epochs": max(1, fit.epochs_run), "params": params, "model": model,
-                    "cut": bool(callback.out_of_time) and not callback.pruned}
+                    "cut": still_improving(bool(callback.out_of_time) and not callback.pruned, fit.epochs_run,
+                                           fit.best_epoch, spec.train.patience)}
         say(f"trial {number + 1}: {state}, {fit.epochs_run} epoch(s) in {seconds:.1f} s (at {clock.elapsed():.1f} s)")
         number += 1
         if callback.stopped_by_user:
