@@ -171,7 +171,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         trial_started[0] = clock.elapsed()
         # Another trial only while it can train a few epochs before the end (it is cut at its deadline).
         if number and (store.stop_requested(run_id)
-                       or clock.elapsed() + 3.0 * (min(least) if least else 10.0) > budget - tail):
+                       or clock.elapsed() + 2.0 * (min(least) if least else 10.0) > budget - tail):
             break
         trial = study.ask()
         settings, side = image_space(trial, replace(spec.train, epochs=MAX_EPOCHS), sizes, augments, n_train)

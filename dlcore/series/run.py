@@ -282,6 +282,7 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     deep_forecasts: list[np.ndarray] = []  # per window: (series, horizon)
     fit_seconds, epochs_run, stopped = 0.0, 0, False
     first_window = 0
+    latest: tuple[Any, list[fc.Scaler]] | None = None  # the most recent window's model, for a budget too short to refit
     if found is not None and found.get("model") is not None:
         # The best trial learned from the first window's training part, scaled as a fit of that window
         # is: it is the first window's model (as a table's best trial is its first fold's), no refit.
@@ -292,6 +293,7 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
         fit_epochs.append(found["epochs_run"])
         fit_cut.append(found["cut"])
         first_window = 1
+        latest = (found["model"], found["scalers"])
     skipped_windows = 0
     for k in range(first_window, st.windows):
         deadline = None
@@ -310,6 +312,7 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
         parts = [v[sp[k].train] for v, sp in zip(values, splits)]
         model, scalers, fit = train_on(parts, f"backtest window {k + 1} of {st.windows}", deadline)
         deep_forecasts.append(_predict(model, scalers, parts, lookback))
+        latest = (model, scalers)
         fit_seconds += fit.fit_seconds
         epochs_run += fit.epochs_run
         if fit.stopped_by_user:
@@ -348,15 +351,28 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     # The future: the deep model fitted on the whole history (the baselines were, beside their backtest).
     folder = store.run_dir(run_id)
     scaler_state = None
+    final_fit = not stopped
     if not stopped:
-        final, scalers, fit = train_on(values, "the whole history, for the forecast",
-                                       fit_deadline(1) if clock is not None else None)
+        least = found["least_fit_seconds"] if found else 0.0
+        if clock is not None and latest is not None and clock.elapsed() + least > clock.budget - end_tail:
+            # No time left to train on the whole history: the most recent window's model forecasts the
+            # future (it read every value up to that window; its scaling is that part's).
+            final, scalers = latest
+            final_fit = False
+            budget_notes.append(
+                f"The time budget ({clock.budget:.0f} s) left no room to train the deep model once more on the "
+                f"whole history: its forecast after the last date comes from the model of backtest window "
+                f"{len(deep_forecasts)} of {st.windows}, which learned from the values before that window. "
+                f"{longer_budget(clock.budget)}")
+        else:
+            final, scalers, fit = train_on(values, "the whole history, for the forecast",
+                                           fit_deadline(1) if clock is not None else None)
         future[spec.template] = _predict(final, scalers, values, lookback)
         with atomic_write(folder / f"{spec.template}.keras") as tmp:
             final.save(tmp)
         scaler_state = {sid: {"mean": s.mean_.tolist(), "scale": s.scale_.tolist()} for sid, s in zip(ids, scalers)}
     if clock is not None and any(fit_cut):
-        budget_notes.append(_cut_note(fit_cut, fit_epochs, st.windows, clock.budget))
+        budget_notes.append(_cut_note(fit_cut, fit_epochs, st.windows, clock.budget, final_fit))
     future = {m: future[m] for m in results if m in future}  # the board's order: the deep model first
     tables = []
     for j, sid in enumerate(ids):
@@ -402,7 +418,7 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
         "warnings": [*panel.notes, *budget_notes],
         "deep": {"epochs_run": epochs_run, "best_epoch": None, "stopped_by_user": stopped,
                  "epoch_seconds_median": None, "fit_epochs": fit_epochs, "epochs_per_fit": spec.train.epochs,
-                 **({"fit_cut_by_budget": fit_cut} if clock is not None else {})},
+                 **({"fit_cut_by_budget": fit_cut, "final_fit": final_fit} if clock is not None else {})},
         "models": {name: {"family": families[name], "fit_seconds": seconds[name]} for name in results},
     }
     if clock is not None:
@@ -488,10 +504,12 @@ def _backtest_baselines(store: Store, run_id: str, values: list[np.ndarray], tim
     return out
 
 
-def _cut_note(cut: list[bool], epochs: list[int], windows: int, budget: float) -> str:
+def _cut_note(cut: list[bool], epochs: list[int], windows: int, budget: float, final_fit: bool = True) -> str:
     """The warning for a deep model the budget stopped before it stopped improving: ``cut`` and
-    ``epochs`` per fit (the backtest windows done, then the final fit), of ``windows`` planned."""
-    names = [f"backtest window {k} of {windows}" for k in range(1, len(cut))] + ["final fit"]
+    ``epochs`` per fit (the backtest windows done, then the final fit when there was one), of
+    ``windows`` planned."""
+    n_windows = len(cut) - (1 if final_fit else 0)
+    names = [f"backtest window {k} of {windows}" for k in range(1, n_windows + 1)] + (["final fit"] if final_fit else [])
     which = [f"{n} after {e} epoch{'s' if e != 1 else ''}" for n, e, c in zip(names, epochs, cut) if c]
     return (f"The time budget ({budget:.0f} s) stopped {len(which)} of the deep model's {len(cut)} fits before they "
             f"stopped improving ({', '.join(which)}): the deep model is likely under-trained, and its scores "
