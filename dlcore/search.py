@@ -401,7 +401,9 @@ def _trial_callback(store: Store, run_id: str, clock: Clock, trial: Any, deadlin
             if store.stop_requested(run_id):
                 self.stopped_by_user = True
                 self.model.stop_training = True
-            if clock.elapsed() + seconds > deadline():
+            # The next epoch would end past the deadline: stop now rather than cut it. Not after the first
+            # epoch, whose time is mostly tracing the model; the watcher stops a later one at the deadline.
+            if epoch > 0 and clock.elapsed() + seconds > deadline():
                 self.out_of_time = True
                 self.model.stop_training = True
 

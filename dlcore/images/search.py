@@ -153,10 +153,18 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     stopped = False
     started = time.perf_counter()
 
+    running: list[Any] = [None]  # the callback of the trial training now
+
     def deadline() -> float:
         own = trial_started[0] + max(TRIAL_SHARE * usable, 10.0)
         if not best:
-            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail)
+            end = min(ready + FIRST_TRIAL_SHARE * usable, budget - tail)
+            # What it would leave cannot pay for another trial (two first epochs, tracing included):
+            # the first trial, the run's own settings, takes the time rather than leave it unused.
+            seen = running[0].epoch_seconds if running[0] is not None else []
+            if seen and (budget - tail) - end < 2.0 * seen[0]:
+                return budget - tail
+            return end
         return min(budget - tail, own)
 
     def pixels_at(side: int) -> np.ndarray:
@@ -181,6 +189,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         keras.utils.set_random_seed(seed + number)
         model = template.build(settings, base.InputInfo(image_shape=(side, side, channels)), task, n_classes)
         callback = _trial_callback(store, run_id, clock, trial, deadline, key, 1.0, epoch_offset)
+        running[0] = callback
         t0 = time.perf_counter()
         fit = fit_deep(model, task, settings, x[data.train], data.y[data.train], x[data.val], data.y[data.val], callback)
         seconds = time.perf_counter() - t0
