@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from dlcore.errors import StoreError
 
-__all__ = ["baselines_for", "predict_output", "fit_one", "save", "load", "DESCRIPTIONS"]
+__all__ = ["baselines_for", "predict_output", "fit_one", "save", "load", "DESCRIPTIONS", "fit_within"]
 
 DESCRIPTIONS = {
     "dummy": "The floor: always predicts the most common class (or the average). Anything useful beats it.",
@@ -190,3 +190,72 @@ def fit_baselines(store: Any, run_id: str, task: str, seed: int, x_train: Any, y
                                            f"{len(outputs)} done", heartbeat_at=time.time())
         say(f"baseline {names[i]}: {fit_seconds:.1f}s")
     return {name: outputs[name] for name in names}, {name: seconds[name] for name in names}
+
+
+# Baselines that grow in steps (trees, boosting rounds): within a budget they are grown a step at a
+# time with ``warm_start`` and stop when their share of the time is spent.
+MIN_SHARE = 0.05
+GROWN_IN_STEPS = {"random_forest": ("n_estimators", 20, "trees"), "gradient_boosting": ("max_iter", 10, "boosting rounds")}
+
+
+def fit_within(store: Any, run_id: str, task: str, seed: int, x_train: Any, y_fit: np.ndarray, x_test: Any,
+               n_classes: int, clock: Any, until: float, say: Callable[[str], None] = lambda _: None,
+               offer: Callable[..., dict] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float], list[str]]:
+    """``fit_baselines`` within a time budget: every baseline has until ``until`` (seconds on
+    ``clock``), shared among those still to fit. A forest or boosting model grows a step of trees at a
+    time (its first step whatever the time) and stops when its share is spent; the floor and the linear
+    models, quick on the small inputs baselines get, are fitted whole, so the board stays complete.
+    Returns the test outputs, fit seconds and, in words, every baseline cut short, for the board."""
+    import contextlib
+
+    models = (offer or baselines_for)(task, seed, len(x_train))
+    folder = store.run_dir(run_id)
+    names = list(models)
+    outputs: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    notes: list[str] = []
+    for i, name in enumerate(names):
+        pipe = models[name]
+        # Its part of what is left of the share, and never under a twentieth of the budget: a forest of
+        # 200 small trees that takes 2 s is not cut to 20 because a slow model before it used the share.
+        share_end = clock.elapsed() + max(MIN_SHARE * clock.budget, (until - clock.elapsed()) / (len(names) - i))
+        store.update_run(run_id, phase=f"Fitting baseline {i + 1} of {len(names)}: {name.replace('_', ' ')} · "
+                                       f"{max(0.0, clock.left()):.0f} s left", heartbeat_at=time.time())
+        title = name.replace("_", " ").capitalize()
+        started = time.perf_counter()
+        est = pipe.steps[-1][1]
+        # OpenMP on one thread for small data: its threads spin-wait, and on a busy 2-core machine
+        # boosting took a hundred seconds rather than a few (as ``dlcore.search._one_thread``).
+        limit: Any = contextlib.nullcontext()
+        if len(x_train) <= 20_000:
+            from threadpoolctl import threadpool_limits
+
+            limit = threadpool_limits(1, user_api="openmp")
+        with limit:
+            grown = GROWN_IN_STEPS.get(name)
+            if grown and "warm_start" in est.get_params():
+                key, step, words = grown
+                full = int(est.get_params()[key])
+                n = min(step, full)
+                est.set_params(warm_start=True, **{key: n})
+                pipe.fit(x_train, y_fit)
+                while n < full:
+                    per_step = (time.perf_counter() - started) / n
+                    more = min(step, full - n)
+                    if clock.elapsed() + per_step * more > share_end:
+                        break
+                    n += more
+                    est.set_params(**{key: n})
+                    pipe.fit(x_train, y_fit)
+                est.set_params(warm_start=False)
+                if n < full:
+                    notes.append(f"{title} was cut short by the time budget: {n} of its {full} {words} "
+                                 f"({clock.budget:.0f} s budget); its score may understate it. A longer budget "
+                                 "gives it every step.")
+            else:
+                pipe.fit(x_train, y_fit)
+        seconds[name] = time.perf_counter() - started
+        outputs[name] = predict_output(task, pipe, x_test, n_classes)
+        save(pipe, Path(folder) / f"{name}.skops")
+        say(f"baseline {name}: {seconds[name]:.1f}s (at {clock.elapsed():.1f} s)")
+    return outputs, seconds, notes

@@ -15,7 +15,7 @@ from typing import Any
 
 from dlcore.errors import SpecError
 
-__all__ = ["PRESETS", "DEFAULT_PRESET", "parse_budget", "describe", "Clock"]
+__all__ = ["PRESETS", "DEFAULT_PRESET", "parse_budget", "describe", "longer_budget", "still_improving", "Clock"]
 
 # Seconds per preset, sized for a table of a few thousand rows on a 2-core laptop.
 PRESETS: dict[str, float] = {"quick": 60.0, "standard": 300.0, "thorough": 1200.0}
@@ -48,6 +48,30 @@ def describe(seconds: float) -> str:
     minutes = f"{seconds / 60:g} min" if seconds >= 60 else None
     words = ", ".join(w for w in (minutes, named) if w)
     return f"{seconds:.0f} s" + (f" ({words})" if words else "")
+
+
+def longer_budget(seconds: float) -> str:
+    """The advice after a budget cut something short: the next preset above ``seconds``.
+
+    >>> longer_budget(20)
+    'A longer budget (e.g. quick, 60 s) would give every part of the run its time.'
+    """
+    bigger = [(k, v) for k, v in PRESETS.items() if v > seconds]
+    named = f" (e.g. {bigger[0][0]}, {bigger[0][1]:.0f} s)" if bigger else ""
+    return f"A longer budget{named} would give every part of the run its time."
+
+
+def still_improving(out_of_time: bool, epochs_run: int, best_epoch: int | None, patience: int) -> bool:
+    """Whether the budget stopped a fit that was still learning: stopped by the deadline with its best
+    validation epoch among the last few (within half its patience, at least 2), so more epochs
+    would likely have helped. A fit whose best epoch lies well back had about converged.
+
+    >>> still_improving(True, 10, 9, 8), still_improving(True, 10, 3, 8), still_improving(False, 10, 10, 8)
+    (True, False, False)
+    """
+    if not out_of_time:
+        return False
+    return best_epoch is None or best_epoch > epochs_run - max(2, patience // 2)
 
 
 class Clock:

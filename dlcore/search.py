@@ -40,7 +40,7 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["search_lines", "run_searched", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
+__all__ = ["search_lines", "folds_used_words", "run_searched", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
            "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
@@ -401,7 +401,9 @@ def _trial_callback(store: Store, run_id: str, clock: Clock, trial: Any, deadlin
             if store.stop_requested(run_id):
                 self.stopped_by_user = True
                 self.model.stop_training = True
-            if clock.elapsed() + seconds > deadline():
+            # The next epoch would end past the deadline: stop now rather than cut it. Not after the first
+            # epoch, whose time is mostly tracing the model; the watcher stops a later one at the deadline.
+            if epoch > 0 and clock.elapsed() + seconds > deadline():
                 self.out_of_time = True
                 self.model.stop_training = True
 
@@ -755,6 +757,31 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
         f"in {clock.elapsed():.0f} s of {clock.budget:.0f} s")
 
 
+def folds_used_words(rows: list[dict[str, Any]], search: dict[str, Any]) -> str:
+    """How many folds each model's cross-validated score is the mean of, against those planned: the
+    budget may end the folds early, and "repeated 2 times" must not be said of 4 folds out of 10.
+
+    >>> folds_used_words([{"model": "mlp", "cv_folds": [0.9, 0.8, None]}, {"model": "ridge", "cv_folds": [0.7, 0.6, None]}],
+    ...                  {"k_folds": 3, "repeats": 1})
+    '3 folds were planned and the time allowed 2: every cross-validated score is the mean of those 2 folds'
+    """
+    from dlcore.evaluate import display_name
+
+    planned = int(search["k_folds"]) * max(1, int(search.get("repeats") or 1))
+    plan = f"{search['k_folds']} folds" + (f" × {search['repeats']} repeats" if (search.get("repeats") or 1) > 1 else "")
+    used = {r["model"]: sum(v is not None for v in (r.get("cv_folds") or [])) for r in rows if r.get("cv_folds")}
+    counts = sorted(set(used.values()), reverse=True)
+    if not counts:
+        return f"{plan} were planned; no model was scored on a fold"
+    most = counts[0]
+    head = (f"{plan} ({planned} folds)" if planned != search["k_folds"] else plan)
+    said = (f"{head} were planned and the time allowed {most}" if most < planned else f"{head}, all of them")
+    if len(counts) == 1:
+        return said + f": every cross-validated score is the mean of {'those' if most < planned else 'the'} {most} folds"
+    fewer = ", ".join(f"{display_name(m)} over {n}" for m, n in used.items() if n < most)
+    return said + f": each cross-validated score is the mean over {most} folds, {fewer}"
+
+
 def search_lines(result: dict[str, Any]) -> list[str]:
     """Markdown for the report and the model card: the budget, the folds, the search space, the
     settings chosen, how many trials each candidate had, and every fold's score."""
@@ -782,9 +809,9 @@ def search_lines(result: dict[str, Any]) -> list[str]:
         "",
         f"Time budget {describe(float(search['budget_s']))}; the run took {result.get('elapsed_s', 0):.0f} s. "
         + (how if how else
-           f"Each candidate was cross-validated on {search['k_folds']} folds of the training part"
-           + (f", repeated {search['repeats']} times" if search["repeats"] > 1 else "")
-           + " (the test rows were in no fold), and the board ranks by the cross-validated score; "
+           f"Each candidate was cross-validated on folds of the training part (the test rows were in no fold): "
+           + folds_used_words(board["rows"], search)
+           + "; the board ranks by the cross-validated score and "
            "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
            f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold")
         + f"; {search.get('pruned', 0)} deep trial(s) were pruned"

@@ -117,6 +117,8 @@ for name, model in (result.get("models") or {}).items():
         st.caption(f"{evaluate.display_name(name).capitalize()} learned from a random sample of "
                    f"{model['sample_rows']:,} of the {model['train_rows']:,} training rows, to fit in the worker's "
                    "memory; it is scored on every test row like the others.")
+for note in result.get("budget_notes") or []:  # what the time budget cut short or left out
+    st.warning(note, icon=":material/timer:")
 with st.expander("What the scores mean"):
     for metric in evaluate.metrics_for(run.task):
         st.markdown(f"**{metric.title}** ({'higher' if metric.higher_is_better else 'lower'} is better): {metric.explain}")

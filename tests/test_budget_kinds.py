@@ -109,7 +109,10 @@ def test_a_forecast_within_a_budget_searches_and_scores_the_windows_as_folds(tmp
                          / np.mean(np.abs(y[season:o] - y[:o - season]))) for k, o in enumerate(origins)]
         assert row["cv_folds"] == pytest.approx(by_hand, rel=1e-6)
         assert row["cv_score"] == pytest.approx(float(np.mean(by_hand)), rel=1e-6)
-        assert row["cv_ci"] == pytest.approx(list(fold_interval(by_hand, held)), rel=1e-6)
+        if len(by_hand) > 1:
+            assert row["cv_ci"] == pytest.approx(list(fold_interval(by_hand, held)), rel=1e-6)
+        else:  # a busy machine: the budget left room for one window (the board says so); no interval
+            assert row["cv_ci"] is None and any("backtest windows" in n for n in run.result["budget_notes"])
 
 
 def test_the_train_page_asks_images_and_forecasts_for_a_time_budget_first(tmp_path):

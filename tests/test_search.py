@@ -286,8 +286,21 @@ def test_the_run_page_shows_the_trials_and_the_best_settings_in_words(budget_run
     at = open_page(store.home, "train", run=run.id)
     assert not at.exception
     charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) == 1  # the trials (a search's epochs of many trials make no one curve)
+    # The trials, then the chosen trial's own learning curve (the search's epochs of many trials make
+    # no one curve; the chosen one's are the run's deep model's).
+    assert [c.key for c in charts] == [f"trials-{run.id}", f"best-curves-{run.id}"]
     import json
+
+    trials = search.load_trials(store, run.id)
+    chosen = trials["best"]["mlp"]["number"]
+    import base64
+
+    import numpy as np
+
+    x = json.loads(charts[1].proto.spec)["data"][0]["x"]  # epochs 1..n, as Plotly packs an integer array
+    epochs = np.frombuffer(base64.b64decode(x["bdata"]), dtype=x["dtype"]) if isinstance(x, dict) else np.asarray(x)
+    assert epochs.tolist() == list(range(1, 1 + next(t["epochs"] for t in trials["trials"]
+                                                       if t["candidate"] == "mlp" and t["number"] == chosen)))
 
     trials_fig = json.loads(charts[0].proto.spec)
     n_points = sum(len(t.get("x", [])) for t in trials_fig["data"] if t.get("mode") == "markers")

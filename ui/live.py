@@ -80,6 +80,32 @@ def progress_text(run: RunRecord, epoch_seconds: list[float]) -> str:
     return label
 
 
+def load_trials_of(store, run: RunRecord) -> dict | None:  # type: ignore[no-untyped-def]
+    from dlcore.search import load_trials
+
+    return load_trials(store, run.id)
+
+
+def best_trial_epochs(trials: dict | None) -> tuple[int, int, int] | None:
+    """The chosen deep trial's number and its first and last epoch in the run's epochs table, where
+    the deep trials' epochs follow one another in the order they trained (an epoch whose loss was
+    not a number is not recorded); None without a chosen deep trial."""
+    if not trials:
+        return None
+    deep = [t for t in trials.get("trials", []) if t.get("family") == "deep"]
+    best = trials.get("best") or {}
+    chosen = next((best[t["candidate"]]["number"] for t in deep if t["candidate"] in best), None)
+    if chosen is None:
+        return None
+    start = 0
+    for t in deep:
+        recorded = max(0, (t.get("epochs") or 0) - (1 if t.get("state") == "failed" else 0))
+        if t["number"] == chosen:
+            return (chosen, start + 1, start + recorded) if recorded else None
+        start += recorded
+    return None
+
+
 def _budget(run: RunRecord) -> float | None:
     """The run's time budget in seconds; None for a run of fixed settings."""
     budget = ((run.spec or {}).get("train") or {}).get("budget")
@@ -283,6 +309,16 @@ def _draw(run_id: str) -> None:
         st.caption("Each point is one setting tried, scored on the validation rows (hollow: pruned, stopped "
                    "early because it was clearly behind). The line is the deep model's best so far; the "
                    "leaderboard then scores every model's best settings on every fold.")
+        chosen = best_trial_epochs(load_trials_of(store, run)) if run.status in EVALUATED else None
+        if chosen is not None:
+            number, first, last = chosen
+            curve = tuple((i, *r[1:]) for i, r in enumerate((r for r in rows if first <= r[0] <= last), start=1))
+            if curve:
+                st.plotly_chart(_curves(curve, task, len(curve)), width="stretch", key=f"best-curves-{run_id}")
+                st.caption(f"The learning curve of the chosen settings (trial {number + 1}), epoch by epoch. Left: "
+                           f"loss on training and validation rows. Right: {LIVE_METRIC.get(task, 'Metric')} "
+                           "(validation, live estimate). The star marks the best validation epoch, whose weights "
+                           "the model keeps.")
     else:
         metric_title = LIVE_METRIC.get(task, "Metric") + " (validation, live estimate)"
         if run.finished:

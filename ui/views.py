@@ -119,6 +119,8 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
             row["Cross-validated"] = r["cv_score"]
             row["Folds interval"] = (f"{score_text(cv_low)} to {score_text(cv_high)}"
                                      if cv_low is not None and cv_high is not None else "-")
+            planned = r.get("cv_folds") or []
+            row["Folds"] = f"{sum(v is not None for v in planned)} of {len(planned)}" if planned else "-"
         row[board["metric_title"]] = r["test_score"]
         row["95% interval"] = (f"{score_text(low)} to {score_text(high)}" if low is not None and high is not None
                                else "-")
@@ -156,6 +158,9 @@ def leaderboard_config(board: dict, frame: pd.DataFrame) -> dict:
         config[board["metric_title"]] = st.column_config.NumberColumn(
             f"{board['metric_title']} (test)", format=SCORE_FORMAT,
             help="The score on the held-out test rows, which no fold and no search saw: it confirms the choice.")
+        config["Folds"] = st.column_config.TextColumn(
+            help="How many folds the cross-validated score is the mean of, of those planned: the time budget may "
+                 "end the folds early.")
         config["Trials"] = st.column_config.TextColumn(help="How many settings the search tried, and in how long.")
     config["95% interval"] = st.column_config.TextColumn(
         help=f"Where the {board['metric_title']} would likely fall on other data like this (95% of the time).")

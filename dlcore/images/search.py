@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dlcore import base, evaluate
-from dlcore.budget import Clock, describe
+from dlcore.budget import Clock, describe, longer_budget, still_improving
 from dlcore.errors import RunError
 from dlcore.images import pixels as decode
 from dlcore.images.run import image_pixels
@@ -44,6 +44,7 @@ SPACE_WORDS = ("image size (the suggested side, a smaller and a larger one), aug
                "(templates that augment), learning rate 3e-4-1e-2, size (small, medium, large), dropout 0-0.5, "
                "batch size 16-128")
 FIRST_TRIAL_SHARE = 0.6  # the first trial (the run's own settings) may use this share of the time left
+BASELINE_SHARE = 0.3  # of the time left after loading, for the baselines (fitted before the search)
 
 
 def size_choices(suggested: int) -> list[int]:
@@ -98,7 +99,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     import optuna
 
     from dlcore.outputs import save_test_outputs
-    from dlcore.baselines import fit_baselines
+    from dlcore.baselines import fit_within
     from dlcore.training import fit_deep, library_versions, live_metric_key
 
     task, enc = data.task, data.enc
@@ -115,15 +116,18 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     tail = 2.5 + 0.04 * budget  # predicting the test images, the bootstrap, saving
     folder = store.run_dir(run_id)
 
-    # 1. the baselines, once, on the flattened pictures at the run's own size.
+    # 1. the baselines, once, on the flattened pictures at the run's own size, within their share of
+    # the time: forests and boosting grow until it is spent, and the board says which were cut short.
     outputs: dict[str, np.ndarray] = {}
     families: dict[str, str] = {}
     fit_seconds: dict[str, float] = {}
+    budget_notes: list[str] = []
     if spec.baselines:
         _say_progress(store, run_id, clock, "Fitting the baselines")
-        base_out, base_seconds = fit_baselines(store, run_id, task, seed, data.baseline_x(data.train),
-                                               data.y[data.train], data.baseline_x(data.test), n_classes, say,
-                                               offer=data.baselines or kind.baselines)
+        until = clock.elapsed() + BASELINE_SHARE * max(0.0, budget - tail - clock.elapsed())
+        base_out, base_seconds, budget_notes = fit_within(
+            store, run_id, task, seed, data.baseline_x(data.train), data.y[data.train], data.baseline_x(data.test),
+            n_classes, clock, until, say, offer=data.baselines or kind.baselines)
         outputs.update(base_out)
         fit_seconds.update(base_seconds)
         families.update({name: "baseline" for name in base_out})
@@ -144,14 +148,23 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     best_signed = -math.inf
     epoch_offset = [0]
     durations: list[float] = []
+    least: list[float] = []  # per trial: building, tracing and the first epoch, what any trial costs at least
     trial_started = [0.0]
     stopped = False
     started = time.perf_counter()
 
+    running: list[Any] = [None]  # the callback of the trial training now
+
     def deadline() -> float:
         own = trial_started[0] + max(TRIAL_SHARE * usable, 10.0)
         if not best:
-            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail)
+            end = min(ready + FIRST_TRIAL_SHARE * usable, budget - tail)
+            # What it would leave cannot pay for another trial (two first epochs, tracing included):
+            # the first trial, the run's own settings, takes the time rather than leave it unused.
+            seen = running[0].epoch_seconds if running[0] is not None else []
+            if seen and (budget - tail) - end < 2.0 * seen[0]:
+                return budget - tail
+            return end
         return min(budget - tail, own)
 
     def pixels_at(side: int) -> np.ndarray:
@@ -164,9 +177,9 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     number = 0
     while True:
         trial_started[0] = clock.elapsed()
+        # Another trial only while it can train a few epochs before the end (it is cut at its deadline).
         if number and (store.stop_requested(run_id)
-                       or clock.elapsed() + (float(np.median(durations)) if durations else 0.0) * 0.5 > budget - tail
-                       or clock.elapsed() + 10.0 > budget - tail):  # a trial shorter than the others is cut at its own deadline
+                       or clock.elapsed() + 2.0 * (min(least) if least else 10.0) > budget - tail):
             break
         trial = study.ask()
         settings, side = image_space(trial, replace(spec.train, epochs=MAX_EPOCHS), sizes, augments, n_train)
@@ -176,10 +189,13 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         keras.utils.set_random_seed(seed + number)
         model = template.build(settings, base.InputInfo(image_shape=(side, side, channels)), task, n_classes)
         callback = _trial_callback(store, run_id, clock, trial, deadline, key, 1.0, epoch_offset)
+        running[0] = callback
         t0 = time.perf_counter()
         fit = fit_deep(model, task, settings, x[data.train], data.y[data.train], x[data.val], data.y[data.val], callback)
         seconds = time.perf_counter() - t0
         durations.append(seconds)
+        if fit.epoch_seconds:
+            least.append(seconds - sum(fit.epoch_seconds) + fit.epoch_seconds[0])
         if fit.nan_epoch is not None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             record.add(Trial(spec.template, "deep", number, "failed", None, clock.elapsed(), seconds,
@@ -200,7 +216,9 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         signed = value if higher else -value
         if math.isfinite(value) and (not best or (state == "complete" and signed > best_signed)):
             best_signed = signed
-            best = {"model": model, "fit": fit, "side": side, "params": dict(trial.params), "score": value}
+            best = {"model": model, "fit": fit, "side": side, "params": dict(trial.params), "score": value,
+                    "cut": still_improving(bool(callback.out_of_time) and not callback.pruned, fit.epochs_run,
+                                           fit.best_epoch, settings.patience)}
         number += 1
         if callback.stopped_by_user:
             stopped = True
@@ -209,6 +227,10 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         raise RunError("Every trial of the deep model became unstable (the loss turned into 'not a number'). "
                        "Lower the learning rate or use a smaller model, then run it again.")
     search_seconds = time.perf_counter() - started
+    if best["cut"]:
+        budget_notes.append(f"The time budget ({budget:.0f} s) stopped the chosen network after "
+                            f"{best['fit'].epochs_run} epoch(s), before it stopped improving: it is likely "
+                            f"under-trained, and its scores understate what it can do. {longer_budget(budget)}")
     say(f"deep model: {number} trial(s), best {best_words(best['params'])} ({clock.elapsed():.1f} s)")
 
     # 3. the best trial on the test images; the records of a run of fixed settings.
@@ -253,7 +275,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
                  "dropped_missing_target": data.dropped_missing_target},
         **data.result,
         "image": image,
-        "warnings": data.warnings,
+        "warnings": [*data.warnings, *budget_notes],
+        "budget_notes": budget_notes,
         "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": stopped,
                  "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
         "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name]} for name in outputs},

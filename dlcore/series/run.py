@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dlcore import base, evaluate
+from dlcore.budget import longer_budget, still_improving
 from dlcore.errors import DataError, RunError
 from dlcore.series import backtest as fc
 from dlcore.series import checks, frequency, leaderboard
@@ -32,9 +33,16 @@ from dlcore.tables.reader import load_frame
 
 __all__ = ["Panel", "MAX_SERIES", "ID_COLUMN", "NEEDS", "check", "epochs_per_fit", "epoch_in_fit", "fit_name",
            "score_upload", "load_series", "execute_forecast", "future_table", "forecast_frame",
-           "series_ids", "load_backtest", "load_future", "VALIDATION_SHARE"]
+           "series_ids", "load_backtest", "load_future", "VALIDATION_SHARE", "eager_predict"]
 
 VALIDATION_SHARE = 0.15  # of each fit's windows, the most recent, for early stopping
+# Within a budget: seconds (and a share of the budget) kept for the end of the run (the future's
+# table, saving, the board), and the share of the rest the lag baselines may use before the deep model.
+END_TAIL, END_SHARE = 1.5, 0.03
+BASELINE_SHARE = 0.2
+# Backtested whatever the budget: the floor, and ridge on lags (a second or so, and often the one to
+# beat: leaving it out to save that second would flatter the deep model).
+ALWAYS_ON_BOARD = ("naive", "seasonal_naive", "ridge_lags")
 MAX_SERIES = 100  # per run: every baseline is backtested on each series, one at a time
 
 
@@ -183,10 +191,12 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     from dlcore.training import fit_deep, library_versions, make_store_callback
 
     clock = None
-    if spec.train.budget is not None:  # a search within the budget, then the windows as folds
+    if spec.train.budget is not None:  # baselines, a search, then the windows as folds, all within the budget
         from dlcore.budget import Clock
 
-        clock = Clock(spec.train.budget)
+        # The budget counts from when the run started (the worker's import of Keras included).
+        started_at = store.run(run_id).started_at
+        clock = Clock(spec.train.budget, start=time.monotonic() - max(0.0, time.time() - (started_at or time.time())))
     store.update_run(run_id, phase="Preparing the series", versions=library_versions())
     frame = load_frame(store, spec.data.dataset_id)
     panel = load_series(frame, spec)
@@ -196,13 +206,24 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     splits = [fc.backtest_splits(len(v), h, st.windows, lookback) for v in values]
     fits = st.windows + 1  # one per backtest window, then one on the whole history, for the forecast
     found: dict[str, Any] | None = None
+    budget_notes: list[str] = []  # what the budget cut short, said on the board, in the report and the card
+    baseline_lookback = lookback  # the baselines keep the run's look-back whatever the search picks
+    done_baselines: _Baselines | None = None
+    end_tail = 0.0
     if clock is not None:
         from dlcore.series.search import search_forecast
 
         store.update_run(run_id, task="forecast", metric="mase", higher_is_better=False)
-        tail = 3.0 + 0.08 * clock.budget  # the baselines' backtest, the future, saving
+        end_tail = END_TAIL + END_SHARE * clock.budget  # the future's table, saving, the board
+        if spec.baselines:  # first: they are the floor, and the deep model then has what they left
+            say(f"series ready at {clock.elapsed():.1f} s")
+            until = clock.elapsed() + BASELINE_SHARE * max(0.0, clock.left() - end_tail)
+            done_baselines = _backtest_baselines(store, run_id, values, times, ids, splits, lookback, season, h,
+                                                 clock, until, say)
+            budget_notes += done_baselines.notes
+        say(f"baselines done at {clock.elapsed():.1f} s of {clock.budget:.0f} s")
         found = search_forecast(store, run_id, spec, [v[sp[0].train] for v, sp in zip(values, splits)], h, lookback,
-                                season, fits, clock, tail, _fit_windows, say)
+                                season, st.windows, clock, end_tail, _fit_windows, say)
         asked = spec.template
         spec = replace(spec, template=found["template"], train=found["train"])
         lookback = found["lookback"]
@@ -216,22 +237,43 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
         f"{st.windows} backtest windows; training {template.name}")
 
     fit_epochs: list[int] = []  # epochs each fit ran, in order: the backtest windows, then the final fit
+    fit_cut: list[bool] = []  # whether the budget ended each fit before early stopping did
     info = base.InputInfo(window_shape=(lookback, values[0].shape[1]))
+    running_epoch = [found["epochs"] if found else 0]  # within a budget: epochs numbered on across the fits
 
-    def train_on(parts: list[np.ndarray], label: str) -> tuple[Any, list[fc.Scaler], Any]:
-        store.update_run(run_id, phase=f"Training {template.title}: {label}", heartbeat_at=time.time())
+    def fit_deadline(fits_left: int) -> float:
+        """A fit's share of what is left: the rest of the time, less the end, over the fits still to run."""
+        assert clock is not None
+        return clock.elapsed() + max(0.0, clock.budget - end_tail - clock.elapsed()) / max(1, fits_left)
+
+    def train_on(parts: list[np.ndarray], label: str, deadline: float | None = None) -> tuple[Any, list[fc.Scaler], Any]:
+        store.update_run(run_id, phase=f"Training {template.title}: {label}"
+                         + (f" · {max(0.0, clock.left()):.0f} s left" if clock is not None else ""),
+                         heartbeat_at=time.time())
         scalers = [fc.Scaler().fit(part) for part in parts]
         pieces = [_fit_windows(s.transform(part), lookback, h) for s, part in zip(scalers, parts)]
         x_tr, y_tr, x_val, y_val = (np.concatenate([p[i] for p in pieces]) for i in range(4))
         keras.utils.set_random_seed(spec.train.seed)
         model = template.build(spec.train, info, "forecast", h)
-        # Fit k numbers its epochs from k × epochs + 1, even when early stopping ended the fit
-        # before it: the epochs table alone tells which fit an epoch belongs to (``epoch_in_fit``).
-        callback = make_store_callback(store, run_id, "forecast", epochs_total,
-                                       epoch_offset=len(fit_epochs) * spec.train.epochs
-                                       + (found["epochs"] if found else 0))
+        if clock is not None and deadline is not None:
+            # Within a budget: the fit ends at its deadline after the current batch (a watcher thread),
+            # its epochs numbered on after the search's for the live chart.
+            from dlcore.search import _trial_callback
+
+            callback = _trial_callback(store, run_id, clock, None, lambda: deadline, "mae", 1.0, running_epoch)
+        else:
+            # Fit k numbers its epochs from k × epochs + 1, even when early stopping ended the fit
+            # before it: the epochs table alone tells which fit an epoch belongs to (``epoch_in_fit``).
+            callback = make_store_callback(store, run_id, "forecast", epochs_total,
+                                           epoch_offset=len(fit_epochs) * spec.train.epochs
+                                           + (found["epochs"] if found else 0))
         fit = fit_deep(model, "forecast", spec.train, x_tr, y_tr, x_val, y_val, callback)
         fit_epochs.append(fit.epochs_run)
+        fit_cut.append(still_improving(bool(getattr(callback, "out_of_time", False)), fit.epochs_run, fit.best_epoch,
+                                       spec.train.patience))
+        if clock is not None:
+            say(f"{label}: {fit.epochs_run} epoch(s) in {fit.fit_seconds:.1f} s"
+                f"{', cut by the budget' if fit_cut[-1] else ''} (at {clock.elapsed():.1f} s)")
         if fit.nan_epoch is not None:
             raise RunError(f"Training became unstable ({label}): the loss turned into 'not a number'. Lower the "
                            f"learning rate (now {spec.train.learning_rate:g}) or use a smaller model, then run it again.")
@@ -239,49 +281,99 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
 
     deep_forecasts: list[np.ndarray] = []  # per window: (series, horizon)
     fit_seconds, epochs_run, stopped = 0.0, 0, False
-    for k in range(st.windows):
+    first_window = 0
+    latest: tuple[Any, list[fc.Scaler]] | None = None  # the most recent window's model, for a budget too short to refit
+    if found is not None and found.get("model") is not None:
+        # The best trial learned from the first window's training part, scaled as a fit of that window
+        # is: it is the first window's model (as a table's best trial is its first fold's), no refit.
+        parts = [v[sp[0].train] for v, sp in zip(values, splits)]
+        deep_forecasts.append(_predict(found["model"], found["scalers"], parts, lookback))
+        fit_seconds += found["fit_seconds"]
+        epochs_run += found["epochs_run"]
+        fit_epochs.append(found["epochs_run"])
+        fit_cut.append(found["cut"])
+        first_window = 1
+        latest = (found["model"], found["scalers"])
+    skipped_windows = 0
+    for k in range(first_window, st.windows):
+        deadline = None
+        if clock is not None:
+            # A fit costs at least ``least`` (building, tracing, one epoch). The time left is shared among
+            # the fits it can pay for (this window, the later ones, the final fit); when it cannot pay for
+            # this window and the final fit, the backtest ends here and every model is compared on the
+            # windows done.
+            least = found["least_fit_seconds"] if found else 0.0
+            fits_left = st.windows - k + 1
+            affordable = int((clock.budget - end_tail - clock.elapsed()) // least) if least > 0 else fits_left
+            if deep_forecasts and affordable < 2:
+                skipped_windows = st.windows - k
+                break
+            deadline = fit_deadline(max(2, min(fits_left, affordable)))
         parts = [v[sp[k].train] for v, sp in zip(values, splits)]
-        model, scalers, fit = train_on(parts, f"backtest window {k + 1} of {st.windows}")
+        model, scalers, fit = train_on(parts, f"backtest window {k + 1} of {st.windows}", deadline)
         deep_forecasts.append(_predict(model, scalers, parts, lookback))
+        latest = (model, scalers)
         fit_seconds += fit.fit_seconds
         epochs_run += fit.epochs_run
         if fit.stopped_by_user:
             stopped = True
             break
-    if stopped:  # evaluate only what every model did: the windows the deep model finished
+    if stopped or skipped_windows:  # evaluate only what every model did: the windows the deep model finished
         splits = [sp[:len(deep_forecasts)] for sp in splits]
+    if skipped_windows:
+        budget_notes.append(
+            f"The time budget ({clock.budget:.0f} s) left room for {len(deep_forecasts)} of the {st.windows} backtest "
+            f"windows of the deep model; every model is compared on {'that window' if len(deep_forecasts) == 1 else 'those windows'} only. "
+            f"{longer_budget(clock.budget)}")
     results: dict[str, list[fc.BacktestResult]] = {spec.template: [
         fc.score_forecasts(np.stack([d[j] for d in deep_forecasts]), values[j], times[j], splits[j], season)
         for j in range(len(ids))]}
     families, seconds = {spec.template: "deep"}, {spec.template: fit_seconds}
-    say(f"deep model: backtest in {fit_seconds:.1f}s")
+    say(f"deep model: backtest in {fit_seconds:.1f}s" + (f" ({clock.elapsed():.1f} s of {clock.budget:.0f} s)" if clock else ""))
 
-    if spec.baselines:
-        for name, factory in fc.baselines(lookback, season).items():
-            started = time.perf_counter()
-            results[name] = []
-            for j in range(len(ids)):
-                store.update_run(run_id, phase=f"Backtesting baseline: {evaluate.display_name(name)}"
-                                 + (f" (series {j + 1} of {len(ids)})" if len(ids) > 1 else ""), heartbeat_at=time.time())
-                results[name].append(fc.backtest(factory, values[j], times[j], splits[j], season))
-            seconds[name], families[name] = time.perf_counter() - started, "baseline"
-            say(f"baseline {name}: MASE {np.nanmean([r.overall['mase'] for r in results[name]]):.3f}")
-
-    # The future: every model fitted on the whole history.
-    folder = store.run_dir(run_id)
     future: dict[str, np.ndarray] = {}  # per model: (series, horizon)
+    if done_baselines is not None:
+        windows_done = len(splits[0])
+        for name, rs in done_baselines.results.items():
+            results[name] = [r if len(r.splits) == windows_done else
+                             fc.score_forecasts(r.forecasts[:windows_done], values[j], times[j], splits[j], season)
+                             for j, r in enumerate(rs)]
+            seconds[name], families[name] = done_baselines.seconds[name], "baseline"
+        future.update(done_baselines.future)
+    elif spec.baselines:
+        done_baselines = _backtest_baselines(store, run_id, values, times, ids, splits, baseline_lookback, season, h,
+                                             None, None, say)
+        results.update(done_baselines.results)
+        seconds.update(done_baselines.seconds)
+        families.update({name: "baseline" for name in done_baselines.results})
+        future.update(done_baselines.future)
+
+    # The future: the deep model fitted on the whole history (the baselines were, beside their backtest).
+    folder = store.run_dir(run_id)
     scaler_state = None
+    final_fit = not stopped
     if not stopped:
-        final, scalers, fit = train_on(values, "the whole history, for the forecast")
+        least = found["least_fit_seconds"] if found else 0.0
+        if clock is not None and latest is not None and clock.elapsed() + least > clock.budget - end_tail:
+            # No time left to train on the whole history: the most recent window's model forecasts the
+            # future (it read every value up to that window; its scaling is that part's).
+            final, scalers = latest
+            final_fit = False
+            budget_notes.append(
+                f"The time budget ({clock.budget:.0f} s) left no room to train the deep model once more on the "
+                f"whole history: its forecast after the last date comes from the model of backtest window "
+                f"{len(deep_forecasts)} of {st.windows}, which learned from the values before that window. "
+                f"{longer_budget(clock.budget)}")
+        else:
+            final, scalers, fit = train_on(values, "the whole history, for the forecast",
+                                           fit_deadline(1) if clock is not None else None)
         future[spec.template] = _predict(final, scalers, values, lookback)
         with atomic_write(folder / f"{spec.template}.keras") as tmp:
             final.save(tmp)
         scaler_state = {sid: {"mean": s.mean_.tolist(), "scale": s.scale_.tolist()} for sid, s in zip(ids, scalers)}
-    for name in families:
-        if families[name] == "baseline":
-            future[name] = np.stack([
-                np.asarray(fc.baselines(lookback, season)[name]().fit(v.copy(), t).predict(h), dtype=np.float64)
-                for v, t in zip(values, times)])
+    if clock is not None and any(fit_cut):
+        budget_notes.append(_cut_note(fit_cut, fit_epochs, st.windows, clock.budget, final_fit))
+    future = {m: future[m] for m in results if m in future}  # the board's order: the deep model first
     tables = []
     for j, sid in enumerate(ids):
         table = future_table({m: future[m][j] for m in future}, {m: results[m][j].residuals for m in future},
@@ -318,15 +410,19 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
                    "id_col": panel.id_col, "ids": ids, "n_series": len(ids),
                    "first": str(first), "last": str(last), "frequency": panel.freq.words,
                    "alias": panel.freq.alias, "horizon": h, "lookback": lookback, "season_length": season,
+                   "baseline_lookback": baseline_lookback,
                    "windows": len(splits[0]), "origins": [str(times[0][s.origin]) for s in splits[0]],
                    "interval": spec.forecast.interval, "notes": panel.notes,
                    # Mean MASE per series and model: where the deep model wins and where it loses.
                    "per_series_mase": {m: [_mean(r.per_window("mase")) for r in rs] for m, rs in results.items()}},
-        "warnings": panel.notes,
+        "warnings": [*panel.notes, *budget_notes],
         "deep": {"epochs_run": epochs_run, "best_epoch": None, "stopped_by_user": stopped,
-                 "epoch_seconds_median": None, "fit_epochs": fit_epochs, "epochs_per_fit": spec.train.epochs},
+                 "epoch_seconds_median": None, "fit_epochs": fit_epochs, "epochs_per_fit": spec.train.epochs,
+                 **({"fit_cut_by_budget": fit_cut, "final_fit": final_fit} if clock is not None else {})},
         "models": {name: {"family": families[name], "fit_seconds": seconds[name]} for name in results},
     }
+    if clock is not None:
+        result["budget_notes"] = budget_notes
     if found is not None:
         _windows_as_folds(board, results, families, found, result, clock, h, splits, len(ids), spec)
     deep_row = next(r for r in board.rows if r.model == spec.template)
@@ -335,6 +431,89 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
                      progress=1.0, phase="Stopped early by request; evaluated" if stopped
                      else "Finished" if clock is None else f"Finished in {clock.elapsed():.0f} s of {clock.budget:.0f} s")
     say(f"{status}: MASE {deep_row.test_score:.4f}")
+
+
+@dataclass
+class _Baselines:
+    """The baselines' backtest per model and series, their seconds, their forecast of the future, and
+    the notes on what a budget left out."""
+
+    results: dict[str, list[fc.BacktestResult]]
+    seconds: dict[str, float]
+    future: dict[str, np.ndarray]
+    notes: list[str]
+
+
+def _backtest_baselines(store: Store, run_id: str, values: list[np.ndarray], times: list[pd.DatetimeIndex],
+                        ids: list[str], splits: list[list[fc.Split]], lookback: int, season: int, h: int,
+                        clock: Any, until: float | None, say: Callable[[str], None]) -> _Baselines:
+    """Backtest every baseline on every series (one fresh fit per window, as ``fc.backtest``), then fit
+    each on the whole history for the future.
+
+    With a clock, a lag baseline whose fits would run past ``until`` (judged from its own first fits) is
+    left out with a note; the naive and seasonal naive, which take no time, are always on the board."""
+    out = _Baselines({}, {}, {}, [])
+    for name, factory in fc.baselines(lookback, season).items():
+        started = time.perf_counter()
+        units = len(ids) * (len(splits[0]) + 1)  # every window of every series, then the future of each
+        done, left_out = 0, False
+        per_series: list[fc.BacktestResult] = []
+        points: list[np.ndarray] = []
+
+        def over() -> bool:
+            if clock is None or until is None or name in ALWAYS_ON_BOARD:
+                return False
+            per_unit = (time.perf_counter() - started) / done if done else 0.0
+            return clock.elapsed() + per_unit * (units - done) > until
+
+        for j in range(len(ids)):
+            store.update_run(run_id, phase=f"Backtesting baseline: {evaluate.display_name(name)}"
+                             + (f" (series {j + 1} of {len(ids)})" if len(ids) > 1 else "")
+                             + (f" · {max(0.0, clock.left()):.0f} s left" if clock is not None else ""),
+                             heartbeat_at=time.time())
+            forecasts = []
+            for s in splits[j]:
+                if over():
+                    left_out = True
+                    break
+                model = factory().fit(values[j][s.train].copy(), times[j][s.train])
+                forecasts.append(np.asarray(model.predict(s.horizon), dtype="float64").reshape(-1))
+                done += 1
+            if left_out or over():
+                left_out = True
+                break
+            per_series.append(fc.score_forecasts(np.stack(forecasts), values[j], times[j], splits[j], season))
+            points.append(np.asarray(factory().fit(values[j].copy(), times[j]).predict(h), dtype=np.float64))
+            done += 1
+        seconds = time.perf_counter() - started
+        if left_out:
+            assert clock is not None
+            title = evaluate.display_name(name).capitalize()
+            if done:
+                need = seconds / done * units
+                why = (f"its backtest would have taken about {need:.0f} s, more than the baselines' share of the "
+                       f"{clock.budget:.0f} s budget ({done} of {units} fits done)")
+            else:
+                why = f"the baselines' share of the {clock.budget:.0f} s budget was spent before it could start"
+            out.notes.append(f"{title} was left off the board: {why}. {longer_budget(clock.budget)}")
+            say(f"baseline {name}: left out ({why})")
+            continue
+        out.results[name], out.seconds[name] = per_series, seconds
+        out.future[name] = np.stack(points)
+        say(f"baseline {name}: MASE {np.nanmean([r.overall['mase'] for r in per_series]):.3f} ({seconds:.1f} s)")
+    return out
+
+
+def _cut_note(cut: list[bool], epochs: list[int], windows: int, budget: float, final_fit: bool = True) -> str:
+    """The warning for a deep model the budget stopped before it stopped improving: ``cut`` and
+    ``epochs`` per fit (the backtest windows done, then the final fit when there was one), of
+    ``windows`` planned."""
+    n_windows = len(cut) - (1 if final_fit else 0)
+    names = [f"backtest window {k} of {windows}" for k in range(1, n_windows + 1)] + (["final fit"] if final_fit else [])
+    which = [f"{n} after {e} epoch{'s' if e != 1 else ''}" for n, e, c in zip(names, epochs, cut) if c]
+    return (f"The time budget ({budget:.0f} s) stopped {len(which)} of the deep model's {len(cut)} fits before they "
+            f"stopped improving ({', '.join(which)}): the deep model is likely under-trained, and its scores "
+            f"understate what it can do. {longer_budget(budget)}")
 
 
 def _windows_as_folds(board: Any, results: dict[str, list[fc.BacktestResult]], families: dict[str, str],
@@ -405,6 +584,15 @@ def _mean(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
+def eager_predict(model: Any, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """The model's outputs for ``x``, called directly a chunk at a time: ``model.predict`` traces a
+    new function for every new model (seconds on a busy CPU, once per backtest fit) to predict a
+    handful of windows, which a direct call does in milliseconds."""
+    if len(x) == 0:
+        return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
+    return np.concatenate([np.asarray(model(x[i:i + chunk], training=False)) for i in range(0, len(x), chunk)])
+
+
 def _predict(model: Any, scalers: list[fc.Scaler], histories: list[np.ndarray], lookback: int) -> np.ndarray:
     """The next horizon after each history, in each series' own units: ``(series, horizon)``."""
     windows, anchors = [], []
@@ -412,7 +600,7 @@ def _predict(model: Any, scalers: list[fc.Scaler], histories: list[np.ndarray], 
         window, _, anchor = _anchor(fc.last_window(scaler.transform(history), lookback))
         windows.append(window)
         anchors.append(anchor[0])
-    out = model.predict(np.concatenate(windows), verbose=0, batch_size=256)
+    out = eager_predict(model, np.concatenate(windows))
     return np.stack([s.inverse_column(out[j] + anchors[j], 0) for j, s in enumerate(scalers)])
 
 
@@ -511,7 +699,7 @@ def forecast_frame(store: Store, run_id: str, frame: pd.DataFrame, model: str | 
             scalers.append(scaler)
         points = _predict(keras_model, scalers, panel.values, lookback)
     else:
-        factory = fc.baselines(lookback, info["season_length"])[model]
+        factory = fc.baselines(int(info.get("baseline_lookback", lookback)), info["season_length"])[model]
         points = np.stack([np.asarray(factory().fit(v.copy(), t).predict(h), dtype=np.float64)
                            for v, t in zip(panel.values, panel.times)])
     tables = []

@@ -5,8 +5,10 @@ The search (Optuna, seeded TPE, the median pruner after a few epochs, as ``dlcor
 trains each trial on the training part of the first backtest window and scores it on that
 part's own most recent windows (the validation windows of ``_fit_windows``), never on a
 backtest window: the windows stay an honest measure. The first trial is the run's own
-settings. The search keeps back the time the backtest of the chosen settings will need (one
-fit per window and one on the whole history, each about as long as the best trial). Every
+settings. The best trial is the first window's model (it learned from exactly that window's
+training part), so the search keeps back the time the rest needs: one fit per later window and
+one on the whole history, each about as long as the best trial; the first trial gets an equal
+share of the time with those fits, and every fit stops at its deadline after the current batch. Every
 model's cross-validated score is its mean over the windows, with the fold interval; the naive
 and seasonal naive are backtested whatever the search finds.
 """
@@ -21,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dlcore import base
-from dlcore.budget import Clock
+from dlcore.budget import Clock, still_improving
 from dlcore.search import MAX_EPOCHS, TRIAL_SHARE, Trial, _Record, _say_progress, _study, _trial_callback, best_words
 from dlcore.series import backtest as fc
 from dlcore.series.templates import TEMPLATES
@@ -63,12 +65,17 @@ def window_cv(per_window: list[float], n_series: int, windows: int) -> list[floa
 def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.ndarray], horizon: int,
                     lookback: int, season: int | None, fits: int, clock: Clock, tail: float,
                     fit_windows: Callable[..., tuple[np.ndarray, ...]], say: base.Say) -> dict[str, Any]:
-    """Search on ``parts`` (each series' training part of the first backtest window); returns the
-    chosen ``template``, ``lookback``, ``train`` settings, ``trials``, ``seconds``, ``params`` and
-    ``epochs`` (the epoch numbers the trials used in the live chart)."""
+    """Search on ``parts`` (each series' training part of the first backtest window), keeping time
+    for the ``fits`` fits still to come after it (the later windows and the final fit) and ``tail``
+    seconds for the end of the run; returns the chosen ``template``, ``lookback``, ``train``
+    settings, ``trials``, ``seconds``, ``params``, ``epochs`` (the epoch numbers the trials used in
+    the live chart), and the best trial's ``model`` with its ``scalers``, ``fit_seconds``,
+    ``epochs_run``, whether the budget ``cut`` it short, and ``least_fit_seconds`` (the least a fit
+    took to build and train one epoch: below that a fit learns next to nothing)."""
     import keras
     import optuna
 
+    from dlcore.series.run import eager_predict
     from dlcore.training import fit_deep
 
     budget, seed = float(spec.train.budget), spec.train.seed
@@ -87,17 +94,18 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
     best: dict[str, Any] = {}
     epoch_offset = [0]
     durations: list[float] = []
+    least: list[float] = []
     trial_started = [0.0]
     started = time.perf_counter()
 
     def backtest_cost() -> float:
-        """The chosen settings' backtest: ``fits`` fits, each about as long as the best trial (the
-        whole history is a little longer than the first window's part)."""
+        """The rest of the backtest: ``fits`` fits, each about as long as the best trial (the whole
+        history is a little longer than the first window's part)."""
         return 0.0 if not best else fits * 1.3 * best["seconds"]
 
     def deadline() -> float:
-        if not best:  # the run's own settings: leave room for their backtest
-            return ready + usable / (fits + 1.5)
+        if not best:  # the run's own settings: an equal share with the fits still to come
+            return ready + usable / (fits + 1)
         return min(budget - tail - backtest_cost(), trial_started[0] + max(TRIAL_SHARE * usable, 10.0))
 
     number = 0
@@ -125,7 +133,7 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
         durations.append(seconds)
         value = math.nan
         if fit.nan_epoch is None:
-            value = float(np.mean(np.abs(model.predict(x_val, verbose=0) - y_val)))
+            value = float(np.mean(np.abs(eager_predict(model, x_val) - y_val)))
         if not math.isfinite(value):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             state = "failed"
@@ -138,19 +146,30 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
         params = dict(trial.params)
         record.add(Trial(spec.template, "deep", number, state, value if math.isfinite(value) else None,
                          clock.elapsed(), seconds, params, fit.epochs_run))
+        if fit.epoch_seconds:  # building, tracing and the first epoch: what any fit costs at least
+            least.append(seconds - sum(fit.epoch_seconds) + fit.epoch_seconds[0])
         if math.isfinite(value) and (not best or (state == "complete" and value < best["score"])):
             best = {"template": name, "lookback": lb, "learning_rate": lr, "score": value, "seconds": seconds,
-                    "epochs": max(1, fit.epochs_run), "params": params}
+                    "epochs": max(1, fit.epochs_run), "params": params, "model": model,
+                    "cut": still_improving(bool(callback.out_of_time) and not callback.pruned, fit.epochs_run,
+                                           fit.best_epoch, spec.train.patience)}
+        say(f"trial {number + 1}: {state}, {fit.epochs_run} epoch(s) in {seconds:.1f} s (at {clock.elapsed():.1f} s)")
         number += 1
         if callback.stopped_by_user:
             break
     if not best:  # every trial unstable: the run's own settings, which the backtest reports in words
         best = {"template": spec.template, "lookback": lookback, "learning_rate": spec.train.learning_rate,
-                "epochs": spec.train.epochs, "params": {}, "seconds": 0.0}
+                "epochs": spec.train.epochs, "params": {}, "seconds": 0.0, "model": None, "cut": False}
     say(f"search: {number} trial(s), best {best_words(best['params'])} ({clock.elapsed():.1f} s)")
     record.save()
     return {"template": best["template"], "lookback": best["lookback"],
-            "train": replace(spec.train, learning_rate=best["learning_rate"], epochs=min(MAX_EPOCHS, best["epochs"])),
+            # A best trial the budget cut short gives no measure of the epochs needed: the fits run to
+            # early stopping or their deadline.
+            "train": replace(spec.train, learning_rate=best["learning_rate"],
+                             epochs=MAX_EPOCHS if best["cut"] else min(MAX_EPOCHS, best["epochs"])),
             "trials": number, "seconds": time.perf_counter() - started, "params": best["params"],
             "epochs": epoch_offset[0], "pruned": sum(1 for t in record.trials if t.state == "pruned"),
-            "stopped": store.stop_requested(run_id)}
+            "stopped": store.stop_requested(run_id), "model": best["model"],
+            "scalers": scalers if best["model"] is not None else None, "fit_seconds": best["seconds"],
+            "epochs_run": best["epochs"] if best["model"] is not None else 0, "cut": best["cut"],
+            "least_fit_seconds": min(least) if least else 0.0}
