@@ -149,3 +149,14 @@ def test_a_dataset_whose_server_stopped_before_keeping_the_file_says_to_upload_a
     with pytest.raises(DataError, match="never written: the server stopped while it was saving the upload. "
                                         "Upload the file again"):
         rebuild_copy(folder)
+
+
+def test_the_datetime_profile_counts_distinct_days_and_the_top_ones_from_one_count():
+    rng = np.random.default_rng(2)
+    days = pd.Series(pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 40, 5_000), unit="D"))
+    days[rng.random(days.size) < 0.1] = pd.NaT
+    col = table_profile._profile_column(days, "signup", len(days))
+    assert col.kind == "datetime" and col.n_unique == days.nunique() == 40
+    top = days.value_counts().head(5)
+    assert col.stats["top"] == [{"value": v.isoformat(), "count": int(c)} for v, c in top.items()]
+    assert sum(col.hist_counts) == days.notna().sum()

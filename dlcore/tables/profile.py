@@ -302,7 +302,8 @@ def _profile_datetime(s: pd.Series) -> _ProfileParts:
     present = s.dropna()
     if present.empty:
         return "datetime", 0, {}, [], [], []
-    n_unique = int(present.nunique())
+    counts = present.value_counts()  # one pass gives the distinct count and the top values
+    n_unique = len(counts)
     ms = present.to_numpy().astype("datetime64[ms]").astype("int64")
     lo, hi = int(ms.min()), int(ms.max())
     # Day labels unless the whole range is within two days; numpy formats any year, where
@@ -311,11 +312,11 @@ def _profile_datetime(s: pd.Series) -> _ProfileParts:
     stats: dict[str, Any] = {
         "min": str(np.datetime64(lo, "ms")),
         "max": str(np.datetime64(hi, "ms")),
-        "top": _top_values(present.value_counts().head(5)),
+        "top": _top_values(counts.head(5)),
     }
-    counts, edges = np.histogram(ms, bins=min(20, max(1, n_unique)))
+    hist, edges = np.histogram(ms, bins=min(20, max(1, n_unique)))
     labels = [str(np.datetime64(int(e), "ms"))[:width].replace("T", " ") for e in edges[:-1]]
-    return "datetime", n_unique, stats, counts.tolist(), labels, []
+    return "datetime", n_unique, stats, hist.tolist(), labels, []
 
 
 def _profile_categorical(
