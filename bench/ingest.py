@@ -4,7 +4,12 @@
 Each side runs in its own fresh process (so one's memory cannot hide in the other's), several
 times; the medians are printed with the ratios. Targets: time at most 1.5, memory at most 3.
 
-    python bench/ingest.py [--rows 1000000] [--cols 20] [--reps 3]
+    python bench/ingest.py [--rows 1000000] [--cols 20] [--reps 3] [--before DIR]
+
+``--before DIR`` also measures the upload of another checkout (``git archive main | tar -x -C
+DIR``), alternating with this one, so before and after are taken in the same minutes.
+Besides the wall time, each side's CPU seconds (every thread of the process) are printed: on a
+shared machine the wall time swings with the other work, the CPU seconds much less.
 
 "ours" is ``datasets.register_bytes(answer_first=True)``, what the Data page does: sniff the
 encoding, separator and decimal mark, type every column, profile it (kinds, histograms,
@@ -47,8 +52,22 @@ else:
 def rss_mb():
     with open("/proc/self/status") as fh:
         return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS")) / 1024
+stages = {}
+if which == "ours":  # where the time goes: the upload's own reading and profiling, timed as they run
+    from dlcore.tables import upload
+
+    def timed(key, fn):
+        def run(*args, **kwargs):
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = fn(*args, **kwargs)
+            stages[key], stages[key + "_cpu"] = time.perf_counter() - t0, time.process_time() - c0
+            return out
+        return run
+
+    upload.read_table = timed("read_and_type", upload.read_table)
+    upload.profile_frame = timed("profile", upload.profile_frame)
 before = rss_mb()
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 if which == "bare":
     frame = pd.read_csv(path)
     rows = len(frame)
@@ -57,20 +76,15 @@ else:
         content = fh.read()
     record, _ = datasets.register_bytes(store, content, "big.csv", answer_first=True)  # as the Data page does
     rows = record.n_rows
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 if which == "ours":
     from dlcore import ready
     from dlcore.tables.reader import rebuild_copy
     ready.wait(store, record.id, rebuild_copy, poll=0.01)
 ready_seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-stages = {}
-if which == "ours":  # where the time goes, measured again stage by stage
-    from dlcore import tables as tabular
-    t0 = time.perf_counter(); frame, _ = tabular.read_table(path, name="big.csv"); t1 = time.perf_counter()
-    tabular.profile_frame(frame); t2 = time.perf_counter()
-    stages = {"read_and_type": t1 - t0, "profile": t2 - t1}
-print(json.dumps({"seconds": seconds, "ready_seconds": ready_seconds, "peak_mb": peak - before, "rows": rows, **stages}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "ready_seconds": ready_seconds, "peak_mb": peak - before, "rows": rows,
+                  **stages}))
 """
 
 
@@ -87,11 +101,29 @@ def make_csv(path: Path, rows: int, cols: int, seed: int = 0) -> None:
     frame.to_csv(path, index=False)
 
 
-def measure(which: str, path: Path, home: Path) -> dict:
-    env = dict(os.environ, DLCORE_HOME=str(home))
-    out = subprocess.run([sys.executable, "-c", MEASURE, which, str(path), str(home)], cwd=ROOT, env=env,
+def measure(which: str, path: Path, home: Path, code: Path = ROOT) -> dict:
+    env = dict(os.environ, DLCORE_HOME=str(home), PYTHONPATH=str(code))
+    out = subprocess.run([sys.executable, "-c", MEASURE, which, str(path), str(home)], cwd=code, env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summary(label: str, ours: list[dict], bare: list[dict], size_mb: float) -> None:
+    med = lambda rows, key: statistics.median(r[key] for r in rows)  # noqa: E731
+    t_ours, t_bare, c_ours, c_bare = med(ours, "seconds"), med(bare, "seconds"), med(ours, "cpu"), med(bare, "cpu")
+    m_ours, m_bare = med(ours, "peak_mb"), med(bare, "peak_mb")
+    read, prof, read_cpu, prof_cpu = (med(ours, k) for k in ("read_and_type", "profile", "read_and_type_cpu", "profile_cpu"))
+    ratios = ", ".join(f"{o['seconds'] / b['seconds']:.2f}" for o, b in zip(ours, bare, strict=True))
+    print(f"\n[{label}] stages (median): read and type {read:.2f}s (ratio {read / t_bare:.2f}; CPU {read_cpu:.2f}s), "
+          f"profile {prof:.2f}s (CPU {prof_cpu:.2f}s); the rest (hash, store row) {t_ours - read - prof:.2f}s")
+    t_ready = med(ours, "ready_seconds")
+    print(f"[{label}] until the kept file and the stored copy are written too (workers may start): {t_ready:.2f}s, "
+          f"ratio {t_ready / t_bare:.2f}")
+    print(f"[{label}] time until the page answers (median): ours {t_ours:.2f}s, pandas.read_csv {t_bare:.2f}s, "
+          f"ratio {t_ours / t_bare:.2f} (each rep: {ratios}; target <= 1.5); CPU seconds {c_ours:.2f} / {c_bare:.2f} "
+          f"= {c_ours / c_bare:.2f}")
+    print(f"[{label}] peak memory above the libraries (median): ours {m_ours:.0f} MB = {m_ours / size_mb:.2f} x the file "
+          f"(target <= 3); read_csv {m_bare:.0f} MB = {m_bare / size_mb:.2f} x; ours / read_csv {m_ours / m_bare:.2f}")
 
 
 def main() -> None:
@@ -99,28 +131,27 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--cols", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--before", type=Path, help="another checkout whose upload is measured too, alternating")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     path = work / "big.csv"
     make_csv(path, args.rows, args.cols)
     size_mb = path.stat().st_size / 1024 / 1024
-    print(f"{args.rows:,} rows x {args.cols} columns, {size_mb:.0f} MB CSV", flush=True)
-    ours, bare = [], []
+    print(f"{args.rows:,} rows x {args.cols} columns, {size_mb:.0f} MB CSV; load average {os.getloadavg()[0]:.1f}",
+          flush=True)
+    ours, bare, before = [], [], []
     for rep in range(args.reps):
         bare.append(measure("bare", path, work / f"home-b{rep}"))
         ours.append(measure("ours", path, work / f"home-{rep}"))  # a fresh store: a real first upload
-        print(f"rep {rep + 1}: ours {ours[-1]['seconds']:.2f}s / {ours[-1]['peak_mb']:.0f} MB, "
-              f"read_csv {bare[-1]['seconds']:.2f}s / {bare[-1]['peak_mb']:.0f} MB", flush=True)
-    t_ours, t_bare = (statistics.median(r["seconds"] for r in x) for x in (ours, bare))
-    m_ours, m_bare = (statistics.median(r["peak_mb"] for r in x) for x in (ours, bare))
-    read, prof = (statistics.median(r[k] for r in ours) for k in ("read_and_type", "profile"))
-    print(f"\nstages of ours (median): read and type {read:.2f}s (ratio {read / t_bare:.2f}), profile {prof:.2f}s; "
-          f"the rest (hash, the kept file, store row) {t_ours - read - prof:.2f}s")
-    t_ready = statistics.median(r["ready_seconds"] for r in ours)
-    print(f"until the stored copy is written too (workers may start): {t_ready:.2f}s, ratio {t_ready / t_bare:.2f}")
-    print(f"time until the page answers (median): ours {t_ours:.2f}s, pandas.read_csv {t_bare:.2f}s, ratio {t_ours / t_bare:.2f} (target <= 1.5)")
-    print(f"peak memory above the libraries (median): ours {m_ours:.0f} MB = {m_ours / size_mb:.2f} x the file "
-          f"(target <= 3); read_csv {m_bare:.0f} MB = {m_bare / size_mb:.2f} x; ours / read_csv {m_ours / m_bare:.2f}")
+        line = (f"rep {rep + 1}: ours {ours[-1]['seconds']:.2f}s / {ours[-1]['peak_mb']:.0f} MB, "
+                f"read_csv {bare[-1]['seconds']:.2f}s / {bare[-1]['peak_mb']:.0f} MB")
+        if args.before:
+            before.append(measure("ours", path, work / f"home-before-{rep}", args.before.resolve()))
+            line += f", before {before[-1]['seconds']:.2f}s / {before[-1]['peak_mb']:.0f} MB"
+        print(line + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
+    summary("this checkout", ours, bare, size_mb)
+    if args.before:
+        summary(f"before: {args.before}", before, bare, size_mb)
 
 
 if __name__ == "__main__":

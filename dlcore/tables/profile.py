@@ -228,19 +228,37 @@ _ProfileParts = tuple[str, int, dict[str, Any], list[int], list[str], list[str]]
 def _profile_numeric(s: pd.Series, name: str) -> _ProfileParts:
     values = s.to_numpy(dtype="float64", na_value=np.nan)
     # One sort gives the distinct count, median, range and histogram; it is several times
-    # faster on a million rows than hashing for pd.unique plus np.histogram.
-    ordered = np.sort(values[~np.isnan(values)])
+    # faster on a million rows than hashing for pd.unique plus np.histogram. NaN sorts last, so
+    # the column is sorted as it is and the present values are the slice before the gaps: no
+    # mask and no filtered copy beside the sorted one (two threads at a time: -18 MB at the peak).
+    ordered = np.sort(values)
+    if ordered.size and np.isnan(ordered[-1]):
+        ordered = ordered[: np.searchsorted(ordered, np.nan, side="left")]
     if ordered.size == 0:
         return "numeric", 0, {}, [], [], []
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    n_unique = int(starts.size)
+    changes = ordered[1:] != ordered[:-1]
+    n_unique = int(np.count_nonzero(changes)) + 1
     # Infinities sort to the ends; the finite values are the slice between them.
     finite = ordered[
         np.searchsorted(ordered, -np.inf, side="right") : np.searchsorted(ordered, np.inf)
     ]
-    integer_like = pd.api.types.is_integer_dtype(s.dtype) or bool(
-        finite.size == ordered.size and np.all(finite == np.round(finite))
-    )
+    starts: np.ndarray | None = None
+
+    def distinct_starts() -> np.ndarray:
+        nonlocal starts
+        if starts is None:
+            starts = np.flatnonzero(np.r_[True, changes])
+        return starts
+
+    def whole() -> bool:
+        """Whole numbers: every distinct value is (checked only where the answer is used)."""
+        if pd.api.types.is_integer_dtype(s.dtype):
+            return True
+        if finite.size != ordered.size:
+            return False
+        distinct = finite if n_unique == finite.size else finite[distinct_starts()]
+        return bool(np.all(distinct == np.round(distinct)))
+
     stats: dict[str, Any] = {}
     if finite.size:
         mid = finite.size // 2
@@ -254,7 +272,7 @@ def _profile_numeric(s: pd.Series, name: str) -> _ProfileParts:
         }
     col_warnings: list[str] = []
     kind = "numeric"
-    if integer_like and n_unique == ordered.size and n_unique > 1:
+    if n_unique == ordered.size and n_unique > 1 and whole():
         lo, hi = float(ordered[0]), float(ordered[-1])
         row_number = lo in (0.0, 1.0) and hi - lo == n_unique - 1 and n_unique >= MIN_ROWS
         # Customer or order numbers under any name: unique whole numbers that fill most of
@@ -265,9 +283,9 @@ def _profile_numeric(s: pd.Series, name: str) -> _ProfileParts:
             col_warnings.append(_identifier_warning(name))
     if kind == "identifier" or finite.size == 0:
         return kind, n_unique, stats, [], [], col_warnings
-    if integer_like and n_unique <= 20:
-        counts = np.diff(np.r_[starts, ordered.size])
-        labels = [_fmt_num(v) for v in ordered[starts]]
+    if n_unique <= 20 and whole():
+        counts = np.diff(np.r_[distinct_starts(), ordered.size])
+        labels = [_fmt_num(v) for v in ordered[distinct_starts()]]
         return kind, n_unique, stats, counts.tolist(), labels, col_warnings
     bins = min(20, n_unique)
     edges = np.linspace(finite[0], finite[-1], bins + 1)
@@ -284,7 +302,8 @@ def _profile_datetime(s: pd.Series) -> _ProfileParts:
     present = s.dropna()
     if present.empty:
         return "datetime", 0, {}, [], [], []
-    n_unique = int(present.nunique())
+    counts = present.value_counts()  # one pass gives the distinct count and the top values
+    n_unique = len(counts)
     ms = present.to_numpy().astype("datetime64[ms]").astype("int64")
     lo, hi = int(ms.min()), int(ms.max())
     # Day labels unless the whole range is within two days; numpy formats any year, where
@@ -293,11 +312,11 @@ def _profile_datetime(s: pd.Series) -> _ProfileParts:
     stats: dict[str, Any] = {
         "min": str(np.datetime64(lo, "ms")),
         "max": str(np.datetime64(hi, "ms")),
-        "top": _top_values(present.value_counts().head(5)),
+        "top": _top_values(counts.head(5)),
     }
-    counts, edges = np.histogram(ms, bins=min(20, max(1, n_unique)))
+    hist, edges = np.histogram(ms, bins=min(20, max(1, n_unique)))
     labels = [str(np.datetime64(int(e), "ms"))[:width].replace("T", " ") for e in edges[:-1]]
-    return "datetime", n_unique, stats, counts.tolist(), labels, []
+    return "datetime", n_unique, stats, hist.tolist(), labels, []
 
 
 def _profile_categorical(

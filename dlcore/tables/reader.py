@@ -886,6 +886,11 @@ def write_copy(folder: Path, frame: pd.DataFrame) -> None:
 
 def rebuild_copy(folder: Path) -> None:
     """Write a dataset's Parquet copy again from the file kept as it came (its writer died)."""
-    source = next(p for p in sorted(folder.glob("source*")))
+    source = next(iter(sorted(folder.glob("source*"))), None)
+    if source is None:  # the server stopped before it had kept the upload: nothing to write it from
+        raise DataError(
+            "This dataset's files were never written: the server stopped while it was saving the upload. "
+            "Upload the file again and use the new dataset."
+        )
     frame, _ = read_table(source, name=source.name)
     write_copy(folder, frame)
