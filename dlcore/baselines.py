@@ -203,6 +203,8 @@ def fit_baselines(store: Any, run_id: str, task: str, seed: int, x_train: Any, y
     shared = {"x_train": x_train, "y_fit": y_fit, "x_test": x_test}
     for i, (output, fit_seconds) in pieces.map(fit_one, items, shared, folder, before=before):
         outputs[names[i]], seconds[names[i]] = output, fit_seconds
+        # Saved in the run's folder: let go of the fitted model (a forest's trees) before the next one learns.
+        models[names[i]] = items[i] = None
         if pieces.parallel:
             store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}: "
                                            f"{len(outputs)} done", heartbeat_at=time.time())
