@@ -141,10 +141,10 @@ def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, flo
         pipe.fit(np.asarray(x[rows], dtype=np.float64), shared["y_fit"][rows])  # its own copy, made once
     elif rows is not None:
         pipe.fit(x[rows], shared["y_fit"][rows])
-    elif isinstance(x, RowMatrix) and isinstance(pipe[-1], (DummyClassifier, DummyRegressor)):
-        pipe.fit(x, shared["y_fit"])  # the floor reads only the target and the rows' count: nothing written out
+    elif isinstance(x, RowMatrix) and not isinstance(pipe[-1], (DummyClassifier, DummyRegressor)):
+        pipe.fit(np.asarray(x), shared["y_fit"])  # written out whole (the floor reads only the target and the rows' count)
     else:
-        pipe.fit(np.asarray(x), shared["y_fit"])
+        pipe.fit(x, shared["y_fit"])
     fit_seconds = time.perf_counter() - started
     output = predict_output(task, pipe, shared["x_test"], n_classes)
     save(pipe, Path(folder) / f"{name}.skops")
