@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from dlcore.errors import StoreError
+from dlcore.rows import RowMatrix, release_freed_memory
 
 __all__ = ["baselines_for", "predict_output", "fit_one", "save", "load", "DESCRIPTIONS", "fit_within"]
 
@@ -69,14 +70,23 @@ def baselines_for(task: str, seed: int, n_rows: int) -> dict[str, Pipeline]:
 # sample of this size instead, which the run records and Compare states (``sample_of``).
 SAMPLE_ROWS = 500_000
 COPY_TO_FLOAT64 = ("gradient_boosting", "logistic_regression", "ridge")
+# The forest reads its training rows as float32, written out from a big table's compact matrix
+# (``dlcore.rows``: at 5,000,000 rows, 3,000,000 training rows of 56 columns are 672 MB), and
+# each of its trees learns from 100,000 of them: above this many it draws them from a sample.
+FOREST_SAMPLE_ROWS = 1_000_000
+# Gradient boosting converts whatever rows it is given to float64 before it learns: handed its
+# sample as float64, it keeps it as it is rather than hold a float32 copy beside its own (the
+# linear models keep float32 rows float32, so they are handed the rows as they are).
+FLOAT64_INSIDE = ("gradient_boosting",)
 
 
 def sample_of(name: str, n_rows: int, seed: int) -> np.ndarray | None:
     """The training rows (positions, sorted) baseline ``name`` learns from when it cannot take
     them all within the memory a worker is given; None when it takes every row."""
-    if name not in COPY_TO_FLOAT64 or n_rows <= SAMPLE_ROWS:
+    size = SAMPLE_ROWS if name in COPY_TO_FLOAT64 else FOREST_SAMPLE_ROWS if name == "random_forest" else None
+    if size is None or n_rows <= size:
         return None
-    return np.sort(np.random.default_rng(seed).choice(n_rows, SAMPLE_ROWS, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size, replace=False))
 
 
 # Rows predicted at a time: gradient boosting copies the rows it predicts on to float64, so a
@@ -89,7 +99,9 @@ def predict_output(task: str, model: Pipeline, x: np.ndarray, n_classes: int) ->
     A big matrix is predicted a block of rows at a time, into one array (every row's prediction
     depends on that row alone)."""
     n = len(x)
-    if isinstance(x, np.ndarray) and n > PREDICT_ROWS:
+    if isinstance(x, RowMatrix) and n <= PREDICT_ROWS:
+        x = np.asarray(x)
+    if isinstance(x, (np.ndarray, RowMatrix)) and n > PREDICT_ROWS:
         out: np.ndarray | None = None
         for start in range(0, n, PREDICT_ROWS):
             part = _predict_all(task, model, x[start:start + PREDICT_ROWS], n_classes)
@@ -121,12 +133,18 @@ def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, flo
     import time
 
     name, pipe, task, n_classes, folder = item[:5]
+    release_freed_memory()  # what the model before this one freed, back to the system first
     started = time.perf_counter()
     rows = sample_of(name, len(shared["x_train"]), item[5]) if len(item) > 5 else None
-    if rows is None:
-        pipe.fit(shared["x_train"], shared["y_fit"])
+    x = shared["x_train"]
+    if rows is not None and name in FLOAT64_INSIDE:
+        pipe.fit(np.asarray(x[rows], dtype=np.float64), shared["y_fit"][rows])  # its own copy, made once
+    elif rows is not None:
+        pipe.fit(x[rows], shared["y_fit"][rows])
+    elif isinstance(x, RowMatrix) and not isinstance(pipe[-1], (DummyClassifier, DummyRegressor)):
+        pipe.fit(np.asarray(x), shared["y_fit"])  # written out whole (the floor reads only the target and the rows' count)
     else:
-        pipe.fit(shared["x_train"][rows], shared["y_fit"][rows])
+        pipe.fit(x, shared["y_fit"])
     fit_seconds = time.perf_counter() - started
     output = predict_output(task, pipe, shared["x_test"], n_classes)
     save(pipe, Path(folder) / f"{name}.skops")
@@ -185,6 +203,8 @@ def fit_baselines(store: Any, run_id: str, task: str, seed: int, x_train: Any, y
     shared = {"x_train": x_train, "y_fit": y_fit, "x_test": x_test}
     for i, (output, fit_seconds) in pieces.map(fit_one, items, shared, folder, before=before):
         outputs[names[i]], seconds[names[i]] = output, fit_seconds
+        # Saved in the run's folder: let go of the fitted model (a forest's trees) before the next one learns.
+        models[names[i]] = items[i] = None
         if pieces.parallel:
             store.update_run(run_id, phase=f"Fitting {len(names)} baselines at once on {pieces.where}: "
                                            f"{len(outputs)} done", heartbeat_at=time.time())

@@ -161,6 +161,10 @@ FEED_BY_INDEX_BYTES = 32 * 1024 * 1024
 def _feedable(x: Any) -> list[tuple[str | None, np.ndarray]] | None:
     """The arrays of a model input that can be fed by index (a matrix, or a dict of arrays with
     rows first); None for anything else (strings, tensors, images) or for small inputs."""
+    from dlcore.rows import RowMatrix
+
+    if isinstance(x, RowMatrix):  # kept compact: always fed by batches, each written out as it is needed
+        return [(None, x)]
     if isinstance(x, np.ndarray) and x.ndim == 2:
         parts: list[tuple[str | None, np.ndarray]] = [(None, x)]
     elif isinstance(x, dict) and x and all(isinstance(v, np.ndarray) and v.ndim >= 1 and v.dtype != object

@@ -259,3 +259,147 @@ def test_fitting_the_preprocessing_a_column_at_a_time_learns_what_the_training_r
     assert got["flags_"] == ["a", "gaps"] and got["stds_"][3] == 1.0 and len(got["vocab_"]["many"]) == 50
     assert TabularPreprocessor(["a"], ["kind"]).fit(frame).to_dict()["means_"] == \
         TabularPreprocessor(["a"], ["kind"]).fit(frame, rows=np.arange(n)).to_dict()["means_"]
+
+
+def _prepared_alike(a, b):
+    """Two ``Prepared`` of one run: the same rows, split, target and preprocessing, to the bit."""
+    assert (a.task, a.dropped_missing_target, a.warnings) == (b.task, b.dropped_missing_target, b.warnings)
+    for name in ("train", "val", "test", "y", "y_raw"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.pre.to_dict() == b.pre.to_dict() and a.target_enc.to_dict() == b.target_enc.to_dict()
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_reading_the_stored_table_a_column_and_a_block_at_a_time_prepares_what_the_whole_table_did(store, task):
+    """A worker reads the table's Parquet copy a column at a time (the target, then each input
+    for the preprocessing) and a block of rows at a time (to fill the matrix), never whole: the
+    same rows kept (those without a target, or with one that is not a number, left out), split,
+    target and preprocessing, to the last bit, and every block the rows the whole table has."""
+    from dlcore.tables import run as table_run
+    from tests.conftest import regression_frame
+
+    if task == "binary":
+        frame, target = churn_frame(300, seed=5), "churn"
+        frame.loc[::11, target] = None
+    else:
+        frame, target = regression_frame(300, seed=3), "price"
+        frame["price"] = frame["price"].astype(object)
+        frame.loc[::13, "price"] = "n/a"  # not a number: the row is left out of a regression
+        frame.loc[::17, "price"] = None
+    frame.loc[::7, frame.columns[0]] = None
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "t.csv")
+    spec = RunSpec(data=DataSpec(record.id, target, task=task), template="mlp", train=TrainSpec(epochs=1))
+    whole = table_run.prepare(store, spec)
+    table = table_run._open_table(store, record.id)
+    assert isinstance(table, table_run.StoredTable)
+    read = table_run._prepare(store, spec, table)
+    _prepared_alike(whole, read)
+    assert len(read.frame) == len(whole.frame) < 300
+    blocks = list(table_run._blocks(read.frame, whole.pre.columns, 23))
+    assert [start for start, _ in blocks] == list(np.cumsum([0] + [len(b) for _, b in blocks[:-1]]))
+    assert len(blocks) > len(whole.frame) // 23  # read as the file's batches of 23, less the rows left out
+    pd.testing.assert_frame_equal(pd.concat([b for _, b in blocks], ignore_index=True),
+                                  whole.frame[whole.pre.columns])
+    assert table_run._input_defaults(read.frame, read.train, read.pre) == \
+        table_run._input_defaults(whole.frame, whole.train, whole.pre)
+
+
+@pytest.mark.parametrize("template", ["mlp", "mlp_embed"])
+def test_a_compact_matrix_gives_every_model_the_rows_of_the_whole_one(store, monkeypatch, template):
+    """A big table's matrix is kept as numbers and small category codes, each one-hot row
+    written out only when a model reads it (``dlcore.rows.RowMatrix``): forced on a small table,
+    every split's rows, a batch gathered in any order and a block are bit for bit the rows of
+    the whole table transformed at once; the embedding template's numbers and codes too."""
+    from dlcore import kinds
+    from dlcore.rows import RowMatrix
+    from dlcore.tables import run as table_run
+
+    frame = churn_frame(300, seed=5)
+    frame.loc[::7, "tenure"] = None
+    frame.loc[::11, "churn"] = None
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "churn.csv")
+    spec = RunSpec(data=DataSpec(record.id, "churn"), template=template, train=TrainSpec(epochs=1))
+    monkeypatch.setattr(table_run, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(table_run, "COMPACT_BYTES", 0)
+    data = table_run.prepare_inputs(store, "r", spec, store.dataset(record.id), kinds.template(template))
+    prep = table_run.prepare(store, spec)
+    whole = prep.pre.transform(prep.frame)
+    dense = prep.pre.dense(whole)
+    for rows in (data.train, data.val, data.test, data.test[::-3]):
+        got = data.deep_x(rows)
+        if template == "mlp":
+            assert isinstance(got, RowMatrix) and got.shape == dense[rows].shape
+            assert np.asarray(got).dtype == np.float32 and np.array_equal(np.asarray(got), dense[rows])
+            assert np.array_equal(got[[5, 0, 3]], dense[rows][[5, 0, 3]]) and np.array_equal(got[4:9], dense[rows][4:9])
+        else:
+            assert np.array_equal(got["numeric"], whole.numeric[rows])
+            assert all(np.array_equal(got[f"cat_{j}"], whole.codes[rows, j:j + 1]) and got[f"cat_{j}"].dtype == np.int32
+                       for j in range(whole.codes.shape[1]))
+        x = data.baseline_x(rows)
+        assert isinstance(x, RowMatrix) and np.array_equal(np.asarray(x), dense[rows])
+    assert data.result["input_defaults"] == table_run._input_defaults(prep.frame, prep.train, prep.pre)
+
+
+def test_a_run_on_a_compact_matrix_read_by_blocks_scores_the_same_to_the_last_digit(store, monkeypatch):
+    """Every memory-saving path of a big table at once, forced on a small one (the table read a
+    block at a time, the matrix kept compact, Keras fed batches written out from it, baselines
+    fitted on rows written out and predicting by blocks): the scores, every test prediction and
+    every epoch are those of the run with whole arrays, bit for bit (the forest's votes up to
+    the order its threads add them)."""
+    from dlcore import baselines
+    from dlcore.outputs import load_test_outputs
+    from dlcore.tables import run as table_run
+
+    frame = churn_frame(260, seed=7)
+    frame.loc[::9, "churn"] = None
+    record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "churn.csv")
+    results = []
+    for compact in (False, True):
+        if compact:
+            monkeypatch.setattr(table_run, "COMPACT_BYTES", 0)
+            monkeypatch.setattr(table_run, "CHUNK_ROWS", 13)
+            monkeypatch.setattr(baselines, "PREDICT_ROWS", 9)
+        spec = RunSpec(data=DataSpec(record.id, "churn"), template="mlp", train=TrainSpec(epochs=3, batch_size=16))
+        run_id = runner.submit(store, spec, claim=True)
+        runner.execute_run(store, run_id)
+        run = store.run(run_id)
+        assert run.status == "done", run.message
+        results.append(([(r["model"], r["test_score"], r["ci"]) for r in run.result["leaderboard"]["rows"]],
+                        [(e["loss"], e["val_loss"], e["metric"]) for e in store.epochs(run_id)],
+                        load_test_outputs(store, run_id), run.result["input_defaults"]))
+    (board_a, epochs_a, (y_a, out_a, rows_a), defaults_a), (board_b, epochs_b, (y_b, out_b, rows_b), defaults_b) = results
+    assert epochs_a == epochs_b and len(epochs_a) == 3 and defaults_a == defaults_b
+    assert np.array_equal(y_a, y_b) and np.array_equal(rows_a, rows_b) and set(out_a) == set(out_b)
+    assert all(np.array_equal(out_a[m], out_b[m]) for m in out_a if m != "random_forest"), \
+        [m for m in out_a if not np.array_equal(out_a[m], out_b[m])]
+    assert np.allclose(out_a["random_forest"], out_b["random_forest"], rtol=0, atol=1e-12)
+    assert [r for r in board_a if r[0] != "random_forest"] == [r for r in board_b if r[0] != "random_forest"]
+
+
+def test_a_sampled_baseline_handed_its_rows_compact_or_as_float64_learns_what_it_learned_from_float32(tmp_path, monkeypatch):
+    """The baselines of a big table: their training rows written out from the compact matrix
+    (a sample of them for gradient boosting, handed over as float64, the copy it makes anyway;
+    the floor handed no rows at all) give every test prediction bit for bit as the float32
+    matrix handed over whole did."""
+    from dlcore import baselines
+    from dlcore.rows import RowMatrix, dense_rows
+
+    monkeypatch.setattr(baselines, "SAMPLE_ROWS", 300)
+    rng = np.random.default_rng(3)
+    n = 700
+    numbers = rng.normal(size=(n, 3)).astype(np.float32)
+    codes = rng.integers(0, 4, (n, 2)).astype(np.uint8)
+    y = (numbers[:, 0] + (codes[:, 0] == 2) + rng.normal(size=n) > 0.5).astype(np.int64)
+    compact, whole = RowMatrix(numbers, codes, [4, 5]), dense_rows(numbers, codes, [4, 5])
+    train, test = slice(0, 500), slice(500, n)
+    for name in ("dummy", "gradient_boosting", "logistic_regression"):
+        outs = []
+        for x in (whole, compact):
+            pipe = baselines.baselines_for("binary", 0, 500)[name]
+            x_train = x[train] if isinstance(x, np.ndarray) else x.rows(train)
+            x_test = x[test] if isinstance(x, np.ndarray) else x.rows(test)
+            out, _ = baselines.fit_one((name, pipe, "binary", 2, str(tmp_path), 0),
+                                       {"x_train": x_train, "y_fit": y[train], "x_test": x_test})
+            outs.append(out)
+        assert np.array_equal(outs[0], outs[1]), name
+    assert baselines.sample_of("gradient_boosting", 500, 0) is not None  # the sample path was taken

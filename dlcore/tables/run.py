@@ -6,6 +6,7 @@ embedding template).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,13 +14,14 @@ import pandas as pd
 
 from dlcore import base, ready
 from dlcore.errors import DataError
+from dlcore.rows import RowMatrix, release_freed_memory
 from dlcore.spec import RunSpec
 from dlcore.splits import split_indices
 from dlcore.store import DatasetRecord, Store
 from dlcore.tables import profile as tabular
 from dlcore.tables import text
 from dlcore.tables.preprocess import TabularPreprocessor
-from dlcore.tables.reader import load_frame
+from dlcore.tables.reader import load_frame, rebuild_copy
 from dlcore.targets import TargetEncoder
 
 __all__ = ["Prepared", "prepare", "prepare_inputs", "resolve_task", "check", "personal_input_warnings"]
@@ -98,8 +100,12 @@ class Prepared:
 
 
 def prepare(store: Store, spec: RunSpec) -> Prepared:
+    return _prepare(store, spec, load_frame(store, spec.data.dataset_id))
+
+
+def _prepare(store: Store, spec: RunSpec, frame: "pd.DataFrame | StoredTable") -> Prepared:
+    """``prepare`` on a table held whole or read from its Parquet copy a column at a time."""
     data = spec.data
-    frame = load_frame(store, data.dataset_id)
     record = store.dataset(data.dataset_id)
     profile = tabular.profile_of(record)
     if data.target not in frame.columns:
@@ -110,12 +116,12 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
     has_target = frame[data.target].notna() & (frame[data.target].astype("string").str.strip() != "")
     dropped = int((~has_target).sum())
     if dropped or not frame.index.equals(pd.RangeIndex(len(frame))):  # else as it is: a copy is its size again
-        frame = frame.loc[has_target].reset_index(drop=True)
+        frame = _keep_rows(frame, has_target)
     if task == "regression":
         target = pd.to_numeric(frame[data.target], errors="coerce")
         frame = frame.assign(**{data.target: target})  # the other columns are not copied
         if target.isna().any():
-            frame = frame.loc[target.notna()].reset_index(drop=True)
+            frame = _keep_rows(frame, target.notna())
 
     features = list(data.features) if data.features is not None else tabular.usable_features(profile, data.target)
     unknown = [c for c in features if c not in frame.columns]
@@ -152,6 +158,10 @@ def prepare(store: Store, spec: RunSpec) -> Prepared:
 # Rows transformed at a time: the model matrix is filled block by block, so no second copy of
 # the whole table's features is ever held (see ``prepare_inputs``).
 CHUNK_ROWS = 100_000
+# A model matrix at least this big (written out as float32) is kept compact: numbers and
+# category codes, each row's one-hot written out only when a model reads the row
+# (``dlcore.rows.RowMatrix``). A run with a search reads whole arrays and keeps the matrix.
+COMPACT_BYTES = 64 * 1024 * 1024
 
 
 def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetRecord, template: base.Template) -> base.Inputs:
@@ -160,51 +170,61 @@ def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetReco
     The matrix every model reads (one float32 array, shared by the deep model and the
     baselines) holds the training rows first, then validation, then test, each in the order of
     its split: asking for a split's rows gives a view of that block, never a copy, and the same
-    rows in the same order as indexing the table by the split would."""
-    prep = prepare(store, spec)
+    rows in the same order as indexing the table by the split would. It is filled a block of
+    the table's rows at a time, read from the Parquet copy as they are needed (the table is
+    never held whole); a big one is kept compact (``COMPACT_BYTES``)."""
+    prep = _prepare(store, spec, _open_table(store, spec.data.dataset_id))
     pre = prep.pre
     order = np.concatenate([prep.train, prep.val, prep.test])
     position = np.full(len(prep.frame), -1, dtype=np.int64)
     position[order] = np.arange(len(order))
+    n, width = len(order), pre.n_numeric + sum(pre.cardinalities)
     keep_split = template.input_format == "split"  # numbers and codes apart, for embedding templates
-    dense_all: np.ndarray | None = None
-    numeric, codes, texts = [], [], []
-    for start in range(0, len(order), CHUNK_ROWS):
-        rows = order[start:start + CHUNK_ROWS]
-        part = pre.transform(prep.frame.iloc[rows])
-        block = pre.dense(part)
-        if dense_all is None:
-            dense_all = np.empty((len(order), block.shape[1]), dtype=np.float32)
-        dense_all[start:start + len(rows)] = block
-        if keep_split:
-            numeric.append(part.numeric)
-            codes.append(part.codes)
-        if pre.text:
-            texts.append(part.text)
-    if dense_all is None:
-        dense_all = pre.dense(pre.transform(prep.frame.iloc[order]))
-    feat_numeric = np.concatenate(numeric) if numeric else None
-    feat_codes = np.concatenate(codes) if codes else None
-    feat_text = np.concatenate(texts) if texts else None
+    compact = (not pre.text and template.input_format in ("dense", "split") and spec.train.budget is None
+               and n * width * 4 >= COMPACT_BYTES)
+    small_codes = compact and not keep_split and max(pre.cardinalities, default=0) <= 256
+    dense_all = None if compact else np.empty((n, width), dtype=np.float32)
+    feat_numeric = np.empty((n, pre.n_numeric), dtype=np.float32) if compact or keep_split else None
+    feat_codes = (np.empty((n, len(pre.categorical)), dtype=np.uint8 if small_codes else np.int32)
+                  if compact or keep_split else None)
+    feat_text = np.empty((n, len(pre.text)), dtype=object) if pre.text else None
+    for start, block in _blocks(prep.frame, pre.columns, CHUNK_ROWS):
+        part = pre.transform(block)
+        where = position[start:start + len(block)]
+        if dense_all is not None:
+            dense_all[where] = pre.dense(part)
+        if feat_numeric is not None:
+            feat_numeric[where] = part.numeric
+            feat_codes[where] = part.codes
+        if feat_text is not None:
+            feat_text[where] = part.text
     if template.input_format == "text" and not pre.text:
         raise DataError(f"The template {template.title!r} reads free text, and none of the chosen input columns "
                         "holds text; pick a table template (MLP), or add a text column.")
     n_train = len(prep.train)
-    info = base.InputInfo(n_dense=dense_all.shape[1], n_numeric=pre.n_numeric,
+    info = base.InputInfo(n_dense=width, n_numeric=pre.n_numeric,
                           cardinalities=tuple(pre.cardinalities), n_text=len(pre.text),
                           text_vocab=text.vocabularies(feat_text[:n_train]) if pre.text else ())
+    matrix = RowMatrix(feat_numeric, feat_codes, pre.cardinalities) if compact else dense_all
 
-    def at(array: np.ndarray | None, rows: np.ndarray) -> Any:
-        """``rows`` (the table's row numbers) of an array laid out by split: a view for a block."""
-        if array is None:
-            return None
+    def where_of(rows: np.ndarray) -> slice | np.ndarray:
+        """Where ``rows`` (the table's row numbers) lie in the arrays laid out by split: a slice
+        for a block."""
         where = position[rows]
         if len(where) and where[0] >= 0 and where[-1] - where[0] + 1 == len(where) and bool((np.diff(where) == 1).all()):
-            return array[where[0]:where[-1] + 1]
-        return array[where]
+            return slice(int(where[0]), int(where[-1]) + 1)
+        return where
+
+    def at(array: Any, rows: np.ndarray) -> Any:
+        """``rows`` of an array laid out by split: a view for a block (a compact matrix stays compact)."""
+        if array is None:
+            return None
+        if isinstance(array, RowMatrix):
+            return array.rows(where_of(rows))
+        return array[where_of(rows)]
 
     def deep_x(rows: np.ndarray) -> Any:
-        return base.model_inputs(template, info, lambda: at(dense_all, rows), at(feat_numeric, rows),
+        return base.model_inputs(template, info, lambda: at(matrix, rows), at(feat_numeric, rows),
                                  at(feat_codes, rows), at(feat_text, rows))
 
     meta = {"kind": "tabular", "preprocessor": pre.to_dict(), "input_format": template.input_format,
@@ -212,19 +232,112 @@ def prepare_inputs(store: Store, run_id: str, spec: RunSpec, record: DatasetReco
                            "cardinalities": list(info.cardinalities)}}
     result = {"features": {"numeric": pre.numeric, "categorical": pre.categorical, "datetime": pre.datetime},
               "input_defaults": _input_defaults(prep.frame, prep.train, pre)}
-    baseline_x: Any = lambda rows: at(dense_all, rows)  # noqa: E731
+    baseline_x: Any = lambda rows: at(matrix, rows)  # noqa: E731
     offer = None
     if pre.text:
         meta["input_info"]["n_text"] = info.n_text
         result["features"]["text"] = pre.text
         baseline_x = lambda rows: text.baseline_frame(at(dense_all, rows), at(feat_text, rows))  # noqa: E731
-        offer = text.baselines_for(dense_all.shape[1], len(pre.text))
+        offer = text.baselines_for(width, len(pre.text))
     n_rows = len(prep.frame)
     prep.frame = None  # type: ignore[assignment]  # every model reads the matrix from here on
     _release_table_memory()
     return base.Inputs(prep.task, prep.target_enc, prep.train, prep.val, prep.test, prep.y, prep.y_raw, info,
                        deep_x, baseline_x, meta, result, prep.dropped_missing_target,
                        prep.warnings, n_rows, baselines=offer)
+
+
+class StoredTable:
+    """A stored table read from its Parquet copy as it is needed: a column at a time
+    (``table[name]``, the rows kept so far, numbered from 0) or a block of rows at a time
+    (``_blocks``), with the types ``pandas.read_parquet`` gives; the table is never held whole.
+    Stands in for the DataFrame in ``_prepare`` (the few things it asks of one)."""
+
+    def __init__(self, path: Path, keep: np.ndarray | None = None, replaced: dict[str, pd.Series] | None = None) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self._keep, self._replaced = path, keep, dict(replaced or {})
+        self._file = pq.ParquetFile(path)
+        schema = self._file.schema_arrow
+        stored_index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        self.columns = pd.Index([c for c in schema.names if c not in stored_index])
+        self._rows = self._file.metadata.num_rows if keep is None else len(keep)
+        self._last: tuple[str, pd.Series] | None = None  # the column read last (the target is asked for often)
+
+    def __len__(self) -> int:
+        return self._rows
+
+    @property
+    def index(self) -> pd.RangeIndex:
+        return pd.RangeIndex(self._rows)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name in self._replaced:
+            return self._replaced[name]
+        if self._last is None or self._last[0] != name:
+            values = pd.read_parquet(self.path, columns=[name])[name]
+            if self._keep is not None:
+                values = values.iloc[self._keep].reset_index(drop=True)
+            self._last = (name, values)
+        return self._last[1]
+
+    def keep(self, mask: pd.Series | np.ndarray) -> "StoredTable":
+        """The rows where ``mask`` (over this table's rows) is true, numbered afresh from 0."""
+        mask = np.asarray(mask, dtype=bool)
+        rows = np.flatnonzero(mask) if self._keep is None else self._keep[mask]
+        replaced = {k: v[mask].reset_index(drop=True) for k, v in self._replaced.items()}
+        return StoredTable(self.path, rows, replaced)
+
+    def assign(self, **columns: pd.Series) -> "StoredTable":
+        return StoredTable(self.path, self._keep, {**self._replaced, **columns})
+
+    def blocks(self, columns: list[str], size: int) -> Any:
+        """(first row, DataFrame of ``columns``) for the kept rows, about ``size`` at a time, in order."""
+        import pyarrow as pa
+
+        read = [c for c in columns if c not in self._replaced]
+        kept = None
+        if self._keep is not None:
+            kept = np.zeros(self._file.metadata.num_rows, dtype=bool)
+            kept[self._keep] = True
+        metadata = self._file.schema_arrow.metadata
+        first = seen = 0
+        for batch in self._file.iter_batches(batch_size=size, columns=read):
+            part = pa.Table.from_batches([batch]).replace_schema_metadata(metadata).to_pandas()
+            if kept is not None:
+                part = part.loc[kept[seen:seen + len(part)]].reset_index(drop=True)
+            seen += batch.num_rows
+            for name, values in self._replaced.items():
+                if name in columns:
+                    part[name] = values.iloc[first:first + len(part)].to_numpy()
+            yield first, part[list(columns)]
+            first += len(part)
+
+
+def _keep_rows(frame: "pd.DataFrame | StoredTable", mask: pd.Series) -> "pd.DataFrame | StoredTable":
+    if isinstance(frame, StoredTable):
+        return frame.keep(mask)
+    return frame.loc[mask].reset_index(drop=True)
+
+
+def _blocks(frame: "pd.DataFrame | StoredTable", columns: list[str], size: int) -> Any:
+    """(first row, the rows' ``columns``) of a table, ``size`` rows at a time, in order."""
+    if isinstance(frame, StoredTable):
+        yield from frame.blocks(columns, size)
+        return
+    for start in range(0, len(frame), size):
+        yield start, frame.iloc[start:start + size]
+
+
+def _open_table(store: Store, dataset_id: str) -> "pd.DataFrame | StoredTable":
+    """A stored table as ``load_frame`` gives it, but read from its Parquet copy only as needed
+    (a table uploaded to this process and still being written is held already: that one)."""
+    store.dataset(dataset_id)  # a clear NotFoundError first
+    held = ready.fresh(dataset_id)
+    if held is not None:
+        return held
+    ready.wait(store, dataset_id, rebuild_copy)
+    return StoredTable(store.dataset_dir(dataset_id) / "data.parquet")
 
 
 def _release_table_memory() -> None:
@@ -236,6 +349,7 @@ def _release_table_memory() -> None:
         pa.default_memory_pool().release_unused()
     except (ImportError, AttributeError):
         pass
+    release_freed_memory()
 
 
 def _input_defaults(frame: pd.DataFrame, rows: np.ndarray, pre: TabularPreprocessor) -> dict[str, Any]:
