@@ -78,11 +78,13 @@ def _check(session: Session, others: list[Session]) -> None:
                 session.seen_foreign.append(mark)
 
 
-def _time_pages(browser: object, url: str, run_id: str, reps: int) -> dict[str, float]:
-    """Median seconds from navigation to the page's own text on screen, in a fresh context."""
+def _time_pages(browser: object, url: str, run_id: str, reps: int, first: int = 0) -> dict[str, float]:
+    """Median seconds from navigation to the page's own text on screen, in a fresh context;
+    the pages in turn, starting with ``PAGES[first]``."""
     times: dict[str, list[float]] = {key: [] for key, _ in PAGES}
+    order = PAGES[first % len(PAGES):] + PAGES[:first % len(PAGES)]
     for _ in range(reps):
-        for key, marker in PAGES:
+        for key, marker in order:
             context = browser.new_context(viewport={"width": 1400, "height": 1800})
             page = context.new_page()
             query = f"?run={run_id}" if key == "compare" else ""
@@ -156,7 +158,8 @@ def _browse(pages: list, url: str, run_id: str, step: int) -> None:
 
 
 def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
-             home: Path | None = None, say=print, browsing: int = 0, profile: str | None = None) -> dict:
+             home: Path | None = None, say=print, browsing: int = 0, profile: str | None = None,
+             rotate: bool = False) -> dict:
     """Drive ``sessions`` browsers against one server; return what happened, with figures
     (``reps=0``: no page timing, only the isolation and the runs finishing)."""
     import playwright.sync_api as playwright
@@ -219,7 +222,7 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
                 if running >= min(2, workers) and len(busy) < reps:
                     if cpu_from is None:
                         cpu_from, busy_from = cpu_by_part(server.proc.pid), time.monotonic()
-                    busy.append(_time_pages(browser, server.url, warm.run_id, 1))
+                    busy.append(_time_pages(browser, server.url, warm.run_id, 1, first=len(busy) if rotate else 0))
                     cpu_to, busy_to = cpu_by_part(server.proc.pid), time.monotonic()
                     result["busy_load_average"] = os.getloadavg()[0]
                 if all(s in ("done", "stopped", "failed", "interrupted") for s in states):
@@ -256,9 +259,12 @@ def main() -> None:
                         help="more sessions that open page after page while the runs train")
     parser.add_argument("--profile", default=None,
                         help="a folder: the server's every script run profiled there (bench/timed_server.py)")
+    parser.add_argument("--rotate", action="store_true",
+                        help="time the busy pages in a turning order (Home first, then Runs first, ...): the page "
+                             "timed first meets the browsing sessions' page loads, which start just before it")
     args = parser.parse_args()
     out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps, browsing=args.browsing,
-                   profile=args.profile)
+                   profile=args.profile, rotate=args.rotate)
     print(f"\n{out['sessions']} sessions watching their runs, {args.browsing} browsing, {out['workers']} training "
           f"workers: runs {out['statuses']}")
     print(f"all runs finished {out['all_seconds']:.0f}s after the first submit; {out['checks']} page checks, "
