@@ -15,6 +15,7 @@ the render times are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -77,11 +78,13 @@ def _check(session: Session, others: list[Session]) -> None:
                 session.seen_foreign.append(mark)
 
 
-def _time_pages(browser: object, url: str, run_id: str, reps: int) -> dict[str, float]:
-    """Median seconds from navigation to the page's own text on screen, in a fresh context."""
+def _time_pages(browser: object, url: str, run_id: str, reps: int, first: int = 0) -> dict[str, float]:
+    """Median seconds from navigation to the page's own text on screen, in a fresh context;
+    the pages in turn, starting with ``PAGES[first]``."""
     times: dict[str, list[float]] = {key: [] for key, _ in PAGES}
+    order = PAGES[first % len(PAGES):] + PAGES[:first % len(PAGES)]
     for _ in range(reps):
-        for key, marker in PAGES:
+        for key, marker in order:
             context = browser.new_context(viewport={"width": 1400, "height": 1800})
             page = context.new_page()
             query = f"?run={run_id}" if key == "compare" else ""
@@ -91,6 +94,58 @@ def _time_pages(browser: object, url: str, run_id: str, reps: int) -> dict[str, 
             times[key].append(time.perf_counter() - started)
             context.close()
     return {key: statistics.median(values) for key, values in times.items()}
+
+
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """Every process: its parent, its name, and the CPU seconds it and its reaped children used."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        # utime, stime, cutime, cstime are fields 14-17 of stat; ``fields`` starts at field 3.
+        out[int(entry)] = (int(fields[1]), name, sum(int(v) for v in fields[11:15]) / tick)
+    return out
+
+
+def _machine_busy() -> float:
+    """CPU seconds every process of the machine has used (all users, all sessions)."""
+    values = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
+def cpu_by_part(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of this bench's parts: the Streamlit server, its workers (the training
+    and scoring processes it started), the browser (Chromium and Playwright's driver), this
+    script; and the whole machine, other users' work included. A process that ended counts in
+    the one that reaped it, so differences between two readings are the work done between."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(root: int) -> list[int]:
+        found, todo = [], [root]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
+
+    workers = [pid for pid in tree(server_pid) if pid != server_pid]
+    ours = tree(os.getpid())
+    browser = [pid for pid in ours if pid not in workers and pid != server_pid and pid != os.getpid()]
+    seconds = {part: sum(table[pid][2] for pid in pids if pid in table)
+               for part, pids in (("server", [server_pid]), ("workers", workers), ("browser", browser),
+                                  ("bench script", [os.getpid()]))}
+    seconds["whole machine"] = _machine_busy()
+    return seconds
 
 
 def _browse(pages: list, url: str, run_id: str, step: int) -> None:
@@ -103,7 +158,8 @@ def _browse(pages: list, url: str, run_id: str, step: int) -> None:
 
 
 def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
-             home: Path | None = None, say=print, browsing: int = 0, profile: str | None = None) -> dict:
+             home: Path | None = None, say=print, browsing: int = 0, profile: str | None = None,
+             rotate: bool = False) -> dict:
     """Drive ``sessions`` browsers against one server; return what happened, with figures
     (``reps=0``: no page timing, only the isolation and the runs finishing)."""
     import playwright.sync_api as playwright
@@ -134,6 +190,7 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
                 while store.run(warm.run_id).status not in ("done", "failed"):
                     time.sleep(0.5)
                 result["idle"] = _time_pages(browser, server.url, warm.run_id, reps)
+                result["idle_load_average"] = os.getloadavg()[0]
                 say(f"idle server: {result['idle']}")
 
             people = [Session(f"target_{k}") for k in range(sessions)]
@@ -152,6 +209,7 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
             lookers = [browser.new_context(viewport={"width": 1400, "height": 1800}).new_page() for _ in range(browsing)]
             busy: list[dict[str, float]] = []
             step = 0
+            cpu_from, busy_from, cpu_to, busy_to = None, 0.0, None, 0.0
             deadline = time.monotonic() + 1800
             while time.monotonic() < deadline:
                 states = [store.run(p.run_id).status for p in people]
@@ -162,7 +220,11 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
                     _browse(lookers, server.url, warm.run_id or people[0].run_id, step)
                     step += 1
                 if running >= min(2, workers) and len(busy) < reps:
-                    busy.append(_time_pages(browser, server.url, warm.run_id, 1))
+                    if cpu_from is None:
+                        cpu_from, busy_from = cpu_by_part(server.proc.pid), time.monotonic()
+                    busy.append(_time_pages(browser, server.url, warm.run_id, 1, first=len(busy) if rotate else 0))
+                    cpu_to, busy_to = cpu_by_part(server.proc.pid), time.monotonic()
+                    result["busy_load_average"] = os.getloadavg()[0]
                 if all(s in ("done", "stopped", "failed", "interrupted") for s in states):
                     break
                 time.sleep(1.0)
@@ -170,6 +232,8 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
             result["all_seconds"] = time.perf_counter() - submitted
             if busy:
                 result["busy"] = {key: statistics.median(b[key] for b in busy) for key, _ in PAGES}
+                result["busy_cpu"] = {part: cpu_to[part] - cpu_from[part] for part in cpu_to}
+                result["busy_wall"] = busy_to - busy_from
             for person in people:  # the finished page, once more
                 person.page.reload()
                 person.page.get_by_text("See the leaderboard and charts").wait_for(timeout=120_000)
@@ -195,13 +259,26 @@ def main() -> None:
                         help="more sessions that open page after page while the runs train")
     parser.add_argument("--profile", default=None,
                         help="a folder: the server's every script run profiled there (bench/timed_server.py)")
+    parser.add_argument("--rotate", action="store_true",
+                        help="time the busy pages in a turning order (Home first, then Runs first, ...): the page "
+                             "timed first meets the browsing sessions' page loads, which start just before it")
     args = parser.parse_args()
     out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps, browsing=args.browsing,
-                   profile=args.profile)
+                   profile=args.profile, rotate=args.rotate)
     print(f"\n{out['sessions']} sessions watching their runs, {args.browsing} browsing, {out['workers']} training "
           f"workers: runs {out['statuses']}")
     print(f"all runs finished {out['all_seconds']:.0f}s after the first submit; {out['checks']} page checks, "
           f"another session's data seen: {sum(len(v) for v in out['foreign'].values())} times")
+    if out.get("busy_cpu"):
+        wall, cores = out["busy_wall"], len(os.sched_getaffinity(0))
+        print(f"while the busy pages were timed ({wall:.0f} s wall, {cores} cores = {wall * cores:.0f} CPU-s; "
+              f"load average {out['busy_load_average']:.1f}), CPU seconds used by:")
+        parts = out["busy_cpu"]
+        others = parts["whole machine"] - sum(v for k, v in parts.items() if k != "whole machine")
+        for part, used in [*parts.items(), ("other users' work", others)]:
+            print(f"  {part:18} {used:7.1f} s  ({used / wall:4.2f} cores)")
+    if "idle_load_average" in out:
+        print(f"load average after the idle timings {out['idle_load_average']:.1f}")
     print(f"{'page':10} {'idle (s)':>9} {'2 training (s)':>15} {'ratio':>6}")
     for key, _ in PAGES:
         idle, busy = out["idle"][key], out.get("busy", {}).get(key, float("nan"))

@@ -91,11 +91,28 @@ def secrets_path() -> Path:
     return Path(os.environ.get("DLCORE_SECRETS", ".streamlit/secrets.toml"))
 
 
+_secrets_read: tuple[bytes, dict] | None = None  # (the file's bytes, what they say): see _secrets
+
+
 def _secrets() -> dict:
+    """The secrets file's settings, parsed again only when its bytes change: every page render
+    and many access checks ask, and parsing the TOML each time cost more than the check itself.
+    Keyed by the content, not the modification time, so a file rewritten within the same clock
+    tick is never read stale. The caller must not modify the dict."""
+    global _secrets_read
     try:
-        return tomllib.loads(secrets_path().read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        raw = secrets_path().read_bytes()
+    except OSError:
         return {}
+    held = _secrets_read
+    if held is not None and held[0] == raw:
+        return held[1]
+    try:
+        value = tomllib.loads(raw.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        value = {}
+    _secrets_read = (raw, value)
+    return value
 
 
 def team_mode() -> bool:

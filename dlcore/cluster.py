@@ -69,7 +69,7 @@ CONNECT_TIMEOUT = 3.0
 RETRY_CONNECT_SECONDS = 5.0
 TOUCH_SECONDS = 5.0
 SWEEP_SECONDS = 30.0
-NICENESS = 10  # as the local workers (dlcore.jobs.WORKER_NICENESS), without importing them on every node
+NICENESS = 10  # the default of DLCORE_WORKER_NICE, as the local workers (dlcore.jobs.WORKER_NICENESS)
 
 
 def _ray() -> Any:
@@ -314,8 +314,10 @@ def _start_piece() -> None:
     global _niced
     if not _niced:
         _niced = True
+        from dlcore import config
+
         try:
-            os.nice(NICENESS)
+            os.nice(config.worker_nice())  # DLCORE_WORKER_NICE, as the local workers
         except OSError:
             pass
 

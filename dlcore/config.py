@@ -18,6 +18,8 @@ __all__ = [
     "ray_cpus",
     "ray_resources",
     "ray_dashboard",
+    "worker_nice",
+    "worker_threads",
 ]
 
 EXECUTORS = ("local", "ray")
@@ -112,3 +114,46 @@ def ray_resources() -> dict[str, float]:
 def ray_dashboard() -> bool:
     """Whether a local Ray started for the app serves its dashboard: ``$DLCORE_RAY_DASHBOARD=1`` (default off)."""
     return os.environ.get("DLCORE_RAY_DASHBOARD", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+WORKER_NICE = 10  # the default: the app's workers yield the CPU to the server's page views
+
+
+def worker_nice() -> int:
+    """How far below the web server's priority the app's workers (and Ray tasks) run:
+    ``$DLCORE_WORKER_NICE``, 0 to 19 (default 10; 0 runs them at the server's priority). While
+    training fills every core, a page still draws promptly: training yields the moments the
+    server needs and takes the rest."""
+    from dlcore.errors import SpecError
+
+    raw = os.environ.get("DLCORE_WORKER_NICE", str(WORKER_NICE)).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 19:
+        raise SpecError(f"DLCORE_WORKER_NICE is {raw!r}; set it to a whole number from 0 (the server's "
+                        "priority) to 19 (the lowest), e.g. 10.")
+    return value
+
+
+def worker_threads(n_train: int) -> int | None:
+    """Threads one worker's TensorFlow and numeric libraries (BLAS, OpenMP, joblib) may use:
+    ``$DLCORE_WORKER_THREADS``, else the machine's cores shared among the ``n_train`` training
+    workers, so that workers training at once never ask for more threads than there are cores.
+    None when that is every core (one worker: the libraries' own default)."""
+    from dlcore.errors import SpecError
+
+    raw = os.environ.get("DLCORE_WORKER_THREADS", "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise SpecError(f"DLCORE_WORKER_THREADS is {raw!r}; set it to a positive whole number of "
+                            "threads, e.g. 2, or leave it unset to share the cores among the workers.")
+        return value
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = max(1, cores // max(1, n_train))
+    return None if share >= cores else share

@@ -11,6 +11,7 @@ hands every job to a Ray cluster (``dlcore.cluster``); the store stays the recor
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -32,7 +33,7 @@ __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "sub
 
 log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
-WORKER_NICENESS = 10  # the app's own workers yield the CPU to the server's page views
+WORKER_NICENESS = 10  # the default of DLCORE_WORKER_NICE (config.worker_nice)
 
 
 def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str) -> str:
@@ -195,11 +196,30 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
             time.sleep(poll)
 
 
-def _lower_priority() -> None:
-    """Run a worker below the web server's priority: while training fills every core, pages
-    still draw promptly (training only yields the moments the server needs)."""
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
+def _lower_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Run a worker below the web server's priority (``DLCORE_WORKER_NICE``): while training
+    fills every core, pages still draw promptly (training only yields the moments the server needs)."""
+    if niceness:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
+
+
+# The settings TensorFlow, the BLAS libraries, OpenMP (scikit-learn's gradient boosting) and
+# joblib (its forests) read for their thread counts; one the server was started with is kept.
+THREAD_SETTINGS = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                   "LOKY_MAX_CPU_COUNT")
+
+
+def worker_environment(n_train: int) -> dict[str, str]:
+    """What a worker of a pool of ``n_train`` trainers gets in its environment besides the
+    server's: its share of the cores as every library's thread count (``DLCORE_WORKER_THREADS``),
+    so two runs training at once do not each start a thread per core and crowd out the server."""
+    from dlcore import config
+
+    threads = config.worker_threads(n_train)
+    if threads is None:
+        return {}
+    return {name: str(threads) for name in THREAD_SETTINGS if name not in os.environ}
 
 
 class LocalPool:
@@ -240,7 +260,10 @@ class LocalPool:
                     self.procs[name] = self._start(kind, name)
 
     def _start(self, kind: str, name: str) -> subprocess.Popen:
-        env = dict(os.environ, DLCORE_HOME=str(self.home), TF_CPP_MIN_LOG_LEVEL="2", DLCORE_EXECUTOR=self.executor)
+        from dlcore import config
+
+        env = dict(os.environ, DLCORE_HOME=str(self.home), TF_CPP_MIN_LOG_LEVEL="2", DLCORE_EXECUTOR=self.executor,
+                   **worker_environment(self.n_train))
         if self.database_url:
             env["DLCORE_DATABASE_URL"] = self.database_url
         logs = self.home / "logs"
@@ -250,7 +273,7 @@ class LocalPool:
                 [sys.executable, "-m", "dlcore", "worker", *(["--only", kind] if kind != "ray" else []),
                  "--parent", str(os.getpid())],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=_lower_priority,
+                cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=functools.partial(_lower_priority, config.worker_nice()),
             )
         threading.Thread(target=self._watch, args=(proc,), daemon=True, name=f"watch-{name}").start()
         return proc

@@ -42,7 +42,7 @@ from dlcore import access, config
 from dlcore.access import LOCAL_WORKSPACE, Actor
 from dlcore.errors import AccessError, NotFoundError, SpecError, StoreError
 
-__all__ = ["Store", "DatasetRecord", "RunRecord", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id",
+__all__ = ["Store", "DatasetRecord", "RunRecord", "RunRow", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id",
            "atomic_write", "this_worker", "display_url"]
 
 RUN_STATUSES = ("queued", "running", "done", "stopped", "cancelled", "failed", "interrupted")
@@ -307,6 +307,27 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunRow:
+    """What a list of runs shows of one run (``Store.list_run_rows``): its record without the
+    spec, the library versions and the result, of which only the deep model's verdict is kept."""
+
+    id: str
+    dataset_id: str
+    status: str
+    template: str
+    target: str
+    metric: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    test_score: float | None
+    outcome: str | None  # the first verdict's outcome ("better", ...); None before there is one
+
+    duration = RunRecord.duration
+
+
+@dataclass(frozen=True)
 class ScoringRecord:
     id: str
     run_id: str
@@ -394,6 +415,9 @@ class Store:
     # Unbound: the system (workers, administration). ``as_actor`` binds a copy to a user.
     actor: Actor | None = None
     workspace_id: str | None = None
+    # ``remembering_roles``: each (user, workspace) role asked once while this copy lives (one page
+    # render); None asks the database every time.
+    _roles: dict | None = None
 
     def __init__(self, url: str, home: Path) -> None:
         self.url = url
@@ -644,6 +668,27 @@ class Store:
             query = query.where(runs.c.status.in_(statuses))
         with self.engine.connect() as conn:
             return [RunRecord.from_row(r) for r in conn.execute(query)]
+
+    def list_run_rows(self, dataset_id: str | None = None, limit: int = 200,
+                      statuses: tuple[str, ...] | None = None) -> list[RunRow]:
+        """The runs ``list_runs`` gives, reading only what a list of runs shows (``RunRow``): the
+        spec and the versions are not read, and of the result only the verdict is kept."""
+        shown = [runs.c[name] for name in RunRow.__dataclass_fields__ if name != "outcome"]
+        query = sa.select(*shown, runs.c.result_json).order_by(runs.c.created_at.desc()).limit(limit)
+        if self.actor is not None:
+            query = query.where(runs.c.workspace_id == self.workspace_id)
+        if dataset_id:
+            query = query.where(runs.c.dataset_id == dataset_id)
+        if statuses:
+            query = query.where(runs.c.status.in_(statuses))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for row in rows:
+            m = dict(row._mapping)
+            verdicts = ((_loads(m.pop("result_json")) or {}).get("leaderboard") or {}).get("verdicts") or []
+            out.append(RunRow(**m, outcome=verdicts[0].get("outcome") if verdicts else None))
+        return out
 
     def update_run(self, run_id: str, **values: Any) -> None:
         for key in ("result", "versions"):
@@ -930,6 +975,19 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)).scalar_one()
 
+    def remembering_roles(self) -> "Store":
+        """A copy of this store that asks each (user, workspace) role once, for one page render:
+        a render checks access on every read (a dozen checks of the same workspace, one query
+        each). Meant to live only as long as the render, so a role changed by someone else is
+        seen at the next one; a change made through this copy forgets what it remembered."""
+        bound = copy.copy(self)
+        bound._roles = {}
+        return bound
+
+    def _forget_roles(self) -> None:
+        if self._roles is not None:
+            self._roles.clear()
+
     def role_of(self, actor: Actor | None, workspace_id: str | None) -> str | None:
         """``actor``'s role in a workspace (None: not a member). The system owns everything; an
         administrator owns every shared workspace (not another user's personal one)."""
@@ -937,6 +995,15 @@ class Store:
             return None
         if actor is None:
             return "owner"
+        memo = self._roles
+        if memo is None:
+            return self._ask_role(actor, workspace_id)
+        key = (actor.email.lower(), workspace_id)
+        if key not in memo:
+            memo[key] = self._ask_role(actor, workspace_id)
+        return memo[key]
+
+    def _ask_role(self, actor: Actor, workspace_id: str) -> str | None:
         with self.engine.connect() as conn:
             role = conn.execute(sa.select(members.c.role).where(
                 members.c.workspace_id == workspace_id, members.c.email == actor.email.lower())).scalar()
@@ -1027,6 +1094,7 @@ class Store:
                                                      added_at=now, added_by=email))
         except sa.exc.IntegrityError:
             raise SpecError(f"There is already a workspace named {name!r} on this server: pick another name.") from None
+        self._forget_roles()
         self.log("create_workspace", workspace_id, "workspace", workspace_id, name)
         return workspace_id
 
@@ -1057,6 +1125,7 @@ class Store:
                                                      added_at=time.time(), added_by=self._email()))
             conn.execute(access_requests.update().where(access_requests.c.workspace_id == workspace_id,
                                                         access_requests.c.email == email).values(status="granted"))
+        self._forget_roles()
         self.log("add_member", workspace_id, "member", email, role)
 
     def remove_member(self, workspace_id: str, email: str) -> None:
@@ -1067,6 +1136,7 @@ class Store:
             raise SpecError(f"{email} is the last owner of this workspace: add another owner first.")
         with self.engine.begin() as conn:
             conn.execute(members.delete().where(members.c.workspace_id == workspace_id, members.c.email == email))
+        self._forget_roles()
         self.log("remove_member", workspace_id, "member", email)
 
     def _require_member_change(self, workspace_id: str) -> None:

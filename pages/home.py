@@ -34,7 +34,7 @@ for start in range(0, len(STEPS), PER_ROW):
             urls.link(key, f"Go to {urls.PAGES[key].title}")
 
 st.subheader("Latest runs")
-runs = common.store().list_runs(limit=8)
+runs = common.store().list_run_rows(limit=8)
 if runs:
     views.runs_table(runs)
     urls.link("runs", "All runs")

@@ -11,7 +11,7 @@ st.title("Runs")
 store = common.store()
 status = st.segmented_control("Show", ["all", "queued", "running", "done", "stopped", "cancelled", "failed", "interrupted"],
                               default="all", format_func=lambda s: "all" if s == "all" else common.status_label(s))
-runs = store.list_runs(limit=500, statuses=None if status in (None, "all") else (status,))
+runs = store.list_run_rows(limit=500, statuses=None if status in (None, "all") else (status,))
 if not runs:
     st.info("No runs to show. Train a model to see it here.")
     urls.link("train", "Go to Train")

@@ -75,7 +75,7 @@ if goal == "forecast":
     if forecast_spec is not None:
         with common.guard():
             urls.open_run(runner.submit(store, forecast_spec))
-    previous = store.list_runs(dataset_id=dataset_id, limit=10)
+    previous = store.list_run_rows(dataset_id=dataset_id, limit=10)
     if previous:
         st.subheader("Runs on this data")
         views.runs_table(previous)
@@ -209,7 +209,7 @@ if submitted:
             store.set_dataset_target(dataset_id, target, task)
         urls.open_run(new_run)
 
-previous = store.list_runs(dataset_id=dataset_id, limit=10)
+previous = store.list_run_rows(dataset_id=dataset_id, limit=10)
 if previous:
     st.subheader("Runs on this data")
     views.runs_table(previous)

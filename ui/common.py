@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import weakref
 from typing import Iterator
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dlcore import access, config
 from dlcore.access import Actor
@@ -46,10 +48,30 @@ def store() -> Store:
     key = (who.email, st.session_state.get(WORKSPACE_KEY))
     bound = st.session_state.get("_dlcore_store")
     if bound is None or bound[0] != key or bound[1].engine is not server_store().engine:
-        bound = (key, server_store().as_actor(who, key[1]))
+        chosen = server_store().as_actor(who, key[1])
+        # Kept under the workspace it settled on (None asks for the last one used), which is what
+        # the sidebar's key says from now on: the next call of this render finds it.
+        bound = ((who.email, chosen.workspace_id), chosen)
         st.session_state["_dlcore_store"] = bound
         st.session_state[WORKSPACE_KEY] = bound[1].workspace_id
-    return bound[1]
+    return _for_this_render(bound[1])
+
+
+def _for_this_render(bound: Store) -> Store:
+    """``bound``, remembering each access check's role until this script run ends (a page or a
+    fragment's rerun): a render reads many records of the same workspace, each read checked.
+    The next run asks the database again, so a role changed meanwhile counts at once."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    # Streamlit makes this object anew at the start of every script run (page or fragment) and
+    # nowhere else: a weak reference to it names the run without a counter of our own.
+    run = getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
+    if run is None:
+        return bound
+    held = st.session_state.get("_dlcore_render")
+    if held is None or held[0]() is not run or held[1] is not bound:
+        held = (weakref.ref(run), bound, bound.remembering_roles())
+        st.session_state["_dlcore_render"] = held
+    return held[2]
 
 
 WORKSPACE_KEY = "dlcore-workspace"

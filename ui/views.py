@@ -9,7 +9,7 @@ import streamlit as st
 
 from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError, NotFoundError
-from dlcore.store import RunRecord
+from dlcore.store import RunRecord, RunRow
 from ui import common, urls
 
 __all__ = ["runs_table", "leaderboard_frame", "leaderboard_config", "metric_meaning", "metric_title", "score_text",
@@ -52,8 +52,8 @@ def score_text(value: float | None) -> str:
     return formats.number(value)
 
 
-def runs_table(runs: list[RunRecord]) -> None:
-    """A table of runs, each linking to its page."""
+def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
+    """A table of runs, each linking to its page (``Store.list_run_rows`` reads only what it shows)."""
     found = common.store().dataset_names(r.dataset_id for r in runs)
     names = {r.dataset_id: found.get(r.dataset_id, r.dataset_id) for r in runs}  # a removed dataset: its id
     rows = []
@@ -98,8 +98,10 @@ OUTCOME_WORDS = {
 }
 
 
-def _outcome(run: RunRecord) -> str:
+def _outcome(run: RunRecord | RunRow) -> str:
     """The verdict of a finished run's deep model, in a word or three."""
+    if isinstance(run, RunRow):
+        return OUTCOME_WORDS.get(run.outcome or "", "-")
     verdicts = (run.result or {}).get("leaderboard", {}).get("verdicts") or []
     return OUTCOME_WORDS.get(verdicts[0]["outcome"], "-") if verdicts else "-"
 
