@@ -113,6 +113,19 @@ def _predict_all(task: str, model: Pipeline, x: np.ndarray, n_classes: int) -> n
     return full
 
 
+def small_table_threads(n_rows: int) -> Any:
+    """OpenMP on one thread while fitting on a small table: gradient boosting's threads spin-wait,
+    which on a busy 2-core machine made one fit on 344 rows take 8-12 s instead of 0.3 s
+    (``bench/automl.py``; the search and the backtest do the same)."""
+    import contextlib
+
+    if n_rows > 20_000:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="openmp")
+
+
 def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
     """One baseline of a run, a piece the run may hand to another node (``dlcore.fanout``):
     ``item`` is (name, unfitted pipeline, task, n_classes, the run's folder); ``shared`` holds
@@ -123,10 +136,11 @@ def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, flo
     name, pipe, task, n_classes, folder = item[:5]
     started = time.perf_counter()
     rows = sample_of(name, len(shared["x_train"]), item[5]) if len(item) > 5 else None
-    if rows is None:
-        pipe.fit(shared["x_train"], shared["y_fit"])
-    else:
-        pipe.fit(shared["x_train"][rows], shared["y_fit"][rows])
+    with small_table_threads(len(shared["x_train"])):
+        if rows is None:
+            pipe.fit(shared["x_train"], shared["y_fit"])
+        else:
+            pipe.fit(shared["x_train"][rows], shared["y_fit"][rows])
     fit_seconds = time.perf_counter() - started
     output = predict_output(task, pipe, shared["x_test"], n_classes)
     save(pipe, Path(folder) / f"{name}.skops")
