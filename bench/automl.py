@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -301,8 +302,8 @@ def main() -> None:
     print(f"\nload average at end: {os.getloadavg()}")
     for table, res in results.items():
         print(f"\n{table}: medians of {args.reps}")
-        fastest = min((statistics.median(r["seconds"] for r in runs), name) for name, runs in res.items()
-                      if name.startswith("AutoGluon") and "default" in name)
+        fastest = min(((statistics.median(r["seconds"] for r in runs), name) for name, runs in res.items()
+                       if name.startswith("AutoGluon") and "default" in name), default=(math.nan, "none run"))
         print(f"  reference: the fastest AutoGluon default, {fastest[1]} {fastest[0]:.1f} s")
         for name, runs in res.items():
             sec = statistics.median(r["seconds"] for r in runs)
