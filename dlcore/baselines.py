@@ -125,6 +125,19 @@ def _predict_all(task: str, model: Pipeline, x: np.ndarray, n_classes: int) -> n
     return full
 
 
+def small_table_threads(n_rows: int) -> Any:
+    """OpenMP on one thread while fitting on a small table: gradient boosting's threads spin-wait,
+    which on a busy 2-core machine made one fit on 344 rows take 8-12 s instead of 0.3 s
+    (``bench/automl.py``; the search and the backtest do the same)."""
+    import contextlib
+
+    if n_rows > 20_000:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="openmp")
+
+
 def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
     """One baseline of a run, a piece the run may hand to another node (``dlcore.fanout``):
     ``item`` is (name, unfitted pipeline, task, n_classes, the run's folder); ``shared`` holds
@@ -137,14 +150,15 @@ def fit_one(item: tuple, shared: dict[str, np.ndarray]) -> tuple[np.ndarray, flo
     started = time.perf_counter()
     rows = sample_of(name, len(shared["x_train"]), item[5]) if len(item) > 5 else None
     x = shared["x_train"]
-    if rows is not None and name in FLOAT64_INSIDE:
-        pipe.fit(np.asarray(x[rows], dtype=np.float64), shared["y_fit"][rows])  # its own copy, made once
-    elif rows is not None:
-        pipe.fit(x[rows], shared["y_fit"][rows])
-    elif isinstance(x, RowMatrix) and not isinstance(pipe[-1], (DummyClassifier, DummyRegressor)):
-        pipe.fit(np.asarray(x), shared["y_fit"])  # written out whole (the floor reads only the target and the rows' count)
-    else:
-        pipe.fit(x, shared["y_fit"])
+    with small_table_threads(len(x)):
+        if rows is not None and name in FLOAT64_INSIDE:
+            pipe.fit(np.asarray(x[rows], dtype=np.float64), shared["y_fit"][rows])  # its own copy, made once
+        elif rows is not None:
+            pipe.fit(x[rows], shared["y_fit"][rows])
+        elif isinstance(x, RowMatrix) and not isinstance(pipe[-1], (DummyClassifier, DummyRegressor)):
+            pipe.fit(np.asarray(x), shared["y_fit"])  # written out whole (the floor reads only the target and the rows' count)
+        else:
+            pipe.fit(x, shared["y_fit"])
     fit_seconds = time.perf_counter() - started
     output = predict_output(task, pipe, shared["x_test"], n_classes)
     save(pipe, Path(folder) / f"{name}.skops")

@@ -157,6 +157,10 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
     store.check_home()  # a machine that does not see the store's data folder takes no jobs
     import tensorflow  # noqa: F401  (paid here once, not on the first run's clock)
 
+    if "train" in kinds and os.environ.get("DLCORE_WARMUP", "1") != "0":
+        from dlcore.warmup import warm_up
+
+        say(f"worker {os.getpid()} warmed up in {warm_up():.1f} s (Keras trace, scikit-learn pools, skops)")
     say(f"worker {os.getpid()} ready ({', '.join(kinds)})")
     last_sweep = 0.0
     while True:

@@ -40,7 +40,7 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["search_lines", "folds_used_words", "run_searched", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
+__all__ = ["search_lines", "folds_used_words", "run_searched", "converged", "ended_words", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
            "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
@@ -53,6 +53,12 @@ PRUNE_AFTER_EPOCHS = 5
 TRIAL_SHARE = 0.2  # one trial may take this share of the budget (10 s at least)
 FIRST_TRIAL_SHARE = 0.6  # the first deep trial may run until this share of the budget
 FIT_OVERHEAD = 1.0
+# The deep search has converged, and ends before its time is up, once it has had at least
+# CONVERGED_MIN_TRIALS trials and its best validation score has not improved in the last
+# CONVERGED_PATIENCE of them (or in the last half of them, whichever is more): on a small table the
+# analyst gets the verdict in a fraction of the budget instead of waiting for more of the same.
+CONVERGED_MIN_TRIALS = 8
+CONVERGED_PATIENCE = 5
 FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest  # seconds to build, compile and trace a fresh model before its first epoch
 
 SEARCH_SPACE_WORDS = {
@@ -429,6 +435,33 @@ def _lr_schedule_fixed(schedule: str, best_epoch: int) -> list[Any]:
     return [keras.callbacks.LearningRateScheduler(lambda e, lr: lr * 0.5 if e >= half and e % half == 0 else lr)]
 
 
+def converged(trials: int, best_trial: int) -> bool:
+    """Whether the deep search has converged after ``trials`` trials, the best being trial number
+    ``best_trial`` (from 0): at least CONVERGED_MIN_TRIALS trials, and none of the last
+    CONVERGED_PATIENCE (or the last half, whichever is more) beat the best. A count of trials, not
+    of seconds, so the same seed ends the search at the same trial on any machine.
+
+    >>> converged(8, 2), converged(8, 3), converged(20, 9), converged(20, 10)
+    (True, False, True, False)
+    """
+    since = trials - 1 - best_trial
+    return trials >= CONVERGED_MIN_TRIALS and since >= max(CONVERGED_PATIENCE, trials // 2)
+
+
+def ended_words(search: dict[str, Any]) -> str:
+    """Why the search ended, in a sentence for the progress line, the report and Compare."""
+    ended = search.get("ended")
+    if ended == "converged":
+        deep = search.get("deep_trials", 0)
+        return (f"The run ended early, at {search.get('elapsed_s', 0):.0f} s of {search['budget_s']:.0f} s: the deep "
+                f"model's best validation score (trial {search.get('best_trial', 0) + 1}) was not beaten in the "
+                f"{deep - 1 - search.get('best_trial', 0)} trials after it, of {deep}; every model was searched and then "
+                "cross-validated on every fold the rest of the time allowed.")
+    if ended == "stopped":
+        return "The search was stopped by request and kept its best trial."
+    return f"The search used the time budget of {search.get('budget_s', 0):.0f} s."
+
+
 # ---- the whole run -------------------------------------------------------------------------
 def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: Template, data: Inputs,
                      say: Say, clock: Clock) -> dict[str, Any]:
@@ -521,11 +554,18 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         return min(budget - tail - 1.5 * cv_cost(), own)
 
     number = 0
+    best_number = [0]  # the trial whose score is the best so far
     nan_messages: list[str] = []
+    ended = "budget"
     while True:
         trial_started[0] = clock.elapsed()  # the deadline of a trial about to start
-        if number and (stop_asked() or clock.elapsed() + (np.median(durations) if durations else 0) * 0.5
-                       > search_deadline()):
+        if number and stop_asked():
+            ended = "stopped"
+            break
+        if converged(number, best_number[0]):
+            ended = "converged"
+            break
+        if number and clock.elapsed() + (np.median(durations) if durations else 0) * 0.5 > search_deadline():
             break
         trial = study.ask()
         settings, schedule = deep_space(trial, replace(spec.train, epochs=MAX_EPOCHS), n_train, template)
@@ -565,16 +605,20 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         # A pruned trial is kept only when nothing better exists (its weights are its best so far).
         if math.isfinite(value) and (best_model is None or (state == "complete" and signed > best_signed)):
             best_signed, best_model, best_fit = signed, model, fit
+            best_number[0] = number
             deep.params, deep.extra = dict(trial.params), {"schedule": schedule, "settings": settings}
             deep.oof[0], deep.fold_scores[0] = val_out, value
         number += 1
         if fit.stopped_by_user:
             stopped[0] = True
     deep.search_seconds = time.perf_counter() - search_started
+    if stopped[0]:
+        ended = "stopped"
     if best_model is None:
         raise RunError("Every trial of the deep model became unstable (the loss turned into 'not a number', with "
                        f"{'; '.join(nan_messages[:3])}). Lower the learning rate or use a smaller model, then run it again.")
-    say(f"deep model: {deep.trials} trial(s), best {best_words(deep.params)} ({clock.elapsed():.1f} s)")
+    say(f"deep model: {deep.trials} trial(s), best {best_words(deep.params)} ({clock.elapsed():.1f} s)"
+        + ("; converged: ended early" if ended == "converged" else ""))
     deep.fit_seconds = float(best_fit.fit_seconds)
     # 3. the deep folds, as many as the time allows (first repeat first).
     best_epochs = max(1, best_fit.best_epoch or best_fit.epochs_run)
@@ -609,7 +653,8 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     if ens is not None:
         candidates["ensemble"] = ens
     return {"candidates": candidates, "folds": all_folds, "deep_model": best_model, "deep_fit": best_fit,
-            "record": record, "stopped": stopped[0], "repeats": repeats}
+            "record": record, "stopped": stopped[0], "repeats": repeats, "ended": ended,
+            "best_trial": best_number[0]}
 
 
 def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: int, data: Inputs, all_folds: list,
@@ -728,6 +773,9 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
         "trials": {name: c.trials for name, c in candidates.items() if c.family != "ensemble"},
         "pruned": sum(1 for t in record.trials if t.state == "pruned"),
         "stopped_early": done["stopped"],
+        "ended": done["ended"],  # converged, budget or stopped (ended_words says it in a sentence)
+        "best_trial": done["best_trial"],
+        "deep_trials": candidates[spec.template].trials,
     }
     record.save(best)
     result = {
@@ -749,9 +797,11 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     deep_row = next(r for r in board.rows if r.model == spec.template)
     status = "stopped" if done["stopped"] else "done"
     result["elapsed_s"] = round(clock.elapsed(), 2)
+    search["elapsed_s"] = result["elapsed_s"]
+    early = f": {ended_words(search)}" if search["ended"] == "converged" else ""
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
                      progress=1.0, phase="Stopped by request: the search kept its best trial; evaluated"
-                     if status == "stopped" else f"Finished in {clock.elapsed():.0f} s of {clock.budget:.0f} s",
+                     if status == "stopped" else f"Finished in {clock.elapsed():.0f} s of {clock.budget:.0f} s{early}",
                      versions=library_versions())
     say(f"{status}: {metric.title} {deep_row.test_score:.4f} (cross-validated {deep_row.cv_score:.4f}) "
         f"in {clock.elapsed():.0f} s of {clock.budget:.0f} s")
@@ -815,7 +865,8 @@ def search_lines(result: dict[str, Any]) -> list[str]:
            "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
            f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold")
         + f"; {search.get('pruned', 0)} deep trial(s) were pruned"
-        + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else "."),
+        + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else ".")
+        + (f" {ended_words(search)}" if search.get("ended") == "converged" else ""),
         "",
         "| model | search space | trials | settings chosen |",
         "|---|---|---|---|",

@@ -122,6 +122,10 @@ def _search_progress(run: RunRecord) -> str:
         text = f"Tried {trials} settings in all" + (f" in {used:.0f} s of the {_budget(run):.0f} s budget" if used else "")
         if search.get("stopped_early"):
             return text + ": stopped by request; the best trial so far is kept."
+        if search.get("ended") == "converged" and run.status in EVALUATED:
+            from dlcore.search import ended_words
+
+            return f"{text}. {ended_words(search)}"
         return text + "." if run.status in EVALUATED else f"{common.STATUS_WORDS.get(run.status, run.status).capitalize()}."
     return run.phase or f"Starting · {_budget(run):.0f} s left"
 
