@@ -859,7 +859,7 @@ def search_lines(result: dict[str, Any]) -> list[str]:
         "",
         f"Time budget {describe(float(search['budget_s']))}; the run took {result.get('elapsed_s', 0):.0f} s. "
         + (how if how else
-           f"Each candidate was cross-validated on folds of the training part (the test rows were in no fold): "
+           "Each candidate was cross-validated on folds of the training part (the test rows were in no fold): "
            + folds_used_words(board["rows"], search)
            + "; the board ranks by the cross-validated score and "
            "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
