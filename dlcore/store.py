@@ -659,28 +659,28 @@ class Store:
         return RunRecord.from_row(row)
 
     def list_runs(self, dataset_id: str | None = None, limit: int = 200, statuses: tuple[str, ...] | None = None) -> list[RunRecord]:
-        query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
+        query = self._runs_listed(sa.select(runs), dataset_id, limit, statuses)
+        with self.engine.connect() as conn:
+            return [RunRecord.from_row(r) for r in conn.execute(query)]
+
+    def _runs_listed(self, query: Any, dataset_id: str | None, limit: int, statuses: tuple[str, ...] | None) -> Any:
+        """A list of runs' rule, whatever columns it reads: this workspace's runs (in team mode),
+        of one dataset and in some states when asked, newest first."""
+        query = query.order_by(runs.c.created_at.desc()).limit(limit)
         if self.actor is not None:
             query = query.where(runs.c.workspace_id == self.workspace_id)
         if dataset_id:
             query = query.where(runs.c.dataset_id == dataset_id)
         if statuses:
             query = query.where(runs.c.status.in_(statuses))
-        with self.engine.connect() as conn:
-            return [RunRecord.from_row(r) for r in conn.execute(query)]
+        return query
 
     def list_run_rows(self, dataset_id: str | None = None, limit: int = 200,
                       statuses: tuple[str, ...] | None = None) -> list[RunRow]:
         """The runs ``list_runs`` gives, reading only what a list of runs shows (``RunRow``): the
         spec and the versions are not read, and of the result only the verdict is kept."""
         shown = [runs.c[name] for name in RunRow.__dataclass_fields__ if name != "outcome"]
-        query = sa.select(*shown, runs.c.result_json).order_by(runs.c.created_at.desc()).limit(limit)
-        if self.actor is not None:
-            query = query.where(runs.c.workspace_id == self.workspace_id)
-        if dataset_id:
-            query = query.where(runs.c.dataset_id == dataset_id)
-        if statuses:
-            query = query.where(runs.c.status.in_(statuses))
+        query = self._runs_listed(sa.select(*shown, runs.c.result_json), dataset_id, limit, statuses)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         out = []

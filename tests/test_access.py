@@ -133,7 +133,8 @@ def test_another_workspaces_record_is_not_found_in_the_words_of_a_missing_id(tea
         load(missing)
     assert str(theirs.value) == access.not_found(kind, ids[kind])
     assert str(theirs.value).replace(ids[kind], missing) == str(nothing.value)
-    assert "churn" not in str(theirs.value) and "60" not in str(theirs.value)
+    said = str(theirs.value).replace(ids[kind], "")  # the id itself is random and may hold "60"
+    assert "churn" not in said and "60" not in said
     # every action on it, too: the same answer, never "you are not allowed"
     for action in access.ACTIONS:
         with pytest.raises(NotFoundError) as refused:
