@@ -15,8 +15,25 @@ import numpy as np
 from dlcore.errors import NotFoundError
 from dlcore.store import RunRecord, Store, atomic_write
 
-__all__ = ["save_test_outputs", "load_test_outputs", "best_model", "check_model", "explanation_path",
+__all__ = ["run_result", "save_test_outputs", "load_test_outputs", "best_model", "check_model", "explanation_path",
            "load_explanation"]
+
+
+def run_result(board: Any, enc: Any, kind: Any, data: Any, fit: Any, stopped: bool) -> dict[str, Any]:
+    """What every finished run of a table or of images stores first in its result: the leaderboard,
+    the classes, the kind, the rows of each split, what the data added, its warnings and the deep
+    model's fit. Each way of running adds its own keys after these (the models, the search, ...)."""
+    return {
+        "leaderboard": board.to_dict(),
+        "classes": enc.classes_,
+        "kind": kind.name,
+        "rows": {"train": int(len(data.train)), "validation": int(len(data.val)), "test": int(len(data.test)),
+                 "dropped_missing_target": data.dropped_missing_target},
+        **data.result,
+        "warnings": data.warnings,
+        "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": stopped,
+                 "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
+    }
 
 
 def save_test_outputs(folder: Any, test: np.ndarray, y_test: np.ndarray, outputs: dict[str, np.ndarray]) -> None:

@@ -23,7 +23,7 @@ from dlcore import baselines, evaluate, kinds, ready
 from dlcore.baselines import fit_baselines
 from dlcore.base import Say
 from dlcore.errors import DlcoreError, RunError
-from dlcore.outputs import save_test_outputs
+from dlcore.outputs import run_result, save_test_outputs
 from dlcore.spec import RunSpec
 from dlcore.store import Store, atomic_write
 from dlcore.training import fit_deep, library_versions, make_store_callback, predict_deep
@@ -141,15 +141,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
         tmp.write_text(json.dumps({**data.meta, "target": enc.to_dict(), "task": task,
                                    "target_column": spec.data.target, "template": spec.template}))
     result = {
-        "leaderboard": board.to_dict(),
-        "classes": enc.classes_,
-        "kind": kind.name,
-        "rows": {"train": int(len(data.train)), "validation": int(len(data.val)), "test": int(len(data.test)),
-                 "dropped_missing_target": data.dropped_missing_target},
-        **data.result,
-        "warnings": data.warnings,
-        "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": fit.stopped_by_user,
-                 "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
+        **run_result(board, enc, kind, data, fit, fit.stopped_by_user),
         "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name],
                           **_sampled(name, families[name], len(data.train), spec.train.seed)} for name in outputs},
     }

@@ -40,7 +40,7 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["search_lines", "folds_used_words", "run_searched", "converged", "ended_words", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
+__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
            "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
@@ -339,6 +339,24 @@ def search_baseline(name: str, pipe: Any, task: str, n_classes: int, x_fit: Any,
 
 
 # ---- the deep template -----------------------------------------------------------------------
+def tell_trial(study: Any, record: Any, trial: Any, name: str, number: int, value: float, pruned: bool,
+               elapsed: float, seconds: float, epochs_run: int) -> str:
+    """Tell Optuna how a finished deep trial went (pruned, complete, or failed when its score is not a
+    number) and add it to the run's trials; returns its state. The tables' and the images' searches
+    both end a trial this way."""
+    import optuna
+
+    finite = math.isfinite(value)
+    if pruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        state = "pruned"
+    else:
+        study.tell(trial, value if finite else None, state=None if finite else optuna.trial.TrialState.FAIL)
+        state = "complete" if finite else "failed"
+    record.add(Trial(name, "deep", number, state, value if finite else None, elapsed, seconds, dict(trial.params), epochs_run))
+    return state
+
+
 def _trial_callback(store: Store, run_id: str, clock: Clock, trial: Any, deadline: Callable[[], float],
                     key: str, metric_scale: float, epoch_offset: list[int]) -> Any:
     """Keras callback of one deep trial: records epochs for the live chart, reports the validation
@@ -592,15 +610,8 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
             continue
         val_out = enc.from_model(model.predict(x_deep_val, verbose=0, batch_size=data.predict_batch))
         value = _score(task, data.y_raw[data.val], val_out, metric.key)
-        if callback.pruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            state = "pruned"
-        else:
-            study.tell(trial, value if math.isfinite(value) else None,
-                       state=None if math.isfinite(value) else optuna.trial.TrialState.FAIL)
-            state = "complete" if math.isfinite(value) else "failed"
-        record.add(Trial(spec.template, "deep", number, state, value if math.isfinite(value) else None,
-                         clock.elapsed(), seconds, dict(trial.params), fit.epochs_run))
+        state = tell_trial(study, record, trial, spec.template, number, value, callback.pruned, clock.elapsed(),
+                           seconds, fit.epochs_run)
         signed = value if higher else -value
         # A pruned trial is kept only when nothing better exists (its weights are its best so far).
         if math.isfinite(value) and (best_model is None or (state == "complete" and signed > best_signed)):
@@ -711,7 +722,7 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
                  clock: Clock) -> None:
     """The generic run's path for a table with a time budget: search, folds, ensemble, then the
     same records as a run of fixed settings (models, test outputs, preprocessing, result)."""
-    from dlcore.outputs import save_test_outputs
+    from dlcore.outputs import run_result, save_test_outputs
     from dlcore.training import library_versions
 
     task, enc = data.task, data.enc
@@ -779,15 +790,7 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     }
     record.save(best)
     result = {
-        "leaderboard": board.to_dict(),
-        "classes": enc.classes_,
-        "kind": kind.name,
-        "rows": {"train": int(len(data.train)), "validation": int(len(data.val)), "test": int(len(data.test)),
-                 "dropped_missing_target": data.dropped_missing_target},
-        **data.result,
-        "warnings": data.warnings,
-        "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": done["stopped"],
-                 "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
+        **run_result(board, enc, kind, data, fit, done["stopped"]),
         "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name]} for name in outputs},
         "search": search,
         "budget_s": clock.budget,

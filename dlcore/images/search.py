@@ -34,6 +34,7 @@ from dlcore.search import (
     _study,
     _trial_callback,
     best_words,
+    tell_trial,
 )
 from dlcore.spec import IMAGE_SIZES, RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
@@ -98,7 +99,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     import keras
     import optuna
 
-    from dlcore.outputs import save_test_outputs
+    from dlcore.outputs import run_result, save_test_outputs
     from dlcore.baselines import fit_within
     from dlcore.training import fit_deep, library_versions, live_metric_key
 
@@ -204,15 +205,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
             continue
         val_out = enc.from_model(model.predict(x[data.val], verbose=0, batch_size=data.predict_batch))
         value = _score(task, data.y_raw[data.val], val_out, metric.key)
-        if callback.pruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            state = "pruned"
-        else:
-            study.tell(trial, value if math.isfinite(value) else None,
-                       state=None if math.isfinite(value) else optuna.trial.TrialState.FAIL)
-            state = "complete" if math.isfinite(value) else "failed"
-        record.add(Trial(spec.template, "deep", number, state, value if math.isfinite(value) else None,
-                         clock.elapsed(), seconds, dict(trial.params), fit.epochs_run))
+        state = tell_trial(study, record, trial, spec.template, number, value, callback.pruned, clock.elapsed(),
+                           seconds, fit.epochs_run)
         signed = value if higher else -value
         if math.isfinite(value) and (not best or (state == "complete" and signed > best_signed)):
             best_signed = signed
@@ -268,17 +262,10 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     image = {**data.result.get("image", {}), "size": side,
              "baseline_pixels": int(decode.baseline_features(pixels[side0][:1]).shape[1])}
     result = {
-        "leaderboard": board.to_dict(),
-        "classes": enc.classes_,
-        "kind": kind.name,
-        "rows": {"train": int(len(data.train)), "validation": int(len(data.val)), "test": int(len(data.test)),
-                 "dropped_missing_target": data.dropped_missing_target},
-        **data.result,
+        **run_result(board, enc, kind, data, fit, stopped),
         "image": image,
         "warnings": [*data.warnings, *budget_notes],
         "budget_notes": budget_notes,
-        "deep": {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch, "stopped_by_user": stopped,
-                 "epoch_seconds_median": float(np.median(fit.epoch_seconds)) if fit.epoch_seconds else None},
         "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name]} for name in outputs},
         "search": search,
         "budget_s": budget,
