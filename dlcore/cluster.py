@@ -69,7 +69,6 @@ CONNECT_TIMEOUT = 3.0
 RETRY_CONNECT_SECONDS = 5.0
 TOUCH_SECONDS = 5.0
 SWEEP_SECONDS = 30.0
-NICENESS = 10  # the default of DLCORE_WORKER_NICE, as the local workers (dlcore.jobs.WORKER_NICENESS)
 
 
 def _ray() -> Any:

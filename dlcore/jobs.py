@@ -33,7 +33,6 @@ __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "sub
 
 log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
-WORKER_NICENESS = 10  # the default of DLCORE_WORKER_NICE (config.worker_nice)
 
 
 def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str) -> str:
@@ -200,7 +199,7 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
             time.sleep(poll)
 
 
-def _lower_priority(niceness: int = WORKER_NICENESS) -> None:
+def _lower_priority(niceness: int) -> None:
     """Run a worker below the web server's priority (``DLCORE_WORKER_NICE``): while training
     fills every core, pages still draw promptly (training only yields the moments the server needs)."""
     if niceness:

@@ -164,7 +164,7 @@ def test_runs_lists_read_only_what_they_show_and_only_the_users_workspace(team):
 def test_worker_settings_say_what_is_wrong(monkeypatch):
     monkeypatch.delenv("DLCORE_WORKER_NICE", raising=False)
     monkeypatch.delenv("DLCORE_WORKER_THREADS", raising=False)
-    assert config.worker_nice() == jobs.WORKER_NICENESS == 10
+    assert config.worker_nice() == config.WORKER_NICE == 10
     for bad in ("-1", "20", "low"):
         monkeypatch.setenv("DLCORE_WORKER_NICE", bad)
         with pytest.raises(SpecError, match=f"DLCORE_WORKER_NICE is '{bad}'.*0 .* to 19"):
