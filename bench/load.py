@@ -7,6 +7,7 @@ session's file, target or run id; and while two runs train, a fresh browser open
 the time until each page has drawn is measured against the same pages on an idle server.
 
     python bench/load.py [--sessions 4] [--workers 2] [--rows 3000] [--epochs 15] [--reps 3]
+                         [--browsing 4] [--rotate] [--reference]
 
 ``tests/test_load.py`` runs it small, asserting the isolation and that every run finishes;
 the render times are printed, never asserted.
@@ -18,9 +19,11 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,9 +162,11 @@ def _browse(pages: list, url: str, run_id: str, step: int) -> None:
 
 def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int = 15, reps: int = 3,
              home: Path | None = None, say=print, browsing: int = 0, profile: str | None = None,
-             rotate: bool = False) -> dict:
+             rotate: bool = False, reference: bool = False) -> dict:
     """Drive ``sessions`` browsers against one server; return what happened, with figures
-    (``reps=0``: no page timing, only the isolation and the runs finishing)."""
+    (``reps=0``: no page timing, only the isolation and the runs finishing). ``reference``: the
+    bare app of ``bench/reference/`` (the same widgets from constants) is served beside ours and
+    its pages are timed with ours, idle and busy, on the same machine at the same moments."""
     import playwright.sync_api as playwright
 
     from dlcore.store import Store
@@ -175,6 +180,7 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
                              "BENCH_PROFILE_FRAGMENTS": "1"})
     else:
         server = Server(home_dir, workers=workers)
+    bare = _reference_server(folder) if reference else None
     result: dict = {"sessions": sessions, "workers": workers}
     try:
         with playwright.sync_playwright() as p:
@@ -190,6 +196,8 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
                 while store.run(warm.run_id).status not in ("done", "failed"):
                     time.sleep(0.5)
                 result["idle"] = _time_pages(browser, server.url, warm.run_id, reps)
+                if bare is not None:
+                    result["bare_idle"] = _time_pages(browser, bare[1], warm.run_id, reps)
                 result["idle_load_average"] = os.getloadavg()[0]
                 say(f"idle server: {result['idle']}")
 
@@ -208,6 +216,7 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
             # ``browsing`` more sessions (contexts of the same browser) open page after page.
             lookers = [browser.new_context(viewport={"width": 1400, "height": 1800}).new_page() for _ in range(browsing)]
             busy: list[dict[str, float]] = []
+            bare_busy: list[dict[str, float]] = []
             step = 0
             cpu_from, busy_from, cpu_to, busy_to = None, 0.0, None, 0.0
             deadline = time.monotonic() + 1800
@@ -223,6 +232,8 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
                     if cpu_from is None:
                         cpu_from, busy_from = cpu_by_part(server.proc.pid), time.monotonic()
                     busy.append(_time_pages(browser, server.url, warm.run_id, 1, first=len(busy) if rotate else 0))
+                    if bare is not None:
+                        bare_busy.append(_time_pages(browser, bare[1], warm.run_id, 1, first=len(bare_busy) if rotate else 0))
                     cpu_to, busy_to = cpu_by_part(server.proc.pid), time.monotonic()
                     result["busy_load_average"] = os.getloadavg()[0]
                 if all(s in ("done", "stopped", "failed", "interrupted") for s in states):
@@ -232,6 +243,8 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
             result["all_seconds"] = time.perf_counter() - submitted
             if busy:
                 result["busy"] = {key: statistics.median(b[key] for b in busy) for key, _ in PAGES}
+                if bare_busy:
+                    result["bare_busy"] = {key: statistics.median(b[key] for b in bare_busy) for key, _ in PAGES}
                 result["busy_cpu"] = {part: cpu_to[part] - cpu_from[part] for part in cpu_to}
                 result["busy_wall"] = busy_to - busy_from
             for person in people:  # the finished page, once more
@@ -245,7 +258,31 @@ def run_load(sessions: int = 4, workers: int = 2, rows: int = 3000, epochs: int 
             browser.close()
     finally:
         server.stop()
+        if bare is not None:
+            bare[0].terminate()
+            bare[0].wait(timeout=30)
     return result
+
+
+def _reference_server(folder: Path) -> tuple[subprocess.Popen, str]:
+    """The bare reference app (``bench/reference/app.py``) on a free port: its process and address."""
+    from tests.browser import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "bench" / "reference" / "app.py"),
+                             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT / "bench" / "reference", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("the reference Streamlit app did not start")
 
 
 def main() -> None:
@@ -262,9 +299,12 @@ def main() -> None:
     parser.add_argument("--rotate", action="store_true",
                         help="time the busy pages in a turning order (Home first, then Runs first, ...): the page "
                              "timed first meets the browsing sessions' page loads, which start just before it")
+    parser.add_argument("--reference", action="store_true",
+                        help="also serve the bare reference app (bench/reference/) and time its pages idle and busy "
+                             "at the same moments: what the machine alone does to a page")
     args = parser.parse_args()
     out = run_load(args.sessions, args.workers, args.rows, args.epochs, args.reps, browsing=args.browsing,
-                   profile=args.profile, rotate=args.rotate)
+                   profile=args.profile, rotate=args.rotate, reference=args.reference)
     print(f"\n{out['sessions']} sessions watching their runs, {args.browsing} browsing, {out['workers']} training "
           f"workers: runs {out['statuses']}")
     print(f"all runs finished {out['all_seconds']:.0f}s after the first submit; {out['checks']} page checks, "
@@ -279,10 +319,16 @@ def main() -> None:
             print(f"  {part:18} {used:7.1f} s  ({used / wall:4.2f} cores)")
     if "idle_load_average" in out:
         print(f"load average after the idle timings {out['idle_load_average']:.1f}")
-    print(f"{'page':10} {'idle (s)':>9} {'2 training (s)':>15} {'ratio':>6}")
+    bare = "bare_idle" in out
+    print(f"{'page':10} {'idle (s)':>9} {'2 training (s)':>15} {'ratio':>6}"
+          + (f" {'bare idle':>10} {'bare busy':>10} {'bare ratio':>10}" if bare else ""))
     for key, _ in PAGES:
         idle, busy = out["idle"][key], out.get("busy", {}).get(key, float("nan"))
-        print(f"{key:10} {idle:9.2f} {busy:15.2f} {busy / idle:6.2f}")
+        line = f"{key:10} {idle:9.2f} {busy:15.2f} {busy / idle:6.2f}"
+        if bare:
+            b_idle, b_busy = out["bare_idle"][key], out.get("bare_busy", {}).get(key, float("nan"))
+            line += f" {b_idle:10.2f} {b_busy:10.2f} {b_busy / b_idle:10.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
