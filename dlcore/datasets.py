@@ -68,7 +68,11 @@ def register_bytes(store: Store, content: bytes, name: str, answer_first: bool =
         sha = hashing.result()
     writing, frame = values.pop("writing", None), values.pop("frame", None)
     if writing is not None and not answer_first:
-        writing.result()  # a full disk says so here, and the upload fails as a whole
+        try:
+            writing.result()  # a full disk says so here, and the upload fails as a whole
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # no row was stored: nothing of it stays
+            raise
     elif writing is not None:
         ready.hold(dataset_id, frame, writing)  # this server's pages use the table meanwhile
     return _insert(store, folder, sha, dict(id=dataset_id, sha256=sha, size_bytes=len(content), **values))

@@ -43,7 +43,7 @@ from dlcore.access import LOCAL_WORKSPACE, Actor
 from dlcore.errors import AccessError, NotFoundError, SpecError, StoreError
 
 __all__ = ["Store", "DatasetRecord", "RunRecord", "RunRow", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id",
-           "atomic_write", "this_worker", "display_url"]
+           "atomic_write", "folder_with_room", "this_worker", "display_url"]
 
 RUN_STATUSES = ("queued", "running", "done", "stopped", "cancelled", "failed", "interrupted")
 FINISHED = ("done", "stopped", "cancelled", "failed", "interrupted")
@@ -380,13 +380,31 @@ def atomic_write(path: Path) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
-        raise StoreError(
-            f"Could not write {path.name} to the data folder {path.parent}: {exc.strerror or exc}. "
-            "Free some disk space or make the folder writable, then try again; nothing stored was changed."
-        ) from None
+        raise StoreError(_cannot_write(path.name, path.parent, exc.strerror or str(exc))) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _cannot_write(what: str, folder: Path, reason: str) -> str:
+    return (f"Could not write {what} to the data folder {folder}: {reason}. "
+            "Free some disk space or make the folder writable, then try again; nothing stored was changed.")
+
+
+def folder_with_room(folder: Path, what: str, need_bytes: int) -> None:
+    """Make ``folder`` for files written after an upload has answered, and check now that they
+    can be: a read-only data folder, or one without room for ``need_bytes`` (and a megabyte more),
+    refuses the upload in the words of ``atomic_write`` before anything is stored."""
+    import errno
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise StoreError(_cannot_write(what, folder, exc.strerror or str(exc))) from None
+    if free < need_bytes + 2**20:
+        raise StoreError(_cannot_write(what, folder, f"{os.strerror(errno.ENOSPC)} ({free / 1e6:,.1f} MB free, "
+                                                     f"{need_bytes / 1e6:,.1f} MB needed)"))
 
 
 def this_worker() -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from dlcore import cluster, config, datasets, fanout, runner
 from dlcore.errors import SpecError
-from dlcore.jobs import WORKER_NICENESS, LocalPool
+from dlcore.jobs import LocalPool
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.browser import free_port
 from tests.conftest import ROOT, churn_frame, open_page, use_app_router_in_apptest, wait_until
@@ -50,7 +50,6 @@ def test_the_settings_say_what_is_wrong_and_the_allowed_values(monkeypatch):
         config.ray_resources()
     monkeypatch.setenv("DLCORE_RAY_RESOURCES", '{"trainer": 2}')
     assert config.ray_resources() == {"trainer": 2.0}
-    assert cluster.NICENESS == WORKER_NICENESS  # cluster tasks run as nicely as the local workers
 
 
 def test_a_cluster_that_cannot_be_reached_leaves_the_run_queued_and_its_page_says_why(store, home, unreachable):

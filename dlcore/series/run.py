@@ -33,7 +33,7 @@ from dlcore.tables.reader import load_frame
 
 __all__ = ["Panel", "MAX_SERIES", "ID_COLUMN", "NEEDS", "check", "epochs_per_fit", "epoch_in_fit", "fit_name",
            "score_upload", "load_series", "execute_forecast", "future_table", "forecast_frame",
-           "series_ids", "load_backtest", "load_future", "VALIDATION_SHARE", "eager_predict"]
+           "series_ids", "load_backtest", "load_future", "VALIDATION_SHARE"]
 
 VALIDATION_SHARE = 0.15  # of each fit's windows, the most recent, for early stopping
 # Within a budget: seconds (and a share of the budget) kept for the end of the run (the future's
@@ -584,15 +584,6 @@ def _mean(values: np.ndarray) -> float | None:
     return float(finite.mean()) if finite.size else None
 
 
-def eager_predict(model: Any, x: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """The model's outputs for ``x``, called directly a chunk at a time: ``model.predict`` traces a
-    new function for every new model (seconds on a busy CPU, once per backtest fit) to predict a
-    handful of windows, which a direct call does in milliseconds."""
-    if len(x) == 0:
-        return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
-    return np.concatenate([np.asarray(model(x[i:i + chunk], training=False)) for i in range(0, len(x), chunk)])
-
-
 def _predict(model: Any, scalers: list[fc.Scaler], histories: list[np.ndarray], lookback: int) -> np.ndarray:
     """The next horizon after each history, in each series' own units: ``(series, horizon)``."""
     windows, anchors = [], []
@@ -600,7 +591,7 @@ def _predict(model: Any, scalers: list[fc.Scaler], histories: list[np.ndarray], 
         window, _, anchor = _anchor(fc.last_window(scaler.transform(history), lookback))
         windows.append(window)
         anchors.append(anchor[0])
-    out = eager_predict(model, np.concatenate(windows))
+    out = fc.eager_predict(model, np.concatenate(windows))
     return np.stack([s.inverse_column(out[j] + anchors[j], 0) for j, s in enumerate(scalers)])
 
 

@@ -75,7 +75,6 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
     import keras
     import optuna
 
-    from dlcore.series.run import eager_predict
     from dlcore.training import fit_deep
 
     budget, seed = float(spec.train.budget), spec.train.seed
@@ -133,7 +132,7 @@ def search_forecast(store: Store, run_id: str, spec: RunSpec, parts: list[np.nda
         durations.append(seconds)
         value = math.nan
         if fit.nan_epoch is None:
-            value = float(np.mean(np.abs(eager_predict(model, x_val) - y_val)))
+            value = float(np.mean(np.abs(fc.eager_predict(model, x_val) - y_val)))
         if not math.isfinite(value):
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             state = "failed"

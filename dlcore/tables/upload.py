@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dlcore import ready
-from dlcore.store import atomic_write
+from dlcore.store import atomic_write, folder_with_room
 from dlcore.tables.profile import profile_frame
 from dlcore.tables.reader import read_table, write_copy
 
@@ -48,7 +48,9 @@ def ingest(folder: Path, content: bytes, name: str) -> dict[str, Any]:
             tmp.write_bytes(content)
         write_copy(folder, frame)
 
-    folder.mkdir(parents=True, exist_ok=True)
+    # Written after the answer: whether they can be is checked now (a read-only or full data folder
+    # refuses the upload here, before its row is stored).
+    folder_with_room(folder, f"source{suffix}", len(content))
     writing = ready.write_later(folder, frame, write)
     # A column problem the profile states (with its column) is not repeated as a reading note.
     said = {w.split(" (for example")[0] for w in profile.warnings}
