@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("run_id")
     pred.add_argument("data", help="a table for a table's run; an image or a ZIP of images for an image run")
     pred.add_argument("-o", "--output", required=True, help="where to write the scored CSV")
-    pred.add_argument("--model", default=None, help="a model of the run (default: the best one on its test rows)")
+    pred.add_argument("--model", default=None, help="a model of the run (default: its best, by cross-validation where the run had folds)")
     pred.add_argument("--map", action="append", default=None, metavar="'MODEL_COLUMN=FILE_COLUMN,...'",
                       help="tables: which column of the file holds each of the model's, when the file names them "
                            "differently ('COLUMN=' scores one as missing); kept with the run for the next file")
@@ -416,7 +416,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scored = score_upload(store, args.run_id, args.model, path.read_bytes(), path.name)
     model = scored.summary.model
     if args.model is None:
-        _say(f"note: scoring with {model}, the best model on the run's test rows (choose another with --model)")
+        from dlcore import evaluate
+
+        where = evaluate.best_by((run.result or {}).get("leaderboard", {}))
+        _say(f"note: scoring with {model}, the run's best model {where} (choose another with --model)")
     for note in scored.summary.notes():
         _say(f"note: {note}")
     if (run.result or {}).get("kind") == "series":

@@ -54,7 +54,8 @@ def load_test_outputs(store: Store, run_id: str) -> tuple[np.ndarray, dict[str, 
 
 
 def best_model(result: dict) -> str:
-    """The model ranked first on the run's test rows: the one the verdict recommends."""
+    """The model the run's board ranks first (by cross-validation where the run had folds, else on
+    the test rows; ``evaluate.best_by`` says which)."""
     return result["leaderboard"]["rows"][0]["model"]
 
 

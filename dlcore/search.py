@@ -339,6 +339,23 @@ def search_baseline(name: str, pipe: Any, task: str, n_classes: int, x_fit: Any,
 
 
 # ---- the deep template -----------------------------------------------------------------------
+def _test_rows_words(board: dict[str, Any]) -> str:
+    """Whether the held-out test rows agree with the cross-validated ranking, in words."""
+    from dlcore import evaluate
+
+    rows = [r for r in board["rows"] if r.get("test_score") is not None and math.isfinite(r["test_score"])]
+    if not rows:
+        return ""
+    higher = board.get("higher_is_better", True)
+    top = max(rows, key=lambda r: r["test_score"] if higher else -r["test_score"])
+    first = board["rows"][0]
+    if top["model"] == first["model"]:
+        return " and the test rows confirm it"
+    return (f"; on the test rows {evaluate.display_name(top['model'])} scored higher than "
+            f"{evaluate.display_name(first['model'])} ({top['test_score']:.4g} against {first['test_score']:.4g}): "
+            "the intervals on the board say whether that is more than the chance of which rows were held out")
+
+
 def tell_trial(study: Any, record: Any, trial: Any, name: str, number: int, value: float, pruned: bool,
                elapsed: float, seconds: float, epochs_run: int) -> str:
     """Tell Optuna how a finished deep trial went (pruned, complete, or failed when its score is not a
@@ -864,8 +881,8 @@ def search_lines(result: dict[str, Any]) -> list[str]:
         + (how if how else
            "Each candidate was cross-validated on folds of the training part (the test rows were in no fold): "
            + folds_used_words(board["rows"], search)
-           + "; the board ranks by the cross-validated score and "
-           "the test rows confirm it. Settings were searched with Optuna (seeded TPE sampler, median pruner after "
+           + "; the board ranks by the cross-validated score" + _test_rows_words(board)
+           + ". Settings were searched with Optuna (seeded TPE sampler, median pruner after "
            f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold")
         + f"; {search.get('pruned', 0)} deep trial(s) were pruned"
         + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else ".")

@@ -57,7 +57,7 @@ except (DlcoreError, ValueError, KeyError):
 y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
-                     format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == models[0] else ""))
+                     format_func=lambda m: evaluate.display_name(m) + (f"  ← best {evaluate.best_by(board)}" if m == models[0] else ""))
 rare = decision.rarer_class(y_true, classes)
 start = saved.positive if saved and saved.positive in classes else rare
 positive = st.selectbox("The class you act on" + ("" if run.task == "binary" else " (one class against the rest)"),

@@ -51,7 +51,7 @@ if kind == "series":
 
 models = [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")]
 model = st.selectbox("Model", models, index=0, key="explain-model",
-                     format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == models[0] else ""))
+                     format_func=lambda m: evaluate.display_name(m) + (f"  ← best {evaluate.best_by(board)}" if m == models[0] else ""))
 views.opened_on(board, model, "explain-model", choices=models)
 
 tab_global, tab_row = st.tabs(["What it relies on", "Why this prediction? (one row)"])

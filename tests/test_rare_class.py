@@ -195,6 +195,7 @@ def test_the_bundle_s_predict_py_acts_on_the_saved_class_and_reads_an_old_thresh
 
 
 def test_compare_bundles_the_best_model_by_default_and_names_keep_umlauts(rare):
+    from dlcore import evaluate
     from dlcore.handover import bundle
 
     home, store, run_id = rare
@@ -202,7 +203,7 @@ def test_compare_bundles_the_best_model_by_default_and_names_keep_umlauts(rare):
     best = next(r["model"] for r in board if not r["model"].startswith("dummy"))
     at = _app(home, "compare", run=run_id)
     picker = next(s for s in at.selectbox if s.label == "Model to bundle")
-    assert picker.value == best and picker.options[0].endswith("← best on the test rows")
+    assert picker.value == best and picker.options[0].endswith(f"← best {evaluate.best_by(store.run(run_id).result['leaderboard'])}")
     assert not any(o.startswith("dummy") for o in picker.options) and "logistic regression" in picker.options
     labels = [d.proto.label for d in at.get("download_button")]
     assert any(label.startswith("Model bundle (ZIP): ") and label.endswith(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore import budget, ensemble, folds, search
+from dlcore import budget, ensemble, evaluate, folds, search
 from dlcore.errors import SpecError
 from tests.conftest import churn_frame
 
@@ -315,6 +315,37 @@ def test_the_run_page_shows_the_trials_and_the_best_settings_in_words(budget_run
     board = at.dataframe[0].value
     assert {"Cross-validated", "Folds interval", "Trials"} <= set(board.columns)
     assert board["Kind"].tolist().count("ensemble") == 1
+
+
+def test_pages_say_the_first_model_is_best_by_cross_validation_not_on_the_test_rows(budget_run):
+    # The board ranks a cross-validated run by its fold scores: its first model need not be the best
+    # on the test rows, so no page may call it that.
+    from tests.conftest import open_page
+
+    store, run, _ = budget_run
+    board = run.result["leaderboard"]
+    first = board["rows"][0]["model"]
+    assert evaluate.best_by(board) == "by cross-validation"
+    assert evaluate.best_by({**board, "rows": [{**r, "cv_score": None} for r in board["rows"]]}) == "on the test rows"
+    for page in ("predict", "explain"):
+        at = open_page(store.home, page, run=run.id)
+        assert not at.exception, at.exception
+        picker = next(s for s in at.selectbox if s.label == "Model")
+        assert picker.value == first and picker.options[0].endswith("← best by cross-validation")
+        captions = " ".join(c.value for c in at.caption)
+        assert "the best by cross-validation" in captions and "best on the test rows" not in captions
+    labels = next(s for s in open_page(store.home, "predict", run=run.id).selectbox if s.label == "Model").options
+    assert any(o.startswith("ensemble (weighted average) (ensemble, ") for o in labels), labels
+
+
+def test_the_report_says_when_the_test_rows_disagree_with_the_cross_validated_ranking():
+    rows = [{"model": "ensemble", "test_score": 0.8088, "cv_score": 0.83},
+            {"model": "logistic_regression", "test_score": 0.8129, "cv_score": 0.82}]
+    words = search._test_rows_words({"rows": rows, "higher_is_better": True})
+    assert words == ("; on the test rows logistic regression scored higher than ensemble (weighted average) "
+                     "(0.8129 against 0.8088): the intervals on the board say whether that is more than the chance "
+                     "of which rows were held out")
+    assert search._test_rows_words({"rows": rows, "higher_is_better": False}) == " and the test rows confirm it"
 
 
 def test_the_train_page_asks_for_a_time_budget_first_and_leaves_epochs_empty(budget_run):

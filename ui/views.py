@@ -211,11 +211,12 @@ def verdicts(board: dict) -> None:
         show(verdict["text"], icon=":material/gavel:")
 
 
-def opened_on(board: dict, chosen: str, key: str, where: str = "on the test rows",
+def opened_on(board: dict, chosen: str, key: str, where: str | None = None,
               choices: list[str] | None = None) -> None:
     """Under a page's model picker: which model it shows and why (the first is the run's best),
     and the deep model one click away when the best is a baseline. ``key`` is the picker's key;
     ``choices`` the models it offers (all of the board's by default)."""
+    where = where or evaluate.best_by(board)
     rows = [r for r in board["rows"] if choices is None or r["model"] in choices]
     best = rows[0]["model"]
     deep = next((r["model"] for r in rows if r["family"] == "deep"), None)
@@ -298,13 +299,14 @@ def hand_over(run: RunRecord) -> None:
     if (run.result or {}).get("kind") != "series" and team.can("download_model", run.workspace_id):
         from dlcore.handover import bundle
 
-        # The bundle holds the model the verdict recommends (the best on the test rows), unless the
+        # The bundle holds the board's first model (ranked by cross-validation where the run had folds), unless the
         # analyst picks another: the deep model, the ensemble or a scikit-learn baseline (skops file).
         names = [r["model"] for r in (run.result or {}).get("leaderboard", {}).get("rows", [])
                  if not r["model"].startswith("dummy") and r["model"] in (run.result or {}).get("models", {})]
         names = names or [run.spec["template"]]
         model = c2.selectbox("Model to bundle", names, index=0, key=f"bundle-model-{run.id}",
-                             format_func=lambda m: evaluate.display_name(m) + ("  ← best on the test rows" if m == names[0] else ""))
+                             format_func=lambda m: evaluate.display_name(m)
+                             + (f"  ← best {evaluate.best_by((run.result or {}).get('leaderboard', {}))}" if m == names[0] else ""))
         what = ("a deep model (.keras)" if model == run.spec["template"] else "an ensemble of the run's models"
                 if model == "ensemble" else "a scikit-learn model (.skops)")
         c2.download_button(

@@ -32,6 +32,7 @@ from dlcore.evaluate.ranking import (
     Leaderboard,
     Row,
     Verdict,
+    best_by,
     display_name,
     leaderboard,
     per_class,
@@ -40,5 +41,5 @@ from dlcore.evaluate.ranking import (
 __all__ = [
     "TASKS", "FAMILIES", "OUTCOMES", "FORECAST_METRICS", "Metric", "metrics_for", "primary_metric", "score",
     "predicted_labels", "per_class", "bootstrap_indices", "bootstrap_values", "bootstrap_ci", "mae", "rmse", "smape",
-    "mase", "Row", "Verdict", "Leaderboard", "leaderboard", "display_name", "DISPLAY_NAMES",
+    "mase", "Row", "Verdict", "Leaderboard", "leaderboard", "display_name", "best_by", "DISPLAY_NAMES",
 ]

@@ -247,6 +247,20 @@ def display_name(model: str) -> str:
     return DISPLAY_NAMES.get(model, model.replace("_", " "))
 
 
+def best_by(board: dict) -> str:
+    """How a board's first model is the best, in words: by its cross-validated score where the run
+    had folds (the test rows only confirm it, and another model may score higher there), over the
+    backtest windows for a forecast, else on the test rows.
+
+    >>> best_by({"task": "binary", "rows": [{"cv_score": 0.9}]}), best_by({"task": "binary", "rows": [{"cv_score": None}]})
+    ('by cross-validation', 'on the test rows')
+    """
+    rows = board.get("rows") or []
+    if rows and rows[0].get("cv_score") is not None:
+        return "in the backtest" if board.get("task") == "forecast" else "by cross-validation"
+    return "on the test rows"
+
+
 def _verdict_text(
     outcome: str,
     deep: str,
