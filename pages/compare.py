@@ -156,7 +156,10 @@ if task in ("binary", "multiclass"):
     with left:
         st.plotly_chart(built("confusion", lambda y, out, _, m: charts.confusion_matrix_chart(
             y.astype(int), out[m].argmax(axis=1), classes), chosen), width="stretch")
-        st.caption("Each row is the actual class; each column what the model predicted. The diagonal is correct.")
+        st.caption("Each row is the actual class; each column what the model predicted. The diagonal is correct."
+                   + (" A row is predicted as the class with the higher probability (a 0.5 cut-off): when one class "
+                      "is rare, or missing it costs more than a false alarm, Decide finds the cut-off that earns most "
+                      "and Predict applies it." if task == "binary" else ""))
     st.markdown("**Per class**: how often each class is found (recall) and how often the model is right when it "
                 "says that class (precision).")
     per_class = built("per-class", lambda y, out, _, m: evaluate.per_class(y.astype(int), out[m], classes), chosen)

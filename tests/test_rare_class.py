@@ -306,6 +306,8 @@ def test_compare_draws_roc_and_precision_recall_for_the_class_acted_on(rare):
 
     at = _app(home, "compare", run=run_id)
     assert not at.exception
+    # The confusion matrix says it is drawn at the 0.5 cut-off and where a better one is found.
+    assert any("(a 0.5 cut-off)" in c.value and "Decide finds the cut-off" in c.value for c in at.caption)
     titles, ap = titles_and_ap(at)
     assert "Precision vs recall for “ja”" in titles
     # Personal mode: the Share popover does not promise a workspace's members-only link.
