@@ -112,6 +112,18 @@ def worker(home, database):
         proc.kill()
 
 
+def run_here(store, spec):
+    """Queue ``spec``, claim it and train it in this process as a worker would; the run, done."""
+    from dlcore import runner
+
+    run_id = runner.submit(store, spec)
+    assert store.claim_next_run() == run_id
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    return run
+
+
 def wait_until(predicate, timeout: float = 120.0, every: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ from dlcore.scoring import load_scorer
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from dlcore.tables import text
 from dlcore.tables.preprocess import TabularPreprocessor
+from tests.conftest import run_here
 
 # Classes that differ by a few words among many shared ones.
 EN_FILLER = ("the a this our new great very really quite we you they it is was with and for from on "
@@ -44,12 +45,7 @@ def _run(store, frame, target="label", **train):
     record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "texts.csv")
     spec = RunSpec(data=DataSpec(record.id, target), template=train.pop("template", "mlp"),
                    train=TrainSpec(**{"epochs": 15, "batch_size": 32, "patience": 15, **train}))
-    run_id = runner.submit(store, spec)
-    assert store.claim_next_run() == run_id
-    runner.execute_run(store, run_id)
-    run = store.run(run_id)
-    assert run.status == "done", run.message
-    return run
+    return run_here(store, spec)
 
 
 def _accuracy(store, run, model):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from dlcore import search
-from tests.conftest import churn_frame
+from tests.conftest import churn_frame, run_here
 
 # Far more than the tiny table needs, so no deadline ever cuts a trial even on a loaded machine:
 # the search must end by converging, a count of trials that repeats exactly.
@@ -27,14 +27,7 @@ def test_the_convergence_rule_counts_trials_not_seconds():
 
 
 def _run(store, record, spec):
-    from dlcore import runner
-
-    run_id = runner.submit(store, spec)
-    assert store.claim_next_run() == run_id
-    runner.execute_run(store, run_id)
-    run = store.run(run_id)
-    assert run.status == "done", run.message
-    return run
+    return run_here(store, spec)
 
 
 @pytest.fixture(scope="module")
