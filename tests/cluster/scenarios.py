@@ -119,7 +119,10 @@ def team():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DLCORE_", "RAY_"))}
     env.update(HEAD_IP=HEAD_IP, NODE_IP=NODE_IP, CLUSTER_NET="127.0.0.0/8", DLCORE_HOME=str(base / "shared"),
                PGDATA=str(base / "pgdata"), DLCORE_DB_PASSWORD=secrets.token_hex(12),
-               RAY_AUTH_TOKEN_PATH=str(base / "ray-token"), RAY_TMPDIR=str(base / "ray"), TF_CPP_MIN_LOG_LEVEL="2")
+               RAY_AUTH_TOKEN_PATH=str(base / "ray-token"), RAY_TMPDIR=str(base / "ray"), TF_CPP_MIN_LOG_LEVEL="2",
+               # The suite's other process trains at nice 0 beside the cluster: its jobs run at the
+               # same priority here (a team server's default, 10, yields to its web server).
+               DLCORE_WORKER_NICE="0")
     (base / "ray").mkdir()
     (base / "home").mkdir()
     catcher = http.server.ThreadingHTTPServer(("127.0.0.1", 9), Catcher)
@@ -161,6 +164,27 @@ def team():
             if (base / name).exists():
                 print((base / name).read_text()[-2000:])
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _waiting_for(team: Team, predicate, timeout: float, runs: tuple[str, ...] = ()):
+    """``wait_until``, and when it fails, what the runs' records, the app's and the dispatcher's
+    logs and Ray's logs say (a run that never ends is otherwise a bare timeout)."""
+    try:
+        return wait_until(predicate, timeout=timeout)
+    except AssertionError as exc:
+        store = team.store()
+        lines = [str(exc)]
+        for run_id in runs:
+            run = store.run(run_id)
+            lines.append(f"run {run_id}: {run.status} worker={run.worker} node={run.node} phase={run.phase!r} "
+                         f"message={run.message!r} epochs={len(store.epochs(run_id))}")
+        for path in sorted((team.home / "logs").glob("*.log")) + [team.base / "app.log"]:
+            lines.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        for path in sorted((team.base / "ray").glob("session_latest/logs/*")):
+            text = path.read_text(errors="replace") if path.is_file() else ""
+            if any(r in text for r in runs) or path.name.startswith(("raylet", "gcs_server")) and "rror" in text:
+                lines.append(f"--- ray {path.name}\n{text[-2500:]}")
+        raise AssertionError("\n".join(lines)) from None
 
 
 def _healthy() -> bool:
@@ -214,7 +238,7 @@ def test_the_app_trains_a_queued_run_on_the_cluster(team, browser):
     page = browser.new_page()
     page.goto(f"{APP}/train?run={run_id}")  # the first page view starts the app's dispatcher
     page.get_by_text(f"Run {run_id}").wait_for(timeout=60_000)
-    wait_until(lambda: store.run(run_id).finished, timeout=240)
+    _waiting_for(team, lambda: store.run(run_id).finished, 240, (run_id,))
     run = store.run(run_id)
     assert run.status == "done", run.message
     assert run.node in _nodes()
@@ -230,7 +254,7 @@ def test_three_runs_submitted_at_once_all_finish_each_with_the_node_that_ran_it(
     store = team.store()
     dataset_id = _dataset(store, 400)
     runs = [_submit(store, dataset_id, seed=seed) for seed in (1, 2, 3)]
-    wait_until(lambda: all(store.run(r).finished for r in runs), timeout=300)
+    _waiting_for(team, lambda: all(store.run(r).finished for r in runs), 300, tuple(runs))
     nodes = _nodes()
     records = [store.run(r) for r in runs]
     for run in records:
@@ -271,8 +295,11 @@ def test_stop_on_the_page_stops_a_run_on_the_cluster(team, browser):
     run_id = _submit(store, _dataset(store, 3000), epochs=400, patience=400, batch_size=16)
     page = browser.new_page()
     page.goto(f"{APP}/train?run={run_id}")
-    wait_until(lambda: len(store.epochs(run_id)) >= 2, timeout=180)
+    _waiting_for(team, lambda: len(store.epochs(run_id)) >= 2, 180, (run_id,))
     assert store.run(run_id).node in _nodes()
+    # The run's Ray worker trains at DLCORE_WORKER_NICE as set (0 here), not at Ray's 15 plus it.
+    trainers = [pid for pid, cmd in _our_processes() if f"dlcore-run-{run_id}" in cmd]
+    assert trainers and {os.getpriority(os.PRIO_PROCESS, pid) for pid in trainers} == {0}
     page.get_by_role("button", name="Stop", exact=True).click()
     wait_until(lambda: store.run(run_id).finished, timeout=180)
     run = store.run(run_id)
