@@ -274,7 +274,7 @@ class Scorer:
 
     @classmethod
     def for_run(cls, store: "Store", run_id: str, model: str | None = None) -> "Scorer":
-        """``model`` of a finished run (default: the first on its board), cached per process."""
+        """``model`` of a finished run (default: the one its verdict recommends), cached per process."""
         from dlcore.errors import RunError
         from dlcore.outputs import best_model, check_model
         from dlcore.store import EVALUATED

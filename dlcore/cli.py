@@ -418,8 +418,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.model is None:
         from dlcore import evaluate
 
-        where = evaluate.best_by((run.result or {}).get("leaderboard", {}))
-        _say(f"note: scoring with {model}, the run's best model {where} (choose another with --model)")
+        _, why = evaluate.recommended((run.result or {}).get("leaderboard", {}))
+        _say(f"note: scoring with {model}, {why} (choose another with --model)")
     for note in scored.summary.notes():
         _say(f"note: {note}")
     if (run.result or {}).get("kind") == "series":
@@ -450,7 +450,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = store.run(args.run_id)
     store.require("download_report", "run", run.id)  # refused before the models' libraries load
 
-    from dlcore import explain
+    from dlcore import evaluate, explain
     from dlcore.handover.report import build_report
     from dlcore.store import atomic_write
 
@@ -458,7 +458,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from dlcore import kinds
 
         kind = kinds.get(run.result.get("kind", "tabular"))
-        model = run.result["leaderboard"]["rows"][0]["model"] if kind.explains_any_model else run.template
+        model = evaluate.recommended(run.result["leaderboard"])[0] if kind.explains_any_model else run.template
         if explain.load_global(store, run.id, model) is None:
             workspace = store.require("explain", "run", run.id)
             _say(f"working out the explanation of {model} (kept with the run)")

@@ -54,9 +54,12 @@ def load_test_outputs(store: Store, run_id: str) -> tuple[np.ndarray, dict[str, 
 
 
 def best_model(result: dict) -> str:
-    """The model the run's board ranks first (by cross-validation where the run had folds, else on
-    the test rows; ``evaluate.best_by`` says which)."""
-    return result["leaderboard"]["rows"][0]["model"]
+    """The model a finished run uses when none is named (scoring, forecasts, the CLI): the one its
+    verdict recommends (``evaluate.recommended``), which is the board's first unless that is a deep
+    model or an ensemble not clearly better than the best baseline."""
+    from dlcore.evaluate import recommended
+
+    return recommended(result["leaderboard"])[0]
 
 
 def check_model(run: RunRecord, model: str) -> None:

@@ -89,7 +89,7 @@ def one_class(model: str) -> None:
 
 
 views.verdicts(board)
-one_class(evaluate.display_name(board["rows"][0]["model"]))
+one_class(evaluate.display_name(evaluate.recommended(board)[0]))
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
 views.hand_over(run)
@@ -144,7 +144,7 @@ if result.get("kind") == "series":
 
 
 families = {evaluate.display_name(r["model"]): r["family"] for r in board["rows"]}
-models = [evaluate.display_name(r["model"]) for r in board["rows"]]
+models = [evaluate.display_name(m) for m in views.recommended_first(board, [r["model"] for r in board["rows"]])]
 task = run.task
 st.subheader("How the models get it right and wrong")
 if task in ("binary", "multiclass"):

@@ -48,7 +48,8 @@ if not can_decide(run):
 
 classes = run.result["classes"]
 board = run.result["leaderboard"]
-models = [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")] or [r["model"] for r in board["rows"]]
+models = views.recommended_first(board, [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")]
+                                  or [r["model"] for r in board["rows"]])
 try:
     saved = decision.load_decision(store, run.id)
 except (DlcoreError, ValueError, KeyError):
@@ -57,7 +58,7 @@ except (DlcoreError, ValueError, KeyError):
 y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
-                     format_func=lambda m: evaluate.display_name(m) + (f"  ← best {evaluate.best_by(board)}" if m == models[0] else ""))
+                     format_func=lambda m, mark=views.model_label(board, models): evaluate.display_name(m) + mark(m))
 rare = decision.rarer_class(y_true, classes)
 start = saved.positive if saved and saved.positive in classes else rare
 positive = st.selectbox("The class you act on" + ("" if run.task == "binary" else " (one class against the rest)"),

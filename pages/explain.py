@@ -49,9 +49,9 @@ if kind == "series":
     urls.link("predict", "See the forecast", run=run.id)
     st.stop()
 
-models = [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")]
+models = views.recommended_first(board, [r["model"] for r in board["rows"] if not r["model"].startswith("dummy")])
 model = st.selectbox("Model", models, index=0, key="explain-model",
-                     format_func=lambda m: evaluate.display_name(m) + (f"  ← best {evaluate.best_by(board)}" if m == models[0] else ""))
+                     format_func=lambda m, mark=views.model_label(board, models): evaluate.display_name(m) + mark(m))
 views.opened_on(board, model, "explain-model", choices=models)
 
 tab_global, tab_row = st.tabs(["What it relies on", "Why this prediction? (one row)"])

@@ -48,11 +48,11 @@ if run.result.get("kind") == "image":
 features = run.result["features"]
 inputs = features["numeric"] + features["datetime"] + features["categorical"] + features.get("text", [])
 st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
-models = [r["model"] for r in board["rows"]]
+models = views.recommended_first(board, [r["model"] for r in board["rows"]])
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({r['family'] if r['family'] in ('deep', 'ensemble') else 'baseline'}, "
           f"{board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
 model = st.selectbox("Model", models, index=0, key="predict-model",
-                     format_func=lambda m: labels[m] + (f"  ← best {evaluate.best_by(board)}" if m == models[0] else ""))
+                     format_func=lambda m, mark=views.model_label(board, models): labels[m] + mark(m))
 views.opened_on(board, model, "predict-model")
 chosen = decision.load_decision(store, run.id) if run.task in ("binary", "multiclass") else None
 if chosen is not None and chosen.model == model:

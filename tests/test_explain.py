@@ -165,12 +165,14 @@ def test_saved_threshold_adds_a_decision_column_to_scored_files(explained):
 
 
 def test_explain_page_from_a_link_shows_importance_and_explains_a_row_in_a_worker(explained):
+    from dlcore.outputs import best_model
+
     home, store, run_id = explained
     worker = start_worker(home, "--only", "score")
     try:
         at = _app(home, "explain", run=run_id)
         assert not at.exception
-        assert at.selectbox[0].value == store.run(run_id).result["leaderboard"]["rows"][0]["model"]
+        assert at.selectbox[0].value == best_model(store.run(run_id).result)
         at.selectbox[0].select("logistic_regression").run()
         for _ in range(120):  # the global explanation is worked out by the worker, then drawn
             if any("leans on it most" in m.value for m in at.markdown):

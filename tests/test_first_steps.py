@@ -481,7 +481,7 @@ def test_explain_and_predict_say_they_open_on_the_best_model_with_the_deep_one_a
         assert not at.exception, at.exception
         model = next(s for s in at.selectbox if s.label == "Model")
         assert model.value == "logistic_regression"
-        assert "Showing logistic regression: the best on the test rows." in [c.value for c in at.caption]
+        assert "Showing logistic regression, the best on the test rows." in [c.value for c in at.caption]
         next(b for b in at.button if b.label == "Show the deep model (MLP) instead").click().run()
         assert not at.exception, at.exception
         assert next(s for s in at.selectbox if s.label == "Model").value == "mlp"

@@ -346,13 +346,13 @@ def test_the_predict_page_matches_a_renamed_file_and_scores_the_next_one_in_one_
 
 
 def test_the_predict_page_warns_before_a_column_the_model_relies_on_is_scored_blank(run, penguins):
-    from dlcore.outputs import explanation_path
+    from dlcore.outputs import best_model, explanation_path
     from dlcore.store import atomic_write
     from tests.conftest import open_page, use_app_router_in_apptest
 
     use_app_router_in_apptest()
     store, record = run
-    model = record.result["leaderboard"]["rows"][0]["model"]
+    model = best_model(record.result)  # the model the Predict page opens on
     with atomic_write(explanation_path(store, record.id, model)) as tmp:
         tmp.write_text(json.dumps({"metric_title": "ROC AUC", "importance": [
             {"feature": "Masse (g)", "mean": 0.184, "std": 0.024}, {"feature": "Année", "mean": 0.0, "std": 0.004}]}))

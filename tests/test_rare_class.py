@@ -140,6 +140,7 @@ def test_decide_acts_on_the_rare_class_follows_the_money_and_predict_applies_it(
 
 
 def test_compare_warns_when_the_shown_model_never_names_the_rare_class(rare):
+    from dlcore import evaluate
     from dlcore.evaluate.collapse import one_class_warning
     from dlcore.outputs import load_test_outputs
 
@@ -149,7 +150,7 @@ def test_compare_warns_when_the_shown_model_never_names_the_rare_class(rare):
     assert one_class_warning(y, outputs["logistic_regression"], ["ja", "nein"], "x") is not None
     at = _app(home, "compare", run=run_id)
     assert not at.exception
-    best = store.run(run_id).result["leaderboard"]["rows"][0]["model"]
+    best = evaluate.recommended(store.run(run_id).result["leaderboard"])[0]  # the model Compare warns of first
     expected = one_class_warning(y, outputs[best], ["ja", "nein"], "x", None if best == "dummy" else outputs["dummy"])
     assert any("bring more rows of “ja”" in w.value for w in at.warning) == (expected is not None)
     picker = next(s for s in at.selectbox if s.label == "Model")
@@ -194,16 +195,15 @@ def test_the_bundle_s_predict_py_acts_on_the_saved_class_and_reads_an_old_thresh
     assert out["decision"].tolist() == np.where(out["probability nein"] >= 0.15, "nein", "ja").tolist()
 
 
-def test_compare_bundles_the_best_model_by_default_and_names_keep_umlauts(rare):
+def test_compare_bundles_the_recommended_model_by_default_and_names_keep_umlauts(rare):
     from dlcore import evaluate
     from dlcore.handover import bundle
 
     home, store, run_id = rare
-    board = store.run(run_id).result["leaderboard"]["rows"]
-    best = next(r["model"] for r in board if not r["model"].startswith("dummy"))
+    best = evaluate.recommended(store.run(run_id).result["leaderboard"])[0]
     at = _app(home, "compare", run=run_id)
     picker = next(s for s in at.selectbox if s.label == "Model to bundle")
-    assert picker.value == best and picker.options[0].endswith(f"← best {evaluate.best_by(store.run(run_id).result['leaderboard'])}")
+    assert picker.value == best and picker.options[0].endswith("← recommended")
     assert not any(o.startswith("dummy") for o in picker.options) and "logistic regression" in picker.options
     labels = [d.proto.label for d in at.get("download_button")]
     assert any(label.startswith("Model bundle (ZIP): ") and label.endswith(

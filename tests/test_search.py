@@ -325,15 +325,20 @@ def test_pages_say_the_first_model_is_best_by_cross_validation_not_on_the_test_r
     store, run, _ = budget_run
     board = run.result["leaderboard"]
     first = board["rows"][0]["model"]
+    use, why = evaluate.recommended(board)  # the first unless the verdict prefers a baseline (tests/test_recommended.py)
     assert evaluate.best_by(board) == "by cross-validation"
     assert evaluate.best_by({**board, "rows": [{**r, "cv_score": None} for r in board["rows"]]}) == "on the test rows"
     for page in ("predict", "explain"):
         at = open_page(store.home, page, run=run.id)
         assert not at.exception, at.exception
         picker = next(s for s in at.selectbox if s.label == "Model")
-        assert picker.value == first and picker.options[0].endswith("← best by cross-validation")
+        assert picker.value == use and picker.options[0].endswith("← recommended")
+        if use != first:
+            assert next(o for o in picker.options if o.startswith(evaluate.display_name(first))).endswith(
+                "← best by cross-validation")
         captions = " ".join(c.value for c in at.caption)
-        assert "the best by cross-validation" in captions and "best on the test rows" not in captions
+        assert f"Showing {evaluate.display_name(use)}, {why}." in captions and "by cross-validation" in captions
+        assert "best on the test rows" not in captions
     labels = next(s for s in open_page(store.home, "predict", run=run.id).selectbox if s.label == "Model").options
     assert any(o.startswith("ensemble (weighted average) (ensemble, ") for o in labels), labels
 

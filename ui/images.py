@@ -179,11 +179,11 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
     """Predict for an image run: one image, several, or a ZIP; a table with thumbnails and a CSV."""
     classes = run.result["classes"]
     st.subheader(f"Sort new images into {len(classes)} classes with a model trained on {dataset.name}")
-    models = [r["model"] for r in board["rows"]]
+    models = views.recommended_first(board, [r["model"] for r in board["rows"]])
     labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
               f"{board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
     model = st.selectbox("Model", models, index=0, key="predict-model",
-                         format_func=lambda m: labels[m] + ("  ← best on the test images" if m == models[0] else ""))
+                         format_func=lambda m, mark=views.model_label(board, models, "on the test images"): labels[m] + mark(m))
     views.opened_on(board, model, "predict-model", where="on the test images")
     files = st.file_uploader("One or more images (PNG, JPEG, BMP, GIF, WEBP), or a ZIP of images", type=IMAGE_TYPES,
                              accept_multiple_files=True, key="score-images",

@@ -98,8 +98,10 @@ def forecast_view(run: RunRecord) -> None:
 
     scores = {r["model"]: views.score_text(r["test_score"]) for r in board["rows"]}
     with c1:
-        model = st.selectbox("Model", models, index=0, key="forecast-model", format_func=lambda m: (
-            f"{evaluate.display_name(m)} (MASE {scores[m]})" + ("  ← best in the backtest" if m == models[0] else "")))
+        models = views.recommended_first(board, models)
+        mark = views.model_label(board, models, "in the backtest")
+        model = st.selectbox("Model", models, index=0, key="forecast-model",
+                             format_func=lambda m: f"{evaluate.display_name(m)} (MASE {scores[m]})" + mark(m))
         views.opened_on(board, model, "forecast-model", where="in the backtest", choices=models)
     with c2 or st.container():
         series = _series_choice(run, "Series to chart")

@@ -209,21 +209,53 @@ def verdicts(board: dict) -> None:
     for verdict in board["verdicts"]:
         show = st.success if verdict["outcome"] == "better" else st.info
         show(verdict["text"], icon=":material/gavel:")
+    if board.get("rows"):
+        use, why = evaluate.recommended(board)
+        st.markdown(f"**The model to use: {evaluate.display_name(use)}**, {why}. The pages that use a model open on it.")
+
+
+def recommended_first(board: dict, models: list[str]) -> list[str]:
+    """``models`` with the one the run recommends (``evaluate.recommended``) first, so a page's
+    picker opens on it; the rest in the board's order."""
+    use = _recommended(board, models)[0]
+    return sorted(models, key=lambda m: m != use)
+
+
+def _recommended(board: dict, models: list[str]) -> tuple[str, str]:
+    use, why = evaluate.recommended(board)
+    if use in models:
+        return use, why
+    first = next(r["model"] for r in board["rows"] if r["model"] in models)  # e.g. a stopped forecast's
+    return first, f"the best {evaluate.best_by(board)} of the models offered here"
+
+
+def model_label(board: dict, models: list[str], where: str | None = None) -> Callable[[str], str]:
+    """A picker's words after a model's name: which one the run recommends, and which scored best
+    when that is another."""
+    use = _recommended(board, models)[0]
+    top = next(r["model"] for r in board["rows"] if r["model"] in models)
+    where = where or evaluate.best_by(board)
+
+    def label(model: str) -> str:
+        return ("  ← recommended" if model == use else f"  ← best {where}" if model == top else "")
+
+    return label
 
 
 def opened_on(board: dict, chosen: str, key: str, where: str | None = None,
               choices: list[str] | None = None) -> None:
-    """Under a page's model picker: which model it shows and why (the first is the run's best),
-    and the deep model one click away when the best is a baseline. ``key`` is the picker's key;
+    """Under a page's model picker: which model it shows and why (the one the run recommends
+    first), and the deep model one click away when that is another. ``key`` is the picker's key;
     ``choices`` the models it offers (all of the board's by default)."""
-    where = where or evaluate.best_by(board)
     rows = [r for r in board["rows"] if choices is None or r["model"] in choices]
-    best = rows[0]["model"]
+    use, why = _recommended(board, [r["model"] for r in rows])
+    if where is not None and why == f"the best {evaluate.best_by(board)}":
+        why = f"the best {where}"
     deep = next((r["model"] for r in rows if r["family"] == "deep"), None)
-    if chosen == best:
-        st.caption(f"Showing {evaluate.display_name(best)}: the best {where}.")
+    if chosen == use:
+        st.caption(f"Showing {evaluate.display_name(use)}, {why}.")
     else:
-        st.caption(f"Showing {evaluate.display_name(chosen)}; {evaluate.display_name(best)} is the best {where}.")
+        st.caption(f"Showing {evaluate.display_name(chosen)}; the run recommends {evaluate.display_name(use)}, {why}.")
     if deep is not None and chosen != deep:
         st.button(f"Show the deep model ({evaluate.display_name(deep)}) instead", key=f"{key}-deep",
                   icon=":material/neurology:", on_click=lambda: st.session_state.update({key: deep}))
@@ -299,14 +331,15 @@ def hand_over(run: RunRecord) -> None:
     if (run.result or {}).get("kind") != "series" and team.can("download_model", run.workspace_id):
         from dlcore.handover import bundle
 
-        # The bundle holds the board's first model (ranked by cross-validation where the run had folds), unless the
-        # analyst picks another: the deep model, the ensemble or a scikit-learn baseline (skops file).
+        # The bundle holds the model the run recommends (the board's first unless the verdict prefers a baseline),
+        # unless the analyst picks another: the deep model, the ensemble or a scikit-learn baseline (skops file).
         names = [r["model"] for r in (run.result or {}).get("leaderboard", {}).get("rows", [])
                  if not r["model"].startswith("dummy") and r["model"] in (run.result or {}).get("models", {})]
-        names = names or [run.spec["template"]]
+        board = (run.result or {}).get("leaderboard", {})
+        names = recommended_first(board, names) if names else [run.spec["template"]]
+        marks = model_label(board, names) if board.get("rows") else (lambda m: "")
         model = c2.selectbox("Model to bundle", names, index=0, key=f"bundle-model-{run.id}",
-                             format_func=lambda m: evaluate.display_name(m)
-                             + (f"  ← best {evaluate.best_by((run.result or {}).get('leaderboard', {}))}" if m == names[0] else ""))
+                             format_func=lambda m: evaluate.display_name(m) + marks(m))
         what = ("a deep model (.keras)" if model == run.spec["template"] else "an ensemble of the run's models"
                 if model == "ensemble" else "a scikit-learn model (.skops)")
         c2.download_button(

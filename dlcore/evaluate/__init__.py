@@ -36,10 +36,11 @@ from dlcore.evaluate.ranking import (
     display_name,
     leaderboard,
     per_class,
+    recommended,
 )
 
 __all__ = [
     "TASKS", "FAMILIES", "OUTCOMES", "FORECAST_METRICS", "Metric", "metrics_for", "primary_metric", "score",
     "predicted_labels", "per_class", "bootstrap_indices", "bootstrap_values", "bootstrap_ci", "mae", "rmse", "smape",
-    "mase", "Row", "Verdict", "Leaderboard", "leaderboard", "display_name", "best_by", "DISPLAY_NAMES",
+    "mase", "Row", "Verdict", "Leaderboard", "leaderboard", "display_name", "best_by", "recommended", "DISPLAY_NAMES",
 ]

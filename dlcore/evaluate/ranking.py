@@ -261,6 +261,52 @@ def best_by(board: dict) -> str:
     return "on the test rows"
 
 
+def recommended(board: dict) -> tuple[str, str]:
+    """The model to use, and why in words: what the verdict advises, not just the board's first row.
+
+    The board's first model is the best by its score (cross-validated where the run had folds).
+    Where that is a deep model, or an ensemble holding one, that is not clearly better than the
+    best baseline, the verdict calls the simpler model the safer choice, so that baseline is the
+    one recommended (and every page opens on it). An ensemble stays recommended when its own
+    fold scores beat the baseline's clearly (paired, as the verdict judges the deep model).
+
+    >>> board = {"task": "binary", "higher_is_better": True, "confidence": 0.95,
+    ...          "rows": [{"model": "mlp", "family": "deep", "cv_score": None},
+    ...                   {"model": "logistic_regression", "family": "baseline", "cv_score": None}],
+    ...          "verdicts": [{"outcome": "not_clearly_better", "deep_model": "mlp",
+    ...                        "best_baseline": "logistic_regression"}]}
+    >>> recommended(board)[0]
+    'logistic_regression'
+    """
+    rows = [r for r in board.get("rows") or [] if not r["model"].startswith("dummy")] or board.get("rows") or []
+    if not rows:
+        raise DataError("The run's leaderboard has no models.")
+    top = rows[0]
+    where = best_by(board)
+    first = f"the best {where}"
+    if top["family"] == "baseline":
+        return top["model"], first
+    deep = next((r["model"] for r in rows if r["family"] == "deep"), None)
+    verdict = next((v for v in board.get("verdicts") or [] if v.get("deep_model") == deep), None)
+    base = (verdict or {}).get("best_baseline")
+    by_model = {r["model"]: r for r in rows}
+    if verdict is None or verdict.get("outcome") not in ("worse", "not_clearly_better") or base not in by_model:
+        return top["model"], first
+    if top["family"] == "ensemble":
+        from dlcore.folds import paired_folds
+
+        ours, theirs = top.get("cv_folds"), by_model[base].get("cv_folds")
+        if ours and theirs:
+            paired = paired_folds(ours, theirs, bool(board.get("higher_is_better", True)),
+                                  confidence=float(board.get("confidence") or 0.95))
+            if paired.n_folds >= 2 and paired.ci[0] > 0:
+                return top["model"], f"{first}, and clearly better than {display_name(base)} on the folds"
+    said = ("is worse than it" if verdict["outcome"] == "worse" else "is not clearly better than it")
+    held = f" ({display_name(top['model'])} scores highest {where})" if top["model"] != deep else ""
+    return base, (f"recommended by the verdict: the deep model ({display_name(deep)}) {said}, so the simpler "
+                  f"model is the safer choice{held}")
+
+
 def _verdict_text(
     outcome: str,
     deep: str,

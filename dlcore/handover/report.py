@@ -94,6 +94,8 @@ def build_report(store: Store, run_id: str) -> str:
     parts.append("<h2>The answer</h2>")
     for verdict in board["verdicts"]:
         parts.append(f"<div class='verdict {_e(verdict['outcome'])}'>{_e(verdict['text'])}</div>")
+    use, why = evaluate.recommended(board)
+    parts.append(f"<p><b>The model to use: {_e(evaluate.display_name(use))}</b>, {_e(why)}.</p>")
     if run.status == "stopped":
         parts.append("<p class='muted'>This run was stopped early by request; the deep model uses the best weights it "
                      "reached.</p>")
@@ -162,7 +164,7 @@ def _key_charts(store: Store, run: Any, kind: str) -> list[str]:
     result = run.result
     if kind == "series":
         return _forecast_charts(store, run)
-    best = result["leaderboard"]["rows"][0]["model"]
+    best = evaluate.recommended(result["leaderboard"])[0]
     y_true, outputs, _ = load_test_outputs(store, run.id)
     families = {evaluate.display_name(r["model"]): r["family"] for r in result["leaderboard"]["rows"]}
     named = {evaluate.display_name(m): o for m, o in outputs.items()}
@@ -170,7 +172,7 @@ def _key_charts(store: Store, run: Any, kind: str) -> list[str]:
     if run.task in ("binary", "multiclass"):
         classes = result["classes"]
         y = np.asarray(y_true).astype(int)
-        out.append(f"<p class='muted'>Confusion matrix of the best model on the test rows: "
+        out.append(f"<p class='muted'>Confusion matrix on the test rows of the model to use: "
                    f"{_e(evaluate.display_name(best))}.</p>")
         out.append(_fig(charts.confusion_matrix_chart(y, np.asarray(outputs[best]).argmax(axis=1), classes)))
         if run.task == "binary":
@@ -189,11 +191,13 @@ def _forecast_charts(store: Store, run: Any) -> list[str]:
 
     board = run.result["leaderboard"]
     info = run.result.get("series", {})
-    best = board["rows"][0]["model"]
+    best = evaluate.recommended(board)[0]
     ids = series_ids(store, run.id)
     series = ids[0] if len(ids) > 1 else None
     data = load_backtest(store, run.id, series)
     future = load_future(store, run.id)
+    if best not in set(future["model"]):  # stopped during its backtest: only some models forecast
+        best = next(r["model"] for r in board["rows"] if r["model"] in set(future["model"]))
     chosen = future[future["model"] == best].drop(columns=["model"]).reset_index(drop=True)
     if series is not None and ID_COLUMN in chosen:
         chosen = chosen[chosen[ID_COLUMN] == series].drop(columns=[ID_COLUMN])
@@ -204,14 +208,16 @@ def _forecast_charts(store: Store, run: Any) -> list[str]:
                                 {name: data["forecasts"][best]}, chosen, families=families, title=title,
                                 show_last=max(60, 4 * info.get("horizon", 12) * info.get("windows", 3)))
     return ["<h2>The forecast</h2>",
-            f"<p class='muted'>{_e(name)}, the best model in the backtest: its forecasts over the windows it was "
+            f"<p class='muted'>{_e(name)}, the model to use: its forecasts over the windows it was "
             "tested on, and its forecast after the last date with the interval from its backtest errors.</p>",
             _fig(fig)]
 
 
 def _explanation(store: Store, run: Any, kind: str) -> list[str]:
     board = run.result["leaderboard"]
-    candidates = [r["model"] for r in board["rows"]] if kinds.get(kind).explains_any_model else [run.template]
+    use = evaluate.recommended(board)[0]  # the model to use first, then the others in the board's order
+    candidates = (sorted((r["model"] for r in board["rows"]), key=lambda m: m != use)
+                  if kinds.get(kind).explains_any_model else [run.template])
     for model in candidates:
         saved = explain.load_global(store, run.id, model)
         if saved is None:
