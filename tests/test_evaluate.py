@@ -469,7 +469,7 @@ def test_forecast_verdict_better_when_every_window_wins(forecast_board: Leaderbo
     assert v.diff_ci == pytest.approx((0.3 - half, 0.3 + half))
     assert v.text.startswith(
         "The deep model (LSTM) is better than the best baseline (seasonal naive): "
-        "MASE 0.600 vs 0.900, 0.300 lower (95% interval for how much lower: +0.052 to +0.548)."
+        "MASE 0.6000 vs 0.9000, 0.3000 lower (95% interval for how much lower: +0.0516 to +0.5484)."
     )
     assert "only 3 windows, so these intervals are wide" in v.text
     assert "The best baseline is the seasonal naive forecast" in v.text
@@ -504,9 +504,9 @@ def test_forecast_verdict_names_the_seasonal_naive_when_another_baseline_is_best
     assert gru.best_baseline == "ridge_lags" and gru.outcome == "worse"
     assert gru.text.endswith(
         "Against the seasonal naive forecast (same time last season), the usual bar for a "
-        "forecast, its MASE is 0.800 vs 0.900 on average: it beats it."
+        "forecast, its MASE is 0.8000 vs 0.9000 on average: it beats it."
     )
-    assert by_model["lstm"].text.endswith("its MASE is 1.000 vs 0.900 on average: it does not beat it.")
+    assert by_model["lstm"].text.endswith("its MASE is 1.0000 vs 0.9000 on average: it does not beat it.")
     no_seasonal = forecast_leaderboard(
         {"naive": windows([1.0, 0.8, 0.9]), "gru": windows([0.8, 0.7, 0.9])},
         families={"naive": "baseline", "gru": "deep"},
@@ -526,7 +526,7 @@ def test_forecast_with_one_window_has_no_interval() -> None:
     assert v.diff == pytest.approx(0.3)
     assert math.isnan(v.diff_ci[0]) and math.isnan(v.diff_ci[1])
     assert "the one backtest window cannot show how much the errors vary" in v.text
-    assert "There its MASE is 0.600 vs 0.900." in v.text
+    assert "There its MASE is 0.6000 vs 0.9000." in v.text
     assert "at least 2 windows" in v.text
     assert v.text.endswith("in that window the deep model beats it.")
 

@@ -133,13 +133,13 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
             row["Trials"] = f"{r['trials']} in {common.duration(r.get('search_seconds'))}" if r["trials"] else "-"
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for metric in evaluate.metrics_for(board["task"]):
+    for column in [m.title for m in evaluate.metrics_for(board["task"])] + ["Cross-validated"]:
         # A score that could not be worked out (a metric undefined on this test set) reads "-",
         # not the table's "None": the column is then text, with the same decimals.
         # Large-unit errors (RMSE 32,021) read as the verdict writes them: text in the shared format.
-        if metric.title in frame.columns and (frame[metric.title].isna().any()
-                                              or (pd.to_numeric(frame[metric.title], errors="coerce").abs() > 1).any()):
-            frame[metric.title] = [score_text(None if pd.isna(v) else float(v)) for v in frame[metric.title]]
+        if column in frame.columns and (frame[column].isna().any()
+                                        or (pd.to_numeric(frame[column], errors="coerce").abs() > 1).any()):
+            frame[column] = [score_text(None if pd.isna(v) else float(v)) for v in frame[column]]
     return frame
 
 
@@ -152,14 +152,19 @@ def leaderboard_config(board: dict, frame: pd.DataFrame) -> dict:
         config[metric.title] = (st.column_config.TextColumn(metric.title, help=metric.explain) if as_text else
                                 st.column_config.NumberColumn(metric.title, format=SCORE_FORMAT, help=metric.explain))
     if "Cross-validated" in frame.columns:
-        config["Cross-validated"] = st.column_config.NumberColumn(
-            f"{board['metric_title']} (folds)", format=SCORE_FORMAT,
-            help="The mean score over the cross-validation folds of the training part: the board ranks by it.")
+        def column(title: str, label: str, words: str):  # text where the scores were written out as text
+            if frame[title].dtype == object:
+                return st.column_config.TextColumn(label, help=words)
+            return st.column_config.NumberColumn(label, format=SCORE_FORMAT, help=words)
+
+        config["Cross-validated"] = column(
+            "Cross-validated", f"{board['metric_title']} (folds)",
+            "The mean score over the cross-validation folds of the training part: the board ranks by it.")
         config["Folds interval"] = st.column_config.TextColumn(
             help="95% interval of the cross-validated score across folds (corrected for folds sharing rows).")
-        config[board["metric_title"]] = st.column_config.NumberColumn(
-            f"{board['metric_title']} (test)", format=SCORE_FORMAT,
-            help="The score on the held-out test rows, which no fold and no search saw: it confirms the choice.")
+        config[board["metric_title"]] = column(
+            board["metric_title"], f"{board['metric_title']} (test)",
+            "The score on the held-out test rows, which no fold and no search saw: it confirms the choice.")
         config["Folds"] = st.column_config.TextColumn(
             help="How many folds the cross-validated score is the mean of, of those planned: the time budget may "
                  "end the folds early.")

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 from sklearn import metrics as skm
 
+from dlcore import formats
 from dlcore.errors import DataError, SpecError
 from dlcore.evaluate.metrics import (
     _METRICS,
@@ -195,8 +196,9 @@ class Leaderboard:
 
 
 def _num(x: float) -> str:
-    """A metric value for a sentence: 3 decimals, thousands grouped for large-unit errors."""
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3f}"
+    """A metric value for a sentence, as the leaderboard's table writes it (``dlcore.formats``):
+    "0.9120", "693.2", "43,805"."""
+    return formats.number(x)
 
 
 def _signed(x: float) -> str:

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from dlcore import charts, evaluate, explain, kinds
+from dlcore import charts, evaluate, explain, formats, kinds
 from dlcore.errors import RunError
 from dlcore.handover import decision
 from dlcore.outputs import load_test_outputs
@@ -64,12 +64,13 @@ def _table(header: list[str], rows: list[list[Any]], numeric: set[int] = frozens
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _num(x: Any, spec: str = ".4f") -> str:
+def _num(x: Any) -> str:
+    """A score as the pages write it (``dlcore.formats``: "0.9120", "693.2", "43,805"); "–" for none."""
     try:
         v = float(x)
     except (TypeError, ValueError):
         return "–"
-    return format(v, spec) if np.isfinite(v) else "–"
+    return formats.number(v) if np.isfinite(v) else "–"
 
 
 def build_report(store: Store, run_id: str) -> str:
@@ -327,8 +328,8 @@ def _search(store: Store, run: Any) -> list[str]:
         out.append(_fig(charts.trials_chart(trials, evaluate.display_name)))
     board = run.result["leaderboard"]
     head = [f"r{f['repeat'] + 1} f{f['index'] + 1}" for f in search["folds"]]
-    rows = [[evaluate.display_name(r["model"]), *[_num(v, ".3f") for v in (r.get("cv_folds") or [None] * len(head))],
-             _num(r.get("cv_score"), ".3f")] for r in board["rows"]]
+    rows = [[evaluate.display_name(r["model"]), *[_num(v) for v in (r.get("cv_folds") or [None] * len(head))],
+             _num(r.get("cv_score"))] for r in board["rows"]]
     out.append(f"<p class='muted'>{_e(board['metric_title'])} on each fold (repeat r, fold f); '-' where a model "
                "was not scored on a fold, and every model's mean is over the same folds.</p>")
     out.append(_table(["Model", *head, "Mean"], rows, numeric=set(range(1, len(head) + 2))))
