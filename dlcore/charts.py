@@ -830,4 +830,9 @@ def trials_chart(trials: Mapping[str, Any], display: Any = None) -> go.Figure:
                       annotation_text="budget", annotation_position="top left")
     fig.update_xaxes(title_text="seconds since the run started", rangemode="tozero")
     fig.update_yaxes(title_text=trials.get("metric_title", "score") + (" (higher is better)" if higher else " (lower is better)"))
+    scores = [float(t["score"]) for t in rows]
+    if higher and all(0.0 <= v <= 1.0 for v in scores):
+        # A share or an AUC ends at 1: every trial at 1.0 drew an axis from 0 to 2, half of it impossible.
+        pad = max(0.005, (1.0 - min(scores)) * 0.08)
+        fig.update_yaxes(range=[max(0.0, min(scores) - pad), 1.0 + pad / 2])
     return _base_layout(fig, title, legend=dict(orientation="h", y=-0.2))

@@ -492,6 +492,10 @@ def ended_words(search: dict[str, Any]) -> str:
                 f"model's best validation score (trial {search.get('best_trial', 0) + 1}) was not beaten in the "
                 f"{deep - 1 - search.get('best_trial', 0)} trials after it, of {deep}; every model was searched and then "
                 "cross-validated on every fold the rest of the time allowed.")
+    if ended == "perfect":
+        return (f"The run ended early, at {search.get('elapsed_s', 0):.0f} s of {search['budget_s']:.0f} s: trial "
+                f"{search.get('best_trial', 0) + 1} of the deep model scored a perfect {search.get('metric_title', 'score')} "
+                "on the validation images, which no later trial could beat.")
     if ended == "stopped":
         return "The search was stopped by request and kept its best trial."
     return f"The search used the time budget of {search.get('budget_s', 0):.0f} s."
@@ -886,7 +890,7 @@ def search_lines(result: dict[str, Any]) -> list[str]:
            f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold")
         + f"; {search.get('pruned', 0)} deep trial(s) were pruned"
         + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else ".")
-        + (f" {ended_words(search)}" if search.get("ended") == "converged" else ""),
+        + (f" {ended_words(search)}" if search.get("ended") in ("converged", "perfect") else ""),
         "",
         "| model | search space | trials | settings chosen |",
         "|---|---|---|---|",

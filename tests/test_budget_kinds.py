@@ -145,3 +145,53 @@ def test_the_train_page_asks_images_and_forecasts_for_a_time_budget_first(tmp_pa
     assert not at.exception, at.exception
     train = store.run(at.query_params["run"]).spec["train"]
     assert (train["budget"], train["epochs"]) == (None, 3)  # epochs given: fixed settings, as before
+
+
+def _red_or_blue(n_per_class: int = 16, size: int = 16) -> bytes:
+    """Two classes a glance tells apart: reddish and bluish noise."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, channel in (("red", 0), ("blue", 2)):
+            for i in range(n_per_class):
+                img = rng.integers(0, 80, size=(size, size, 3)).astype(np.uint8)
+                img[:, :, channel] = rng.integers(170, 255, size=(size, size)).astype(np.uint8)
+                out = io.BytesIO()
+                Image.fromarray(img).save(out, format="PNG")
+                archive.writestr(f"{label}/{label}-{i:03d}.png", out.getvalue())
+    return buffer.getvalue()
+
+
+def test_an_image_search_ends_at_a_perfect_validation_score_and_boosting_learns_few_images(tmp_path):
+    from dlcore.charts import trials_chart
+    from dlcore.store import Store
+
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, _red_or_blue(), "colours.zip")
+    budget = 120.0
+    spec = RunSpec(data=DataSpec(record.id, "label", image_size=16), template="cnn_small",
+                   train=TrainSpec(batch_size=8, learning_rate=3e-3, budget=budget))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    search = run.result["search"]
+    deep = [t for t in load_trials(store, run_id)["trials"] if t["candidate"] == "cnn_small"]
+    # A tie never replaces the best trial, so no trial after a perfect one could change the model.
+    assert search["ended"] == "perfect" and deep[search["best_trial"]]["score"] == 1.0
+    assert len(deep) == search["best_trial"] + 1 and all(t["score"] < 1.0 for t in deep[:-1])
+    assert "scored a perfect ROC AUC on the validation images, which no later trial could beat" in run.phase
+    assert run.result["elapsed_s"] < budget
+    rows = {r["model"]: r for r in run.result["leaderboard"]["rows"]}
+    # Boosting's default leaves of 20 left 24 training images unsplit: one answer for all, ROC AUC 0.500.
+    assert rows["gradient_boosting"]["test_score"] > 0.9
+    n_test = run.result["leaderboard"]["n_test"]
+    assert f"The test set has only {n_test} images, so these intervals are wide" in run.result["leaderboard"]["verdicts"][0]["text"]
+    # Every trial at 1.0 drew the axis from 0 to 2: it now ends just above 1.
+    low, high = trials_chart(load_trials(store, run_id)).layout.yaxis.range
+    assert 1.0 < high <= 1.05 and low >= 0.0

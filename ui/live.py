@@ -122,7 +122,7 @@ def _search_progress(run: RunRecord) -> str:
         text = f"Tried {trials} settings in all" + (f" in {used:.0f} s of the {_budget(run):.0f} s budget" if used else "")
         if search.get("stopped_early"):
             return text + ": stopped by request; the best trial so far is kept."
-        if search.get("ended") == "converged" and run.status in EVALUATED:
+        if search.get("ended") in ("converged", "perfect") and run.status in EVALUATED:
             from dlcore.search import ended_words
 
             return f"{text}. {ended_words(search)}"
@@ -310,9 +310,14 @@ def _draw(run_id: str) -> None:
                    "standard deviations of the series (0.5 is half of one). Each fit keeps the weights of its "
                    "own lowest validation loss; " + kept.replace("no model was saved", "no model was kept"))
     elif _budget(run) is not None:
-        st.caption("Each point is one setting tried, scored on the validation rows (hollow: pruned, stopped "
-                   "early because it was clearly behind). The line is the deep model's best so far; the "
-                   "leaderboard then scores every model's best settings on every fold.")
+        from dlcore import kinds
+
+        image = kinds.of_template(run.template).name == "image"
+        st.caption(f"Each point is one setting tried, scored on the validation {'images' if image else 'rows'} "
+                   "(hollow: pruned, stopped early because it was clearly behind). The line is the deep model's "
+                   "best so far; the leaderboard then scores "
+                   + ("the best settings on the test images, which no trial saw." if image
+                      else "every model's best settings on every fold."))
         chosen = best_trial_epochs(load_trials_of(store, run)) if run.status in EVALUATED else None
         if chosen is not None:
             number, first, last = chosen

@@ -321,6 +321,7 @@ def _verdict_text(
     confidence: float,
     n: int | None,
     where: str = "on this test set",
+    unit: str = "rows",
 ) -> str:
     """The verdict in words. ``n`` test rows adds a warning when small (None: the caller
     words its own); ``where`` names the data the comparison was made on."""
@@ -363,7 +364,7 @@ def _verdict_text(
             )
     if n is not None and n < _SMALL_TEST:
         text += (
-            f" The test set has only {n} rows, so these intervals are wide; more test data "
+            f" The test set has only {n} {unit}, so these intervals are wide; more test data "
             "would give a sharper comparison."
         )
     return text
@@ -402,8 +403,10 @@ def leaderboard(
     seed: int = 0,
     confidence: float = 0.95,
     cv: dict[str, dict[str, Any]] | None = None,
+    unit: str = "rows",
 ) -> Leaderboard:
     """Score every model the same way, rank them and judge each deep model against baselines.
+    ``unit`` is what one test example is called in the verdict ("rows", "images").
 
     ``cv`` (tables run within a budget): per model, ``folds`` (a list of fold scores by fold
     position, None where not scored), ``trials``, ``search_seconds``, and ``held_share`` (the
@@ -467,7 +470,7 @@ def leaderboard(
             r.trials = c.get("trials")
             r.search_seconds = c.get("search_seconds")
     rows.sort(key=_rank_key(metric, _task(task)))
-    verdicts = _verdicts(metric, rows, boots, confidence, n)
+    verdicts = _verdicts(metric, rows, boots, confidence, n, unit)
     if cv:
         verdicts = [_with_folds(v, metric, rows, confidence, held_share, n) for v in verdicts]
     return Leaderboard(
@@ -485,7 +488,7 @@ def leaderboard(
 
 
 def _verdicts(
-    metric: Metric, rows: list[Row], boots: dict[str, np.ndarray], confidence: float, n: int
+    metric: Metric, rows: list[Row], boots: dict[str, np.ndarray], confidence: float, n: int, unit: str = "rows"
 ) -> list[Verdict]:
     """One verdict per deep model (rows are already ranked best first)."""
     missing = _one_side_missing(rows)
@@ -501,7 +504,7 @@ def _verdicts(
         outcome = _outcome(ci)
         text = _verdict_text(
             outcome, r.model, base.model, metric, r.test_score, base.test_score,
-            diff, ci, confidence, n,
+            diff, ci, confidence, n, unit=unit,
         )
         verdicts.append(Verdict(outcome, r.model, base.model, float(diff), ci, text))
     return verdicts

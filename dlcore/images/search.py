@@ -34,6 +34,7 @@ from dlcore.search import (
     _study,
     _trial_callback,
     best_words,
+    ended_words,
     tell_trial,
 )
 from dlcore.spec import IMAGE_SIZES, RunSpec, TrainSpec
@@ -152,6 +153,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     least: list[float] = []  # per trial: building, tracing and the first epoch, what any trial costs at least
     trial_started = [0.0]
     stopped = False
+    perfect = None  # the trial (from 0) that scored perfectly on the validation images: no later one can beat it
     started = time.perf_counter()
 
     running: list[Any] = [None]  # the callback of the trial training now
@@ -217,6 +219,9 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         if callback.stopped_by_user:
             stopped = True
             break
+        if higher and best.get("score", 0.0) >= 1.0:  # a tie never replaces the best: searching on changes nothing
+            perfect = number - 1
+            break
     if not best:
         raise RunError("Every trial of the deep model became unstable (the loss turned into 'not a number'). "
                        "Lower the learning rate or use a smaller model, then run it again.")
@@ -238,7 +243,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     with atomic_write(folder / f"{spec.template}.keras") as tmp:
         best["model"].save(tmp)
     y_test = data.y_raw[data.test]
-    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=seed)
+    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=seed, unit=kind.unit)
     trials = {spec.template: number, **{name: 1 for name in outputs if families[name] == "baseline"}}
     for row in board.rows:
         row.trials = trials.get(row.model)
@@ -256,6 +261,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         "space": {spec.template: SPACE_WORDS, **{n: "none (fitted once)" for n in outputs if families[n] == "baseline"}},
         "chosen": chosen, "trials": trials,
         "pruned": sum(1 for t in record.trials if t.state == "pruned"), "stopped_early": stopped,
+        "ended": "stopped" if stopped else "perfect" if perfect is not None else "budget",
+        "best_trial": perfect if perfect is not None else None, "metric_title": metric.title,
     }
     record.save()
     fit = best["fit"]
@@ -272,10 +279,11 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     }
     deep_row = next(r for r in board.rows if r.model == spec.template)
     status = "stopped" if stopped else "done"
-    result["elapsed_s"] = round(clock.elapsed(), 2)
+    result["elapsed_s"] = search["elapsed_s"] = round(clock.elapsed(), 2)
+    early = f": {ended_words(search)}" if perfect is not None else ""
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
                      progress=1.0, phase="Stopped by request: the search kept its best trial; evaluated"
-                     if stopped else f"Finished in {clock.elapsed():.0f} s of {budget:.0f} s",
+                     if stopped else f"Finished in {clock.elapsed():.0f} s of {budget:.0f} s{early}",
                      versions=library_versions())
     say(f"{status}: {metric.title} {deep_row.test_score:.4f} after {number} trial(s) "
         f"in {clock.elapsed():.0f} s of {budget:.0f} s")
