@@ -259,6 +259,18 @@ def test_a_regression_leaderboard_writes_scores_as_the_verdict_does():
     assert mlp["95% interval"] == f"{low:,.0f} to {high:,.0f}"
     assert frame["R²"].dtype != object  # values under 1 stay numbers, shown with 4 decimals
     assert views.score_text(33137.04) == "33,137" and views.score_text(0.85) == "0.8500"
+    # Cross-validated: the folds' column too, and the table draws text columns as text (pandas 3 gives
+    # them a string dtype, which the config took for numbers and drew as "43804.7186").
+    folds = {"mlp": [31000.0, 29000.0, 30500.0], "dummy": [50100.0, 49800.0, 50300.0]}
+    board = evaluate.leaderboard("regression", y, {"mlp": y + rng.normal(0, 30000, 200),
+                                                   "dummy": np.full(200, y.mean())},
+                                 families={"mlp": "deep", "dummy": "baseline"},
+                                 cv={m: {"folds": f, "trials": 1, "search_seconds": 1.0} for m, f in folds.items()}).to_dict()
+    frame = views.leaderboard_frame(board)
+    assert frame.iloc[0]["Cross-validated"] == "30,167" and frame.iloc[0]["RMSE"] == views.score_text(board["rows"][0]["test_score"])
+    config = views.leaderboard_config(board, frame)
+    assert config["Cross-validated"]["type_config"]["type"] == "text" and config["RMSE"]["type_config"]["type"] == "text"
+    assert config["R²"]["type_config"]["type"] == "number"
 
 
 def test_explain_shows_the_rare_class_probability_by_default(rare):

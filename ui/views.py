@@ -148,12 +148,13 @@ def leaderboard_config(board: dict, frame: pd.DataFrame) -> dict:
     metric's plain meaning as the tooltip of its column."""
     config: dict = {}
     for metric in evaluate.metrics_for(board["task"]):
-        as_text = metric.title in frame.columns and frame[metric.title].dtype == object
+        # Written out as text (pandas 3 makes that a string dtype, not object): no number format over it.
+        as_text = metric.title in frame.columns and not pd.api.types.is_numeric_dtype(frame[metric.title])
         config[metric.title] = (st.column_config.TextColumn(metric.title, help=metric.explain) if as_text else
                                 st.column_config.NumberColumn(metric.title, format=SCORE_FORMAT, help=metric.explain))
     if "Cross-validated" in frame.columns:
         def column(title: str, label: str, words: str):  # text where the scores were written out as text
-            if frame[title].dtype == object:
+            if not pd.api.types.is_numeric_dtype(frame[title]):
                 return st.column_config.TextColumn(label, help=words)
             return st.column_config.NumberColumn(label, format=SCORE_FORMAT, help=words)
 
