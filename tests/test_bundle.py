@@ -365,3 +365,33 @@ def test_a_text_bundle_scores_raw_strings_like_the_app(store, tmp_path):
         assert "1 row(s) have no text in 'description'" in proc.stderr
     card = (folder / "model_card.md").read_text(encoding="utf-8")
     assert "- Free text, read word by word" in card and "'description'" in card
+
+
+def test_a_file_matched_to_the_models_columns_in_the_app_is_read_the_same_by_predict_py(store, churn_run, tmp_path):
+    from dlcore.tables import matching
+    from dlcore.tables.scoring import score_upload
+
+    # An export that names two columns in German and lacks 'region' (the analyst chose to score it as missing).
+    new = _new_churn_rows().rename(columns={"tenure": "Laufzeit (Monate)", "plan": "Tarif"}).drop(columns="region")
+    content = new.to_csv(index=False).encode()
+    matching.save_mapping(store, churn_run.id, {"tenure": "Laufzeit (Monate)", "charges": "charges", "plan": "Tarif",
+                                                "region": None, "signup": "signup"})
+    try:
+        app = score_upload(store, store.run(churn_run.id), "mlp", content, "export.csv").table
+        folder = _unpack(store, churn_run, tmp_path)
+        assert json.loads((folder / "columns.json").read_text())["mappings"][0]["columns"]["plan"] == "Tarif"
+        (folder / "export.csv").write_bytes(content)
+        proc = _predict(folder, "export.csv")
+    finally:
+        (store.run_dir(churn_run.id) / "columns.json").unlink()
+    ours = _read_out(folder)
+    assert list(ours.columns[:len(new.columns)]) == list(new.columns)  # the file's own names kept, as the app does
+    assert ours["prediction"].tolist() == app["prediction"].tolist()
+    np.testing.assert_allclose(ours["probability yes"], app["probability yes"], rtol=0, atol=1e-5)
+    assert ("matched as in the app for this run (columns.json): 'Laufzeit (Monate)' as 'tenure', 'Tarif' as 'plan', "
+            "'region' scored as missing") in proc.stderr
+    # Without the matching, predict.py says what is missing and how to fix it.
+    (folder / "columns.json").unlink()
+    refused = subprocess.run([sys.executable, "-I", "predict.py", "export.csv", "-o", "out.csv"], cwd=folder,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "match them once on the app's Predict page" in refused.stderr

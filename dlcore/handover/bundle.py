@@ -64,6 +64,10 @@ def build_bundle(store: Store, run_id: str, model: str | None = None) -> bytes:
         "predict.py": _PREDICT.read_bytes(),
         "README.txt": _readme(run, deep, ensemble=model == "ensemble").encode("utf-8"),
     }
+    if (folder / "columns.json").is_file():
+        # The file columns matched to the model's on Predict (or with --map): predict.py reads a file
+        # named the same way, as the app does.
+        files["columns.json"] = (folder / "columns.json").read_bytes()
     chosen = load_decision(store, run_id)
     if chosen is not None and chosen.model == model and run.task in ("binary", "multiclass"):
         # The threshold chosen from money travels with its model: predict.py adds the same

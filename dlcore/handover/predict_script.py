@@ -5,7 +5,8 @@
     python predict.py photos.zip -o scored.csv               # images: one image, a folder or a ZIP
 
 It reads preprocess.json (how the app turned raw columns or pixels into model inputs, learned
-from the training rows only) and model.keras, or model.skops for a scikit-learn baseline. It
+from the training rows only) and model.keras, or model.skops for a scikit-learn baseline; a file
+whose columns the app matched to the model's under other names is read the same way (columns.json). It
 needs NumPy, pandas and Keras (Pillow for images; skops and scikit-learn for a baseline), and
 nothing from the app. Problems you can fix (a missing column, a file that is not an image)
 are printed as "error: ..." with exit status 1.
@@ -104,6 +105,21 @@ def as_category(values: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
+def saved_matching(pre: dict, frame: pd.DataFrame) -> dict | None:
+    """For a file that names the model's columns differently: the matching the app kept with the
+    run (columns.json: the model's column -> the file's, None to score it as missing) whose file
+    columns this file has, newest first; None when the file has the model's names or none fits."""
+    wanted = pre["numeric"] + pre["datetime"] + pre["categorical"] + pre.get("text", [])
+    path = HERE / "columns.json"
+    if all(c in frame.columns for c in wanted) or not path.exists():
+        return None
+    for layout in json.loads(path.read_text(encoding="utf-8"))["mappings"]:
+        columns = layout["columns"]
+        if all(c in columns for c in wanted) and all(s in frame.columns for s in columns.values() if s is not None):
+            return {c: columns[c] for c in wanted}
+    return None
+
+
 def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Standardised numbers (plus missing-value flags), float32 (n, m), and category codes, int32 (n, c)."""
     lacking = [c for c in pre["numeric"] + pre["datetime"] + pre["categorical"] + pre.get("text", [])
@@ -111,7 +127,8 @@ def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.n
     if lacking:
         raise Refused(f"The file lacks {len(lacking)} column(s) the model was trained on: "
                       f"{', '.join(map(repr, lacking))}. Add them with their values and run again "
-                      "(renamed columns: rename them back; a column left empty is scored as missing in every row).")
+                      "(renamed columns: rename them back, or match them once on the app's Predict page and download "
+                      "the bundle again; a column left empty is scored as missing in every row).")
     num = {}
     for col in pre["numeric"]:
         raw = frame[col]
@@ -182,8 +199,16 @@ def score_table(meta: dict, model: object, deep: bool, frame: pd.DataFrame, note
     if len(frame) == 0:
         raise Refused("The file has no rows to score. Add rows and run again.")
     pre = meta["preprocessor"]
-    numeric, codes = table_inputs(pre, frame, notes)
-    texts = text_inputs(pre, frame, notes)
+    columns = saved_matching(pre, frame)
+    inputs = frame
+    if columns is not None:  # the file names the model's columns as one the app matched: read them from there
+        blank = pd.Series(np.nan, index=frame.index)
+        inputs = pd.DataFrame({c: frame[s] if s is not None else blank for c, s in columns.items()}, index=frame.index)
+        renamed = [f"{s!r} as {c!r}" if s is not None else f"{c!r} scored as missing"
+                   for c, s in columns.items() if s != c]
+        notes.append(f"the file's columns were matched as in the app for this run (columns.json): {', '.join(renamed)}")
+    numeric, codes = table_inputs(pre, inputs, notes)
+    texts = text_inputs(pre, inputs, notes)
     if deep is None:  # an ensemble: the weighted average of its members' outputs
         out = sum(w * table_output(meta, m, d, numeric, codes, texts) for w, m, d in model)
     else:
