@@ -303,6 +303,15 @@ def test_data_page_folds_the_series_view_for_a_table_of_orders_with_dates(tmp_pa
     assert not at.exception, at.exception
     over = next(e for e in at.expander if e.label.startswith("Over time"))
     assert not over.proto.expanded  # 20 orders a day: not a series until added up; still there to open
+    # 600 customers in the order of their number, each with a sign-up day of its own within two years:
+    # the days read as a daily series with few gaps, but the file lists them in any order.
+    days = rng.choice(pd.date_range("2023-01-01", periods=700, freq="D"), 600, replace=False)
+    customers = pd.DataFrame({"signed_up": pd.DatetimeIndex(days).strftime("%d.%m.%Y"), "age": rng.integers(18, 90, 600),
+                              "churned": rng.choice(["ja", "nein"], 600)})
+    record, _ = datasets.register_bytes(store, customers.to_csv(index=False, sep=";").encode(), "kunden.csv")
+    at = app(store.home, "data", dataset=record.id)
+    assert not at.exception, at.exception
+    assert not next(e for e in at.expander if e.label.startswith("Over time")).proto.expanded
     series = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d"),
                            "sales": rng.normal(100, 5, 60).round(2)})
     record, _ = datasets.register_bytes(store, series.to_csv(index=False).encode(), "sales.csv")

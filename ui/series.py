@@ -216,6 +216,14 @@ def describe(info: dict) -> str:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+def in_order(dataset_id: str, time_col: str, id_col: str | None) -> bool:
+    """Whether the file lists its times in order, as a series is written (customers' sign-up days come in any order)."""
+    from dlcore import series as timeseries
+
+    return timeseries.in_time_order(common.frame(dataset_id), time_col, id_col)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
 def likely_id(dataset_id: str, time_col: str) -> str | None:
     """The id column the file's shape points to (one row per series and time), if any."""
     from dlcore import series as timeseries
@@ -257,8 +265,11 @@ def data_view(dataset, numeric: list[str]) -> None:  # type: ignore[no-untyped-d
         return
     default = dataset.target if dataset.target in values else values[0]
     info, _ = series_check(dataset.id, times[0], default, likely_id(dataset.id, times[0]))
-    # Folded when the dates are not a series' steps: many rows a day (orders, sign-ups) or unreadable.
-    series_like = info is not None and info["duplicates"] <= 0.1 * info["n_rows"]
+    # Folded when the dates are not a series' steps: many rows a day (orders), most of the grid's steps
+    # missing (customers' sign-up days scattered over years), or unreadable.
+    series_like = (info is not None and info["duplicates"] <= 0.1 * info["n_rows"]
+                   and info["gaps"] <= 0.25 * info["median_steps"] * info["n_series"]
+                   and in_order(dataset.id, times[0], likely_id(dataset.id, times[0])))
     with st.expander("Over time: this table has dates, so a column of numbers can be forecast",
                      expanded=dataset.task == "forecast" or series_like, icon=":material/timeline:"):
         _over_time(dataset, times, values, default)

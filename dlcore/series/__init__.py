@@ -37,6 +37,7 @@ from dlcore.series.samples import (
 from dlcore.series.times import (
     MAX_IDS,
     id_columns,
+    in_time_order,
     looks_like_id,
     parse_times,
     time_columns,
@@ -45,7 +46,7 @@ from dlcore.series.times import (
 __all__ = [
     "KIND", "DUPLICATE_FIXES", "GAP_FIXES", "MIN_TRAIN_WINDOWS", "MAX_IDS", "SERIES_SAMPLES", "Frequency",
     "SeriesReport", "SeriesSample", "Settings", "check_series", "check_settings", "frequency_for", "id_columns",
-    "infer_frequency", "load_series_sample", "looks_like_id", "needed_steps", "overview", "parse_times", "regularise",
+    "in_time_order", "infer_frequency", "load_series_sample", "looks_like_id", "needed_steps", "overview", "parse_times", "regularise",
     "series_sample_csv_bytes", "suggest_settings", "time_columns",
 ]
 

@@ -484,6 +484,25 @@ def looks_like_id(frame: pd.DataFrame, time_col: str, column: str) -> bool:
     return bool(frame[time_col].duplicated().mean() >= 0.5 and frame.duplicated([column, time_col]).mean() < 0.05)
 
 
+def in_time_order(frame: pd.DataFrame, time_col: str, id_col: str | None = None, share: float = 0.9) -> bool:
+    """True when the file lists its times in order (rising or falling; within each series for a
+    long file), as a series is written: at least ``share`` of the steps from one row to the next go
+    the same way. A table of customers with their sign-up days lists them in any order.
+
+    >>> frame = pd.DataFrame({"day": ["2024-01-03", "2024-01-01", "2024-01-02", "2024-01-05"]})
+    >>> in_time_order(frame, "day"), in_time_order(frame.sort_values("day"), "day")
+    (False, True)
+    """
+    times = pd.Series(_as_times(frame[time_col]).to_numpy(), index=frame.index)
+    valid = times.notna()
+    values = times[valid].astype("datetime64[ns]").astype("int64")
+    groups = [values] if id_col is None else [g for _, g in values.groupby(frame.loc[valid, id_col].to_numpy(),
+                                                                          sort=False)]
+    steps = np.concatenate([np.sign(np.diff(g.to_numpy())) for g in groups if len(g) > 1] or [np.zeros(0)])
+    steps = steps[steps != 0]
+    return bool(steps.size and max((steps > 0).mean(), (steps < 0).mean()) >= share)
+
+
 MAX_IDS = 1000  # distinct values for a column to be offered as the series id
 
 
