@@ -22,6 +22,21 @@ def _kept_to(run, trials, budget: float) -> None:  # type: ignore[no-untyped-def
     assert run.result["elapsed_s"] <= budget * 4
 
 
+def _image_run(tmp_path, content: bytes, side: int, batch: int, budget: float):  # type: ignore[no-untyped-def]
+    """A CNN trained within ``budget`` seconds on a ZIP of class folders, in this process; the store and the run, done."""
+    from dlcore.store import Store
+
+    store = Store.open(tmp_path / "home")
+    record, _ = datasets.register_bytes(store, content, "images.zip")
+    spec = RunSpec(data=DataSpec(record.id, "label", image_size=side), template="cnn_small",
+                   train=TrainSpec(batch_size=batch, learning_rate=3e-3, budget=budget))
+    run_id = runner.submit(store, spec, claim=True)
+    runner.execute_run(store, run_id)
+    run = store.run(run_id)
+    assert run.status == "done", run.message
+    return store, run
+
+
 def test_image_sizes_searched_are_the_suggested_side_and_its_neighbours():
     assert size_choices(32) == [24, 32, 48]
     assert size_choices(64) == [48, 64]  # never larger than 64 on a CPU
@@ -42,17 +57,10 @@ def test_the_first_image_trial_is_the_runs_own_settings():
 
 def test_an_image_run_within_a_budget_searches_and_keeps_to_it(tmp_path):
     from dlcore.scoring import load_scorer
-    from dlcore.store import Store
 
-    store = Store.open(tmp_path / "home")
-    record, _ = datasets.register_bytes(store, shapes_zip(n_per_class=24), "shapes.zip")
     budget = 25.0
-    spec = RunSpec(data=DataSpec(record.id, "label", image_size=24), template="cnn_small",
-                   train=TrainSpec(batch_size=16, learning_rate=3e-3, budget=budget))
-    run_id = runner.submit(store, spec, claim=True)
-    runner.execute_run(store, run_id)
-    run = store.run(run_id)
-    assert run.status == "done", run.message
+    store, run = _image_run(tmp_path, shapes_zip(n_per_class=24), 24, 16, budget)
+    run_id = run.id
     assert run.result["budget_s"] == budget
     _kept_to(run, load_trials(store, run_id), budget)
     rows = {r["model"]: r for r in run.result["leaderboard"]["rows"]}
@@ -169,17 +177,9 @@ def _red_or_blue(n_per_class: int = 16, size: int = 16) -> bytes:
 
 def test_an_image_search_ends_at_a_perfect_validation_score_and_boosting_learns_few_images(tmp_path):
     from dlcore.charts import trials_chart
-    from dlcore.store import Store
-
-    store = Store.open(tmp_path / "home")
-    record, _ = datasets.register_bytes(store, _red_or_blue(), "colours.zip")
     budget = 120.0
-    spec = RunSpec(data=DataSpec(record.id, "label", image_size=16), template="cnn_small",
-                   train=TrainSpec(batch_size=8, learning_rate=3e-3, budget=budget))
-    run_id = runner.submit(store, spec, claim=True)
-    runner.execute_run(store, run_id)
-    run = store.run(run_id)
-    assert run.status == "done", run.message
+    store, run = _image_run(tmp_path, _red_or_blue(), 16, 8, budget)
+    run_id = run.id
     search = run.result["search"]
     deep = [t for t in load_trials(store, run_id)["trials"] if t["candidate"] == "cnn_small"]
     # A tie never replaces the best trial, so no trial after a perfect one could change the model.

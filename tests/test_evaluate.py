@@ -624,3 +624,18 @@ def test_a_higher_error_is_said_with_its_interval_for_how_much_higher() -> None:
     assert "higher (95% interval for how much higher: +" in text and "lower" not in text
     low, high = board.verdicts[0].diff_ci
     assert f"+{-high:,.0f} to +{-low:,.0f}" in text
+
+
+def test_a_verdict_on_folds_says_how_many_of_the_planned_folds_it_rests_on():
+    # The live line said "fold 4 of 10" and the verdict "over 4 folds": it now names the folds planned.
+    rng = np.random.default_rng(5)
+    y = rng.normal(50, 10, 120)
+    outputs = {"mlp": y + rng.normal(0, 4, 120), "ridge": y + rng.normal(0, 5, 120)}
+    families = {"mlp": "deep", "ridge": "baseline"}
+
+    def text(deep_folds):
+        cv = {"mlp": {"folds": deep_folds}, "ridge": {"folds": [5.1, 5.3, 4.9, 5.2, 5.0]}}
+        return leaderboard("regression", y, outputs, families, cv=cv).verdicts[0].text
+
+    assert "on average over 3 of the 5 planned folds" in text([4.0, 4.2, None, 4.1, None])
+    assert "on average over 5 folds" in text([4.0, 4.2, 3.9, 4.1, 4.0])

@@ -575,7 +575,9 @@ def _with_folds(v: Verdict, metric: Metric, rows: list[Row], confidence: float, 
     level = f"{confidence:.0%} interval"
     lead = f"The deep model ({display_name(deep.model)})"
     vs = f"the best baseline ({display_name(base.model)})"
-    scores = f"{name} {_num(deep.cv_score)} vs {_num(base.cv_score)} on average over {paired.n_folds} folds"
+    planned = len(deep.cv_folds)  # a fold the time budget left out is None in its place
+    over = f"{paired.n_folds} folds" if paired.n_folds == planned else f"{paired.n_folds} of the {planned} planned folds"
+    scores = f"{name} {_num(deep.cv_score)} vs {_num(base.cv_score)} on average over {over}"
     interval = f"{_signed(paired.ci[0])} to {_signed(paired.ci[1])}"
     wins = f"better on {paired.a_wins} of {paired.n_folds} folds"
     how = "higher" if metric.higher_is_better else "lower error"
