@@ -100,7 +100,8 @@ curve = decision.profit_curve(y, p, money)
 best = decision.best_threshold(curve)
 n = len(y)
 scale_rows = st.number_input("Rows you would score in a month (to put the profit in your numbers)", min_value=1,
-                             value=int(n), step=100)
+                             value=int(saved.rows_per_month) if saved and saved.rows_per_month else int(n), step=100,
+                             help="Kept with the threshold when you use it in Predict.")
 scale = scale_rows / n
 
 # The slider follows the best threshold whenever the model, the class or the money change, so what the
@@ -158,7 +159,7 @@ if st.button(f"Use {chosen:.3f} in Predict", type="primary", icon=":material/che
     with common.guard():
         decision.save_decision(store, run.id, decision.Decision(
             model=model, threshold=float(chosen), money=money, positive=positive, negative=negative,
-            profit_per_row=profit_at(chosen) / n))
+            profit_per_row=profit_at(chosen) / n, rows_per_month=int(scale_rows)))
         st.success(f"Saved. Files scored with {evaluate.display_name(model)} now get a “decision” column: "
                    f"“{positive}” at probability {chosen:.3f} or more, else “{negative}”.")
         urls.link("predict", "Score a file with it", run=run.id)

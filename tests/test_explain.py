@@ -218,11 +218,17 @@ def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained
     expected = decision.best_threshold(decision.profit_curve(y, outputs[model][:, 1], decision.Money(200, 50, 0, 0)))
     assert best_metric.value == f"{expected:.3f}"
     assert at.slider[0].value == pytest.approx(round(expected, 3))
+    rows = next(n for n in at.number_input if n.label.startswith("Rows you would score in a month"))
+    rows.set_value(5000).run()
     at.button[0].click().run()
     saved = decision.load_decision(store, run_id)
     assert saved.model == model and saved.threshold == pytest.approx(round(expected, 3))
     assert saved.money.value_tp == 200 and saved.money.cost_fp == 50 and saved.positive == "yes"
+    assert saved.rows_per_month == 5000
     assert any("Saved." in s.value for s in at.success)
+    # Opened again (a reload, a colleague's link): the month's rows come back with the money.
+    again = _app(home, "decide", run=run_id)
+    assert next(n for n in again.number_input if n.label.startswith("Rows you would score in a month")).value == 5000
     (store.run_dir(run_id) / "decision.json").unlink()
 
 

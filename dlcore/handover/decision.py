@@ -74,6 +74,7 @@ class Decision:
     negative: str
     profit_per_row: float  # on the test rows, at this threshold
     saved_at: float = 0.0
+    rows_per_month: int | None = None  # what the analyst scores in a month, to put the profit in their numbers
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
