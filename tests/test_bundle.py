@@ -26,8 +26,8 @@ from dlcore.scoring import load_scorer, neutralise_formulas
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, regression_frame, shapes_zip
 
-ALLOWED_IMPORTS = {"__future__", "argparse", "io", "json", "sys", "zipfile", "pathlib", "numpy", "pandas", "keras",
-                   "PIL", "skops"}
+ALLOWED_IMPORTS = {"__future__", "argparse", "io", "json", "re", "sys", "zipfile", "pathlib", "numpy", "pandas",
+                   "keras", "PIL", "skops"}
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +395,23 @@ def test_a_file_matched_to_the_models_columns_in_the_app_is_read_the_same_by_pre
     refused = subprocess.run([sys.executable, "-I", "predict.py", "export.csv", "-o", "out.csv"], cwd=folder,
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode == 1 and "match them once on the app's Predict page" in refused.stderr
+
+
+def test_a_german_export_with_day_first_dates_and_decimal_commas_scores_like_the_app(store, churn_run, tmp_path):
+    # 03.08.2023 is 3 August: predict.py read it as 8 March whenever the day was 12 or less, and
+    # "334,73" as not a number unless told --decimal ,; the app reads both by itself.
+    folder = _unpack(store, churn_run, tmp_path)
+    frame = _with_dates(churn_frame(60, seed=21), seed=21).drop(columns="churn")
+    frame["signup"] = pd.to_datetime(frame["signup"]).dt.strftime("%d.%m.%Y")
+    assert (pd.to_datetime(frame["signup"], format="%d.%m.%Y").dt.day <= 12).any()
+    frame["charges"] = frame["charges"].map(
+        lambda v: "" if pd.isna(v) else f"{v:,.2f}".replace(",", " ").replace(".", ",").replace(" ", "."))
+    assert frame["charges"].str.contains(",").sum() >= 50
+    (folder / "de.csv").write_bytes(frame.to_csv(index=False, sep=";").encode("cp1252"))
+    proc = _predict(folder, "de.csv")
+    assert "were not numbers" not in proc.stderr
+    ours = _read_out(folder)
+    app_frame, _ = tabular.read_table(folder / "de.csv")
+    app, _ = load_scorer(store, churn_run.id, "mlp").score(app_frame)
+    np.testing.assert_allclose(ours["probability yes"], app["probability yes"], rtol=0, atol=1e-5)
+    assert ours["prediction"].tolist() == app["prediction"].tolist()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -31,6 +32,12 @@ HERE = Path(__file__).resolve().parent
 MISSING, OTHER = 0, 1  # category codes: a missing value, and a value the model never saw in training
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs such a cell as a formula
 TRUSTED = ("sklearn.", "numpy.", "builtins.", "scipy.")  # the only types a baseline file may hold
+
+
+# Dates written day and month (03.08.2023, 8/3/23), as the app's reader finds them (dlcore/tables/columns.py).
+DMY = re.compile(r"([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4}|[0-9]{2})([ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?")
+# A number with a decimal comma, and dots (or spaces) between thousands: 1.234,56 or 334,73.
+COMMA_NUMBER = re.compile(r"[+-]?[0-9]{1,3}(?:[. ][0-9]{3})*,[0-9]+|[+-]?[0-9]+,[0-9]+|[+-]?[0-9]+")
 
 
 class Refused(Exception):
@@ -136,6 +143,10 @@ def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.n
             values = raw.astype("float64")
         else:
             text = raw.astype("string").str.strip()
+            present = text[text.notna() & (text != "")]
+            if len(present) and present.str.contains(",", regex=False).any() and \
+                    present.str.fullmatch(COMMA_NUMBER.pattern).mean() >= 0.95:  # decimal commas, as the app reads them
+                text = text.str.replace(r"[. ](?=[0-9]{3}(?:[,. ]|$))", "", regex=True).str.replace(",", ".", regex=False)
             values = pd.to_numeric(text, errors="coerce").astype("float64")
             bad = int((values.isna() & raw.notna() & (text != "")).sum())
             if bad:
@@ -145,7 +156,7 @@ def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.n
     for col in pre["datetime"]:  # a date becomes days since 1970, its month and its day of the week
         stamp = frame[col]
         if not pd.api.types.is_datetime64_any_dtype(stamp):
-            stamp = pd.to_datetime(stamp, errors="coerce", format="mixed")
+            stamp = as_dates(stamp)
         if getattr(stamp.dt, "tz", None) is not None:
             stamp = stamp.dt.tz_localize(None)
         num[f"{col} (days)"] = (stamp - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
@@ -168,6 +179,18 @@ def table_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> tuple[np.n
             notes.append(f"{unseen} row(s) have a value in {col!r} that the model never saw in training; "
                          "they were scored as 'other'.")
     return numeric, codes
+
+
+def as_dates(raw: pd.Series) -> pd.Series:
+    """Text as dates the way the app reads them: day and month told apart by a value above 12,
+    else day first when they are written with dots (03.08.2023 is 3 August), else month first."""
+    text = [str(v).strip() for v in raw.dropna().tolist()]
+    parts = [m for v in text if (m := DMY.fullmatch(v))]
+    if text and len(parts) >= 0.95 * len(text):
+        first, second = max(int(m.group(1)) for m in parts), max(int(m.group(3)) for m in parts)
+        day_first = first > 12 if max(first, second) > 12 else parts[0].group(2) == "."
+        return pd.to_datetime(raw, errors="coerce", format="mixed", dayfirst=day_first)
+    return pd.to_datetime(raw, errors="coerce", format="mixed")
 
 
 def text_inputs(pre: dict, frame: pd.DataFrame, notes: list[str]) -> np.ndarray:
