@@ -68,7 +68,13 @@ tab_file, tab_row = st.tabs(["Score a file", "What if? (one row)"])
 with tab_file:
     upload = st.file_uploader("A table to score: CSV (gzip-compressed too), Excel, Parquet or JSON records; columns with other names are matched next", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "json", "jsonl"], key="score-file")
     remember = table_views.match_columns(run, model, upload) if upload is not None else None  # renamed columns
-    if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:"):
+    still_open = getattr(remember, "open", [])  # model columns with no file column chosen yet
+    if still_open:
+        st.caption(f"Choose the file's column for {', '.join(f'“{c}”' for c in still_open[:5])}"
+                   + (f" and {len(still_open) - 5} more" if len(still_open) > 5 else "")
+                   + " above (or “(none: score it as missing)”) to score the file.")
+    if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:",
+                                        disabled=bool(still_open)):
         with common.guard():
             if remember is not None:
                 remember()

@@ -332,7 +332,11 @@ def test_the_predict_page_matches_a_renamed_file_and_scores_the_next_one_in_one_
     assert boxes["Longueur du bec (mm)"].options[:2] in (["culmen_length_mm", "bill_length_mm"],
                                                          ["bill_length_mm", "culmen_length_mm"])
     assert any("could each be it, by their values" in c.value for c in at.caption)
+    # A column still open: the button waits and says for what (it sent the file and got "lacks 5 columns").
+    assert next(b for b in at.button if b.label == "Score the file").disabled
+    assert any("Choose the file's column for “Longueur du bec (mm)” above" in c.value for c in at.caption)
     boxes["Longueur du bec (mm)"].select("bill_length_mm").run()
+    assert not next(b for b in at.button if b.label == "Score the file").disabled
     next(b for b in at.button if b.label == "Score the file").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Scored 35 rows of export.csv" in s.value for s in at.success)

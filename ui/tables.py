@@ -282,6 +282,7 @@ def match_columns(run: RunRecord, model: str, upload: Any) -> Callable[[], None]
         if len(chosen) == len(others):  # a column still open: the scoring says what is missing
             matching.save_mapping(store, run.id, {c: c for c in same} | chosen)
 
+    remember.open = [m.column for m in others if m.column not in chosen]  # type: ignore[attr-defined]
     return remember
 
 
