@@ -351,8 +351,10 @@ def _test_rows_words(board: dict[str, Any]) -> str:
     first = board["rows"][0]
     if top["model"] == first["model"]:
         return " and the test rows confirm it"
-    return (f"; on the test rows {evaluate.display_name(top['model'])} scored higher than "
-            f"{evaluate.display_name(first['model'])} ({top['test_score']:.4g} against {first['test_score']:.4g}): "
+    word = "scored higher than" if higher else "erred less than"  # RMSE 33,769 against 33,786: lower is better
+    return (f"; on the test rows {evaluate.display_name(top['model'])} {word} "
+            f"{evaluate.display_name(first['model'])} ({formats.number(top['test_score'])} against "
+            f"{formats.number(first['test_score'])}): "
             "the intervals on the board say whether that is more than the chance of which rows were held out")
 
 

@@ -123,10 +123,10 @@ EXPLANATION = {"metric_title": "ROC AUC", "importance": [
 
 
 @pytest.mark.parametrize("column, explanation, important, words", [
-    ("Masse (g)", EXPLANATION, True, "MLP relies on 'Masse (g)': shuffling it costs 0.210 of ROC AUC (± 0.030), "
+    ("Masse (g)", EXPLANATION, True, "MLP relies on 'Masse (g)': shuffling it costs 0.2100 of ROC AUC (± 0.0300), "
                                      "the most of its 3 columns. Scored blank, its predictions would be worse"),
-    ("Profondeur du bec (mm)", EXPLANATION, True, "costs 0.120 of ROC AUC (± 0.020), the 2nd most of its 3 columns"),
-    ("Année", EXPLANATION, False, "MLP barely relies on 'Année': shuffling it changes ROC AUC by 0.001 (± 0.004), so "
+    ("Profondeur du bec (mm)", EXPLANATION, True, "costs 0.1200 of ROC AUC (± 0.0200), the 2nd most of its 3 columns"),
+    ("Année", EXPLANATION, False, "MLP barely relies on 'Année': shuffling it changes ROC AUC by 0.0010 (± 0.0040), so "
                                   "scoring it blank (as missing) changes its predictions little"),
     ("Masse (g)", None, None, "How much MLP relies on 'Masse (g)' is not known yet (the Explain page works it out): "
                               "find the column in the file or add it, rather than score it blank"),
@@ -146,7 +146,7 @@ def test_the_message_for_an_unmatched_file_proposes_columns_and_never_advises_sc
     assert "'culmen_length_mm' and 'bill_length_mm' could each be 'Longueur du bec (mm)': choose one." in message
     assert ("--map 'Longueur du bec (mm)=FILE_COLUMN,Profondeur du bec (mm)=bill_depth_mm,Nageoire (mm)=flipper_length_mm,"
             "Masse (g)=FILE_COLUMN,Année=year,Espèce=species,Île=island'") in message
-    assert "MLP relies on 'Masse (g)': shuffling it costs 0.210 of ROC AUC" in message
+    assert "MLP relies on 'Masse (g)': shuffling it costs 0.2100 of ROC AUC" in message
     assert "empty cells are fine" not in message and "treated as missing" not in message
 
 
@@ -270,7 +270,7 @@ def test_a_column_nothing_fits_is_refused_with_how_much_the_model_relies_on_it(r
         score(store, record, frame)
     message = str(caught.value)
     assert message.startswith("The file lacks 2 column(s) the model was trained on: 'Masse (g)', 'Année'. Add them")
-    assert "Logistic regression relies on 'Masse (g)': shuffling it costs 0.184 of ROC AUC (± 0.024)" in message
+    assert "Logistic regression relies on 'Masse (g)': shuffling it costs 0.1840 of ROC AUC (± 0.0240)" in message
     assert "Logistic regression barely relies on 'Année'" in message
     # Chosen blank anyway: scored as missing, and the notes say what that costs.
     scored = score(store, record, frame, columns=[("Masse (g)", ""), ("Année", "")])
@@ -368,5 +368,5 @@ def test_the_predict_page_warns_before_a_column_the_model_relies_on_is_scored_bl
     boxes["Column of the file for “Masse (g)”"].select(boxes["Column of the file for “Masse (g)”"].options[-1])
     boxes["Column of the file for “Année”"].select(boxes["Column of the file for “Année”"].options[-1]).run()
     warnings = [w.value for w in at.warning]
-    assert len(warnings) == 1 and "relies on 'Masse (g)': shuffling it costs 0.184 of ROC AUC" in warnings[0]
+    assert len(warnings) == 1 and "relies on 'Masse (g)': shuffling it costs 0.1840 of ROC AUC" in warnings[0]
     assert any("barely relies on 'Année'" in c.value for c in at.caption)

@@ -351,6 +351,11 @@ def test_the_report_says_when_the_test_rows_disagree_with_the_cross_validated_ra
                      "(0.8129 against 0.8088): the intervals on the board say whether that is more than the chance "
                      "of which rows were held out")
     assert search._test_rows_words({"rows": rows, "higher_is_better": False}) == " and the test rows confirm it"
+    # An error: lower is better, in the board's number format (it read "scored higher … (3.377e+04 against 3.379e+04)").
+    errors = [{"model": "ensemble", "test_score": 33786.2, "cv_score": 35000.0},
+              {"model": "ridge", "test_score": 33768.9, "cv_score": 35100.0}]
+    assert search._test_rows_words({"rows": errors, "higher_is_better": False}).startswith(
+        "; on the test rows ridge regression erred less than ensemble (weighted average) (33,769 against 33,786)")
 
 
 def test_the_train_page_asks_for_a_time_budget_first_and_leaves_epochs_empty(budget_run):

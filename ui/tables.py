@@ -35,10 +35,10 @@ def importance_view(result: dict[str, Any]) -> None:
     words = []
     if clear:
         top = clear[0]
-        words.append(f"Shuffling **{top['feature']}** costs {top['mean']:.3f} of {result['metric_title']} "
-                     f"(± {top['std']:.3f}): {model} leans on it most.")
+        words.append(f"Shuffling **{top['feature']}** costs {formats.number(top['mean'])} of {result['metric_title']} "
+                     f"(± {formats.number(top['std'])}): {model} leans on it most.")
         if len(clear) > 1:
-            words.append("Then " + ", ".join(f"**{d['feature']}** ({d['mean']:.3f})" for d in clear[1:4]) + ".")
+            words.append("Then " + ", ".join(f"**{d['feature']}** ({formats.number(d['mean'])})" for d in clear[1:4]) + ".")
     else:
         words.append(f"No single column clearly matters to {model}: shuffling any one barely changes its score.")
     if unclear:

@@ -245,7 +245,7 @@ def _explanation(store: Store, run: Any, kind: str) -> list[str]:
             out.append(_fig(explain_series.lag_importance_chart(saved)))
         else:
             out.append(f"<p class='muted'>Permutation importance on {saved['n_rows']:,} test rows: how much the "
-                       f"{_e(saved['metric_title'])} drops when one column is shuffled.</p>")
+                       f"{_e(saved['metric_title'])} gets worse when one column is shuffled.</p>")
             out.append(_fig(table_charts.importance_chart(saved["importance"], saved["metric_title"], name)))
             if saved.get("words"):  # text columns: the words that matter most per class
                 out.append("<p class='muted'>The words that matter most: each word's push on the log-odds of the "

@@ -35,7 +35,7 @@ def importance_chart(items: list[dict], metric_title: str, model: str, top: int 
         hovertemplate=f"Shuffling <b>%{{y}}</b> costs %{{x:.4f}} of {metric_title}<extra></extra>",
     ))
     fig.add_vline(x=0, line={"color": REFERENCE_COLOR, "width": 1})
-    fig.update_xaxes(title_text=f"How much the {metric_title} drops when this column is shuffled")
+    fig.update_xaxes(title_text=f"How much worse the {metric_title} gets when this column is shuffled")
     return _base_layout(fig, f"What {model} relies on", showlegend=False,
                         subtitle="Grey bars are within the noise of shuffling (less than twice their spread)",
                         height=max(320, 60 + 28 * len(shown)))

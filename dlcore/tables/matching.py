@@ -39,6 +39,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from dlcore import formats
 from dlcore.errors import SchemaError
 from dlcore.store import Store, atomic_write
 from dlcore.tables.preprocess import _as_category
@@ -440,11 +441,12 @@ def reliance(explanation: dict[str, Any] | None, column: str, model_title: str) 
     if mean > 2 * std and mean > 0:
         rank = 1 + sum(float(d["mean"]) > mean for d in items)
         place = "the most" if rank == 1 else f"the {_ordinal(rank)} most"
-        fact = f"shuffling it costs {mean:.3f} of {metric} (± {std:.3f}), {place} of its {len(items)} columns"
+        fact = (f"shuffling it costs {formats.number(mean)} of {metric} (± {formats.number(std)}), {place} of its "
+                f"{len(items)} columns")
         return Reliance(True, f"{model} relies on {column!r}: {fact}. Scored blank, its predictions would be worse: "
                               "find the column in the file or add it.",
                         f"{model} relies on it ({fact}): these predictions are less reliable than its test score says.")
-    fact = f"shuffling it changes {metric} by {mean:.3f} (± {std:.3f})"
+    fact = f"shuffling it changes {metric} by {formats.number(mean)} (± {formats.number(std)})"
     return Reliance(False, f"{model} barely relies on {column!r}: {fact}, so scoring it blank (as missing) changes "
                            "its predictions little.",
                     f"{model} barely relies on it ({fact}).")
