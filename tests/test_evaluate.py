@@ -639,3 +639,7 @@ def test_a_verdict_on_folds_says_how_many_of_the_planned_folds_it_rests_on():
 
     assert "on average over 3 of the 5 planned folds" in text([4.0, 4.2, None, 4.1, None])
     assert "on average over 5 folds" in text([4.0, 4.2, 3.9, 4.1, 4.0])
+    # An error says which way: "the difference is -0.0200" read as a gain where the deep model erred more.
+    close = text([5.0, 5.6, 4.8, 5.3, 4.9])
+    assert "its RMSE is 0.0200 higher on average, and the 95% interval for how much higher (" in close
+    assert "the difference is" not in close and "interval for how much " in close.split("held-out test rows")[1]

@@ -556,6 +556,15 @@ def _check_families(families: dict[str, str], models: dict[str, Any], what: str)
             raise SpecError(f"Family of {name!r} is {fam!r}; use one of: {', '.join(FAMILIES)}.")
 
 
+def _error_words(name: str, diff: float, ci: tuple[float, float], level: str) -> tuple[str, str, str]:
+    """An error metric's difference (``diff`` > 0: the deep model errs less) in words: "its RMSE is
+    2,589 higher on average", "95% interval for how much higher", "-4,285 to +9,464"."""
+    word = "lower" if diff >= 0 else "higher"
+    low, high = ci if diff >= 0 else (-ci[1], -ci[0])
+    return (f"its {name} is {_num(abs(diff))} {word} on average", f"{level} for how much {word}",
+            f"{_signed(low)} to {_signed(high)}")
+
+
 def _with_folds(v: Verdict, metric: Metric, rows: list[Row], confidence: float, held_share: float,
                 n_test: int) -> Verdict:
     """A deep model's verdict judged on the paired fold scores (best baseline by its fold score),
@@ -581,15 +590,24 @@ def _with_folds(v: Verdict, metric: Metric, rows: list[Row], confidence: float, 
     interval = f"{_signed(paired.ci[0])} to {_signed(paired.ci[1])}"
     wins = f"better on {paired.a_wins} of {paired.n_folds} folds"
     how = "higher" if metric.higher_is_better else "lower error"
+    if not metric.higher_is_better:
+        # An error: say how much lower or higher the deep model's is, never a bare signed difference
+        # ("the difference is -2,589" read as a gain where the MLP's RMSE was 2,589 higher).
+        error, label, span = _error_words(name, paired.diff, paired.ci, level)
     if paired.outcome == "better":
-        first = f"By cross-validation, {lead[0].lower() + lead[1:]} is better than {vs}: {scores}; {how} by {_signed(paired.diff)} ({level} {interval}; {wins})."
+        change = (f"{error} ({label}: {span}; {wins})" if not metric.higher_is_better else
+                  f"{how} by {_signed(paired.diff)} ({level} {interval}; {wins})")
+        first = f"By cross-validation, {lead[0].lower() + lead[1:]} is better than {vs}: {scores}; {change}."
     elif paired.outcome == "worse":
+        change = (f"{error} ({label}: {span}; {wins})" if not metric.higher_is_better else
+                  f"{_signed(paired.diff)} ({level} {interval}; {wins})")
         first = (f"By cross-validation, {lead[0].lower() + lead[1:]} is worse than {vs}: {scores}; "
-                 f"{_signed(paired.diff)} ({level} {interval}; {wins}). The simpler model is the better choice.")
+                 f"{change}. The simpler model is the better choice.")
     else:
+        change = (f"{error}, and the {label} ({span}) includes zero ({wins})" if not metric.higher_is_better else
+                  f"the difference is {_signed(paired.diff)} and its {level} ({interval}) includes zero ({wins})")
         first = (f"By cross-validation, {lead[0].lower() + lead[1:]} is not clearly better than {vs}: {scores}; "
-                 f"the difference is {_signed(paired.diff)} and its {level} ({interval}) includes zero ({wins}), "
-                 "so the simpler model is the safer choice.")
+                 f"{change}, so the simpler model is the safer choice.")
     test_base = next((r for r in rows if r.model == base.model), None)
     test_diff = (1.0 if metric.higher_is_better else -1.0) * (deep.test_score - test_base.test_score)
     if base.model == v.best_baseline:
@@ -603,8 +621,12 @@ def _with_folds(v: Verdict, metric: Metric, rows: list[Row], confidence: float, 
         needed = None
     else:
         word = {"better": "better", "worse": "worse", "not_clearly_better": "not clearly different"}[test_outcome]
+        if metric.higher_is_better:
+            of = f"{level} of the difference {_signed(test_ci[0])} to {_signed(test_ci[1])}"
+        else:
+            of = ": ".join(_error_words(name, test_diff, test_ci, level)[1:])
         second = (f" On the {n_test} held-out test rows it is {word}: {name} {_num(deep.test_score)} vs "
-                  f"{_num(test_base.test_score)} ({level} of the difference {_signed(test_ci[0])} to {_signed(test_ci[1])}).")
+                  f"{_num(test_base.test_score)} ({of}).")
         needed = rows_to_separate(n_test, test_diff, test_ci) if test_outcome == "not_clearly_better" else None
         if needed is not None:
             times = needed / max(1, n_test)
