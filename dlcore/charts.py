@@ -786,7 +786,7 @@ def gains_chart(frame: pd.DataFrame, positive_label: str) -> go.Figure:
     return _base_layout(fig, None, height=420, legend={"orientation": "h", "x": 0.0, "y": -0.25})
 
 
-def trials_chart(trials: Mapping[str, Any], display: Any = None) -> go.Figure:
+def trials_chart(trials: Mapping[str, Any], display: Any = None, unit: str = "rows") -> go.Figure:
     """The search's trials: each one's validation score against the time it ended, one marker
     series per model (pruned trials hollow), and a line of the deep model's best so far.
 
@@ -795,7 +795,7 @@ def trials_chart(trials: Mapping[str, Any], display: Any = None) -> go.Figure:
     display = display or (lambda name: name)
     # The Dummy floor has nothing to search, and its one score would squash every other one.
     rows = [t for t in trials.get("trials", []) if t.get("score") is not None and t["candidate"] != "dummy"]
-    title = f"Search: {trials.get('metric_title', 'score')} of each trial on the validation rows"
+    title = f"Search: {trials.get('metric_title', 'score')} of each trial on the validation {unit}"
     if not rows:
         return _message_figure("Waiting for the first trial to end…", title)
     higher = bool(trials.get("higher_is_better", True))

@@ -49,8 +49,9 @@ features = run.result["features"]
 inputs = features["numeric"] + features["datetime"] + features["categorical"] + features.get("text", [])
 st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
 models = views.recommended_first(board, [r["model"] for r in board["rows"]])
+# The test score beside each model (the board may rank by cross-validation: "best by" says which).
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({r['family'] if r['family'] in ('deep', 'ensemble') else 'baseline'}, "
-          f"{board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
+          f"test {board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
 model = st.selectbox("Model", models, index=0, key="predict-model",
                      format_func=lambda m, mark=views.model_label(board, models): labels[m] + mark(m))
 views.opened_on(board, model, "predict-model")

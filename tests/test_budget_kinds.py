@@ -195,3 +195,8 @@ def test_an_image_search_ends_at_a_perfect_validation_score_and_boosting_learns_
     # Every trial at 1.0 drew the axis from 0 to 2: it now ends just above 1.
     low, high = trials_chart(load_trials(store, run_id)).layout.yaxis.range
     assert 1.0 < high <= 1.05 and low >= 0.0
+    # The report speaks of images and lists no folds (an empty "on each fold" table stood under "not cross-validated").
+    from dlcore.handover.report import build_report
+
+    html = build_report(store, run_id)
+    assert "of each trial on the validation images" in html and "on each fold (repeat r, fold f)" not in html

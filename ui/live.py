@@ -138,7 +138,8 @@ def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
     trials = load_trials(store, run.id)
     if trials is None:
         return
-    st.plotly_chart(charts.trials_chart(trials, display_name), width="stretch", key=f"trials-{run.id}")
+    unit = "images" if _is_image(run) else "rows"
+    st.plotly_chart(charts.trials_chart(trials, display_name, unit), width="stretch", key=f"trials-{run.id}")
     best = trials.get("best") or {}
     counts: dict[str, int] = {}
     for t in trials.get("trials", []):
@@ -149,7 +150,7 @@ def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
         then = ("every model is then backtested on the same windows" if (run.spec or {}).get("forecast")
                 else "the best is then scored on the test images" if _is_image(run)
                 else "the leaderboard then cross-validates them")
-        st.markdown(f"Best settings so far (scored on the validation rows; {then}):\n" + "\n".join(lines))
+        st.markdown(f"Best settings so far (scored on the validation {unit}; {then}):\n" + "\n".join(lines))
 
 
 def _is_image(run: RunRecord) -> bool:
@@ -334,7 +335,8 @@ def _draw(run_id: str) -> None:
             st.plotly_chart(_curves(rows, task, run.epochs_total), width="stretch", key=f"curves-{run_id}")
         else:
             _live_curves(run_id, rows, task, run.epochs_total)
-        st.caption(f"Left: loss on training and validation rows. Right: {metric_title}. The star marks the best "
+        st.caption(f"Left: loss on training and validation {'images' if _is_image(run) else 'rows'}. Right: "
+                   f"{metric_title}. The star marks the best "
                    "validation epoch; " + kept)
     if run.finished and st.session_state.get(f"seen-finished-{run_id}") is None:
         st.session_state[f"seen-finished-{run_id}"] = time.time()

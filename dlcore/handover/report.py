@@ -325,7 +325,10 @@ def _search(store: Store, run: Any) -> list[str]:
                        for name, chosen in search["chosen"].items()]))
     trials = load_trials(store, run.id)
     if trials:
-        out.append(_fig(charts.trials_chart(trials, evaluate.display_name)))
+        unit = "images" if run.result.get("kind") == "image" else "rows"
+        out.append(_fig(charts.trials_chart(trials, evaluate.display_name, unit)))
+    if not search.get("folds"):  # images: a validation split, no folds to list
+        return out
     board = run.result["leaderboard"]
     head = [f"r{f['repeat'] + 1} f{f['index'] + 1}" for f in search["folds"]]
     rows = [[evaluate.display_name(r["model"]), *[_num(v) for v in (r.get("cv_folds") or [None] * len(head))],
