@@ -66,8 +66,13 @@ positive = st.selectbox("The class you act on" + ("" if run.task == "binary" els
                         help="The model gives each row a probability for every class; a flag means it says this "
                              "class with at least the threshold's probability. Every other class counts as the rest.")
 share = float(np.mean(np.asarray(y_true).astype(int) == classes.index(rare)))
-st.caption(f"Preselected: “{rare}”, the rarer class ({share:.0%} of the rows; the split keeps the training rows' "
-           "shares), which is usually the event you act on, such as a churn, a fraud or a default.")
+counts = np.bincount(np.asarray(y_true).astype(int), minlength=len(classes))
+if counts.min() == counts.max():  # no class is rarer: say so rather than call one "the rarer"
+    st.caption(f"Preselected: “{rare}”, the first class: the classes are equally common here ({share:.0%} of the "
+               "rows each). Choose the one you act on.")
+else:
+    st.caption(f"Preselected: “{rare}”, the rarer class ({share:.0%} of the rows; the split keeps the training rows' "
+               "shares), which is usually the event you act on, such as a churn, a fraud or a default.")
 negative = decision.other_side(classes, positive)
 k = decision.class_column(classes, positive)
 y = (np.asarray(y_true).astype(int) == k).astype(int)
