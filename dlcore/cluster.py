@@ -506,6 +506,11 @@ class Dispatcher:
             self.put_back(kind, job_id, result)
         elif kind == "run":
             run = self.store.run(job_id)
+            if "skipped" in result and run.status == "queued" and run.worker == self.owner:
+                # Not claimed, yet still queued and ours: hand it over again rather than hold it forever.
+                self.say(f"run {job_id} was not claimed on {result.get('node')}; handing it over again")
+                self.submit("run", job_id)
+                return
             self.say(f"run {job_id} {run.status} on {result.get('node')}")
 
     def put_back(self, kind: str, job_id: str, refusal: dict[str, str]) -> None:

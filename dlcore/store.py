@@ -715,19 +715,21 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
-    def _take(self, table: sa.Table, where: tuple, n: int, **values: Any) -> list[str]:
+    def _take(self, table: sa.Table, where: tuple, n: int, wait: bool = False, **values: Any) -> list[str]:
         """Set ``values`` on up to ``n`` of the oldest rows matching ``where``; their ids.
 
         The UPDATE repeats ``where``, so a row changed by someone else since it was picked is
         left alone: safe with many workers on one database. On PostgreSQL the rows are picked
         with ``FOR UPDATE SKIP LOCKED`` in the same statement, so concurrent claimers never take
         one row twice and never queue behind each other's locks (SQLite has one writer at a time).
+        ``wait``: take a row another transaction holds once it lets go, rather than skip it (a claim
+        of one known row: skipped, it read as "already taken" while only a heartbeat held it).
         """
         if self.engine.dialect.name == "postgresql":
             # A CTE runs once; "id IN (SELECT ... LIMIT n FOR UPDATE)" may be run again for
             # each row and take more than n (seen here: a claim of one took two).
             picked = (sa.select(table.c.id).where(*where).order_by(table.c.created_at).limit(n)
-                      .with_for_update(skip_locked=True).cte("picked"))
+                      .with_for_update(skip_locked=not wait).cte("picked"))
             with self.engine.begin() as conn:
                 return [r[0] for r in conn.execute(
                     table.update().where(table.c.id == picked.c.id, *where).values(**values).returning(table.c.id))]
@@ -765,7 +767,7 @@ class Store:
         """Claim one queued run for this process on ``node`` (a cluster task that starts it).
         False when it is no longer queued (stopped meanwhile, or claimed by another)."""
         now = time.time()
-        return bool(self._take(runs, (runs.c.id == run_id, runs.c.status == "queued"), 1, status="running",
+        return bool(self._take(runs, (runs.c.id == run_id, runs.c.status == "queued"), 1, wait=True, status="running",
                                started_at=now, heartbeat_at=now, worker=this_worker(), node=node, phase="Starting"))
 
     def touch_reserved(self, owner: str, phase: str | None = None) -> None:

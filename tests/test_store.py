@@ -196,6 +196,32 @@ def test_many_claimers_at_once_never_take_one_run_twice(store):
                 assert run.status == "queued" and run.worker.startswith(f"ray:{role}:")
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_node_claims_a_handed_run_while_the_dispatchers_heartbeat_holds_its_row(store):
+    """The dispatcher touches the runs it holds every few seconds (an UPDATE that locks their rows
+    for a moment). A node's claim of one such run waited for nothing: it skipped the locked row, read
+    it as taken, and the run stayed queued for good (seen in CI beside a busy test process)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    _dataset(store)
+    run_id = store.create_run({}, "ds1", "mlp", "y", 3)
+    owner = "ray:elsewhere:1"
+    assert store.reserve_runs(owner, 5, "Handed to the Ray cluster") == [run_id]
+    claimed: list[bool] = []
+    with store.engine.connect() as conn:
+        tx = conn.begin()
+        conn.execute(sa.text("UPDATE runs SET heartbeat_at = heartbeat_at WHERE id = :id"), {"id": run_id})
+        claim = threading.Thread(target=lambda: claimed.append(store.claim_run(run_id, node="10.0.0.7")))
+        claim.start()
+        claim.join(1.0)
+        assert claim.is_alive()  # it waits for the heartbeat's transaction instead of skipping the row
+        tx.commit()
+    claim.join(10)
+    assert claimed == [True] and store.run(run_id).status == "running"
+
+
 @both
 def test_a_run_handed_to_a_dispatcher_waits_for_its_node_and_comes_back_if_the_dispatcher_is_gone(store):
     _dataset(store)
