@@ -311,9 +311,7 @@ def _draw(run_id: str) -> None:
                    "standard deviations of the series (0.5 is half of one). Each fit keeps the weights of its "
                    "own lowest validation loss; " + kept.replace("no model was saved", "no model was kept"))
     elif _budget(run) is not None:
-        from dlcore import kinds
-
-        image = kinds.of_template(run.template).name == "image"
+        image = _is_image(run)
         st.caption(f"Each point is one setting tried, scored on the validation {'images' if image else 'rows'} "
                    "(hollow: pruned, stopped early because it was clearly behind). The line is the deep model's "
                    "best so far; the leaderboard then scores "

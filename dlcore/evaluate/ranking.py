@@ -582,32 +582,29 @@ def _with_folds(v: Verdict, metric: Metric, rows: list[Row], confidence: float, 
         return v
     name = _in_sentence(metric.title)
     level = f"{confidence:.0%} interval"
-    lead = f"The deep model ({display_name(deep.model)})"
+    lead = f"the deep model ({display_name(deep.model)})"
     vs = f"the best baseline ({display_name(base.model)})"
     planned = len(deep.cv_folds)  # a fold the time budget left out is None in its place
     over = f"{paired.n_folds} folds" if paired.n_folds == planned else f"{paired.n_folds} of the {planned} planned folds"
     scores = f"{name} {_num(deep.cv_score)} vs {_num(base.cv_score)} on average over {over}"
-    interval = f"{_signed(paired.ci[0])} to {_signed(paired.ci[1])}"
     wins = f"better on {paired.a_wins} of {paired.n_folds} folds"
-    how = "higher" if metric.higher_is_better else "lower error"
-    if not metric.higher_is_better:
+    if metric.higher_is_better:
+        interval = f"{_signed(paired.ci[0])} to {_signed(paired.ci[1])}"
+        clear = f"{'higher by ' if paired.outcome == 'better' else ''}{_signed(paired.diff)} ({level} {interval}; {wins})"
+        unclear = f"the difference is {_signed(paired.diff)} and its {level} ({interval}) includes zero ({wins})"
+    else:
         # An error: say how much lower or higher the deep model's is, never a bare signed difference
         # ("the difference is -2,589" read as a gain where the MLP's RMSE was 2,589 higher).
         error, label, span = _error_words(name, paired.diff, paired.ci, level)
+        clear = f"{error} ({label}: {span}; {wins})"
+        unclear = f"{error}, and the {label} ({span}) includes zero ({wins})"
     if paired.outcome == "better":
-        change = (f"{error} ({label}: {span}; {wins})" if not metric.higher_is_better else
-                  f"{how} by {_signed(paired.diff)} ({level} {interval}; {wins})")
-        first = f"By cross-validation, {lead[0].lower() + lead[1:]} is better than {vs}: {scores}; {change}."
+        first = f"By cross-validation, {lead} is better than {vs}: {scores}; {clear}."
     elif paired.outcome == "worse":
-        change = (f"{error} ({label}: {span}; {wins})" if not metric.higher_is_better else
-                  f"{_signed(paired.diff)} ({level} {interval}; {wins})")
-        first = (f"By cross-validation, {lead[0].lower() + lead[1:]} is worse than {vs}: {scores}; "
-                 f"{change}. The simpler model is the better choice.")
+        first = f"By cross-validation, {lead} is worse than {vs}: {scores}; {clear}. The simpler model is the better choice."
     else:
-        change = (f"{error}, and the {label} ({span}) includes zero ({wins})" if not metric.higher_is_better else
-                  f"the difference is {_signed(paired.diff)} and its {level} ({interval}) includes zero ({wins})")
-        first = (f"By cross-validation, {lead[0].lower() + lead[1:]} is not clearly better than {vs}: {scores}; "
-                 f"{change}, so the simpler model is the safer choice.")
+        first = (f"By cross-validation, {lead} is not clearly better than {vs}: {scores}; {unclear}, so the simpler "
+                 "model is the safer choice.")
     test_base = next((r for r in rows if r.model == base.model), None)
     test_diff = (1.0 if metric.higher_is_better else -1.0) * (deep.test_score - test_base.test_score)
     if base.model == v.best_baseline:

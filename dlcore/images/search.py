@@ -262,7 +262,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
         "chosen": chosen, "trials": trials,
         "pruned": sum(1 for t in record.trials if t.state == "pruned"), "stopped_early": stopped,
         "ended": "stopped" if stopped else "perfect" if perfect is not None else "budget",
-        "best_trial": perfect if perfect is not None else None, "metric_title": metric.title,
+        "best_trial": perfect, "metric_title": metric.title,
     }
     record.save()
     fit = best["fit"]
