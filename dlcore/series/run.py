@@ -470,7 +470,7 @@ def _backtest_baselines(store: Store, run_id: str, values: list[np.ndarray], tim
             store.update_run(run_id, phase=f"Backtesting baseline: {evaluate.display_name(name)}"
                              + (f" (series {j + 1} of {len(ids)})" if len(ids) > 1 else "")
                              + (f" · {max(0.0, clock.left()):.0f} s left" if clock is not None else ""),
-                             heartbeat_at=time.time())
+                             heartbeat_at=time.time(), **({"step_started_at": time.time()} if j == 0 else {}))
             forecasts = []
             for s in splits[j]:
                 if over():
