@@ -223,3 +223,8 @@ def penguin_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
         "Masse (g)": (size[:, 3] + rng.normal(0, 350, n) + 400 * male).round(-1),
         "Sexe": sex, "Année": rng.choice([2007, 2008, 2009], n),
     })
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The quick tier's marker: ``-m "not slow"`` leaves out real training, browsers and servers."""
+    config.addinivalue_line("markers", "slow: real training, a browser or a server; minutes rather than seconds")
