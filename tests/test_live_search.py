@@ -295,6 +295,7 @@ def live_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_search_is_live_in_the_browser_from_its_first_seconds(live_server, kind):
