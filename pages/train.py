@@ -5,7 +5,6 @@ import streamlit as st
 import ui
 from dlcore import evaluate, runner, templates
 from dlcore.budget import DEFAULT_PRESET, PRESETS, describe
-from dlcore.tables import guess_target
 from dlcore.spec import (
     IMAGE_SIZES,
     DataSpec,
@@ -15,6 +14,7 @@ from dlcore.spec import (
     suggested_flip,
     suggested_image_size,
 )
+from dlcore.tables import guess_target
 from ui import common, live, team, urls, views
 from ui import series as series_views
 
