@@ -226,9 +226,12 @@ def predict_direct(model: Any, x: Any, batch_size: int = 1024) -> np.ndarray:
     first = next(iter(x.values())) if isinstance(x, dict) else x
     n = int(first.shape[0]) if hasattr(first, "shape") and not isinstance(first, np.ndarray) else len(first)
 
+    import keras
+
     def part(start: int) -> Any:
+        # A dict of inputs is all tensors or none (Keras refuses a mix): text columns arrive as tensors.
         if isinstance(x, dict):
-            return {name: value[start:start + batch_size] for name, value in x.items()}
+            return {name: keras.ops.convert_to_tensor(value[start:start + batch_size]) for name, value in x.items()}
         return x[start:start + batch_size]
 
     if n == 0:
