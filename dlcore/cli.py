@@ -348,7 +348,7 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
 def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
     import threading
 
-    from dlcore import config, runner
+    from dlcore import config, evaluate, runner
     from dlcore.jobs import _heartbeat
 
     if config.executor() == "ray":
@@ -383,7 +383,10 @@ def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
             for r in board["rows"]
         ],
         "verdict": board["verdicts"][0]["text"] if board["verdicts"] else None,
+        # The model to use, or None where nothing on the board predicts the target (said in "verdict").
+        "recommended": None if evaluate.nothing_predicts(board) else evaluate.recommended(board)[0],
         "budget_s": run.result.get("budget_s"),
+        "first_verdict_s": run.result.get("first_verdict_s"),  # a run within a budget: when the first board was in
         "elapsed_s": run.result.get("elapsed_s") if run.result.get("elapsed_s") is not None else
         (round(run.finished_at - run.started_at, 2) if run.finished_at and run.started_at else None),
     }
@@ -418,8 +421,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.model is None:
         from dlcore import evaluate
 
-        _, why = evaluate.recommended((run.result or {}).get("leaderboard", {}))
-        _say(f"note: scoring with {model}, {why} (choose another with --model)")
+        board = (run.result or {}).get("leaderboard", {})
+        _, why = evaluate.recommended(board)
+        if evaluate.nothing_predicts(board):
+            _say(f"note: scoring with {model}, though no model is recommended for use: {why}")
+        else:
+            _say(f"note: scoring with {model}, {why} (choose another with --model)")
     for note in scored.summary.notes():
         _say(f"note: {note}")
     if (run.result or {}).get("kind") == "series":

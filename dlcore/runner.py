@@ -136,7 +136,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     store.update_run(run_id, phase="Scoring every model on the test rows", heartbeat_at=time.time())
     y_test = data.y_raw[data.test]
     board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=spec.train.seed,
-                                 unit=kind.unit)
+                                 unit=kind.unit, target=spec.data.target)
     save_test_outputs(folder, data.test, y_test, outputs)
     with atomic_write(folder / "preprocess.json") as tmp:
         tmp.write_text(json.dumps({**data.meta, "target": enc.to_dict(), "task": task,

@@ -8,6 +8,7 @@ from dlcore import cache, charts, evaluate, outputs
 from dlcore.errors import DlcoreError
 from dlcore.evaluate import collapse
 from dlcore.handover import decision
+from dlcore.search import first_verdict_words
 from ui import common, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
@@ -37,7 +38,8 @@ with remove:
 st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")
 if run.status not in ("done", "stopped"):
-    st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")
+    if not views.first_verdict(run):
+        st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")
     if run.message:
         st.caption(run.message)
     urls.link("train", "Watch the run", run=run.id)
@@ -89,6 +91,8 @@ def one_class(model: str) -> None:
 
 
 views.verdicts(board)
+if result.get("first_verdict_s") is not None:
+    st.caption(first_verdict_words(result))
 one_class(evaluate.display_name(evaluate.recommended(board)[0]))
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")

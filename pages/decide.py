@@ -59,6 +59,7 @@ y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
                      format_func=lambda m, mark=views.model_label(board, models): evaluate.display_name(m) + mark(m))
+views.no_model_to_use(board)
 rare = decision.rarer_class(y_true, classes)
 start = saved.positive if saved and saved.positive in classes else rare
 positive = st.selectbox("The class you act on" + ("" if run.task == "binary" else " (one class against the rest)"),

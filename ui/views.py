@@ -13,7 +13,8 @@ from dlcore.store import RunRecord, RunRow
 from ui import common, urls
 
 __all__ = ["runs_table", "leaderboard_frame", "leaderboard_config", "metric_meaning", "metric_title", "score_text",
-           "verdicts", "opened_on", "display_rows", "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
+           "verdicts", "first_verdict", "no_model_to_use", "opened_on", "display_rows",
+           "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
 
 T = TypeVar("T")
 
@@ -217,7 +218,35 @@ def verdicts(board: dict) -> None:
         show(verdict["text"], icon=":material/gavel:")
     if board.get("rows"):
         use, why = evaluate.recommended(board)
-        st.markdown(f"**The model to use: {evaluate.display_name(use)}**, {why}. The pages that use a model open on it.")
+        if evaluate.nothing_predicts(board):
+            st.markdown(f"**No model to use**: none is clearly better than always guessing. The pages that use a "
+                        f"model open on {evaluate.display_name(use)} only to show what it would do.")
+        else:
+            st.markdown(f"**The model to use: {evaluate.display_name(use)}**, {why}. The pages that use a model open "
+                        "on it.")
+
+
+def first_verdict(run: RunRecord) -> bool:
+    """While a run within a budget still searches: the board and verdict it has so far (the first
+    verdict, then each better one), with what it is still trying; True when there was one to show."""
+    first = (run.result or {}).get("first_verdict")
+    if run.finished or not first:
+        return False
+    st.markdown(f"**First verdict, {first['at_s']:.0f} s into the run** (every model cross-validated, with "
+                "intervals); it is replaced as the search finds better settings.")
+    verdicts(first["leaderboard"])
+    st.dataframe(leaderboard_frame(first["leaderboard"]), hide_index=True, width="stretch")
+    st.caption(f"Still trying: {first['still']}, until more trials cannot change the verdict or the budget ends.")
+    return True
+
+
+def no_model_to_use(board: dict) -> bool:
+    """Where a page would name the model to use: a warning that nothing here predicts the target
+    (``evaluate.nothing_predicts``), so no model is recommended; True when it was shown."""
+    nothing = evaluate.nothing_predicts(board)
+    if nothing:
+        st.warning(nothing, icon=":material/block:")
+    return bool(nothing)
 
 
 def recommended_first(board: dict, models: list[str]) -> list[str]:
@@ -241,6 +270,8 @@ def model_label(board: dict, models: list[str], where: str | None = None) -> Cal
     use = _recommended(board, models)[0]
     top = next(r["model"] for r in board["rows"] if r["model"] in models)
     where = where or evaluate.best_by(board)
+    if evaluate.nothing_predicts(board):  # none is recommended: the first is only the best of no use
+        use = ""
 
     def label(model: str) -> str:
         return ("  ← recommended" if model == use else f"  ← best {where}" if model == top else "")
@@ -258,7 +289,9 @@ def opened_on(board: dict, chosen: str, key: str, where: str | None = None,
     if where is not None and why == f"the best {evaluate.best_by(board)}":
         why = f"the best {where}"
     deep = next((r["model"] for r in rows if r["family"] == "deep"), None)
-    if chosen == use:
+    if no_model_to_use(board):
+        st.caption(f"Showing {evaluate.display_name(chosen)}, only to show what it would do: no model is recommended.")
+    elif chosen == use:
         st.caption(f"Showing {evaluate.display_name(use)}, {why}.")
     else:
         st.caption(f"Showing {evaluate.display_name(chosen)}; the run recommends {evaluate.display_name(use)}, {why}.")
