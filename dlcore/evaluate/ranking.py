@@ -328,16 +328,21 @@ _FLOOR_GUESS = {"regression": "always guessing its average",
                 "multiclass": "always guessing by how common each class is"}
 
 
-def _side(row: dict, floor: dict) -> tuple[float | None, list | None]:
-    """A row's score and interval on the same footing as the floor's: cross-validated where both
-    have folds, else on the test rows."""
-    if row.get("cv_score") is not None and floor.get("cv_score") is not None:
-        return row.get("cv_score"), row.get("cv_ci")
-    return row.get("test_score"), row.get("ci")
-
-
 def _finite(*values: Any) -> bool:
     return all(v is not None and math.isfinite(float(v)) for v in values)
+
+
+def _by_folds(row: dict) -> bool:
+    """Whether a row has a cross-validated score with an interval (two folds or more)."""
+    return _finite(row.get("cv_score")) and len(row.get("cv_ci") or []) == 2 and _finite(*row["cv_ci"])
+
+
+def _side(row: dict, floor: dict) -> tuple[float | None, list | None]:
+    """A row's score and interval on the same footing as the floor's: cross-validated where both
+    have fold intervals, else on the test rows."""
+    if _by_folds(row) and _by_folds(floor):
+        return row.get("cv_score"), row.get("cv_ci")
+    return row.get("test_score"), row.get("ci")
 
 
 def _clearly_above_floor(row: dict, floor: dict, higher: bool) -> bool | None:
@@ -384,8 +389,7 @@ def nothing_predicts(board: dict) -> str | None:
     if any(j is None or j for j in judged):
         return None
     score, ci = _side(floor, floor)
-    where = "by cross-validation" if floor.get("cv_score") is not None and others[0].get("cv_score") is not None \
-        else "on the test rows"
+    where = "by cross-validation" if _by_folds(floor) else "on the test rows"
     title = board.get("metric_title") or "score"
     target = board.get("target") or "the target"
     guess = _FLOOR_GUESS.get(board.get("task", ""), "always guessing the same answer")
