@@ -849,7 +849,8 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
             since_gain = 0 if gained else since_gain + 1
         pair = _paired_scores(candidates, deep, higher)
         why_settled = settled(*pair, higher, metric.key, noise, held_share) if pair else None
-        if why_settled is None and since_gain >= SETTLE_PATIENCE:
+        # Without baselines there is no verdict to settle: the convergence rule alone ends the search.
+        if why_settled is None and base_models and since_gain >= SETTLE_PATIENCE:
             why_settled = (f"the last {since_gain} trials gained no more than the folds' noise "
                            f"({formats.number(noise)} {metric.title})")
     deep.search_seconds = time.perf_counter() - search_started
