@@ -83,7 +83,8 @@ def test_nothing_predicts_when_no_model_clears_the_floors_interval():
     assert evaluate.nothing_predicts(auc) is None
     # Not judged without a floor or without intervals (a forecast, an old run).
     assert evaluate.nothing_predicts({**board, "rows": board["rows"][:2]}) is None
-    assert evaluate.nothing_predicts({**board, "rows": [{**r, "cv_ci": None, "ci": None} for r in board["rows"]]}) is None
+    bare = [{**r, "cv_ci": None, "ci": None} for r in board["rows"]]
+    assert evaluate.nothing_predicts({**board, "rows": bare}) is None
 
 
 def test_the_verdict_is_settled_when_no_gain_left_could_change_it():
@@ -97,7 +98,8 @@ def test_the_verdict_is_settled_when_no_gain_left_could_change_it():
     # Far behind (a first trial cut short): a better setting could bring it level, so the trials go on.
     assert search.settled([0.78, 0.9, 0.65, 0.8, 0.7], base, True, "accuracy", 0.04) is None
     # Level but with room to be clearly better, or an error without a ceiling: the noise rule ends them.
-    assert search.settled([0.80, 0.82, 0.79, 0.81, 0.80], [0.80, 0.81, 0.80, 0.80, 0.81], True, "accuracy", 0.004) is None
+    level = [0.80, 0.81, 0.80, 0.80, 0.81]
+    assert search.settled([0.80, 0.82, 0.79, 0.81, 0.80], level, True, "accuracy", 0.004) is None
     assert search.settled([1300.0, 1290.0, 1310.0], [1295.0, 1300.0, 1305.0], False, "rmse", 5.0) is None
     assert search.fold_noise({0: 0.9}) == 0.0
     assert search.fold_noise({0: 0.90, 1: 0.92, 2: 0.94}) == pytest.approx(0.02 / np.sqrt(3))
@@ -137,7 +139,8 @@ def test_a_run_records_a_first_verdict_before_its_end_and_ends_when_it_is_settle
     first = seen[0]
     assert first.status == "running" and first.result["first_verdict"]["still"]
     board = first.result["first_verdict"]["leaderboard"]
-    assert {"mlp", "dummy", "logistic_regression", "random_forest", "gradient_boosting"} <= {r["model"] for r in board["rows"]}
+    models = {r["model"] for r in board["rows"]}
+    assert {"mlp", "dummy", "logistic_regression", "random_forest", "gradient_boosting"} <= models
     for row in board["rows"]:  # complete: every model cross-validated on the first repeat, with intervals
         assert row["cv_score"] is not None and all(np.isfinite(row["cv_ci"])) and all(np.isfinite(row["ci"]))
         assert sum(v is not None for v in row["cv_folds"]) >= 2
@@ -211,20 +214,23 @@ def test_a_noise_target_gets_nothing_predicts_on_every_page(noise_runs):
         at = open_page(store.home, "predict", run=run.id)
         assert not at.exception, at.exception
         assert said in [w.value for w in at.warning]
-        assert not any(o.endswith("← recommended") for o in next(s for s in at.selectbox if s.label == "Model").options)
+        picker = next(s for s in at.selectbox if s.label == "Model")
+        assert not any(o.endswith("← recommended") for o in picker.options)
     at = open_page(store.home, "decide", run=sold.id)
     assert not at.exception, at.exception
     assert evaluate.nothing_predicts(sold.result["leaderboard"]) in [w.value for w in at.warning]
-    assert not any(o.endswith("← recommended") for o in next(s for s in at.selectbox if s.label == "Model to act on").options)
+    picker = next(s for s in at.selectbox if s.label == "Model to act on")
+    assert not any(o.endswith("← recommended") for o in picker.options)
 
 
 @pytest.mark.slow
-def test_a_noise_target_gets_nothing_predicts_in_the_cli_report_and_bundle(noise_runs, tmp_path, capsys):
+def test_a_noise_target_gets_nothing_predicts_in_the_cli_report_and_bundle(noise_runs, tmp_path, capsys, monkeypatch):
     from dlcore import cli
     from dlcore.handover.bundle import build_bundle
     from dlcore.handover.report import build_report
 
     store, price, _ = noise_runs
+    monkeypatch.setenv("DLCORE_HOME", str(store.home))  # the CLI's store
     said = evaluate.nothing_predicts(price.result["leaderboard"])
     html = build_report(store, price.id)
     assert "<b>No model to use</b>" in html and "The model to use" not in html
