@@ -743,8 +743,10 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         # One trial takes at most a share of the budget, so a slow-to-converge setting cannot
         # crowd out the rest of the search (it keeps its best epoch so far).
         own = trial_started[0] + max(TRIAL_SHARE * usable, 10.0)
-        if best_fit is None:  # the first trial: keep time for the folds it will need
-            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail, own)
+        if best_fit is None:
+            # The first trial is the first verdict's deep model: not cut at one trial's share (a network
+            # stopped after a few epochs is no verdict), only where the folds it will need must start.
+            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail)
         # Half as much again is kept for the folds: a later best trial may need more epochs.
         return min(budget - tail - 1.5 * cv_cost(), own)
 
