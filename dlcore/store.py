@@ -986,7 +986,7 @@ class Store:
         The bound actor is the account of record: the e-mail normalised, and for a web sign-in
         the e-mail the provider's account (``issuer``, ``subject``) was first seen with."""
         actor = self._account(actor)
-        personal = self.ensure_user(actor)
+        personal = LOCAL_WORKSPACE if actor.is_local else self._personal_workspace(actor.email)
         if workspace_id is None and not actor.is_local:
             with self.engine.connect() as conn:
                 workspace_id = conn.execute(sa.select(users.c.last_workspace)
@@ -1088,6 +1088,10 @@ class Store:
         email = access.normalise_email(actor.email)
         if actor.subject is not None or not self._user_known(email):
             email = self._account(actor).email
+        return self._personal_workspace(email)
+
+    def _personal_workspace(self, email: str) -> str:
+        """The personal workspace of the user of record ``email``, made if it is not there yet."""
         mine = sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)
         with self.engine.connect() as conn:
             found = conn.execute(mine).scalar()
