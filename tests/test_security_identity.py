@@ -387,7 +387,7 @@ def _sign_in(browser, url: str, email: str, account: str = "", verified: str = "
     return said
 
 
-@pytest.mark.slow
+@pytest.mark.browser
 def test_the_attacks_through_a_real_sign_in(signin_server):
     from playwright.sync_api import sync_playwright
 
