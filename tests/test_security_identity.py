@@ -263,9 +263,8 @@ def test_an_old_store_with_unique_names_is_upgraded_in_place(team, home, databas
             {"workspace_id": "sales-1", "email": ANN, "role": "owner", "added_at": now},
             {"workspace_id": "sales-1", "email": CARLA, "role": "viewer", "added_at": now}])
         conn.execute(old_users.insert().values(email=ANN, first_seen=now, last_seen=now, last_workspace="sales-1"))
-        with pytest.raises(sa.exc.IntegrityError):  # what the old tables did
-            with conn.begin_nested():
-                conn.execute(old_workspaces.insert().values(id="sales-2", name="Sales", created_at=now))
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # what the old tables did
+            conn.execute(old_workspaces.insert().values(id="sales-2", name="Sales", created_at=now))
     engine.dispose()
 
     store = Store.open(home)
@@ -278,10 +277,9 @@ def test_an_old_store_with_unique_names_is_upgraded_in_place(team, home, databas
     assert dave.create_workspace("Sales") != "sales-1"
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(users.c.subject).where(users.c.email == ANN)).scalar() == f"sub-{ANN}"
-    with pytest.raises(sa.exc.IntegrityError):  # the members still point at workspaces that exist
-        with store.engine.begin() as conn:
-            conn.execute(members.insert().values(workspace_id="no-such-workspace", email=DAVE, role="owner",
-                                                 added_at=now))
+    # the members still point at workspaces that exist
+    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+        conn.execute(members.insert().values(workspace_id="no-such-workspace", email=DAVE, role="owner", added_at=now))
 
 
 # ---- 11. one form of an e-mail, at one place ------------------------------------------------------
