@@ -836,8 +836,9 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
             stopped[0] = True
         if best_model is None or stopped[0]:
             continue
-        if first_s is None:
-            # The first verdict: the strong defaults cross-validated beside the baselines' defaults.
+        if first_s is None and base_models:
+            # The first verdict: the strong defaults cross-validated beside the baselines' defaults (a
+            # deep-only run has no verdict to give early; its folds come at the end, as before).
             deep_folds(first_repeat)
             first_s = _publish(store, run_id, spec, candidates, deep, best_model, data, all_folds, first_repeat,
                                metric, clock, "the baselines' settings, then more settings of the deep model", None)
