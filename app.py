@@ -1,34 +1,51 @@
-"""Deep Learning Studio: the router. Page config, navigation over the pages, shared sidebar."""
+"""Deep Learning Studio: the router. Page config, navigation over the pages, shared sidebar.
+
+``streamlit run app.py`` imports this file once to find ``app`` (an ``st.App``): the server that
+serves the pages and, beside them on the same port, the REST endpoint (``dlcore.api``: scoring
+under ``/v1/``, its documentation at ``/docs``). Streamlit then runs the file as the page script
+(as ``__main__``) on every page view, which draws the pages.
+"""
 
 from pathlib import Path
 
 import streamlit as st
 
-from dlcore import access
+from dlcore import access, api
 from ui import common, privacy, team, urls
 
-# The icon is a file the app serves itself: a ":material/...:" icon makes every browser fetch the
-# SVG from a font host on the internet.
-st.set_page_config(page_title="Deep Learning Studio", page_icon=str(Path(__file__).parent / "ui" / "assets" / "icon.png"),
-                   layout="wide")
 
-# Team mode: nothing of the product before sign-in (and a plain refusal for an email not allowed).
-team.gate()
-current = urls.navigation()
-with st.sidebar:
-    st.caption(
-        "Deep Learning Studio: bring a table, train deep models, and see honestly whether they "
-        "beat the simple ones. Every page has a link you can share."
-    )
-    # Viewers see personal-data columns masked; pages that open a record of another workspace
-    # decide again by that workspace's role (ui.views.or_stop). Masked first in team mode, so a
-    # sidebar that fails (a store that cannot be read) never leaves the values shown.
-    privacy.hide_personal_data(access.team_mode())
+def main() -> None:
+    """One page view: the page config, the sign-in gate, the sidebar and the current page."""
+    # The icon is a file the app serves itself: a ":material/...:" icon makes every browser fetch the
+    # SVG from a font host on the internet.
+    st.set_page_config(page_title="Deep Learning Studio",
+                       page_icon=str(Path(__file__).parent / "ui" / "assets" / "icon.png"), layout="wide")
+
+    # Team mode: nothing of the product before sign-in (and a plain refusal for an email not allowed).
+    team.gate()
+    current = urls.navigation()
+    with st.sidebar:
+        st.caption(
+            "Deep Learning Studio: bring a table, train deep models, and see honestly whether they "
+            "beat the simple ones. Every page has a link you can share."
+        )
+        # Viewers see personal-data columns masked; pages that open a record of another workspace
+        # decide again by that workspace's role (ui.views.or_stop). Masked first in team mode, so a
+        # sidebar that fails (a store that cannot be read) never leaves the values shown.
+        privacy.hide_personal_data(access.team_mode())
+        with common.guard():
+            team.sidebar()
+            privacy.hide_personal_data(team.role() not in ("editor", "owner"))
+    # A problem the analyst or the administrator can fix (a data folder that cannot be opened or
+    # written, say) is a plain message wherever it is raised, never a traceback.
     with common.guard():
-        team.sidebar()
-        privacy.hide_personal_data(team.role() not in ("editor", "owner"))
-# A problem the analyst or the administrator can fix (a data folder that cannot be opened or
-# written, say) is a plain message wherever it is raised, never a traceback.
-with common.guard():
-    common.ensure_workers()
-    current.run()
+        common.ensure_workers()
+        current.run()
+
+
+if __name__ == "__main__":  # the page script, run by Streamlit on every page view
+    main()
+else:  # imported by the server: the pages and the REST endpoint on one port
+    # The server process never loads TensorFlow, so the endpoint queues each request for the app's
+    # scoring worker (started here on first use, as a page view starts it) and waits for its answer.
+    app = st.App(Path(__file__).with_name("app.py"), routes=api.routes("queued", prepare=common.ensure_workers))

@@ -10,6 +10,7 @@
     python -m dlcore bundle RUN_ID -o MODEL.zip [--model NAME]
     python -m dlcore runs [--json] [--workspace NAME]
     python -m dlcore worker [--only train|score]      (DLCORE_EXECUTOR=ray: the dispatcher to a Ray cluster)
+    python -m dlcore serve [--host 127.0.0.1] [--port 8000]   (the REST endpoint alone; see docs/api.md)
 
 Team mode (``DLCORE_AUTH=team``, or an ``[auth]`` section in ``.streamlit/secrets.toml``): every
 command but ``worker`` acts as the user named by ``--as EMAIL`` (or ``$DLCORE_USER``), through the
@@ -21,6 +22,8 @@ shared workspace (default: the personal one). Administration:
                                | remove NAME EMAIL | list [--json]
     python -m dlcore delete run ID | delete dataset ID           (owners only)
     python -m dlcore audit NAME [--json]                          (owners only; CSV without --json)
+    python -m dlcore token create NAME --name WHAT | list NAME [--json] | revoke NAME TOKEN_ID
+                                                                  (owners only: the REST endpoint's tokens)
 
 DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
 ``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
@@ -133,6 +136,21 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="a workspace's audit log, newest first, as CSV (owners only)")
     audit.add_argument("name")
     audit.add_argument("--json", action="store_true")
+    token = sub.add_parser("token", help="team mode: a workspace's API tokens for the REST endpoint (owners only)")
+    token_sub = token.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    make = token_sub.add_parser("create", help="a new token; its secret is printed this once")
+    make.add_argument("name", metavar="WORKSPACE")
+    make.add_argument("--name", dest="label", required=True, metavar="WHAT",
+                      help="what calls the API with it, e.g. 'billing system' (shown in the list and the audit log)")
+    listing = token_sub.add_parser("list", help="the workspace's tokens (never their secrets)")
+    listing.add_argument("name", metavar="WORKSPACE")
+    listing.add_argument("--json", action="store_true")
+    revoke = token_sub.add_parser("revoke", help="delete a token: the next request with it is refused")
+    revoke.add_argument("name", metavar="WORKSPACE")
+    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    serve = sub.add_parser("serve", help="serve the REST endpoint alone (POST /v1/runs/RUN_ID/predict, docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
     worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped (with DLCORE_EXECUTOR=ray: "
                                            "hand them to the Ray cluster)")
     worker.add_argument("--only", choices=["train", "score"], default=None)
@@ -141,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     stack = [sub]
     while stack:
         for name, command in stack.pop().choices.items():
-            if name != "worker":
+            if name not in ("worker", "serve"):
                 command.add_argument("--as", dest="as_user", default=argparse.SUPPRESS, metavar="EMAIL", help=_AS_HELP)
             stack.extend(a for a in command._actions if isinstance(a, argparse._SubParsersAction))
     return parser
@@ -583,6 +601,54 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    _team_only("An API token")
+    store = _store(args)
+    workspace_id = _workspace_id(store, args.name)
+    name = store.workspace(workspace_id)["name"]
+    if args.action == "create":
+        token_id, secret = store.create_token(workspace_id, args.label)
+        _say(f"created the API token {token_id} of {name!r}; its secret is printed below this once (the server keeps "
+             "only its hash): send it as 'Authorization: Bearer <secret>'")
+        print(secret)
+        return 0
+    if args.action == "revoke":
+        store.revoke_token(workspace_id, args.token_id)
+        print(f"revoked the API token {args.token_id} of {name!r}: requests with it are refused from now on")
+        return 0
+    rows = [{"token_id": t["id"], "name": t["name"], "created_by": t["created_by"],
+             "created_at": t["created_at"], "last_used_at": t["last_used_at"]} for t in store.tokens_of(workspace_id)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'token':18} {'name':30} {'created by':30} last used")
+    for t in rows:
+        used = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t["last_used_at"])) if t["last_used_at"] else "never"
+        print(f"{t['token_id']:18} {t['name'][:30]:30} {(t['created_by'] or '')[:30]:30} {used}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    import uvicorn
+
+    from dlcore import access
+    from dlcore.api import create_app
+
+    with_token = "team mode: each request sends a workspace's API token" if access.team_mode() else "personal mode: no token"
+    try:
+        exposed = not ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        exposed = args.host != "localhost"
+    if exposed and not access.team_mode():
+        _say(f"warning: personal mode asks no token, and {args.host} may be reachable from other machines: anyone "
+             "who reaches it can score with every run. Use team mode (DLCORE_AUTH=team) or --host 127.0.0.1.")
+    _say(f"serving POST /v1/runs/RUN_ID/predict on http://{args.host}:{args.port} ({with_token}); docs at /docs")
+    uvicorn.run(create_app("inline"), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from dlcore import config
     from dlcore.jobs import worker_loop
@@ -626,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, value[len(_ID_MARK):])
     command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
                "runs": cmd_runs, "worker": cmd_worker, "workspace": cmd_workspace, "delete": cmd_delete,
-               "audit": cmd_audit}[args.command]
+               "audit": cmd_audit, "token": cmd_token, "serve": cmd_serve}[args.command]
     try:
         return command(args)
     except DlcoreError as exc:

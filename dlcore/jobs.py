@@ -56,7 +56,9 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
 
 def execute_scoring(store: Store, scoring_id: str) -> None:
     """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``."""
-    from dlcore.scoring import score_upload, to_safe_csv
+    import json
+
+    from dlcore.scoring import API_INPUT, answer_of, score_upload, to_safe_csv
 
     store = store.for_job("scoring", scoring_id)  # acts for the user who queued it
     job = store.scoring(scoring_id)
@@ -66,13 +68,17 @@ def execute_scoring(store: Store, scoring_id: str) -> None:
         scored = score_upload(store, job.run_id, job.model, content, job.input_name)
         with atomic_write(folder / "scored.csv") as tmp:
             tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
+        if job.input_name == API_INPUT:  # a REST request waits for this answer (dlcore.api)
+            with atomic_write(folder / "answer.json") as tmp:
+                tmp.write_text(json.dumps(answer_of(scored, store.run(job.run_id))))
         preview = scored.table.head(1).to_dict(orient="records")
         store.finish_scoring(scoring_id, "done", summary={**scored.summary.to_dict(), "preview": _jsonable(preview)})
     except DlcoreError as exc:
-        store.finish_scoring(scoring_id, "failed", message=str(exc))
+        # The kind of problem is kept for the REST endpoint's status code (not found: 404, else 422).
+        store.finish_scoring(scoring_id, "failed", message=str(exc), summary={"error": type(exc).__name__})
     except Exception as exc:  # a bug: logged, and a plain message for the page
         log.exception("scoring %s failed", scoring_id)
-        store.finish_scoring(scoring_id, "failed",
+        store.finish_scoring(scoring_id, "failed", summary={"error": "internal"},
                              message=f"An internal error stopped the scoring ({type(exc).__name__}); it was logged.")
 
 

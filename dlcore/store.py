@@ -25,11 +25,13 @@ import contextlib
 import copy
 import csv
 import hashlib
+import hmac
 import io
 import json
-import shutil
 import os
+import re
 import secrets
+import shutil
 import socket
 import time
 from dataclasses import dataclass, field
@@ -207,6 +209,21 @@ audit = sa.Table(
     sa.Column("kind", sa.String(16)),
     sa.Column("resource_id", sa.Text),
     sa.Column("detail", sa.Text),
+)
+
+
+# API tokens of the REST endpoint (``dlcore.api``): one workspace each, kept only as the SHA-256
+# of the secret (shown once, at creation); a revoked token is deleted, its use stays in the audit log.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(32), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("last_used_at", sa.Float),
 )
 
 
@@ -917,6 +934,11 @@ class Store:
     def claim_next_scoring(self) -> str | None:
         return self._claim(scorings)
 
+    def claim_scoring(self, scoring_id: str) -> bool:
+        """Claim one queued scoring for this process (the REST server scoring its own request);
+        False when a worker took it first."""
+        return self._claim(scorings, scorings.c.id == scoring_id) is not None
+
     def finish_scoring(self, scoring_id: str, status: str, message: str | None = None, summary: dict | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(scorings.update().where(scorings.c.id == scoring_id).values(
@@ -1024,6 +1046,11 @@ class Store:
         return memo[key]
 
     def _ask_role(self, actor: Actor, workspace_id: str) -> str | None:
+        if actor.email.startswith(TOKEN_ACTOR):  # an API token: its own workspace only, to view and score
+            with self.engine.connect() as conn:
+                held = conn.execute(sa.select(api_tokens.c.workspace_id)
+                                    .where(api_tokens.c.id == actor.email[len(TOKEN_ACTOR):])).scalar()
+            return access.TOKEN_ROLE if held is not None and held == workspace_id else None
         with self.engine.connect() as conn:
             role = conn.execute(sa.select(members.c.role).where(
                 members.c.workspace_id == workspace_id, members.c.email == actor.email.lower())).scalar()
@@ -1190,6 +1217,74 @@ class Store:
                                                  access_requests.c.status == "open")
                 .order_by(access_requests.c.created_at))]
 
+    # ---- API tokens (the REST endpoint, dlcore.api) ----------------------------------------------
+    def create_token(self, workspace_id: str, name: str) -> tuple[str, str]:
+        """A new API token of a workspace (owners only): its id and the secret, which is shown this
+        once and kept only as its SHA-256. The secret names its id, so a check reads one row."""
+        self._require_token_change(workspace_id)
+        name = " ".join(name.split())
+        if not name or len(name) > 80:
+            raise SpecError(f"A token's name must have 1 to 80 characters (say what calls the API with it, e.g. "
+                            f"'billing system'); got {name!r}.")
+        token_id = new_id().replace("_", "x")  # "_" separates the id from the secret
+        secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        with self.engine.begin() as conn:
+            conn.execute(api_tokens.insert().values(id=token_id, workspace_id=workspace_id, name=name,
+                                                    sha256=_token_hash(secret), created_at=time.time(),
+                                                    created_by=self._email()))
+        self.log("create_token", workspace_id, "token", token_id, name)
+        return token_id, secret
+
+    def tokens_of(self, workspace_id: str) -> list[dict]:
+        """A workspace's API tokens (owners only): id, name, who made it and when, when last used;
+        never the secret, which the store does not keep."""
+        self._require_token_change(workspace_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.created_by,
+                          api_tokens.c.last_used_at)
+                .where(api_tokens.c.workspace_id == workspace_id).order_by(api_tokens.c.created_at))]
+
+    def revoke_token(self, workspace_id: str, token_id: str) -> None:
+        """Delete an API token of a workspace (owners only): the next request with it gets 401."""
+        self._require_token_change(workspace_id)
+        with self.engine.begin() as conn:
+            gone = conn.execute(api_tokens.delete().where(api_tokens.c.id == token_id,
+                                                          api_tokens.c.workspace_id == workspace_id)).rowcount
+        if not gone:
+            raise NotFoundError(f"The workspace has no API token with id {token_id!r}: list them with "
+                                "python -m dlcore token list WORKSPACE, or on the Workspace page.")
+        self.log("revoke_token", workspace_id, "token", token_id)
+
+    def for_token(self, secret: str) -> "Store | None":
+        """The store bound to the API token ``secret`` (in its workspace, where it may view and
+        score), or None for a token that is unknown, revoked or malformed."""
+        found = TOKEN_SHAPE.fullmatch(secret or "")
+        if found is None:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == found.group(1))).first()
+        # Compared in constant time, so a caller cannot learn the hash a byte at a time.
+        if row is None or not hmac.compare_digest(row.sha256, _token_hash(secret)):
+            return None
+        with self.engine.begin() as conn:
+            conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=time.time()))
+        bound = copy.copy(self)
+        bound.actor = Actor(f"{TOKEN_ACTOR}{row.id}", row.name)
+        bound.workspace_id = row.workspace_id
+        return bound
+
+    def delete_tokens_of(self, workspace_id: str) -> int:
+        """Delete every API token of a workspace (when the workspace itself is deleted); how many."""
+        self._require_token_change(workspace_id)
+        with self.engine.begin() as conn:
+            return conn.execute(api_tokens.delete().where(api_tokens.c.workspace_id == workspace_id)).rowcount
+
+    def _require_token_change(self, workspace_id: str) -> None:
+        if self.role_of(self.actor, workspace_id) is None:
+            raise NotFoundError(access.not_found("workspace", workspace_id))
+        self._require_in(workspace_id, "manage_tokens")
+
     # ---- the audit log ---------------------------------------------------------------------
     def log(self, action: str, workspace_id: str | None, kind: str | None = None, resource_id: str | None = None,
             detail: str | None = None) -> None:
@@ -1344,6 +1439,15 @@ class Store:
                 status=status, message=message, finished_at=time.time(),
                 summary_json=json.dumps(summary) if summary is not None else None,
             ))
+
+TOKEN_PREFIX = "dls_"  # lets a secret scanner (and a person) recognise a leaked token
+TOKEN_ACTOR = "token:"  # the acting "email" of a request made with a token: "token:<id>" in the audit log
+TOKEN_SHAPE = re.compile(rf"{TOKEN_PREFIX}([A-Za-z0-9-]{{16}})_[A-Za-z0-9_-]{{43}}")
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
 
 def _without(row: Any, key: str) -> Any:
     """A row's mapping less one joined column, in the shape ``from_row`` takes."""

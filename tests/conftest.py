@@ -16,6 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_configure(config):
+    """The quick tier: ``-m "not slow"`` leaves out the tests that start browsers and servers."""
+    config.addinivalue_line("markers", "slow: starts a real server or browser, or trains for real (minutes)")
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """An empty data folder, named by DLCORE_HOME for everything in this process."""
