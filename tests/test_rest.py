@@ -24,7 +24,7 @@ from dlcore.errors import AccessError, NotFoundError
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from dlcore.store import Store
 from tests.browser import Server, free_port
-from tests.conftest import DATABASES, ROOT, churn_frame, run_here
+from tests.conftest import DATABASES, ROOT, churn_frame, run_here, use_app_router_in_apptest
 
 OWNER, EDITOR, OUTSIDER = "ann@example.com", "bob@example.com", "dan@example.com"
 
@@ -319,3 +319,50 @@ def test_streamlit_run_serves_the_endpoint_beside_the_pages_without_tensorflow(p
         assert "tensorflow" not in maps and "libtensorflow" not in maps
     finally:
         server.stop()
+
+
+# ---- the Workspace page -----------------------------------------------------------------------------
+def _workspace_page(home: Path, user: str, workspace: str):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    use_app_router_in_apptest()  # a click's rerun reaches the page once, as on a server
+    os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_AUTH="team")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.user = {"is_logged_in": True, "email": user, "name": user.split("@")[0]}
+    at.session_state["dlcore-workspace"] = workspace
+    at.switch_page("pages/workspace.py")
+    return at.run()
+
+
+def test_an_owner_creates_sees_once_and_revokes_a_token_on_the_workspace_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLCORE_AUTH", "team")
+    for name in ("DLCORE_HOME", "DLCORE_WORKERS"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the page's own settings
+    home = tmp_path / "home"
+    raw = Store.open(home)
+    ann = raw.as_actor(access.Actor(OWNER))
+    shared = ann.create_workspace("Churn team")
+    ann.add_member(shared, EDITOR, "editor")
+
+    at = _workspace_page(home, OWNER, shared)
+    assert not at.exception and "API tokens" in [s.value for s in at.subheader]
+    next(t for t in at.text_input if t.label.startswith("What will call the API")).input("billing system")
+    at = next(b for b in at.button if b.label == "Create a token").click().run()
+    assert not at.exception and "shown this once" in at.success[0].value
+    secret = at.code[0].value
+    bound = raw.for_token(secret)
+    assert bound is not None and bound.workspace_id == shared
+    (token,) = ann.tokens_of(shared)
+    assert at.success[0].value.startswith(f"Token {token['id']} created")
+    at = _workspace_page(home, OWNER, shared)  # opened again: listed, and the secret is gone
+    listed = next(d.value for d in at.dataframe if "For" in d.value.columns)
+    assert not at.code and secret not in listed.to_string()
+    assert listed["For"].tolist() == ["billing system"] and listed["Token"].tolist() == [token["id"]]
+    at = next(s for s in at.selectbox if s.label == "Revoke a token").set_value(token["id"]).run()
+    at = next(b for b in at.button if b.label == "Revoke").click().run()
+    assert not at.exception and ann.tokens_of(shared) == [] and raw.for_token(secret) is None
+
+    editor = _workspace_page(home, EDITOR, shared)
+    assert not editor.exception and "API tokens" not in [s.value for s in editor.subheader]
