@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Actor", "LOCAL", "LOCAL_WORKSPACE", "ROLES", "ACTIONS", "ROLE_ACTIONS", "KINDS", "permits",
-           "least_role", "not_found", "TOKEN_ROLE", "team_mode", "admins", "allowed_domains", "email_allowed", "secrets_path",
-           "ACTION_WORDS", "retention_days"]
+           "least_role", "not_found", "TOKEN_ROLE", "team_mode", "admins", "allowed_domains", "email_allowed",
+           "secrets_path", "ACTION_WORDS", "retention_days"]
 
 ROLES = ("owner", "editor", "viewer")
 ACTIONS = ("view", "download_report", "upload", "train", "score", "explain", "decide", "stop", "download_model",

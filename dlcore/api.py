@@ -184,7 +184,7 @@ def _json_type(value: Any) -> str:
 # ---- scoring -------------------------------------------------------------------------------------
 def _score(store: Store, run_id: str, body: bytes, mode: str, prepare: Callable[[], None] | None) -> dict:
     """Score the request's rows as one scoring of the run, and return its answer."""
-    from dlcore import jobs
+    from dlcore import jobs, kinds
     from dlcore.scoring import API_INPUT, model_in_use
 
     try:
@@ -192,6 +192,11 @@ def _score(store: Store, run_id: str, body: bytes, mode: str, prepare: Callable[
         store.require("score", "run", run_id)
         if run.status not in EVALUATED:
             raise ApiProblem(409, f"Run {run_id!r} is {run.status}; its models score rows once it has finished.")
+        kind = kinds.get((run.result or {}).get("kind", "tabular"))
+        if kind.unit != "rows":  # its models read whole files (images, a series' newer values), not rows
+            raise ApiProblem(422, f"Run {run_id!r} learned from {kind.title.lower()}: its models score "
+                                  f"{kind.unit}, not rows. Score a file on the Predict page or with "
+                                  "python -m dlcore predict.")
         rows = parse_rows(body)
         if prepare is not None:
             prepare()
@@ -238,7 +243,8 @@ def openapi() -> dict[str, Any]:
     error = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 
     def refusal(text: str) -> dict[str, Any]:
-        return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        schema = {"$ref": "#/components/schemas/Error"}
+        return {"description": text, "content": {"application/json": {"schema": schema}}}
 
     cell = {"type": ["number", "string", "boolean", "null"]}
     return {
@@ -286,8 +292,9 @@ def openapi() -> dict[str, Any]:
                               "description": "What the scoring noticed (unseen categories, ignored columns...)"},
                 }},
             },
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer",
-                                          "description": "Team mode: a workspace's API token (personal mode asks none)"}},
+            "securitySchemes": {"token": {
+                "type": "http", "scheme": "bearer",
+                "description": "Team mode: a workspace's API token (personal mode asks none)"}},
         },
     }
 
@@ -297,12 +304,14 @@ def _docs_html(doc: dict[str, Any]) -> str:
     fetch its scripts from a CDN, which the product never lets a browser do)."""
     op = doc["paths"][PREDICT_PATH]["post"]
     example = json.dumps(op["requestBody"]["content"]["application/json"]["example"])
-    codes = "".join(f"<tr><td>{c}</td><td>{html.escape(r['description'])}</td></tr>" for c, r in op["responses"].items())
+    codes = "".join(f"<tr><td>{c}</td><td>{html.escape(r['description'])}</td></tr>"
+                    for c, r in op["responses"].items())
+    title = html.escape(doc["info"]["title"])
     schema = html.escape(json.dumps(doc["components"]["schemas"]["Prediction"], indent=2))
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(doc['info']['title'])}</title>
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.5}}code,pre{{background:#f4f4f4}}
 pre{{padding:1rem;overflow:auto}}td{{padding:.2rem .8rem;vertical-align:top}}</style></head><body>
-<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}</p>
+<h1>{title}</h1><p>{html.escape(doc['info']['description'])}</p>
 <h2><code>POST {PREDICT_PATH}</code></h2><p>{html.escape(op['summary'])}. At most {config.api_max_rows():,} rows and
 {_mb(config.api_max_bytes())} per request. In team mode, send a workspace's API token:
 <code>Authorization: Bearer &lt;token&gt;</code>.</p>

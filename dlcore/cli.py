@@ -636,7 +636,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dlcore import access
     from dlcore.api import create_app
 
-    with_token = "team mode: each request sends a workspace's API token" if access.team_mode() else "personal mode: no token"
+    with_token = ("team mode: each request sends a workspace's API token" if access.team_mode()
+                  else "personal mode: no token")
     try:
         exposed = not ipaddress.ip_address(args.host).is_loopback
     except ValueError:
