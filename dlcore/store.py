@@ -986,6 +986,17 @@ class Store:
         return [{**{k: v for k, v in r._mapping.items() if k != "summary_json"}, "summary": _loads(r.summary_json)}
                 for r in rows]
 
+    def latest_outcomes(self, run_ids: Any) -> dict[str, dict]:
+        """The newest outcome summary of each of these runs that has one (a list of runs shows its
+        alert), in one query; the runs are those the caller listed (and so may see)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(outcomes.c.run_id, outcomes.c.summary_json).where(outcomes.c.run_id.in_(ids))
+                                .order_by(outcomes.c.created_at)).all()
+        return {r.run_id: _loads(r.summary_json) for r in rows}
+
     def change_model(self, run_id: str, use_run_id: str, use_model: str, detail: dict | None = None) -> str:
         """Point a run's model in use at ``use_model`` of ``use_run_id`` (itself, or a run of the same
         workspace): editors (as saving a threshold is), audited; the history is kept, so it can be undone."""

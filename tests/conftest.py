@@ -223,3 +223,8 @@ def penguin_frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
         "Masse (g)": (size[:, 3] + rng.normal(0, 350, n) + 400 * male).round(-1),
         "Sexe": sex, "Année": rng.choice([2007, 2008, 2009], n),
     })
+
+
+def pytest_configure(config):
+    """The ``slow`` marker (browser, servers, real training), known even without a marker config."""
+    config.addinivalue_line("markers", "slow: a test that trains, starts servers or drives a browser")
