@@ -263,14 +263,16 @@ def compare(reference: "Reference | pd.DataFrame", current: pd.DataFrame, *, kin
             continue
         columns.append(_compare_column(name, ref, current[name]))
     if predictions is not None and reference.predictions:
-        for name, summary in _summarise_outputs(np.asarray(predictions, dtype=float), classes).items():
+        out = np.asarray(predictions, dtype=float)
+        if out.ndim == 2 and classes:
+            answers = {"prediction": pd.Series(pd.Categorical.from_codes(out.argmax(axis=1), categories=list(classes))),
+                       "confidence": pd.Series(out.max(axis=1))}
+        else:
+            answers = {"prediction": pd.Series(out.reshape(-1))}
+        for name, values in answers.items():
             ref = reference.predictions.get(name)
             if ref is None:
                 continue
-            values = (pd.Series(np.asarray(classes, dtype=object)[np.asarray(predictions).argmax(axis=1)])
-                      if name == "prediction" and summary["kind"] == "category"
-                      else pd.Series(np.asarray(predictions, dtype=float).max(axis=1)) if name == "confidence"
-                      else pd.Series(np.asarray(predictions, dtype=float).reshape(-1)))
             found = _compare_column(name, ref, values)
             found.kind = name
             found.words = _output_words(name, found)
@@ -280,15 +282,20 @@ def compare(reference: "Reference | pd.DataFrame", current: pd.DataFrame, *, kin
 
 def _compare_column(name: str, ref: dict[str, Any], values: pd.Series) -> ColumnDrift:
     kind = ref["kind"]
-    missing = _missing(values)
-    miss_now, miss_ref = float(missing.mean()), float(ref["missing"])
-    present = values[~missing]
-    if kind in ("number", "date"):
-        found = _compare_numbers(name, kind, ref, _as_numbers(present, kind))
-    elif kind == "category":
-        found = _compare_categories(name, ref, present.astype("string").str.strip())
+    miss_ref = float(ref["missing"])
+    if kind == "category":  # counted first: cleaning the few distinct values, not a million cells
+        counts = _value_counts(values)
+        blank = counts.pop("", 0) if "" in counts.index else 0
+        miss_now = float(blank / max(1, len(values)))
+        found = _compare_categories(name, ref, counts)
     else:
-        found = _compare_text(name, ref, present.astype("string"))
+        missing = _missing(values)
+        miss_now = float(missing.mean())
+        present = values[~missing]
+        if kind in ("number", "date"):
+            found = _compare_numbers(name, kind, ref, _as_numbers(present, kind))
+        else:
+            found = _compare_text(name, ref, present.astype("string"))
     found.missing_reference, found.missing_current = miss_ref, miss_now
     if not found.drifted and _missing_shifted(miss_ref, miss_now, len(values), ref):
         found.drifted = True
@@ -331,14 +338,24 @@ def _number_words(kind: str, d: dict[str, float], index: float) -> str:
     return f"its values are spread differently (stability index {index:.2f})"
 
 
-def _compare_categories(name: str, ref: dict[str, Any], text: pd.Series) -> ColumnDrift:
-    counts = text.value_counts()
+def _value_counts(values: pd.Series) -> pd.Series:
+    """Rows per value, the values as trimmed text; missing and blank cells counted under ""."""
+    raw = values.value_counts(dropna=False)
+    raw = raw[raw > 0]  # a categorical's values that no row has
+    keys = pd.Series(raw.index, dtype=object)
+    text = keys.astype("string").str.strip().fillna("")
+    return pd.Series(raw.to_numpy(), index=text.to_numpy()).groupby(level=0, sort=False).sum().sort_values(
+        ascending=False, kind="stable")
+
+
+def _compare_categories(name: str, ref: dict[str, Any], counts: pd.Series) -> ColumnDrift:
     n = max(1, int(counts.sum()))
     known = list(ref["values"])
     ref_shares = np.asarray(ref["shares"], dtype=float)
     now = np.array([counts.get(v, 0) for v in known], dtype=float)
     other_ref = max(0.0, 1.0 - ref_shares.sum())
-    new = counts[[v not in set(known) for v in counts.index]]
+    seen = set(known)
+    new = counts[[v not in seen for v in counts.index]]
     labels = [*known, "(new values)" if ref["complete"] else "(other values)"]
     ref_all = np.append(ref_shares, other_ref)
     now_all = np.append(now, float(new.sum())) / n
