@@ -55,7 +55,7 @@ def test_score_a_drifted_file_outcomes_alert_retrain_and_promote(server, tmp_pat
         page.get_by_role("button", name="Score the file").click()
         page.get_by_text("Scored 300 rows of may.csv").wait_for(timeout=120_000)
         page.get_by_text("This file differs from the training data in charges (").wait_for()
-        assert page.locator(".js-plotly-plot").count() >= 1
+        page.locator(".js-plotly-plot").first.wait_for()  # the drifted column, training vs this file
 
         page.get_by_role("link", name="This scoring on Monitor: upload its true outcomes later").click()
         page.get_by_text("The true outcomes came back?").wait_for()
