@@ -15,6 +15,7 @@ from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import DATABASES, churn_frame, run_here
 
 both = pytest.mark.parametrize("database", DATABASES, indirect=True)
+pytestmark = pytest.mark.slow  # every test trains a real run (and scores with it)
 
 
 def _train(store, frame, seed=0):

@@ -16,7 +16,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server
 from tests.conftest import ROOT, churn_frame
 
 playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
