@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import access, evaluate, jobs, monitor
+from dlcore import access, evaluate, monitor
 from dlcore.errors import DlcoreError
 from dlcore.monitor import charts as monitor_charts
 from ui import common, scoring, team, urls, views

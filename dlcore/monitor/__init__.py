@@ -32,9 +32,27 @@ from dlcore.formats import number
 from dlcore.monitor.drift import DriftReport, Reference, compare
 from dlcore.store import EVALUATED, RunRecord, Store, atomic_write
 
-__all__ = ["ModelInUse", "model_in_use", "reference_of", "drift_of_scoring", "keep_drift", "load_drift", "record_outcomes",
-           "promised_interval", "alerts", "scorings_report", "retrain", "challengers", "start_challenge",
-           "challenge_result", "promote", "revert", "DriftReport", "Reference", "compare"]
+__all__ = [
+    "DriftReport",
+    "ModelInUse",
+    "Reference",
+    "alerts",
+    "challenge_result",
+    "challengers",
+    "compare",
+    "drift_of_scoring",
+    "keep_drift",
+    "load_drift",
+    "model_in_use",
+    "promised_interval",
+    "promote",
+    "record_outcomes",
+    "reference_of",
+    "retrain",
+    "revert",
+    "scorings_report",
+    "start_challenge",
+]
 
 CHALLENGE_PREFIX = "newest labelled rows: "
 
@@ -198,7 +216,6 @@ def record_outcomes(store: Store, run_id: str, *, scoring_id: str | None = None,
     ``content`` with ``key`` (a column in both) and the target, joined to ``scoring_id`` or to the
     newest scoring of the run that holds the key. Returns the outcome's summary (``realized_score``,
     ``promised_interval``, ``sentence``, ...), also kept in the store with the scoring."""
-    from dlcore import evaluate
     from dlcore.tables.reader import read_table
 
     run = store.run(run_id)
@@ -237,7 +254,7 @@ def record_outcomes(store: Store, run_id: str, *, scoring_id: str | None = None,
         truth = joined[target]
         source = scoring.input_name
     summary = _realized(store, run, scoring, joined, truth)
-    summary.update(source=source, key=key, n_scored=int(len(table)), outcomes_file=name if content else None)
+    summary.update(source=source, key=key, n_scored=len(table), outcomes_file=name if content else None)
     outcome_id = store.add_outcome(run.id, scoring.id, summary)
     labelled = joined.drop(columns=["_key"], errors="ignore").assign(**{target: truth.to_numpy()})
     with atomic_write(store.scoring_dir(scoring.id) / f"labelled-{outcome_id}.parquet") as tmp:
@@ -297,7 +314,7 @@ def _realized(store: Store, run: RunRecord, scoring: Any, joined: pd.DataFrame, 
     return {"metric": metric.key, "metric_title": title, "realized_score": value,
             "realized_interval": list(ci) if ci is not None else None,
             "promised_interval": list(promised) if promised is not None else None,
-            "outside": outside, "worse": worse, "n_rows": int(len(y)), "dropped": int(dropped),
+            "outside": outside, "worse": worse, "n_rows": len(y), "dropped": int(dropped),
             "model": scoring.model, "model_run_id": used_id, "scored_at": scoring.created_at, "sentence": sentence}
 
 
@@ -508,7 +525,7 @@ def challenge_result(store: Store, run_id: str, challenger_run_id: str, confiden
                 f"{number(b)} for the {names['champion']}: better by {number(better_by, signed=True)} "
                 f"({confidence:.0%} paired interval {number(lo, signed=True)} to {number(hi, signed=True)}); {advice}.")
     return {"outcome": outcome, "challenger_score": a, "champion_score": b, "diff": better_by, "diff_ci": [lo, hi],
-            "n_rows": int(len(y_c)), "metric": metric.key, "metric_title": title, "model": chal["model"],
+            "n_rows": len(y_c), "metric": metric.key, "metric_title": title, "model": chal["model"],
             "challenger_run_id": challenger_run_id, "champion": chal["champion"], "sentence": sentence}
 
 

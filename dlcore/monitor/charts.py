@@ -5,7 +5,8 @@ only place them."""
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -47,7 +48,7 @@ def realized_chart(points: Sequence[dict[str, Any]], metric_title: str,
         return _message_figure("No outcomes yet: upload the true outcomes of a scored file.", metric_title)
     shown = sorted(shown, key=lambda p: p["at"])
 
-    x = [_dt.datetime.fromtimestamp(p["at"], tz=_dt.timezone.utc) for p in shown]
+    x = [_dt.datetime.fromtimestamp(p["at"], tz=_dt.UTC) for p in shown]
     fig = go.Figure()
     if promised is not None:
         lo, hi = promised

@@ -19,6 +19,7 @@ significant; the test keeps a 50-row file's noisy PSI from crying wolf on a plai
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import warnings
@@ -33,7 +34,7 @@ from scipy import stats
 from dlcore.errors import DataError
 from dlcore.formats import number
 
-__all__ = ["SCHEMA_VERSION", "PSI_DRIFT", "P_DRIFT", "ColumnDrift", "DriftReport", "Reference", "compare", "psi"]
+__all__ = ["PSI_DRIFT", "P_DRIFT", "SCHEMA_VERSION", "ColumnDrift", "DriftReport", "Reference", "compare", "psi"]
 
 SCHEMA_VERSION = 1
 PSI_DRIFT = 0.2  # population stability index from which a shift is "significant" (industry usage)
@@ -83,7 +84,7 @@ class ColumnDrift:
         return out
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "ColumnDrift":
+    def from_dict(cls, raw: dict[str, Any]) -> ColumnDrift:
         raw = dict(raw)
         raw["psi"] = float(raw["psi"]) if raw.get("psi") is not None else math.nan
         return cls(**raw)
@@ -140,7 +141,7 @@ class DriftReport:
                 "columns": [c.to_dict() for c in self.columns]}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "DriftReport":
+    def from_dict(cls, raw: dict[str, Any]) -> DriftReport:
         version = raw.get("schema_version")
         if version != SCHEMA_VERSION:
             raise DataError(f"This drift report has schema version {version!r}; this version of the app reads "
@@ -166,7 +167,7 @@ class Reference:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, kinds: dict[str, str] | None = None,
-                   predictions: Any = None, classes: list[str] | None = None) -> "Reference":
+                   predictions: Any = None, classes: list[str] | None = None) -> Reference:
         """Summarise ``frame`` (the training rows). ``kinds``: column -> number, date, category or
         text (default: numbers by dtype, the rest categories). ``predictions``: the model's output on
         its test rows (probabilities (n, k) with ``classes``, or values (n,)) for the output check."""
@@ -189,7 +190,7 @@ class Reference:
                 "predictions": self.predictions}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Reference":
+    def from_dict(cls, raw: dict[str, Any]) -> Reference:
         if raw.get("schema_version") != SCHEMA_VERSION:
             raise DataError(f"The saved training summary has schema version {raw.get('schema_version')!r}, "
                             f"not {SCHEMA_VERSION}; it is worked out again.")
@@ -246,7 +247,7 @@ def _summarise_outputs(out: np.ndarray, classes: list[str] | None) -> dict[str, 
 
 
 # ---- comparing ----------------------------------------------------------------------------
-def compare(reference: "Reference | pd.DataFrame", current: pd.DataFrame, *, kinds: dict[str, str] | None = None,
+def compare(reference: Reference | pd.DataFrame, current: pd.DataFrame, *, kinds: dict[str, str] | None = None,
             predictions: Any = None, classes: list[str] | None = None) -> DriftReport:
     """``current`` (a scored file's input columns) against the training rows.
 
@@ -450,7 +451,7 @@ def _bin_labels(edges: np.ndarray, kind: str) -> list[str]:
         shown = [number(e) for e in edges]
     if not shown:
         return ["all"]
-    return [f"< {shown[0]}", *(f"{a} – {b}" for a, b in zip(shown, shown[1:])), f"≥ {shown[-1]}"]
+    return [f"< {shown[0]}", *(f"{a} – {b}" for a, b in itertools.pairwise(shown)), f"≥ {shown[-1]}"]
 
 
 def _draw(x: np.ndarray, n: int) -> np.ndarray:
