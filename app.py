@@ -1,21 +1,23 @@
-"""Deep Learning Studio: the router. Page config, navigation over the pages, shared sidebar.
-
-``streamlit run app.py`` imports this file once to find ``app`` (an ``st.App``): the server that
-serves the pages and, beside them on the same port, the REST endpoint (``dlcore.api``: scoring
-under ``/v1/``, its documentation at ``/docs``). Streamlit then runs the file as the page script
-(as ``__main__``) on every page view, which draws the pages.
-"""
+"""Deep Learning Studio: the router. Page config, navigation over the pages, shared sidebar."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from dlcore import access, api
-from ui import common, privacy, team, urls
+if __name__ != "__main__":
+    # Imported by `streamlit run app.py` (it finds this st.App and serves it with uvicorn), which runs
+    # this same file as the page script below: the server's routes, here the REST endpoint
+    # (dlcore.api: scoring under /v1/, its documentation at /docs). The server process never loads
+    # TensorFlow, so the endpoint queues each request for the app's scoring worker (started on first
+    # use, as a page view starts it) and waits for its answer.
+    from dlcore import api
+    from ui import common
 
+    app = st.App(__file__, routes=api.routes("queued", prepare=common.ensure_workers))
+else:
+    from dlcore import access
+    from ui import common, privacy, team, urls
 
-def main() -> None:
-    """One page view: the page config, the sign-in gate, the sidebar and the current page."""
     # The icon is a file the app serves itself: a ":material/...:" icon makes every browser fetch the
     # SVG from a font host on the internet.
     st.set_page_config(page_title="Deep Learning Studio",
@@ -41,11 +43,3 @@ def main() -> None:
     with common.guard():
         common.ensure_workers()
         current.run()
-
-
-if __name__ == "__main__":  # the page script, run by Streamlit on every page view
-    main()
-else:  # imported by the server: the pages and the REST endpoint on one port
-    # The server process never loads TensorFlow, so the endpoint queues each request for the app's
-    # scoring worker (started here on first use, as a page view starts it) and waits for its answer.
-    app = st.App(Path(__file__).with_name("app.py"), routes=api.routes("queued", prepare=common.ensure_workers))

@@ -184,8 +184,8 @@ def _json_type(value: Any) -> str:
 # ---- scoring -------------------------------------------------------------------------------------
 def _score(store: Store, run_id: str, body: bytes, mode: str, prepare: Callable[[], None] | None) -> dict:
     """Score the request's rows as one scoring of the run, and return its answer."""
-    from dlcore import jobs, kinds
-    from dlcore.scoring import API_INPUT, model_in_use
+    from dlcore import jobs, kinds, monitor
+    from dlcore.scoring import API_INPUT
 
     try:
         run = store.run(run_id)  # 404 for another workspace's run, word for word a missing one
@@ -201,7 +201,9 @@ def _score(store: Store, run_id: str, body: bytes, mode: str, prepare: Callable[
         if prepare is not None:
             prepare()
         content = json.dumps(rows, allow_nan=False).encode()
-        scoring_id = jobs.submit_scoring(store, run_id, model_in_use(run), content, API_INPUT)
+        use = monitor.model_in_use(store, run)  # a promoted challenger's model scores for its run
+        scoring_id = jobs.submit_scoring(store, run_id, use.model, content, API_INPUT,
+                                         model_run_id=use.run_id if use.run_id != run.id else None)
         if mode == "inline" and store.claim_scoring(scoring_id):
             jobs.execute_scoring(store, scoring_id)
         job = _wait(store, scoring_id)
@@ -288,6 +290,9 @@ def openapi() -> dict[str, Any]:
                                       "items": {"type": "object", "additionalProperties": {"type": "number"}}},
                     "classes": {"type": ["array", "null"], "items": {"type": "string"}},
                     "decisions": {"type": "array", "description": "Only with a threshold saved on the Decide page"},
+                    "drift": {"type": ["string", "null"], "description": "How this batch differs from the training "
+                              "rows, in one sentence (null for one row)"},
+                    "drifted_columns": {"type": ["array", "null"], "items": {"type": "string"}},
                     "notes": {"type": "array", "items": {"type": "string"},
                               "description": "What the scoring noticed (unseen categories, ignored columns...)"},
                 }},

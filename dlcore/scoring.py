@@ -18,17 +18,11 @@ from dlcore.outputs import best_model, check_model
 from dlcore.store import RunRecord, Store
 
 __all__ = ["Scorer", "ScoreSummary", "Scored", "load_scorer", "score_upload", "best_model", "check_model",
-           "neutralise_formulas", "to_safe_csv", "model_in_use", "API_INPUT", "answer_of"]
+           "neutralise_formulas", "to_safe_csv", "API_INPUT", "answer_of"]
 
 # The name a REST request's rows are kept under with its scoring (a JSON array of records, read
 # by the same reader as an uploaded file); its scoring also writes ``answer.json`` (``answer_of``).
 API_INPUT = "api-request.json"
-
-
-def model_in_use(run: RunRecord) -> str:
-    """The model a run's scorings use when none is named: the Predict page, the CLI and the REST
-    endpoint all ask here, so changing which model a run uses is this one line."""
-    return best_model(run.result or {})
 
 
 def load_scorer(store: Store, run_id: str, model: str | None = None) -> Scorer:

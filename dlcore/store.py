@@ -136,6 +136,33 @@ scorings = sa.Table(
     sa.Column("message", sa.Text),
     sa.Column("summary_json", sa.Text),
     sa.Column("created_by", sa.Text),
+    # The run whose model scored the file when it is not this run's own (a retrained challenger
+    # promoted to be this run's model in use, ``dlcore.monitor``); added later.
+    sa.Column("model_run_id", sa.String(32)),
+)
+
+# ---- a model at work (dlcore.monitor): outcomes that came back, the model in use -------------
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("scoring_id", sa.String(32), nullable=False, index=True),  # the scored file they belong to
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("summary_json", sa.Text, nullable=False),  # realized score, promised interval, sentence
+)
+
+model_changes = sa.Table(
+    "model_changes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("use_run_id", sa.String(32), nullable=False),  # the run whose model is now in use
+    sa.Column("use_model", sa.Text, nullable=False),
+    sa.Column("detail_json", sa.Text),  # the comparison behind a promotion, or "reverted"
 )
 
 explanations = sa.Table(
@@ -356,6 +383,7 @@ class ScoringRecord:
     message: str | None
     summary: dict | None
     created_by: str | None = field(default=None)
+    model_run_id: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "ScoringRecord":
@@ -912,13 +940,21 @@ class Store:
             return [dict(r._mapping) for r in rows]
 
     # ---- scoring jobs --------------------------------------------------------------------
-    def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None) -> str:
+    def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None,
+                       model_run_id: str | None = None) -> str:
+        """Queue a scoring of a file for a run; ``model_run_id``: the run whose ``model`` scores it,
+        when that is another run of the same workspace (a promoted challenger)."""
         workspace = self.require("score", "run", run_id)
+        if model_run_id is not None and model_run_id != run_id:
+            if self.require("score", "run", model_run_id) != workspace:
+                raise NotFoundError(access.not_found("run", model_run_id))
+        else:
+            model_run_id = None
         scoring_id = scoring_id or new_id()
         with self.engine.begin() as conn:
             conn.execute(scorings.insert().values(
                 id=scoring_id, run_id=run_id, model=model, status="queued", input_name=input_name,
-                created_at=time.time(), created_by=self._email(),
+                created_at=time.time(), created_by=self._email(), model_run_id=model_run_id,
             ))
         self.log("score", workspace, "run", run_id, model)
         return scoring_id
@@ -930,6 +966,77 @@ class Store:
         if row is None or not self._sees(row.workspace_id):
             raise NotFoundError(access.not_found("scoring", scoring_id))
         return ScoringRecord.from_row(_without(row, "workspace_id"))
+
+    def list_scorings(self, run_id: str, limit: int = 500) -> list[ScoringRecord]:
+        """A run's scorings, newest first (not found unless the acting user sees the run)."""
+        self.run(run_id)
+        with self.engine.connect() as conn:
+            return [ScoringRecord.from_row(r) for r in conn.execute(
+                sa.select(scorings).where(scorings.c.run_id == run_id).order_by(scorings.c.created_at.desc())
+                .limit(limit))]
+
+    def update_scoring_summary(self, scoring_id: str, summary: dict) -> None:
+        """Replace a finished scoring's summary (its drift, added after it was scored)."""
+        with self.engine.begin() as conn:
+            conn.execute(scorings.update().where(scorings.c.id == scoring_id).values(summary_json=json.dumps(summary)))
+
+    # ---- outcomes and the model in use (dlcore.monitor) ------------------------------------
+    def add_outcome(self, run_id: str, scoring_id: str, summary: dict, outcome_id: str | None = None) -> str:
+        """Keep the outcomes that came back for a scored file (editors: as scoring), audited."""
+        workspace = self.require("score", "run", run_id)
+        if self.scoring(scoring_id).run_id != run_id:
+            raise NotFoundError(access.not_found("scoring", scoring_id))
+        outcome_id = outcome_id or new_id()
+        with self.engine.begin() as conn:
+            conn.execute(outcomes.insert().values(id=outcome_id, run_id=run_id, scoring_id=scoring_id,
+                                                  created_at=time.time(), created_by=self._email(),
+                                                  summary_json=json.dumps(summary)))
+        self.log("outcomes", workspace, "run", run_id, scoring_id)
+        return outcome_id
+
+    def outcomes_of(self, run_id: str) -> list[dict]:
+        """Every outcome record of a run, oldest first: id, scoring_id, created_at, created_by, summary."""
+        self.run(run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(outcomes).where(outcomes.c.run_id == run_id)
+                                .order_by(outcomes.c.created_at)).all()
+        return [{**{k: v for k, v in r._mapping.items() if k != "summary_json"}, "summary": _loads(r.summary_json)}
+                for r in rows]
+
+    def latest_outcomes(self, run_ids: Any) -> dict[str, dict]:
+        """The newest outcome summary of each of these runs that has one (a list of runs shows its
+        alert), in one query; the runs are those the caller listed (and so may see)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(outcomes.c.run_id, outcomes.c.summary_json).where(outcomes.c.run_id.in_(ids))
+                                .order_by(outcomes.c.created_at)).all()
+        return {r.run_id: _loads(r.summary_json) for r in rows}
+
+    def change_model(self, run_id: str, use_run_id: str, use_model: str, detail: dict | None = None) -> str:
+        """Point a run's model in use at ``use_model`` of ``use_run_id`` (itself, or a run of the same
+        workspace): editors (as saving a threshold is), audited; the history is kept, so it can be undone."""
+        workspace = self.require("decide", "run", run_id)
+        if self.require("view", "run", use_run_id) != workspace:
+            raise NotFoundError(access.not_found("run", use_run_id))
+        change_id = new_id()
+        with self.engine.begin() as conn:
+            conn.execute(model_changes.insert().values(id=change_id, run_id=run_id, created_at=time.time(),
+                                                       created_by=self._email(), use_run_id=use_run_id,
+                                                       use_model=use_model,
+                                                       detail_json=json.dumps(detail) if detail else None))
+        self.log("model_in_use", workspace, "run", run_id, f"{use_run_id}/{use_model}")
+        return change_id
+
+    def model_changes(self, run_id: str) -> list[dict]:
+        """A run's changes of the model in use, newest first."""
+        self.run(run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(model_changes).where(model_changes.c.run_id == run_id)
+                                .order_by(model_changes.c.created_at.desc(), model_changes.c.id)).all()
+        return [{**{k: v for k, v in r._mapping.items() if k != "detail_json"}, "detail": _loads(r.detail_json)}
+                for r in rows]
 
     def claim_next_scoring(self) -> str | None:
         return self._claim(scorings)
@@ -1332,11 +1439,14 @@ class Store:
             n_expl = conn.execute(sa.select(sa.func.count()).select_from(explanations)
                                   .where(explanations.c.run_id.in_(run_ids))).scalar()
             scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id.in_(run_ids)))]
+            n_outcomes = conn.execute(sa.select(sa.func.count()).select_from(outcomes)
+                                      .where(outcomes.c.run_id.in_(run_ids))).scalar()
         folders += [self.scoring_dir(s) for s in scoring_ids]
         if kind == "dataset":
             folders.append(self.dataset_dir(record_id))
         files = [p for f in folders if f.exists() for p in f.rglob("*") if p.is_file()]
-        return {"runs": len(run_ids), "scorings": n_scorings, "explanations": n_expl, "files": len(files),
+        return {"runs": len(run_ids), "scorings": n_scorings, "outcomes": n_outcomes, "explanations": n_expl,
+                "files": len(files),
                 "bytes": sum(p.stat().st_size for p in files)}
 
     def _all_runs_of(self, dataset_id: str) -> list[RunRecord]:
@@ -1350,6 +1460,8 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(stop_requested=True))
             scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id == run_id))]
+            conn.execute(outcomes.delete().where(outcomes.c.run_id == run_id))
+            conn.execute(model_changes.delete().where(model_changes.c.run_id == run_id))
             conn.execute(scorings.delete().where(scorings.c.run_id == run_id))
             conn.execute(explanations.delete().where(explanations.c.run_id == run_id))
             conn.execute(epochs.delete().where(epochs.c.run_id == run_id))

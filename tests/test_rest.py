@@ -90,11 +90,16 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 
 def cli_scores(env: dict, run_id: str, frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """``python -m dlcore predict`` on ``frame`` written as a CSV: the scored file, with the drift
+    sentence it printed in ``attrs["drift"]`` (None when it printed none)."""
     data, out = folder / "new.csv", folder / "scored.csv"
     frame.to_csv(data, index=False)
     done = _cli(env, "predict", run_id, data, "-o", out)
     assert done.returncode == 0, done.stderr
-    return pd.read_csv(out, encoding="utf-8-sig")
+    scored = pd.read_csv(out, encoding="utf-8-sig")
+    said = [line.removeprefix("drift: ") for line in done.stderr.splitlines() if line.startswith("drift: ")]
+    scored.attrs["drift"] = said[0] if said else None
+    return scored
 
 
 def assert_same_answers(answer: dict, scored: pd.DataFrame) -> None:
@@ -121,13 +126,20 @@ def personal(tmp_path_factory):
 def test_the_endpoint_answers_like_the_command_line_to_1e_9(personal):
     folder, home, run_id, server = personal
     frame = new_rows()
+    frame["charges"] += 60  # a month of much higher bills: the batch drifts in 'charges'
     response = server.predict(run_id, records(frame))
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["model"] == "mlp" and answer["classes"] == ["no", "yes"] and answer["run_id"] == run_id
     assert len(answer["predictions"]) == len(frame) == len(answer["probabilities"])
     assert all(abs(sum(p.values()) - 1) < 1e-6 for p in answer["probabilities"])
-    assert_same_answers(answer, cli_scores(_env(home), run_id, frame, folder))
+    scored = cli_scores(_env(home), run_id, frame, folder)
+    assert_same_answers(answer, scored)
+    # the batch's drift: the very sentence the command line prints for the same rows
+    assert answer["drift"] == scored.attrs["drift"] and "charges" in answer["drift"]
+    assert "charges" in answer["drifted_columns"]
+    one = server.predict(run_id, records(frame.head(1))).json()
+    assert one["drift"] is None and one["predictions"] == answer["predictions"][:1]  # one row: no distribution
     # the scoring's notes, as the page says them: the unseen region and the ignored column
     assert any("'region'" in n and "never saw" in n for n in answer["notes"])
     assert any("'customer'" in n for n in answer["notes"])
