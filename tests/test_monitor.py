@@ -201,3 +201,13 @@ def test_the_cli_lists_scorings_and_records_actuals_as_json(store, tmp_path, cap
     assert "may.csv" in text and "june.csv" in text
     assert main(["monitor", "nope"]) == 1
     assert "No run with id 'nope'" in capsys.readouterr().err
+
+
+def test_keys_match_as_the_analyst_reads_them():
+    import pandas as pd
+
+    from dlcore.monitor import _keys
+
+    assert _keys(pd.Series(["17", "17.0", "1.5", "A17", None, " 18 ", "'19"])).tolist() == \
+        ["17", "17", "1.5", "A17", pd.NA, "18", "19"]
+    assert _keys(pd.Series([17.0, 1.5, None])).tolist() == ["17", "1.5", pd.NA]

@@ -205,8 +205,8 @@ def _scored_table(store: Store, scoring_id: str) -> pd.DataFrame:
 def _keys(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip().str.removeprefix("'")
     as_number = pd.to_numeric(text, errors="coerce")
-    whole = as_number.notna() & (as_number % 1 == 0)  # 17 and 17.0 are the same key
-    return text.mask(whole, as_number.astype("Int64").astype("string"))
+    whole = (as_number.notna() & (as_number % 1 == 0)).fillna(False).astype(bool)  # 17 and 17.0: one key
+    return text.mask(whole, as_number.where(whole).round().astype("Int64").astype("string"))
 
 
 def record_outcomes(store: Store, run_id: str, *, scoring_id: str | None = None, content: bytes | None = None,
