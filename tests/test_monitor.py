@@ -115,6 +115,10 @@ def test_retrain_challenge_promote_and_revert_change_the_model_in_use(store):
     assert promoted.run_id == challenger_id and promoted.promoted
     after = _score(store, run.id, churn_frame(50, seed=13).drop(columns=["churn"]), "august.csv")
     assert after.model_run_id == challenger_id  # scoring jobs use the model in use
+    from dlcore.scoring import load_scorer
+
+    # As the REST endpoint asks, naming no model: the promoted model of the retrained run (cached per run and model).
+    assert load_scorer(store, run.id) is load_scorer(store, challenger_id, promoted.model)
     back = monitor.revert(store, run.id)
     assert (back.run_id, back.model) == (first.run_id, first.model)
     assert [c["use_run_id"] for c in store.model_changes(run.id)] == [run.id, challenger_id]

@@ -48,6 +48,7 @@ __all__ = [
     "promote",
     "record_outcomes",
     "reference_of",
+    "resolve",
     "retrain",
     "revert",
     "scorings_report",
@@ -92,6 +93,20 @@ def model_in_use(store: Store, run: RunRecord | str) -> ModelInUse:
         raise DataError(f"Run {run.id!r} is {run.status} and has no models yet; wait until it finishes.")
     model, why = recommended(run.result["leaderboard"])
     return ModelInUse(run.id, model, why, False)
+
+
+def resolve(store: Store, run_id: str, model: str | None) -> tuple[str, str | None]:
+    """The (run, model) that scores for ``run_id`` when a caller names no model: the model in use
+    where a person chose one, else ``(run_id, None)`` (the kind's own default, the recommended
+    model). A named model is used as named. ``dlcore.scoring`` asks this, so every caller that
+    scores without naming a model (the REST endpoint too) follows a promotion."""
+    if model is not None:
+        return run_id, model
+    run = store.run(run_id)
+    if not store.model_changes(run.id):
+        return run_id, None
+    use = model_in_use(store, run)
+    return use.run_id, use.model
 
 
 # ---- drift ------------------------------------------------------------------------------
