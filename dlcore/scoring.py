@@ -26,7 +26,11 @@ API_INPUT = "api-request.json"
 
 
 def load_scorer(store: Store, run_id: str, model: str | None = None) -> Scorer:
-    """A scorer for ``model`` (default: the run's best model on the test rows), cached per process."""
+    """A scorer for ``model`` (default: the run's model in use, ``dlcore.monitor.model_in_use``),
+    cached per process."""
+    from dlcore.monitor import resolve
+
+    run_id, model = resolve(store, run_id, model)
     run = store.run(run_id)
     kind = kinds.get((run.result or {}).get("kind", "tabular"))
     if kind.scorer is None:
@@ -35,8 +39,11 @@ def load_scorer(store: Store, run_id: str, model: str | None = None) -> Scorer:
 
 
 def score_upload(store: Store, run_id: str, model: str | None, content: bytes, name: str) -> Scored:
-    """An uploaded file scored by one model of a finished run (``model`` None: its best), read
-    the way files of the run's kind are read."""
+    """An uploaded file scored by one model of a finished run (``model`` None: its model in use),
+    read the way files of the run's kind are read."""
+    from dlcore.monitor import resolve
+
+    run_id, model = resolve(store, run_id, model)
     run = store.run(run_id)
     kind = kinds.get((run.result or {}).get("kind", "tabular"))
     return kind.score_upload(store, run, model, content, name)

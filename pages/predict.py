@@ -69,7 +69,7 @@ if model != IN_USE:
     views.opened_on(board, model, "predict-model")
 model_run = store.run(in_use.run_id) if model == IN_USE else run
 model = in_use.model if model == IN_USE else model
-chosen = decision.load_decision(store, run.id) if run.task in ("binary", "multiclass") else None
+chosen = decision.load_decision(store, model_run.id) if run.task in ("binary", "multiclass") else None
 if chosen is not None and chosen.model == model:
     st.info(f"Scored files get a “decision” column: “{chosen.positive}” when the probability is at least "
             f"{chosen.threshold:.3f} (the threshold saved on the Decide page), else “{chosen.negative}”.",

@@ -115,6 +115,10 @@ def test_retrain_challenge_promote_and_revert_change_the_model_in_use(store):
     assert promoted.run_id == challenger_id and promoted.promoted
     after = _score(store, run.id, churn_frame(50, seed=13).drop(columns=["churn"]), "august.csv")
     assert after.model_run_id == challenger_id  # scoring jobs use the model in use
+    from dlcore.scoring import load_scorer
+
+    # As the REST endpoint asks, naming no model: the promoted model of the retrained run (cached per run and model).
+    assert load_scorer(store, run.id) is load_scorer(store, challenger_id, promoted.model)
     back = monitor.revert(store, run.id)
     assert (back.run_id, back.model) == (first.run_id, first.model)
     assert [c["use_run_id"] for c in store.model_changes(run.id)] == [run.id, challenger_id]
@@ -201,3 +205,13 @@ def test_the_cli_lists_scorings_and_records_actuals_as_json(store, tmp_path, cap
     assert "may.csv" in text and "june.csv" in text
     assert main(["monitor", "nope"]) == 1
     assert "No run with id 'nope'" in capsys.readouterr().err
+
+
+def test_keys_match_as_the_analyst_reads_them():
+    import pandas as pd
+
+    from dlcore.monitor import _keys
+
+    assert _keys(pd.Series(["17", "17.0", "1.5", "A17", None, " 18 ", "'19"])).tolist() == \
+        ["17", "17", "1.5", "A17", pd.NA, "18", "19"]
+    assert _keys(pd.Series([17.0, 1.5, None])).tolist() == ["17", "1.5", pd.NA]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dlcore import datasets, jobs, monitor
+from dlcore import datasets, evaluate, jobs, monitor
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, open_page, run_here
 
@@ -70,3 +70,16 @@ def test_a_scoring_of_another_run_or_an_unknown_run_is_not_found(home, watched):
     assert any("No run with id 'nope-nope-nope'" in e.value for e in at.error)
     at = open_page(home, "monitor", run=run.id, scoring="unknown-id")
     assert any("No scoring job with id 'unknown-id'" in e.value for e in at.error)
+
+
+def test_predict_opens_on_a_promoted_model_of_a_retrained_run_and_scores_with_it(home, store, watched):
+    run, _, _, _ = watched
+    newer, _ = datasets.register_bytes(store, churn_frame(400, seed=30).to_csv(index=False).encode(), "june.csv")
+    challenger = run_here(store, RunSpec(DataSpec(newer.id, "churn"), train=TrainSpec(epochs=3)))
+    promoted = monitor.promote(store, run.id, challenger.id)
+    at = open_page(home, "predict", run=run.id)
+    assert not at.exception
+    picker = at.selectbox(key="predict-model")
+    assert picker.value == "(model in use)"
+    assert picker.format_func(picker.value) == (f"Model in use: {evaluate.display_name(promoted.model)}"
+                                                f" of the retrained run {challenger.id}")

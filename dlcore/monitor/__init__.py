@@ -48,6 +48,7 @@ __all__ = [
     "promote",
     "record_outcomes",
     "reference_of",
+    "resolve",
     "retrain",
     "revert",
     "scorings_report",
@@ -92,6 +93,20 @@ def model_in_use(store: Store, run: RunRecord | str) -> ModelInUse:
         raise DataError(f"Run {run.id!r} is {run.status} and has no models yet; wait until it finishes.")
     model, why = recommended(run.result["leaderboard"])
     return ModelInUse(run.id, model, why, False)
+
+
+def resolve(store: Store, run_id: str, model: str | None) -> tuple[str, str | None]:
+    """The (run, model) that scores for ``run_id`` when a caller names no model: the model in use
+    where a person chose one, else ``(run_id, None)`` (the kind's own default, the recommended
+    model). A named model is used as named. ``dlcore.scoring`` asks this, so every caller that
+    scores without naming a model (the REST endpoint too) follows a promotion."""
+    if model is not None:
+        return run_id, model
+    run = store.run(run_id)
+    if not store.model_changes(run.id):
+        return run_id, None
+    use = model_in_use(store, run)
+    return use.run_id, use.model
 
 
 # ---- drift ------------------------------------------------------------------------------
@@ -205,8 +220,8 @@ def _scored_table(store: Store, scoring_id: str) -> pd.DataFrame:
 def _keys(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip().str.removeprefix("'")
     as_number = pd.to_numeric(text, errors="coerce")
-    whole = as_number.notna() & (as_number % 1 == 0)  # 17 and 17.0 are the same key
-    return text.mask(whole, as_number.astype("Int64").astype("string"))
+    whole = (as_number.notna() & (as_number % 1 == 0)).fillna(False).astype(bool)  # 17 and 17.0: one key
+    return text.mask(whole, as_number.where(whole).round().astype("Int64").astype("string"))
 
 
 def record_outcomes(store: Store, run_id: str, *, scoring_id: str | None = None, content: bytes | None = None,
