@@ -342,7 +342,8 @@ def _workspace_page(home: Path, user: str, workspace: str):
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_AUTH="team")
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.user = {"is_logged_in": True, "email": user, "name": user.split("@")[0]}
+    at.user = {"is_logged_in": True, "email": user, "email_verified": True, "iss": "https://id.example.com",
+               "sub": f"sub-{user}", "name": user.split("@")[0]}
     at.session_state["dlcore-workspace"] = workspace
     at.switch_page("pages/workspace.py")
     return at.run()
