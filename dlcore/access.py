@@ -27,7 +27,7 @@ from pathlib import Path
 from dlcore.errors import AccessError, SpecError
 
 __all__ = ["Actor", "LOCAL", "LOCAL_WORKSPACE", "ROLES", "ACTIONS", "ROLE_ACTIONS", "KINDS", "permits",
-           "least_role", "not_found", "team_mode", "admins", "allowed_domains", "email_allowed", "secrets_path",
+           "least_role", "not_found", "TOKEN_ROLE", "team_mode", "admins", "allowed_domains", "email_allowed", "secrets_path",
            "ACTION_WORDS", "retention_days", "normalise_email", "require_verified_email", "signed_in_actor"]
 
 log = logging.getLogger("dlcore.access")
@@ -41,7 +41,7 @@ def _warn_once(key: tuple[str, ...], message: str, *args: object) -> None:
 
 ROLES = ("owner", "editor", "viewer")
 ACTIONS = ("view", "download_report", "upload", "train", "score", "explain", "decide", "stop", "download_model",
-           "manage_members", "delete", "read_audit")
+           "manage_members", "manage_tokens", "delete", "read_audit")
 _VIEWER = {"view", "download_report"}
 _EDITOR = _VIEWER | {"upload", "train", "score", "explain", "decide", "stop", "download_model"}
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
@@ -49,11 +49,16 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "editor": frozenset(_EDITOR),
     "owner": frozenset(ACTIONS),
 }
+# What a request made with a workspace's API token may do there (``dlcore.api``): read and score,
+# nothing else. Not a role a person can be given.
+TOKEN_ROLE = "token"
+ROLE_ACTIONS[TOKEN_ROLE] = frozenset({"view", "score"})
 ACTION_WORDS = {
     "view": "opening it", "download_report": "downloading the report", "upload": "uploading data",
     "train": "training", "score": "scoring new data", "explain": "explaining a model",
     "decide": "saving a threshold", "stop": "stopping a run", "download_model": "downloading the model",
-    "manage_members": "changing the members", "delete": "deleting", "read_audit": "reading the audit log",
+    "manage_members": "changing the members",
+    "manage_tokens": "creating or revoking API tokens", "delete": "deleting", "read_audit": "reading the audit log",
 }
 # The kinds of record an id in a link can name, with the words the not-found answer uses.
 KINDS = {"dataset": "dataset", "run": "run", "scoring": "scoring job", "explanation": "explanation",

@@ -35,8 +35,10 @@ log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
 
 
-def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str) -> str:
-    """Queue a scoring of an uploaded file (or a one-row what-if) and return its id."""
+def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str,
+                   model_run_id: str | None = None) -> str:
+    """Queue a scoring of an uploaded file (or a one-row what-if) and return its id. ``model_run_id``:
+    the run whose ``model`` scores it, when the run's model in use is a promoted retrained run's."""
     from dlcore.datasets import _check_size
 
     _check_size(len(content), name)
@@ -46,33 +48,50 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
         raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to score new data.")
     from dlcore.outputs import check_model
 
-    check_model(run, model)
+    check_model(store.run(model_run_id) if model_run_id else run, model)
     # The file is in place before the job exists, so a scorer can never claim it half-written.
     scoring_id = new_id()
     with atomic_write(store.scoring_dir(scoring_id) / "input.bin") as tmp:
         tmp.write_bytes(content)
-    return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id)
+    return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id, model_run_id=model_run_id)
 
 
 def execute_scoring(store: Store, scoring_id: str) -> None:
-    """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``."""
-    from dlcore.scoring import score_upload, to_safe_csv
+    """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``,
+    and keep its drift against the training rows of the model that scored it (``dlcore.monitor``);
+    a REST request's scoring also writes the answer its request waits for (``answer.json``)."""
+    import json
+
+    from dlcore import monitor
+    from dlcore.scoring import API_INPUT, answer_of, score_upload, to_safe_csv
 
     store = store.for_job("scoring", scoring_id)  # acts for the user who queued it
     job = store.scoring(scoring_id)
     folder = store.scoring_dir(scoring_id)
     try:
         content = (folder / "input.bin").read_bytes()
-        scored = score_upload(store, job.run_id, job.model, content, job.input_name)
+        model_run = job.model_run_id or job.run_id
+        scored = score_upload(store, model_run, job.model, content, job.input_name)
         with atomic_write(folder / "scored.csv") as tmp:
             tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
         preview = scored.table.head(1).to_dict(orient="records")
-        store.finish_scoring(scoring_id, "done", summary={**scored.summary.to_dict(), "preview": _jsonable(preview)})
+        summary = {**scored.summary.to_dict(), "preview": _jsonable(preview)}
+        if len(scored.table) > 1:  # a one-row what-if has no distribution to compare
+            report = monitor.drift_of_scoring(store, store.run(job.run_id), model_run, job.model, scored.table)
+            summary = monitor.keep_drift(store, scoring_id, report, summary)
+        if job.input_name == API_INPUT:  # a REST request waits for this answer (dlcore.api)
+            drift = summary.get("drift") or {}
+            answer = {**answer_of(scored, store.run(model_run)), "drift": drift.get("sentence"),
+                      "drifted_columns": drift.get("drifted_columns")}
+            with atomic_write(folder / "answer.json") as tmp:
+                tmp.write_text(json.dumps(answer))
+        store.finish_scoring(scoring_id, "done", summary=summary)
     except DlcoreError as exc:
-        store.finish_scoring(scoring_id, "failed", message=str(exc))
+        # The kind of problem is kept for the REST endpoint's status code (not found: 404, else 422).
+        store.finish_scoring(scoring_id, "failed", message=str(exc), summary={"error": type(exc).__name__})
     except Exception as exc:  # a bug: logged, and a plain message for the page
         log.exception("scoring %s failed", scoring_id)
-        store.finish_scoring(scoring_id, "failed",
+        store.finish_scoring(scoring_id, "failed", summary={"error": "internal"},
                              message=f"An internal error stopped the scoring ({type(exc).__name__}); it was logged.")
 
 

@@ -25,11 +25,13 @@ import contextlib
 import copy
 import csv
 import hashlib
+import hmac
 import io
 import json
-import shutil
 import os
+import re
 import secrets
+import shutil
 import socket
 import time
 from dataclasses import dataclass, field
@@ -134,6 +136,33 @@ scorings = sa.Table(
     sa.Column("message", sa.Text),
     sa.Column("summary_json", sa.Text),
     sa.Column("created_by", sa.Text),
+    # The run whose model scored the file when it is not this run's own (a retrained challenger
+    # promoted to be this run's model in use, ``dlcore.monitor``); added later.
+    sa.Column("model_run_id", sa.String(32)),
+)
+
+# ---- a model at work (dlcore.monitor): outcomes that came back, the model in use -------------
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("scoring_id", sa.String(32), nullable=False, index=True),  # the scored file they belong to
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("summary_json", sa.Text, nullable=False),  # realized score, promised interval, sentence
+)
+
+model_changes = sa.Table(
+    "model_changes",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("use_run_id", sa.String(32), nullable=False),  # the run whose model is now in use
+    sa.Column("use_model", sa.Text, nullable=False),
+    sa.Column("detail_json", sa.Text),  # the comparison behind a promotion, or "reverted"
 )
 
 explanations = sa.Table(
@@ -214,6 +243,21 @@ audit = sa.Table(
     sa.Column("kind", sa.String(16)),
     sa.Column("resource_id", sa.Text),
     sa.Column("detail", sa.Text),
+)
+
+
+# API tokens of the REST endpoint (``dlcore.api``): one workspace each, kept only as the SHA-256
+# of the secret (shown once, at creation); a revoked token is deleted, its use stays in the audit log.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(32), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.Text),
+    sa.Column("last_used_at", sa.Float),
 )
 
 
@@ -346,6 +390,7 @@ class ScoringRecord:
     message: str | None
     summary: dict | None
     created_by: str | None = field(default=None)
+    model_run_id: str | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "ScoringRecord":
@@ -949,13 +994,21 @@ class Store:
             return [dict(r._mapping) for r in rows]
 
     # ---- scoring jobs --------------------------------------------------------------------
-    def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None) -> str:
+    def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None,
+                       model_run_id: str | None = None) -> str:
+        """Queue a scoring of a file for a run; ``model_run_id``: the run whose ``model`` scores it,
+        when that is another run of the same workspace (a promoted challenger)."""
         workspace = self.require("score", "run", run_id)
+        if model_run_id is not None and model_run_id != run_id:
+            if self.require("score", "run", model_run_id) != workspace:
+                raise NotFoundError(access.not_found("run", model_run_id))
+        else:
+            model_run_id = None
         scoring_id = scoring_id or new_id()
         with self.engine.begin() as conn:
             conn.execute(scorings.insert().values(
                 id=scoring_id, run_id=run_id, model=model, status="queued", input_name=input_name,
-                created_at=time.time(), created_by=self._email(),
+                created_at=time.time(), created_by=self._email(), model_run_id=model_run_id,
             ))
         self.log("score", workspace, "run", run_id, model)
         return scoring_id
@@ -968,8 +1021,84 @@ class Store:
             raise NotFoundError(access.not_found("scoring", scoring_id))
         return ScoringRecord.from_row(_without(row, "workspace_id"))
 
+    def list_scorings(self, run_id: str, limit: int = 500) -> list[ScoringRecord]:
+        """A run's scorings, newest first (not found unless the acting user sees the run)."""
+        self.run(run_id)
+        with self.engine.connect() as conn:
+            return [ScoringRecord.from_row(r) for r in conn.execute(
+                sa.select(scorings).where(scorings.c.run_id == run_id).order_by(scorings.c.created_at.desc())
+                .limit(limit))]
+
+    def update_scoring_summary(self, scoring_id: str, summary: dict) -> None:
+        """Replace a finished scoring's summary (its drift, added after it was scored)."""
+        with self.engine.begin() as conn:
+            conn.execute(scorings.update().where(scorings.c.id == scoring_id).values(summary_json=json.dumps(summary)))
+
+    # ---- outcomes and the model in use (dlcore.monitor) ------------------------------------
+    def add_outcome(self, run_id: str, scoring_id: str, summary: dict, outcome_id: str | None = None) -> str:
+        """Keep the outcomes that came back for a scored file (editors: as scoring), audited."""
+        workspace = self.require("score", "run", run_id)
+        if self.scoring(scoring_id).run_id != run_id:
+            raise NotFoundError(access.not_found("scoring", scoring_id))
+        outcome_id = outcome_id or new_id()
+        with self.engine.begin() as conn:
+            conn.execute(outcomes.insert().values(id=outcome_id, run_id=run_id, scoring_id=scoring_id,
+                                                  created_at=time.time(), created_by=self._email(),
+                                                  summary_json=json.dumps(summary)))
+        self.log("outcomes", workspace, "run", run_id, scoring_id)
+        return outcome_id
+
+    def outcomes_of(self, run_id: str) -> list[dict]:
+        """Every outcome record of a run, oldest first: id, scoring_id, created_at, created_by, summary."""
+        self.run(run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(outcomes).where(outcomes.c.run_id == run_id)
+                                .order_by(outcomes.c.created_at)).all()
+        return [{**{k: v for k, v in r._mapping.items() if k != "summary_json"}, "summary": _loads(r.summary_json)}
+                for r in rows]
+
+    def latest_outcomes(self, run_ids: Any) -> dict[str, dict]:
+        """The newest outcome summary of each of these runs that has one (a list of runs shows its
+        alert), in one query; the runs are those the caller listed (and so may see)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(outcomes.c.run_id, outcomes.c.summary_json).where(outcomes.c.run_id.in_(ids))
+                                .order_by(outcomes.c.created_at)).all()
+        return {r.run_id: _loads(r.summary_json) for r in rows}
+
+    def change_model(self, run_id: str, use_run_id: str, use_model: str, detail: dict | None = None) -> str:
+        """Point a run's model in use at ``use_model`` of ``use_run_id`` (itself, or a run of the same
+        workspace): editors (as saving a threshold is), audited; the history is kept, so it can be undone."""
+        workspace = self.require("decide", "run", run_id)
+        if self.require("view", "run", use_run_id) != workspace:
+            raise NotFoundError(access.not_found("run", use_run_id))
+        change_id = new_id()
+        with self.engine.begin() as conn:
+            conn.execute(model_changes.insert().values(id=change_id, run_id=run_id, created_at=time.time(),
+                                                       created_by=self._email(), use_run_id=use_run_id,
+                                                       use_model=use_model,
+                                                       detail_json=json.dumps(detail) if detail else None))
+        self.log("model_in_use", workspace, "run", run_id, f"{use_run_id}/{use_model}")
+        return change_id
+
+    def model_changes(self, run_id: str) -> list[dict]:
+        """A run's changes of the model in use, newest first."""
+        self.run(run_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(model_changes).where(model_changes.c.run_id == run_id)
+                                .order_by(model_changes.c.created_at.desc(), model_changes.c.id)).all()
+        return [{**{k: v for k, v in r._mapping.items() if k != "detail_json"}, "detail": _loads(r.detail_json)}
+                for r in rows]
+
     def claim_next_scoring(self) -> str | None:
         return self._claim(scorings)
+
+    def claim_scoring(self, scoring_id: str) -> bool:
+        """Claim one queued scoring for this process (the REST server scoring its own request);
+        False when a worker took it first."""
+        return self._claim(scorings, scorings.c.id == scoring_id) is not None
 
     def finish_scoring(self, scoring_id: str, status: str, message: str | None = None, summary: dict | None = None) -> None:
         with self.engine.begin() as conn:
@@ -1161,6 +1290,11 @@ class Store:
         return memo[key]
 
     def _ask_role(self, actor: Actor, workspace_id: str) -> str | None:
+        if actor.email.startswith(TOKEN_ACTOR):  # an API token: its own workspace only, to view and score
+            with self.engine.connect() as conn:
+                held = conn.execute(sa.select(api_tokens.c.workspace_id)
+                                    .where(api_tokens.c.id == actor.email[len(TOKEN_ACTOR):])).scalar()
+            return access.TOKEN_ROLE if held is not None and held == workspace_id else None
         with self.engine.connect() as conn:
             role = conn.execute(sa.select(members.c.role).where(
                 members.c.workspace_id == workspace_id, members.c.email == actor.email.lower())).scalar()
@@ -1329,6 +1463,74 @@ class Store:
                                                  access_requests.c.status == "open")
                 .order_by(access_requests.c.created_at))]
 
+    # ---- API tokens (the REST endpoint, dlcore.api) ----------------------------------------------
+    def create_token(self, workspace_id: str, name: str) -> tuple[str, str]:
+        """A new API token of a workspace (owners only): its id and the secret, which is shown this
+        once and kept only as its SHA-256. The secret names its id, so a check reads one row."""
+        self._require_token_change(workspace_id)
+        name = " ".join(name.split())
+        if not name or len(name) > 80:
+            raise SpecError(f"A token's name must have 1 to 80 characters (say what calls the API with it, e.g. "
+                            f"'billing system'); got {name!r}.")
+        token_id = new_id().replace("_", "x")  # "_" separates the id from the secret
+        secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        with self.engine.begin() as conn:
+            conn.execute(api_tokens.insert().values(id=token_id, workspace_id=workspace_id, name=name,
+                                                    sha256=_token_hash(secret), created_at=time.time(),
+                                                    created_by=self._email()))
+        self.log("create_token", workspace_id, "token", token_id, name)
+        return token_id, secret
+
+    def tokens_of(self, workspace_id: str) -> list[dict]:
+        """A workspace's API tokens (owners only): id, name, who made it and when, when last used;
+        never the secret, which the store does not keep."""
+        self._require_token_change(workspace_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.created_by,
+                          api_tokens.c.last_used_at)
+                .where(api_tokens.c.workspace_id == workspace_id).order_by(api_tokens.c.created_at))]
+
+    def revoke_token(self, workspace_id: str, token_id: str) -> None:
+        """Delete an API token of a workspace (owners only): the next request with it gets 401."""
+        self._require_token_change(workspace_id)
+        with self.engine.begin() as conn:
+            gone = conn.execute(api_tokens.delete().where(api_tokens.c.id == token_id,
+                                                          api_tokens.c.workspace_id == workspace_id)).rowcount
+        if not gone:
+            raise NotFoundError(f"The workspace has no API token with id {token_id!r}: list them with "
+                                "python -m dlcore token list WORKSPACE, or on the Workspace page.")
+        self.log("revoke_token", workspace_id, "token", token_id)
+
+    def for_token(self, secret: str) -> "Store | None":
+        """The store bound to the API token ``secret`` (in its workspace, where it may view and
+        score), or None for a token that is unknown, revoked or malformed."""
+        found = TOKEN_SHAPE.fullmatch(secret or "")
+        if found is None:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == found.group(1))).first()
+        # Compared in constant time, so a caller cannot learn the hash a byte at a time.
+        if row is None or not hmac.compare_digest(row.sha256, _token_hash(secret)):
+            return None
+        with self.engine.begin() as conn:
+            conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=time.time()))
+        bound = copy.copy(self)
+        bound.actor = Actor(f"{TOKEN_ACTOR}{row.id}", row.name)
+        bound.workspace_id = row.workspace_id
+        return bound
+
+    def delete_tokens_of(self, workspace_id: str) -> int:
+        """Delete every API token of a workspace (when the workspace itself is deleted); how many."""
+        self._require_token_change(workspace_id)
+        with self.engine.begin() as conn:
+            return conn.execute(api_tokens.delete().where(api_tokens.c.workspace_id == workspace_id)).rowcount
+
+    def _require_token_change(self, workspace_id: str) -> None:
+        if self.role_of(self.actor, workspace_id) is None:
+            raise NotFoundError(access.not_found("workspace", workspace_id))
+        self._require_in(workspace_id, "manage_tokens")
+
     # ---- the audit log ---------------------------------------------------------------------
     def log(self, action: str, workspace_id: str | None, kind: str | None = None, resource_id: str | None = None,
             detail: str | None = None) -> None:
@@ -1376,11 +1578,14 @@ class Store:
             n_expl = conn.execute(sa.select(sa.func.count()).select_from(explanations)
                                   .where(explanations.c.run_id.in_(run_ids))).scalar()
             scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id.in_(run_ids)))]
+            n_outcomes = conn.execute(sa.select(sa.func.count()).select_from(outcomes)
+                                      .where(outcomes.c.run_id.in_(run_ids))).scalar()
         folders += [self.scoring_dir(s) for s in scoring_ids]
         if kind == "dataset":
             folders.append(self.dataset_dir(record_id))
         files = [p for f in folders if f.exists() for p in f.rglob("*") if p.is_file()]
-        return {"runs": len(run_ids), "scorings": n_scorings, "explanations": n_expl, "files": len(files),
+        return {"runs": len(run_ids), "scorings": n_scorings, "outcomes": n_outcomes, "explanations": n_expl,
+                "files": len(files),
                 "bytes": sum(p.stat().st_size for p in files)}
 
     def _all_runs_of(self, dataset_id: str) -> list[RunRecord]:
@@ -1394,6 +1599,8 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(stop_requested=True))
             scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id == run_id))]
+            conn.execute(outcomes.delete().where(outcomes.c.run_id == run_id))
+            conn.execute(model_changes.delete().where(model_changes.c.run_id == run_id))
             conn.execute(scorings.delete().where(scorings.c.run_id == run_id))
             conn.execute(explanations.delete().where(explanations.c.run_id == run_id))
             conn.execute(epochs.delete().where(epochs.c.run_id == run_id))
@@ -1483,6 +1690,15 @@ class Store:
                 status=status, message=message, finished_at=time.time(),
                 summary_json=json.dumps(summary) if summary is not None else None,
             ))
+
+TOKEN_PREFIX = "dls_"  # lets a secret scanner (and a person) recognise a leaked token
+TOKEN_ACTOR = "token:"  # the acting "email" of a request made with a token: "token:<id>" in the audit log
+TOKEN_SHAPE = re.compile(rf"{TOKEN_PREFIX}([A-Za-z0-9-]{{16}})_[A-Za-z0-9_-]{{43}}")
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
 
 def _without(row: Any, key: str) -> Any:
     """A row's mapping less one joined column, in the shape ``from_row`` takes."""

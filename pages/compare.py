@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from dlcore import cache, charts, evaluate, outputs
+from dlcore import cache, charts, evaluate, monitor, outputs
 from dlcore.errors import DlcoreError
 from dlcore.evaluate import collapse
 from dlcore.handover import decision
@@ -48,6 +48,9 @@ if run.status not in ("done", "stopped"):
 result = run.result
 board = result["leaderboard"]
 rows = result["rows"]
+for alert in monitor.alerts(store, run.id):  # the model at work fell outside what the test rows promised
+    st.error(alert, icon=":material/notification_important:")
+    urls.link("monitor", "Monitor: the scorings, their drift and outcomes", run=run.id)
 def _test_outputs():  # type: ignore[no-untyped-def]
     y, raw, rows_ = outputs.load_test_outputs(store, run.id)
     # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
@@ -139,6 +142,7 @@ def next_steps(use: str) -> None:
         urls.link("explain", "Why the models predict what they do", run=run.id)
     with c3:
         urls.link("train", "Training curves of this run", run=run.id)
+    urls.link("monitor", "Monitor the model at work: drift, outcomes, retraining", run=run.id)
 
 
 if result.get("kind") == "series":

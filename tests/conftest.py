@@ -83,6 +83,8 @@ FIXTURE_MARKS = {
     ("tests.test_team_browser", "team_server"): ("slow",),  # the app and an OpenID Connect provider
     ("tests.cluster.scenarios", "team"): ("cluster", "slow"),
     ("tests.cluster.scenarios", "browser"): ("browser", "slow"),
+    ("tests.test_rest", "personal"): ("slow",),  # a trained run and python -m dlcore serve
+    ("tests.test_rest", "team"): ("slow",),
 }
 IMPLY_SLOW = {"browser", "postgres", "cluster"}
 

@@ -57,6 +57,7 @@ def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
     """A table of runs, each linking to its page (``Store.list_run_rows`` reads only what it shows)."""
     found = common.store().dataset_names(r.dataset_id for r in runs)
     names = {r.dataset_id: found.get(r.dataset_id, r.dataset_id) for r in runs}  # a removed dataset: its id
+    outcomes = common.store().latest_outcomes(r.id for r in runs)
     rows = []
     for r in runs:
         page = "compare" if r.status in ("done", "stopped") else "train"
@@ -73,6 +74,7 @@ def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
             "Test score": score_text(r.test_score),
             "Against the baselines": _outcome(r),
             "Duration": common.duration(r.duration),
+            "At work": _at_work(outcomes.get(r.id)),
         })
     st.dataframe(
         pd.DataFrame(rows),
@@ -88,8 +90,20 @@ def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
             "Against the baselines": st.column_config.TextColumn(
                 "Vs baselines", width=115, help="The verdict on the deep model against the best baseline"),
             "Duration": st.column_config.TextColumn(width=70),
+            "At work": st.column_config.TextColumn(
+                width=120, help="The newest realized score of the model at work, when outcomes came back (Monitor)"),
         },
     )
+
+
+def _at_work(outcome: dict | None) -> str:
+    """The newest realized score in a few words, with an alert mark when it fell short of the promise."""
+    if not outcome:
+        return "-"
+    text = score_text(outcome.get("realized_score"))
+    if not outcome.get("outside"):
+        return f"{text} as promised"
+    return f"⚠ {text} worse than promised" if outcome.get("worse") else f"{text} better than promised"
 
 
 OUTCOME_WORDS = {
