@@ -97,18 +97,24 @@ def test_runs_deleted_while_a_worker_trains_them_leave_nothing(store, worker, da
 
 
 @both
-def test_a_run_deleted_while_its_scoring_works_leaves_no_scored_file(store, worker, database):
-    dataset_id = _upload(store, 400)
-    run_id = _submit(store, dataset_id, epochs=2)
-    wait_until(lambda: store.run(run_id).status == "done", timeout=240)
+def test_runs_deleted_while_their_scoring_or_explanation_works_leave_nothing(store, worker, database):
+    dataset_id = _upload(store, 20_000)  # 4,000 test rows: explaining them takes a few seconds
+    scored, explained = _submit(store, dataset_id, epochs=2), _submit(store, dataset_id, epochs=2, seed=1)
+    wait_until(lambda: store.run(explained).status == "done", timeout=240)
     big = churn_frame(300_000, seed=7).drop(columns=["churn"]).to_csv(index=False).encode()
-    scoring_id = jobs.submit_scoring(store, run_id, "mlp", big, "big.csv")
+    scoring_id = jobs.submit_scoring(store, scored, "mlp", big, "big.csv")
     wait_until(lambda: store.scoring(scoring_id).status != "queued", timeout=120, every=0.02)
     assert store.scoring(scoring_id).status == "running"
-    store.delete_run(run_id)
+    time.sleep(1.5)  # past reading the run and its model: the delete falls while the rows are scored
+    store.delete_run(scored)
+    explanation_id = jobs.submit_explanation(store, explained, "mlp")
+    wait_until(lambda: store.explanation(explanation_id).status != "queued", timeout=240, every=0.02)
+    time.sleep(1.0)  # past reading the run: the delete falls while the columns are permuted
+    store.delete_run(explained)
     _worker_moved_on(store, dataset_id)
-    assert _files_naming(store.home, [run_id, scoring_id]) == []
-    assert _rows_naming(store, [run_id, scoring_id]) == []
+    gone = [scored, scoring_id, explained, explanation_id]
+    assert _files_naming(store.home, gone) == []  # no scored.csv, no explain/global-mlp.json
+    assert _rows_naming(store, gone) == []
 
 
 def test_every_later_write_of_a_deleted_run_is_refused_and_leaves_nothing(store):
