@@ -1384,9 +1384,12 @@ class Store:
         if not record_ids:
             return
         folder = self.home / TOMBSTONES
-        folder.mkdir(parents=True, exist_ok=True)
-        for record_id in record_ids:
-            _tombstone(self.home, record_id).touch()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for record_id in record_ids:
+                _tombstone(self.home, record_id).touch()
+        except OSError as exc:  # nothing is deleted yet: the owner may try again
+            raise StoreError(_cannot_write("the deletion mark", folder, exc.strerror or str(exc))) from None
 
     def _forget(self, record_id: str, others: list[str]) -> None:
         """The audit log keeps who did what and when, not what the deleted data was called."""
