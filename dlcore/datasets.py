@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 from dlcore import config, images, kinds, ready, series
 from dlcore import tables as tabular
-from dlcore.errors import DataError, TooLargeError
 from dlcore.access import LOCAL_WORKSPACE
+from dlcore.errors import DataError, TooLargeError
 from dlcore.store import DatasetRecord, Store, new_id
 from dlcore.tables import samples
 from dlcore.tables.profile import profile_of

@@ -130,9 +130,8 @@ def test_every_later_write_of_a_deleted_run_is_refused_and_leaves_nothing(store)
         store.update_run(run_id, phase="Fitting baseline 1 of 4")
     with pytest.raises(DeletedError):
         store.add_epoch(run_id, 1, loss=0.5, val_loss=0.5, metric=0.5, val_metric=0.5, seconds=0.1)
-    with pytest.raises(DeletedError):
-        with atomic_write(folder / "random_forest.skops") as tmp:
-            tmp.write_bytes(b"model")
+    with pytest.raises(DeletedError), atomic_write(folder / "random_forest.skops") as tmp:
+        tmp.write_bytes(b"model")
     assert not folder.exists() and store.epochs(run_id) == []
 
 
@@ -140,10 +139,9 @@ def test_a_write_that_lands_as_its_run_is_deleted_is_removed_again(store):
     dataset_id = _upload(store, 120)
     run_id = store.create_run({"data": {}}, dataset_id, "mlp", "churn", 3, claim=True)
     folder = store.run_dir(run_id)
-    with pytest.raises(DeletedError):
-        with atomic_write(folder / "test_outputs.npz") as tmp:
-            tmp.write_bytes(b"predictions of the test rows")
-            store.delete_run(run_id)  # between the worker's write and its rename into place
+    with pytest.raises(DeletedError), atomic_write(folder / "test_outputs.npz") as tmp:
+        tmp.write_bytes(b"predictions of the test rows")
+        store.delete_run(run_id)  # between the worker's write and its rename into place
     assert not folder.exists()
 
 
@@ -261,7 +259,7 @@ def test_another_workspaces_run_costs_the_same_queries_as_a_missing_id(team):
     dave = raw.as_actor(DAVE)
     statements: list[str] = []
 
-    def seen(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def seen(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
     def asked(record_id: str) -> list[str]:
