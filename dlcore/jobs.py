@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,14 +26,15 @@ from typing import Callable
 import pandas as pd
 
 from dlcore import access
-from dlcore.errors import DlcoreError
-from dlcore.store import EVALUATED, Store, atomic_write, new_id
+from dlcore.errors import DlcoreError, NotFoundError
+from dlcore.store import EVALUATED, ExplanationRecord, Store, atomic_write, new_id
 
 __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "submit_explanation",
            "execute_explanation"]
 
 log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
+ORPHAN_SWEEP_SECONDS = 600.0  # how often a worker removes record folders no row names (Store.sweep_orphans)
 
 
 def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str,
@@ -53,20 +55,35 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
     scoring_id = new_id()
     with atomic_write(store.scoring_dir(scoring_id) / "input.bin") as tmp:
         tmp.write_bytes(content)
-    return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id, model_run_id=model_run_id)
+    try:
+        return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id,
+                                    model_run_id=model_run_id)
+    except BaseException:  # the run was deleted (or access taken away) meanwhile: the file goes
+        shutil.rmtree(store.scoring_dir(scoring_id), ignore_errors=True)
+        raise
 
 
 def execute_scoring(store: Store, scoring_id: str) -> None:
     """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``,
     and keep its drift against the training rows of the model that scored it (``dlcore.monitor``);
     a REST request's scoring also writes the answer its request waits for (``answer.json``)."""
+    store = store.for_job("scoring", scoring_id)  # acts for the user who queued it
+    try:
+        _score(store, scoring_id)
+    finally:  # deleted while it worked (with its run): nothing it wrote stays
+        store.sweep_deleted("scoring", scoring_id)
+
+
+def _score(store: Store, scoring_id: str) -> None:
     import json
 
     from dlcore import monitor
     from dlcore.scoring import API_INPUT, answer_of, score_upload, to_safe_csv
 
-    store = store.for_job("scoring", scoring_id)  # acts for the user who queued it
-    job = store.scoring(scoring_id)
+    try:
+        job = store.scoring(scoring_id)
+    except NotFoundError:  # deleted before it started
+        return
     folder = store.scoring_dir(scoring_id)
     try:
         content = (folder / "input.bin").read_bytes()
@@ -118,10 +135,20 @@ def submit_explanation(store: Store, run_id: str, model: str, row: dict | None =
 
 def execute_explanation(store: Store, explanation_id: str) -> None:
     """Work out one explanation; the global one is kept in the run's folder, a row's in the job."""
+    store = store.for_job("explanation", explanation_id)  # acts for the user who queued it
+    try:
+        job = store.explanation(explanation_id)
+    except NotFoundError:  # deleted before it started
+        return
+    try:
+        _explain(store, explanation_id, job)
+    finally:  # deleted while it worked (with its run): nothing it wrote stays
+        store.sweep_deleted("run", job.run_id)
+
+
+def _explain(store: Store, explanation_id: str, job: ExplanationRecord) -> None:
     from dlcore import explain
 
-    store = store.for_job("explanation", explanation_id)  # acts for the user who queued it
-    job = store.explanation(explanation_id)
     try:
         if job.kind == "row":
             request = job.request or {}
@@ -161,7 +188,8 @@ def _heartbeat(store: Store, run_id: str, stop: threading.Event, parent: int | N
             # by the next server start (its epochs so far stay in the store).
             os._exit(0)
         try:
-            store.heartbeat(run_id)
+            if not store.heartbeat(run_id):
+                return  # deleted: the run stops at its next write (and its training at the next look)
         except Exception:  # a busy database must not kill the run; the next beat retries
             log.warning("heartbeat for %s failed", run_id, exc_info=True)
 
@@ -180,10 +208,14 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
 
         say(f"worker {os.getpid()} warmed up in {warm_up():.1f} s (Keras trace, scikit-learn pools, skops)")
     say(f"worker {os.getpid()} ready ({', '.join(kinds)})")
-    last_sweep = 0.0
+    last_sweep = last_orphans = 0.0
     while True:
         if parent is not None and os.getppid() != parent:
             return
+        if time.monotonic() - last_orphans > ORPHAN_SWEEP_SECONDS or not last_orphans:
+            for folder in store.sweep_orphans():
+                say(f"removed {folder}: no record names it")
+            last_orphans = time.monotonic()
         if time.monotonic() - last_sweep > 30:
             store.recover_interrupted()
             if (days := access.retention_days()) is not None:  # DLCORE_RETENTION_DAYS

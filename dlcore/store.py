@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -42,7 +43,7 @@ import sqlalchemy as sa
 
 from dlcore import access, config
 from dlcore.access import LOCAL_WORKSPACE, Actor
-from dlcore.errors import AccessError, NotFoundError, SpecError, StoreError
+from dlcore.errors import AccessError, DeletedError, NotFoundError, SpecError, StoreError
 
 __all__ = ["Store", "DatasetRecord", "RunRecord", "RunRow", "ScoringRecord", "ExplanationRecord", "RUN_STATUSES", "EVALUATED", "new_id",
            "atomic_write", "folder_with_room", "this_worker", "display_url"]
@@ -54,6 +55,11 @@ EVALUATED = ("done", "stopped")  # finished with a leaderboard and saved models
 STALE_SECONDS = 45.0
 # Beside the artifacts: the store's id, the same as in its database (see ``check_home``).
 HOME_MARK = ".dlcore-store-id"
+# A record folder no row names is removed once nothing in it changed for this long: an upload
+# writes its files before its row, and a large one may take minutes (``Store.sweep_orphans``).
+ORPHAN_SECONDS = 3600.0
+
+log = logging.getLogger("dlcore.store")
 
 metadata = sa.MetaData()
 
@@ -260,6 +266,9 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", sa.Float),
 )
 
+# The tables whose dead rows hold the data's names and values after a delete (``Store._scrub``).
+SCRUBBED = ("datasets", "runs", "epochs", "scorings", "explanations", "audit", "access_requests",
+            "outcomes", "model_changes")
 
 meta = sa.Table(
     "meta",
@@ -421,21 +430,65 @@ class ExplanationRecord:
         return cls(**m)
 
 
+# The folders that hold one record's files each (``Store.dataset_dir``, ``run_dir``, ``scoring_dir``).
+RECORD_AREAS = ("datasets", "runs", "scorings")
+# Beside the artifacts: one empty file per deleted record, named by a hash of its id (no name of
+# the data), which every write into that record's folder looks for (``atomic_write``).
+TOMBSTONES = ".deleted"
+TOMBSTONE_DAYS = 30.0  # a job still writing for a record deleted this long ago is not waited for
+
+
+def _tombstone(home: Path, record_id: str) -> Path:
+    return home / TOMBSTONES / hashlib.sha256(record_id.encode()).hexdigest()[:32]
+
+
+def _record_folder(path: Path) -> Path | None:
+    """The folder of the record ``path`` lies in (``HOME/runs/ID`` for ``HOME/runs/ID/explain/x.json``)."""
+    for folder in path.parents:
+        if folder.parent.name in RECORD_AREAS:
+            return folder
+    return None
+
+
+def _is_deleted(folder: Path | None) -> bool:
+    return folder is not None and _tombstone(folder.parent.parent, folder.name).exists()
+
+
+def _deleted_meanwhile(folder: Path) -> DeletedError:
+    """Remove what a job wrote for a record deleted while it ran (the delete's own removal may
+    have run before this write); the error that ends the job."""
+    shutil.rmtree(folder, ignore_errors=True)
+    return DeletedError(f"{folder.parent.name[:-1].title()} {folder.name} was deleted while this job ran; "
+                        "nothing more of it is written.")
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it into place only if the block succeeds.
+
+    A file of a deleted record (a run deleted while it trains, on this machine or a cluster node)
+    is never written back: a write into its folder raises ``DeletedError`` before it starts, and
+    one that lands as the record is deleted removes the folder again. The delete buries the id
+    first (``Store._bury``) and looks after this rename, so one of the two always sees the other."""
     # The suffix is kept (Keras insists on ".keras") and the leading dot hides it from listings.
     tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    record = _record_folder(path)
+    if _is_deleted(record):
+        raise _deleted_meanwhile(record)
     try:
         # Inside the try: a read-only data folder first refuses the new folder, and says so plainly.
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
+        if _is_deleted(record):  # its folder was removed under it
+            raise _deleted_meanwhile(record) from None
         raise StoreError(_cannot_write(path.name, path.parent, exc.strerror or str(exc))) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+    if _is_deleted(record):
+        raise _deleted_meanwhile(record)
 
 
 def _cannot_write(what: str, folder: Path, reason: str) -> str:
@@ -707,8 +760,9 @@ class Store:
 
     def dataset(self, dataset_id: str) -> DatasetRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).first()
-        if row is None or not self._sees(row.workspace_id):
+            row = conn.execute(self._seen(sa.select(datasets).where(datasets.c.id == dataset_id),
+                                          datasets.c.workspace_id)).first()
+        if row is None:
             raise NotFoundError(access.not_found("dataset", dataset_id))
         return DatasetRecord.from_row(row)
 
@@ -770,8 +824,8 @@ class Store:
 
     def run(self, run_id: str) -> RunRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
-        if row is None or not self._sees(row.workspace_id):
+            row = conn.execute(self._seen(sa.select(runs).where(runs.c.id == run_id), runs.c.workspace_id)).first()
+        if row is None:
             raise NotFoundError(access.not_found("run", run_id))
         return RunRecord.from_row(row)
 
@@ -808,11 +862,14 @@ class Store:
         return out
 
     def update_run(self, run_id: str, **values: Any) -> None:
+        """Change a run's record. A run deleted meanwhile raises ``DeletedError``: the worker
+        training it stops there, and nothing of it is written back."""
         for key in ("result", "versions"):
             if key in values:
                 values[f"{key}_json"] = json.dumps(values.pop(key))
         with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+            if not conn.execute(runs.update().where(runs.c.id == run_id).values(**values)).rowcount:
+                raise DeletedError(access.not_found("run", run_id))
 
     def _take(self, table: sa.Table, where: tuple, n: int, wait: bool = False, **values: Any) -> list[str]:
         """Set ``values`` on up to ``n`` of the oldest rows matching ``where``; their ids.
@@ -888,9 +945,10 @@ class Store:
             return bool(conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "running").values(
                 status="failed", finished_at=time.time(), phase="Failed", message=message)).rowcount)
 
-    def heartbeat(self, run_id: str) -> None:
+    def heartbeat(self, run_id: str) -> bool:
+        """Say the run's worker lives; False when the run was deleted (its worker stops)."""
         with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time()))
+            return bool(conn.execute(runs.update().where(runs.c.id == run_id).values(heartbeat_at=time.time())).rowcount)
 
     def request_stop(self, run_id: str) -> None:
         """Ask a run to stop after its current batch; a queued run is stopped at once."""
@@ -905,8 +963,10 @@ class Store:
             )
 
     def stop_requested(self, run_id: str) -> bool:
+        """Whether the run should stop: asked to, or deleted while it trains."""
         with self.engine.connect() as conn:
-            return bool(conn.execute(sa.select(runs.c.stop_requested).where(runs.c.id == run_id)).scalar())
+            row = conn.execute(sa.select(runs.c.stop_requested).where(runs.c.id == run_id)).first()
+        return row is None or bool(row.stop_requested)
 
     def recover_interrupted(self, stale_after: float = STALE_SECONDS) -> list[str]:
         """Mark runs whose worker is gone as interrupted; their epochs so far stay in the store.
@@ -978,15 +1038,17 @@ class Store:
     def add_epoch(self, run_id: str, epoch: int, *, loss: float | None, val_loss: float | None,
                   metric: float | None, val_metric: float | None, seconds: float, epochs_total: int | None = None) -> None:
         now = time.time()
+        values: dict[str, Any] = {"epochs_done": epoch, "heartbeat_at": now}
+        if epochs_total:
+            values["progress"] = min(1.0, epoch / epochs_total)
         with self.engine.begin() as conn:
+            # The run's row first: a run deleted meanwhile gets no epoch (and its worker stops).
+            if not conn.execute(runs.update().where(runs.c.id == run_id).values(**values)).rowcount:
+                raise DeletedError(access.not_found("run", run_id))
             conn.execute(epochs.insert().values(
                 run_id=run_id, epoch=epoch, loss=loss, val_loss=val_loss, metric=metric,
                 val_metric=val_metric, seconds=seconds, created_at=now,
             ))
-            values: dict[str, Any] = {"epochs_done": epoch, "heartbeat_at": now}
-            if epochs_total:
-                values["progress"] = min(1.0, epoch / epochs_total)
-            conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
     def epochs(self, run_id: str) -> list[dict]:
         with self.engine.connect() as conn:
@@ -1015,9 +1077,9 @@ class Store:
 
     def scoring(self, scoring_id: str) -> ScoringRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(scorings, runs.c.workspace_id).join(runs, runs.c.id == scorings.c.run_id)
-                               .where(scorings.c.id == scoring_id)).first()
-        if row is None or not self._sees(row.workspace_id):
+            row = conn.execute(self._seen(sa.select(scorings, runs.c.workspace_id).join(runs, runs.c.id == scorings.c.run_id)
+                                          .where(scorings.c.id == scoring_id), runs.c.workspace_id)).first()
+        if row is None:
             raise NotFoundError(access.not_found("scoring", scoring_id))
         return ScoringRecord.from_row(_without(row, "workspace_id"))
 
@@ -1326,6 +1388,22 @@ class Store:
     def _sees(self, workspace_id: str | None) -> bool:
         return self.actor is None or self.role_of(self.actor, workspace_id) is not None
 
+    def _seen(self, query: Any, workspace_column: Any) -> Any:
+        """``query`` limited to records of workspaces the acting user sees, in the same statement:
+        a record of another workspace and an id that does not exist are the same work (one query,
+        no row), so the time of the answer does not tell them apart either."""
+        if self.actor is None:
+            return query
+        return query.where(workspace_column.in_(self._workspaces_seen(self.actor)))
+
+    def _workspaces_seen(self, actor: Actor) -> Any:
+        """The ids of the workspaces ``actor`` has a role in, as a subquery (the rule of ``_ask_role``)."""
+        email = actor.email.lower()
+        mine = sa.select(members.c.workspace_id).where(members.c.email == email)
+        if email in access.admins():
+            return sa.union(mine, sa.select(workspaces.c.id).where(workspaces.c.personal_of.is_(None)))
+        return mine
+
     def require(self, action: str, kind: str, record_id: str) -> str:
         """Refuse unless the acting user may do ``action`` to the record; its workspace's id.
         A record they may not see is not found, in the words of an id that does not exist."""
@@ -1348,8 +1426,9 @@ class Store:
     def workspace(self, workspace_id: str) -> dict:
         """One workspace (id, name, personal_of) the acting user belongs to."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(workspaces).where(workspaces.c.id == workspace_id)).first()
-        if row is None or not self._sees(workspace_id):
+            row = conn.execute(self._seen(sa.select(workspaces).where(workspaces.c.id == workspace_id),
+                                          workspaces.c.id)).first()
+        if row is None:
             raise NotFoundError(access.not_found("workspace", workspace_id))
         return dict(row._mapping)
 
@@ -1594,11 +1673,24 @@ class Store:
 
     def delete_run(self, run_id: str, _checked: bool = False) -> None:
         """Delete one run and everything of it: epochs, scorings, explanations, their files (the
-        models, scored files, threshold, explanations). A running run is stopped first. Owners only."""
+        models, scored files, threshold, explanations). Owners only.
+
+        A running run (or a running scoring or explanation of it) is stopped: its id is buried
+        first (``_bury``), so every later write of its worker, here or on a cluster node, is
+        refused and removes what it wrote (``atomic_write``, ``update_run``), and the worker stops."""
         workspace = self._workspace_of("run", run_id) if _checked else self.require("delete", "run", run_id)
-        with self.engine.begin() as conn:
-            conn.execute(runs.update().where(runs.c.id == run_id).values(stop_requested=True))
+        self._delete_run(run_id)
+        self._scrub()
+        self.log("delete_run", workspace, "run", run_id)
+
+    def _delete_run(self, run_id: str) -> None:
+        with self.engine.connect() as conn:
             scoring_ids = [r[0] for r in conn.execute(sa.select(scorings.c.id).where(scorings.c.run_id == run_id))]
+        self._bury([run_id, *scoring_ids])
+        with self.engine.begin() as conn:
+            # Read again inside the delete: a scoring queued since the look above goes too.
+            scoring_ids += [r[0] for r in conn.execute(sa.select(scorings.c.id).where(
+                scorings.c.run_id == run_id, scorings.c.id.not_in(scoring_ids)))]
             conn.execute(outcomes.delete().where(outcomes.c.run_id == run_id))
             conn.execute(model_changes.delete().where(model_changes.c.run_id == run_id))
             conn.execute(scorings.delete().where(scorings.c.run_id == run_id))
@@ -1606,28 +1698,65 @@ class Store:
             conn.execute(epochs.delete().where(epochs.c.run_id == run_id))
             conn.execute(runs.delete().where(runs.c.id == run_id))
             conn.execute(access_requests.delete().where(access_requests.c.resource_id.in_([run_id, *scoring_ids])))
+        self._bury(scoring_ids)
         for folder in (self.run_dir(run_id), *(self.scoring_dir(s) for s in scoring_ids)):
             shutil.rmtree(folder, ignore_errors=True)
         self._forget(run_id, scoring_ids)
-        self.log("delete_run", workspace, "run", run_id)
 
     def delete_dataset(self, dataset_id: str) -> None:
-        """Delete a dataset and everything derived from it: every run of it (as ``delete_run``),
-        its files (the upload, the Parquet copy, cached pixels). Owners only."""
+        """Delete a dataset and everything derived from it: every run of it (as ``delete_run``,
+        running ones stopped), its files (the upload, the Parquet copy, cached pixels). Owners only."""
         workspace = self.require("delete", "dataset", dataset_id)
-        for run in self._all_runs_of(dataset_id):
-            self.delete_run(run.id, _checked=True)
-        with self.engine.begin() as conn:
-            conn.execute(datasets.delete().where(datasets.c.id == dataset_id))
-            conn.execute(access_requests.delete().where(access_requests.c.resource_id == dataset_id))
+        self._bury([dataset_id])  # a cache of its pixels or its copy being written is never written back
+        for attempt in range(3):
+            for run in self._all_runs_of(dataset_id):
+                self._delete_run(run.id)
+                self.log("delete_run", workspace, "run", run.id)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(datasets.delete().where(datasets.c.id == dataset_id))
+                    conn.execute(access_requests.delete().where(access_requests.c.resource_id == dataset_id))
+                break
+            except sa.exc.IntegrityError:  # a run queued on it meanwhile holds it: that run goes too
+                if attempt == 2:
+                    raise
         shutil.rmtree(self.dataset_dir(dataset_id), ignore_errors=True)
         self._forget(dataset_id, [])
+        self._scrub()
         self.log("delete_dataset", workspace, "dataset", dataset_id)
+
+    def _bury(self, record_ids: list[str]) -> None:
+        """Mark records deleted for every job still working for them, before their rows and files go."""
+        if not record_ids:
+            return
+        folder = self.home / TOMBSTONES
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for record_id in record_ids:
+                _tombstone(self.home, record_id).touch()
+        except OSError as exc:  # nothing is deleted yet: the owner may try again
+            raise StoreError(_cannot_write("the deletion mark", folder, exc.strerror or str(exc))) from None
 
     def _forget(self, record_id: str, others: list[str]) -> None:
         """The audit log keeps who did what and when, not what the deleted data was called."""
         with self.engine.begin() as conn:
             conn.execute(audit.update().where(audit.c.resource_id.in_([record_id, *others])).values(detail=None))
+
+    def _scrub(self) -> None:
+        """Leave no copy of deleted rows in the database's files. SQLite overwrites deleted content
+        with zeros (``secure_delete``, set on every connection) and the write-ahead log, which
+        still holds the pages as they were, is checkpointed and truncated. PostgreSQL keeps dead
+        rows until a vacuum: the tables that hold names of the data are vacuumed (what stays in its
+        WAL, its backups and freed disk blocks is the operator's: docs/security-operations.md)."""
+        try:
+            if self.engine.dialect.name == "sqlite":
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            elif self.engine.dialect.name == "postgresql":
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql(f"VACUUM {', '.join(SCRUBBED)}")
+        except sa.exc.DBAPIError as exc:  # the delete itself is done; a busy database scrubs at the next one
+            log.warning("deleted rows could not be scrubbed from the database files yet: %s", exc)
 
     def delete_expired_runs(self, days: float) -> list[str]:
         """Retention: delete the finished runs older than ``days`` (a worker's sweep); their ids."""
@@ -1639,7 +1768,46 @@ class Store:
             self.delete_run(run_id, _checked=True)
         return old
 
+    def sweep_deleted(self, kind: str, record_id: str) -> bool:
+        """After a job ends: if its record was deleted while it ran, remove whatever of it is on disk
+        (the last sweep, after every write of the job). Whether it was gone."""
+        table = {"dataset": datasets, "run": runs, "scoring": scorings}[kind]
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(table.c.id).where(table.c.id == record_id)).first() is not None:
+                return False
+        shutil.rmtree(self.home / f"{kind}s" / record_id, ignore_errors=True)
+        return True
 
+    def sweep_orphans(self, min_age: float = ORPHAN_SECONDS) -> list[Path]:
+        """Remove record folders that no row names (a refused or crashed upload, a job's late
+        write): those of a deleted record at once, others once nothing in them changed for
+        ``min_age`` seconds, so a folder an upload is still writing (its row not yet stored) stays.
+        Tombstones older than ``TOMBSTONE_DAYS`` go too. The folders removed; each is logged."""
+        now = time.time()
+        removed = []
+        for area, table in (("datasets", datasets), ("runs", runs), ("scorings", scorings)):
+            root = self.home / area
+            try:
+                folders = [f for f in root.iterdir() if f.is_dir()]
+            except OSError:
+                continue
+            if not folders:
+                continue
+            with self.engine.connect() as conn:
+                known = {r[0] for r in conn.execute(sa.select(table.c.id).where(
+                    table.c.id.in_([f.name for f in folders])))}
+            for folder in folders:
+                if folder.name in known or not (_is_deleted(folder) or _newest_change(folder) < now - min_age):
+                    continue
+                shutil.rmtree(folder, ignore_errors=True)
+                log.warning("removed %s: no record of the store names it (a refused or unfinished upload, or a job's "
+                            "write after its record was deleted)", folder)
+                removed.append(folder)
+        with contextlib.suppress(OSError):
+            for stone in (self.home / TOMBSTONES).iterdir():
+                if stone.stat().st_mtime < now - TOMBSTONE_DAYS * 86400:
+                    stone.unlink(missing_ok=True)
+        return removed
 
     # ---- explanation jobs ----------------------------------------------------------------
     def create_explanation(self, run_id: str, model: str, kind: str, request: dict | None = None) -> str:
@@ -1656,10 +1824,10 @@ class Store:
 
     def explanation(self, explanation_id: str) -> ExplanationRecord:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(explanations, runs.c.workspace_id)
-                               .join(runs, runs.c.id == explanations.c.run_id)
-                               .where(explanations.c.id == explanation_id)).first()
-        if row is None or not self._sees(row.workspace_id):
+            row = conn.execute(self._seen(sa.select(explanations, runs.c.workspace_id)
+                                          .join(runs, runs.c.id == explanations.c.run_id)
+                                          .where(explanations.c.id == explanation_id), runs.c.workspace_id)).first()
+        if row is None:
             raise NotFoundError(access.not_found("explanation", explanation_id))
         return ExplanationRecord.from_row(_without(row, "workspace_id"))
 
@@ -1675,10 +1843,15 @@ class Store:
         return ExplanationRecord.from_row(row) if row else None
 
     def explanation_progress(self, explanation_id: str, message: str) -> None:
-        """Say how far a running explanation has got (shown on the page while it works)."""
+        """Say how far a running explanation has got (shown on the page while it works); one
+        deleted meanwhile raises ``DeletedError``, which ends its work."""
         with self.engine.begin() as conn:
-            conn.execute(explanations.update().where(explanations.c.id == explanation_id,
-                                                     explanations.c.status == "running").values(message=message))
+            if conn.execute(explanations.update().where(explanations.c.id == explanation_id,
+                                                        explanations.c.status == "running")
+                            .values(message=message)).rowcount:
+                return
+            if conn.execute(sa.select(explanations.c.id).where(explanations.c.id == explanation_id)).first() is None:
+                raise DeletedError(access.not_found("explanation", explanation_id))
 
     def claim_next_explanation(self) -> str | None:
         return self._claim(explanations)
@@ -1705,6 +1878,17 @@ def _without(row: Any, key: str) -> Any:
     mapping = dict(row._mapping)
     mapping.pop(key, None)
     return type("Row", (), {"_mapping": mapping})()
+
+
+def _newest_change(folder: Path) -> float:
+    """When anything in ``folder`` last changed (the folder itself, or any file in it)."""
+    newest = 0.0
+    with contextlib.suppress(OSError):
+        newest = folder.stat().st_mtime
+        for path in folder.rglob("*"):
+            with contextlib.suppress(OSError):
+                newest = max(newest, path.stat().st_mtime)
+    return newest
 
 
 def _pid_alive(pid: int) -> bool:
@@ -1736,4 +1920,5 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
     cur.close()

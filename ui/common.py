@@ -23,9 +23,11 @@ __all__ = ["store", "server_store", "actor", "frame", "ensure_workers", "guard",
 @st.cache_resource(show_spinner=False)
 def server_store() -> Store:
     """The server's store, unbound (the system). Opening it marks runs whose worker is gone as
-    interrupted. Pages use ``store()``, bound to whoever is signed in."""
+    interrupted, and removes record folders no row names (workers sweep them on a schedule).
+    Pages use ``store()``, bound to whoever is signed in."""
     opened = Store.open()
     opened.recover_interrupted()
+    opened.sweep_orphans()
     return opened
 
 
