@@ -163,13 +163,14 @@ def save_target() -> None:
         task = tabular.infer_task(frame[chosen])
     except DlcoreError:
         task = None
+    # The store of this click's run (not the render that drew the box): a role changed since counts.
     with common.guard():  # a viewer's choice is refused by the store, in words
-        store.set_dataset_target(dataset_id, chosen, task)
+        common.store().set_dataset_target(dataset_id, chosen, task)
 
 
 def save_task() -> None:
     with common.guard():
-        store.set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"])
+        common.store().set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"])
 
 
 target = st.selectbox(

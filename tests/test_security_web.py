@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from dlcore import access
 from dlcore.errors import DlcoreError
 from dlcore.store import Store
 from tests.conftest import ROOT, churn_frame
+from tests.test_team_browser import browser, team_server  # noqa: F401 (the fixtures of a real team server)
 
 ALICE, CARLA, DAVE, BOB = "alice@example.com", "carla@example.com", "dave@example.com", "bob@example.com"
 
@@ -286,10 +286,9 @@ def test_an_administrator_revokes_a_session_and_the_page_stops_at_the_next_click
 
 
 # ---- a real server, as the README's Team server section sets it up (findings 5, 7, 12) -------------
-from tests.test_team_browser import browser, team_server  # noqa: E402,F401 (fixtures)
 
 
-def sign_in(browser, url: str, email: str):  # noqa: F811
+def sign_in(browser, url: str, email: str):  # noqa: F811 (a page, not the fixture)
     """Sign ``email`` in through the provider's page (a first page load on a busy machine is slow)."""
     page = browser.new_context(accept_downloads=True).new_page()
     page.goto(url)
@@ -318,7 +317,7 @@ def _export_audit(page, url: str) -> str:
 
 
 @pytest.mark.slow
-def test_media_files_are_served_only_to_the_live_sign_in_of_their_owner(team_server, browser):
+def test_media_files_are_served_only_to_the_live_sign_in_of_their_owner(team_server, browser):  # noqa: F811
     url, home, site = team_server
     page_a = sign_in(browser, url, "erin@example.com")
     media = _export_audit(page_a, url)
@@ -353,7 +352,7 @@ def test_media_files_are_served_only_to_the_live_sign_in_of_their_owner(team_ser
 
 
 @pytest.mark.slow
-def test_open_endpoints_are_closed_and_no_page_can_be_framed(team_server):
+def test_open_endpoints_are_closed_and_no_page_can_be_framed(team_server):  # noqa: F811
     url, home, site = team_server
     with httpx.Client(timeout=30) as http:
         assert http.get(f"{url}/_stcore/metrics").status_code == 404

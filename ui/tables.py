@@ -19,7 +19,7 @@ from dlcore.tables import scoring as table_scoring
 from dlcore.tables import text
 from dlcore.tables.reader import read_table
 from ui import common
-from ui.text import md
+from ui.text import html, md
 
 __all__ = ["importance_view", "dependence_view", "row_view", "words_view", "class_words_view", "row_form", "row_inputs",
            "test_row_choices", "match_columns"]
@@ -60,13 +60,13 @@ def dependence_view(result: dict[str, Any], target: str, prefer: str | None = No
     st.markdown("**How the prediction moves with the top columns** (everything else about each row kept as it is)")
     classes = result["classes"]
     k = 0
-    title = f"Predicted {target}"
+    title = f"Predicted {html(target)}"  # a Plotly title: HTML, where a name could be a link
     flip = False
     if result["task"] == "binary":
         shown = st.selectbox("Probability of which class?", classes, key=f"pdp-binary-{result['model']}",
                              index=classes.index(prefer) if prefer in classes else 1,
                              help="Starts at the rarer class, the one you usually act on (as on the Decide page).")
-        k, title, flip = 0, f"Probability of “{shown}”", shown == classes[0]
+        k, title, flip = 0, f"Probability of “{html(shown)}”", shown == classes[0]
         if flip:
             items = [{**item, "average": [[1 - v for v in a] for a in item["average"]],
                       "individual": [[[1 - v for v in row] for row in rows] for rows in item["individual"]]}
@@ -74,7 +74,7 @@ def dependence_view(result: dict[str, Any], target: str, prefer: str | None = No
     elif result["task"] == "multiclass":
         label = st.selectbox("Probability of which class?", classes, key=f"pdp-class-{result['model']}")
         k = classes.index(label)
-        title = f"Probability of “{label}”"
+        title = f"Probability of “{html(label)}”"
     cols = st.columns(2)
     for i, item in enumerate(items):
         average = item["average"][min(k, len(item["average"]) - 1)]
@@ -95,7 +95,7 @@ def row_view(result: dict[str, Any], target: str, profile: dict[str, Any] | None
     if "actual" in result:
         st.caption(f"Test row {result['test_row']}: its real {md(target)} is {md(result['actual'])}.")
     percent = result["task"] != "regression"
-    value_title = (f"Probability of “{result['class']}”" if percent else f"Predicted {target}")
+    value_title = (f"Probability of “{html(result['class'])}”" if percent else f"Predicted {html(target)}")
     st.plotly_chart(table_charts.contributions_chart(result["contributions"], result["base"], result["prediction"],
                                                value_title, percent=percent), width="stretch")
     table = pd.DataFrame(result["contributions"])
