@@ -9,8 +9,9 @@ could be a link (``[Session expired - sign in again](http://…)``) or change th
 
 :func:`md` escapes, with a backslash (which CommonMark defines to stand for the mark itself),
 every mark that can begin Markdown, HTML, an address, a formula or a Streamlit directive (the
-dot only after ``www``, a list's mark only at the start; commas, dots, dashes and brackets stay): nothing of the name can
-open a link, an autolink, emphasis, HTML, a formula or a directive, and it reads exactly as typed. :func:`html` is for the few places that
+dot only after ``www``, a list's mark only at the start; commas, dots, dashes and parentheses
+stay): nothing of the name can open a link, an autolink, emphasis, HTML, a formula or a
+directive, and it reads exactly as typed. :func:`html` is for the few places that
 write HTML. Everything a page writes as Markdown or HTML around a user's name goes through one of
 them; plain-text places (a dataframe's cells, a select box's options, a download's file name)
 need neither.
