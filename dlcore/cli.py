@@ -608,7 +608,10 @@ def cmd_session(args: argparse.Namespace) -> int:
         print(f"ended {ended} session(s)")
         return 0
     rows = store.list_sessions(email=args.user, include_ended=args.all)
-    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None  # noqa: E731
+
+    def stamp(t: float | None) -> str | None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+
     listed = [{"id": r["id"][:16], "user": r["email"], "status": r["status"], "signed_in_utc": stamp(r["created_at"]),
                "expires_utc": stamp(r["expires_at"]), "last_seen_utc": stamp(r["last_seen"]),
                "ended_utc": stamp(r["ended_at"]), "ended_by": r["ended_by"]} for r in rows]

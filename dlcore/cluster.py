@@ -28,7 +28,7 @@ How a job flows:
 Nothing leaves the cluster: Ray's usage statistics are off (``RAY_USAGE_STATS_ENABLED=0``, set
 before Ray is imported, and the report that says so pointed at loopback) and a local Ray started
 here has no dashboard unless ``DLCORE_RAY_DASHBOARD=1``. A Ray head also asks cloud metadata
-services which cloud it runs on unless told it is on premises (the README's team-server commands
+services which cloud it runs on unless told it is on premises (the commands in docs/team-server.md
 do; a local Ray started here is not). Ray is imported inside functions only: the app server never
 loads it.
 """
@@ -317,7 +317,7 @@ def _start_piece() -> None:
     workers do. Set, not added: Ray starts its workers at nice 15 already (its own
     ``worker_niceness``), and 15 + 10 made every task nice 19, which a busy neighbour at nice 0
     starves (a 3-epoch run sat in "Starting" for minutes beside the test suite's other process).
-    Raising a priority needs the right to (root, or ``RAY_worker_niceness=0`` in the README's
+    Raising a priority needs the right to (root, or ``RAY_worker_niceness=0`` in docs/team-server.md's
     cluster settings so Ray's workers start at 0); without it Ray's own niceness is kept."""
     global _niced
     if not _niced:

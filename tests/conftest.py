@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -42,8 +43,12 @@ DATABASES = ["sqlite", "postgresql"]
 @pytest.fixture(scope="session")
 def postgres():
     """A throw-away PostgreSQL server for the whole session, on a Unix socket only (tests/pg.py)."""
-    from tests.pg import Postgres
+    from tests.pg import INSTALL, Postgres, pg_bin
 
+    try:
+        pg_bin("initdb")
+    except RuntimeError:
+        pytest.skip(f"PostgreSQL is not installed ({INSTALL}); CI installs it and runs these tests")
     server = Postgres.start()
     yield server
     server.stop()
@@ -62,6 +67,41 @@ def database(request, home, monkeypatch):
         server.drop_database(url)
     else:
         yield kind
+
+
+# The quick tier (``-m "not slow"``) is marked here, by the fixtures a test uses, so a new test on a
+# worker, PostgreSQL, a browser, a server or a cluster is left out of it without remembering to mark it.
+# A fixture counts by its name and the module that defines it (two files may name a fixture alike).
+FIXTURE_MARKS = {
+    ("tests.conftest", "worker"): ("slow",),  # a real worker process: TensorFlow's import alone takes seconds
+    ("tests.conftest", "postgres"): ("postgres", "slow"),
+    ("tests.test_browser", "browser"): ("browser", "slow"),
+    ("tests.test_browser", "server"): ("slow",),  # a real Streamlit server
+    ("tests.test_faults", "browser"): ("browser", "slow"),
+    ("tests.test_faults", "server"): ("slow",),
+    ("tests.test_team_browser", "browser"): ("browser", "slow"),
+    ("tests.test_team_browser", "team_server"): ("slow",),  # the app and an OpenID Connect provider
+    ("tests.cluster.scenarios", "team"): ("cluster", "slow"),
+    ("tests.cluster.scenarios", "browser"): ("browser", "slow"),
+}
+IMPLY_SLOW = {"browser", "postgres", "cluster"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses (FIXTURE_MARKS) and by its database; ``browser``,
+    ``postgres`` and ``cluster`` each imply ``slow``, whether set here or on the test."""
+    for item in items:
+        found: set[str] = set()
+        info = getattr(item, "_fixtureinfo", None)
+        for name, defs in (info.name2fixturedefs.items() if info else ()):
+            for fixturedef in defs:
+                found.update(FIXTURE_MARKS.get((getattr(fixturedef.func, "__module__", ""), name), ()))
+        if getattr(getattr(item, "callspec", None), "params", {}).get("database") == "postgresql":
+            found.update(("postgres", "slow"))
+        if IMPLY_SLOW & (found | {mark.name for mark in item.iter_markers()}):
+            found.add("slow")
+        for name in sorted(found - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(name)
 
 
 def churn_frame(n: int = 240, seed: int = 0) -> pd.DataFrame:
@@ -92,6 +132,18 @@ def churn_csv(tmp_path) -> Path:
     path = tmp_path / "churn.csv"
     churn_frame().to_csv(path, index=False)
     return path
+
+
+def python_on_path(bin_dir: Path) -> Path:
+    """A ``python`` in ``bin_dir`` that runs the interpreter running the tests, with its packages.
+
+    A wrapper that execs ``sys.executable``, not a symlink to it: a virtual environment is found
+    from the path an interpreter is started by, so a symlink elsewhere would start the base
+    Python without the environment's packages."""
+    wrapper = bin_dir / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
 
 
 def start_worker(home: Path, *extra: str) -> subprocess.Popen:

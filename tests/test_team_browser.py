@@ -1,5 +1,5 @@
 """Team mode in a real browser: two people sign in through Streamlit's real ``st.login`` flow
-against an OpenID Connect provider process on loopback (tests/oidc.py), with the README's Team
+against an OpenID Connect provider process on loopback (tests/oidc.py), with the documented Team
 server configuration written as it stands there (addresses and client pointed at that provider).
 
 A's run link opened by B is refused; A shares it with B as viewer; B then sees the leaderboard
@@ -36,9 +36,9 @@ ALICE, BOB = "alice@example.com", "bob@example.com"
 
 
 def readme_team_config(app_port: int, provider_port: int) -> str:
-    """The README's Team server configuration, pointed at the test's app and provider."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Team server: sign-in, workspaces and roles"):]
+    """The team server's sign-in configuration (docs/team-server.md), pointed at the test's app and provider."""
+    text = (ROOT / "docs" / "team-server.md").read_text()
+    section = text[text.index("## Sign-in, workspaces and roles"):]
     block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     values = {
         "redirect_uri": f"http://127.0.0.1:{app_port}/oauth2callback",
@@ -49,7 +49,7 @@ def readme_team_config(app_port: int, provider_port: int) -> str:
     }
     for key, value in values.items():
         block, n = re.subn(rf'^{key} = ".*"$', f'{key} = "{value}"', block, flags=re.M)
-        assert n == 1, f"the README's configuration has no {key} line"
+        assert n == 1, f"the documented configuration has no {key} line"
     return block
 
 

@@ -1,6 +1,6 @@
 """The CLI in team mode, as an administrator scripts it: real ``python -m dlcore`` processes on one
-store, the README's lines run as written, then every user (owner, editor, viewer, someone outside
-the workspace) against every command. One tiny run (one epoch of iris) is trained, by the README."""
+store, the lines of docs/team-server.md run as written, then every user (owner, editor, viewer, someone
+outside the workspace) against every command. One tiny run (one epoch of iris) is trained, by those lines."""
 
 import json
 import os
@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from dlcore import access
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_on_path
 
 OWNER, EDITOR, VIEWER, OUTSIDER = "ann@example.com", "bob@example.com", "carla@example.com", "dan@example.com"
 MISSING = "NoSuchId00000000"
 
 
 def readme_blocks() -> list[str]:
-    """The two bash blocks of the README's "command line in team mode" paragraph, as written."""
-    text = (ROOT / "README.md").read_text()
+    """The two bash blocks of the "command line in team mode" paragraph (docs/team-server.md), as written."""
+    text = (ROOT / "docs" / "team-server.md").read_text()
     section = text[text.index("**The command line in team mode.**"):]
     blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)[:2]
     assert len(blocks) == 2 and all("python -m dlcore" in b for b in blocks)
@@ -40,10 +40,9 @@ class Team:
 
 
 def _env(folder: Path, home: Path) -> dict:
-    bin_dir = folder / "bin"  # ``python`` in the README's lines is this interpreter
+    bin_dir = folder / "bin"  # ``python`` in the documented lines is this interpreter
     bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "python").exists():
-        (bin_dir / "python").symlink_to(sys.executable)
+    python_on_path(bin_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("DLCORE_USER", "DLCORE_AUTH")}
     return dict(env, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
                 PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", DLCORE_ADMINS="", DLCORE_ALLOWED_DOMAINS="",
@@ -226,4 +225,4 @@ def test_deletion_leaves_no_row_or_file_and_the_audit_shows_who_did_what(team):
     csv_text = cli(team, OWNER, "audit", "Sales").stdout
     assert csv_text.splitlines()[0] == "time_utc,user,action,kind,id,detail"
     assert f"{OWNER},delete_run,run,{team.run_id}," in csv_text
-    assert cli(team, VIEWER, "workspace", "list", "--json").stdout.count('"Sales"') == 0  # removed by the README
+    assert cli(team, VIEWER, "workspace", "list", "--json").stdout.count('"Sales"') == 0  # removed by the docs' lines

@@ -37,7 +37,7 @@ from dlcore.store import Store
 
 _LOG = logging.getLogger(__name__)
 
-__all__ = ["middleware", "routes", "TeamGate", "identity", "made_for", "SECURITY_HEADERS"]
+__all__ = ["SECURITY_HEADERS", "TeamGate", "identity", "made_for", "middleware", "routes"]
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
@@ -62,12 +62,14 @@ def routes() -> list[Any]:
 def identity(cookies: dict[str, str]) -> dict | None:
     """What the signed identity cookie says (Streamlit's ``st.user``), or None when there is none
     or its signature does not hold."""
-    from streamlit.web.server.starlette.starlette_websocket import _get_signed_cookie_with_chunks
+    from streamlit.web.server.starlette.starlette_websocket import (
+        _get_signed_cookie_with_chunks,
+    )
 
     try:
         raw = _get_signed_cookie_with_chunks(cookies, "_streamlit_user")
         payload = json.loads(raw) if raw else None
-    except Exception:  # a forged, truncated or foreign cookie is simply no identity
+    except Exception:  # noqa: BLE001 (a forged, truncated or foreign cookie, whatever breaks, is no identity)
         return None
     if not isinstance(payload, dict) or not payload.get("is_logged_in") or not payload.get("email"):
         return None
@@ -119,14 +121,14 @@ def _owners(file_name: str) -> tuple[bool, set[str]]:
     manager = runtime.media_file_mgr
     file_id = os.path.splitext(file_name)[0]
     try:
-        content = manager._storage.get_file(file_name).content  # noqa: SLF001 (Streamlit 1.67, pinned)
-    except Exception:
+        content = manager._storage.get_file(file_name).content  # Streamlit 1.67 (pinned) internals
+    except Exception:  # noqa: BLE001 (MediaFileStorageError and kin: no such file)
         return False, set()
     owners: set[str] = set()
-    with manager._lock:  # noqa: SLF001
+    with manager._lock:
         sessions = [sid for sid, files in manager._files_by_session_and_coord.items() if file_id in files.values()]
     for sid in sessions:
-        info = runtime._session_mgr.get_session_info(sid)  # noqa: SLF001
+        info = runtime._session_mgr.get_session_info(sid)
         email = (getattr(info.session, "_user_info", None) or {}).get("email") if info is not None else None
         if email:
             owners.add(str(email).lower())

@@ -15,7 +15,7 @@ from ui import common, text, urls
 __all__ = ["gate", "sidebar", "sign_out", "share", "ask_access", "can", "delete_run", "delete_dataset", "role"]
 
 PERSONAL_NOTE = ("Personal mode: anyone who can open this address sees everything here. To require sign-in, "
-                 "configure it as the README's *Team server* section shows.")
+                 "configure it as docs/team-server.md shows.")
 
 
 def gate() -> None:
@@ -77,7 +77,7 @@ def _login() -> None:
     except (StreamlitAuthError, StreamlitAPIException) as exc:
         st.error(f"Sign-in is not set up correctly on this server: {exc}. For the administrator: check the [auth] "
                  "section of .streamlit/secrets.toml (redirect_uri, cookie_secret, client_id, client_secret, "
-                 "server_metadata_url) as the README's Team server section shows.", icon=":material/settings:")
+                 "server_metadata_url) as docs/team-server.md shows.", icon=":material/settings:")
 
 
 def _provider_problem(auth: dict, providers: list[str]) -> str | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import html as _html
 import re
 
-__all__ = ["md", "html", "names"]
+__all__ = ["html", "md", "names"]
 
 _MARKUP = re.compile("([" + re.escape("\\`*_{}[]<>#|~$:@&!") + "])")
 # A dot makes a link only after "www" (GitHub's bare www.example.com); a list starts a line.

@@ -1,5 +1,5 @@
 """The team server for real: PostgreSQL, a Ray head and one more worker node, and the app, started
-by the README's team-server commands as written, then trained on through the app's pages and the
+by the team server's commands (docs/team-server.md) as written, then trained on through the app's pages and the
 CLI. Run by ``tests/test_cluster.py`` inside a network namespace whose only interface is
 loopback (Ray binds a node to the machine's own interface whenever one exists); not collected by
 the suite itself (the file name does not start with ``test_``).
@@ -46,9 +46,9 @@ APP = "http://127.0.0.1:8501"
 
 
 def readme_block() -> list[str]:
-    """The lines of the README's team-server block (the first bash block under its heading)."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Team server", 1)[1]
+    """The lines of the team server's cluster block (docs/team-server.md: the first bash block under its heading)."""
+    text = (ROOT / "docs" / "team-server.md").read_text()
+    section = text.split("## PostgreSQL and a Ray cluster", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
@@ -74,7 +74,7 @@ def _our_processes() -> list[tuple[int, str]]:
 
 
 class Catcher(http.server.BaseHTTPRequestHandler):
-    """Loopback port 9 (where the README points Ray's usage report) and the HTTP proxy of every
+    """Loopback port 9 (where the docs point Ray's usage report) and the HTTP proxy of every
     process of the cluster: any HTTP call a Ray process tries beyond the cluster lands here."""
 
     seen: list[tuple[str, str, str]] = []
@@ -354,7 +354,7 @@ def test_nothing_leaves_the_cluster(team):
     assert not list(team.base.joinpath("ray").rglob("usage_stats.json"))
     # No Ray process tried to reach anything beyond the cluster (a cloud's metadata service, Ray's
     # usage server): the only request that reached the catcher is the one report Ray sends to
-    # say its statistics are off, which the README's settings point at loopback.
+    # say its statistics are off, which the documented settings point at loopback.
     assert all(method == "POST" and path == "/" and host == "127.0.0.1:9" for method, path, host in Catcher.seen), \
         Catcher.seen
     # Every process of the cluster listens on loopback only (the namespace has nothing else).
