@@ -78,7 +78,8 @@ def open_as(home, page: str, user: str, workspace: str | None = None, sign_in: s
     st.cache_resource.clear()
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
-    at.user = {"is_logged_in": True, "email": user, "name": user.split("@")[0], "nonce": sign_in}
+    at.user = {"is_logged_in": True, "email": user, "email_verified": True, "iss": "https://id.example.com",
+               "sub": f"sub-{user}", "name": user.split("@")[0], "nonce": sign_in}
     if workspace:
         at.session_state["dlcore-workspace"] = workspace
     at.switch_page(f"pages/{page}.py")
@@ -267,7 +268,8 @@ def test_an_administrator_revokes_a_session_and_the_page_stops_at_the_next_click
     listed = subprocess.run(cli + ["root@example.com", "session", "list", "--user", CARLA, "--json"], cwd=ROOT,
                             env=env, capture_output=True, text=True, check=False, timeout=120)
     assert listed.returncode == 0, listed.stderr
-    key = access.session_key({"email": CARLA, "nonce": "to-revoke"})[:16]
+    key = access.session_key({"email": CARLA, "nonce": "to-revoke", "iss": "https://id.example.com",
+                              "sub": f"sub-{CARLA}"})[:16]
     sessions = [s for s in json.loads(listed.stdout) if s["id"] == key]
     assert [(s["user"], s["status"]) for s in sessions] == [(CARLA, "active")], listed.stdout
     # Bob (no administrator) cannot see or end Carla's session: the answer of an id that does not exist.

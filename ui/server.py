@@ -148,13 +148,16 @@ def _check(path: str, cookies: dict[str, str]) -> tuple[int, str] | None:
     who = identity(cookies)
     if who is None:
         return 401, "Sign in to this server first."
-    email = str(who["email"]).strip().lower()
+    try:  # the same checks as the page's gate: a verified, allowed e-mail of a named account
+        email = access.signed_in_actor(who).email
+    except DlcoreError:
+        return 401, "Sign in to this server first."
     try:
         problem = _store().session_problem(access.session_key(who), email)
     except DlcoreError as exc:  # the database cannot be read: refuse, and say why in the server's log
         _LOG.error("The sign-in of a request for %s could not be checked: %s", path, exc)
         return 503, "The server cannot check sign-ins right now; try again in a moment."
-    if problem is not None or not access.email_allowed(email):
+    if problem is not None:
         return 401, "Your sign-in has ended: open the app and sign in again."
     if media:
         held, owners = _owners(path[len("/media/"):])

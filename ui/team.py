@@ -29,10 +29,10 @@ def gate() -> None:
         if st.button("Sign in", type="primary", icon=":material/login:"):
             _login()
         st.stop()
-    email = str(st.user.get("email") or "").lower()
-    if not access.email_allowed(email):
-        st.error(f"The account {text.md(email) if email else '(without an email address)'} may not use this server. Sign in with an "
-                 "account of your organisation, or ask the administrator to allow yours.", icon=":material/block:")
+    try:  # an unverified, malformed or not allowed e-mail, or no account named: refused in words
+        who = access.signed_in_actor(st.user.to_dict())
+    except DlcoreError as exc:
+        st.error(str(exc), icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
         st.stop()
     try:
@@ -47,13 +47,14 @@ def gate() -> None:
         if st.button("Sign in again", type="primary", icon=":material/login:"):
             _login()
         st.stop()
-    if st.session_state.get("_dlcore_signed_in") != email:
+    signed = (who.issuer, who.subject)
+    if st.session_state.get("_dlcore_signed_in") != signed:
         try:
             common.store().signed_in(st.user.get("iat"))
         except DlcoreError as exc:  # the data folder or database cannot be opened: say so, plainly
             st.error(str(exc), icon=":material/error:")
             st.stop()
-        st.session_state["_dlcore_signed_in"] = email
+        st.session_state["_dlcore_signed_in"] = signed
 
 
 def _login() -> None:
@@ -120,7 +121,7 @@ def sidebar() -> None:
 
     st.selectbox("Workspace", ids, index=ids.index(current), format_func=names.get, key="dlcore-workspace-picker",
                  on_change=switch, help="Lists, uploads and new runs are in this workspace.")
-    st.caption(f"Signed in as {text.md(common.actor().email)}")
+    st.caption(f"Signed in as {text.md(store.actor.email)}")
     st.button("Sign out", on_click=sign_out, icon=":material/logout:")
 
 
@@ -129,7 +130,7 @@ def sign_out() -> None:
     Streamlit's own sign-out (the cookie goes from this browser)."""
     key = common.session_key()
     if key is not None:
-        common.server_store().as_actor(common.actor()).end_session(key)
+        common.store().end_session(key)
     st.logout()
 
 
@@ -183,7 +184,8 @@ def share(run_id: str, page: str) -> None:
             if st.form_submit_button("Add", icon=":material/person_add:"):
                 with common.guard():
                     store.add_member(run.workspace_id, email, chosen)
-                    st.success(f"{text.md(email.strip().lower())} is now a {chosen} of {text.md(workspace['name'])}.")
+                    st.success(f"{text.md(access.normalise_email(email))} is now a {chosen} of "
+                               f"{text.md(workspace['name'])}.")
 
 
 def _absolute(path: str) -> str:
