@@ -6,14 +6,16 @@ import streamlit as st
 
 if __name__ != "__main__":
     # Imported by `streamlit run app.py` (it finds this st.App and serves it with uvicorn), which runs
-    # this same file as the page script below: the server's routes, here the REST endpoint
-    # (dlcore.api: scoring under /v1/, its documentation at /docs). The server process never loads
-    # TensorFlow, so the endpoint queues each request for the app's scoring worker (started on first
-    # use, as a page view starts it) and waits for its answer.
+    # this same file as the page script below: the server's routes and its middleware. Routes: the
+    # REST endpoint (dlcore.api: scoring under /v1/, its documentation at /docs); the server process
+    # never loads TensorFlow, so the endpoint queues each request for the app's scoring worker (started
+    # on first use, as a page view starts it) and waits for its answer. Middleware: in team mode the
+    # identity check in front of every path that serves a user's files (ui/server.py).
     from dlcore import api
-    from ui import common
+    from ui import common, server
 
-    app = st.App(__file__, routes=api.routes("queued", prepare=common.ensure_workers))
+    app = st.App(__file__, routes=[*server.routes(), *api.routes("queued", prepare=common.ensure_workers)],
+                 middleware=server.middleware())
 else:
     from dlcore import access
     from ui import common, privacy, team, urls

@@ -168,6 +168,16 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the REST endpoint alone (POST /v1/runs/RUN_ID/predict, docs at /docs)")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
+    session = sub.add_parser("session", help="team mode: list sign-ins, or end them now (administrators: anyone's; "
+                                             "users: their own)")
+    session_sub = session.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    session_list = session_sub.add_parser("list", help="active sign-ins, newest first")
+    session_list.add_argument("--user", default=None, metavar="EMAIL", help="only this user's")
+    session_list.add_argument("--all", action="store_true", help="also those signed out, revoked or expired")
+    session_list.add_argument("--json", action="store_true")
+    session_revoke = session_sub.add_parser("revoke", help="end a sign-in now (its cookie is refused at the next click)")
+    session_revoke.add_argument("session_id", nargs="?", default=None, metavar="ID", help="a session id (8 characters suffice)")
+    session_revoke.add_argument("--user", default=None, metavar="EMAIL", help="end every active sign-in of this user")
     account = sub.add_parser("account", help="team mode, administrators: free an address from the sign-in account "
                              "that holds it (the person's account was replaced at the provider)")
     account.add_argument("action", choices=["release"])
@@ -768,6 +778,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_session(args: argparse.Namespace) -> int:
+    from dlcore import access
+
+    if not access.team_mode():
+        raise DlcoreError("Sessions exist only in team mode (DLCORE_AUTH=team, or an [auth] section in "
+                          ".streamlit/secrets.toml): in personal mode nobody signs in.")
+    store = _store(args)
+    if args.action == "revoke":
+        if (args.session_id is None) == (args.user is None):
+            raise DlcoreError("Name one session id, or --user EMAIL to end all of that user's sign-ins "
+                              "(see: python -m dlcore session list).")
+        ended = store.revoke_sessions(session_id=args.session_id, email=args.user)
+        print(f"ended {ended} session(s)")
+        return 0
+    rows = store.list_sessions(email=args.user, include_ended=args.all)
+
+    def stamp(t: float | None) -> str | None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+
+    listed = [{"id": r["id"][:16], "user": r["email"], "status": r["status"], "signed_in_utc": stamp(r["created_at"]),
+               "expires_utc": stamp(r["expires_at"]), "last_seen_utc": stamp(r["last_seen"]),
+               "ended_utc": stamp(r["ended_at"]), "ended_by": r["ended_by"]} for r in rows]
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
+    for r in listed:
+        print(f"{r['id']}  {r['user']}  {r['status']}  signed in {r['signed_in_utc']}  expires {r['expires_utc']}")
+    return 0
+
+
 def cmd_account(args: argparse.Namespace) -> int:
     _team_only("Releasing an address")
     store = _store(args)
@@ -823,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
                "runs": cmd_runs, "worker": cmd_worker, "workspace": cmd_workspace, "delete": cmd_delete,
                "audit": cmd_audit, "token": cmd_token, "serve": cmd_serve, "monitor": cmd_monitor,
-               "actuals": cmd_actuals, "account": cmd_account}[args.command]
+               "actuals": cmd_actuals, "account": cmd_account, "session": cmd_session}[args.command]
     try:
         return command(args)
     except DlcoreError as exc:

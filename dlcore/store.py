@@ -251,6 +251,20 @@ audit = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
+# One row per sign-in (team mode): Streamlit's identity cookie is self-contained for 30 days, so
+# the server keeps what ends a session (sign-out, an administrator, the time limit) here.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # access.session_key of the sign-in
+    sa.Column("email", sa.Text, nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("ended_by", sa.Text),  # the user (signed out) or the administrator who revoked it
+)
+
 
 # API tokens of the REST endpoint (``dlcore.api``): one workspace each, kept only as the SHA-256
 # of the secret (shown once, at creation); a revoked token is deleted, its use stays in the audit log.
@@ -1617,6 +1631,107 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(audit.insert().values(at=time.time(), email=self._email(), workspace_id=workspace_id,
                                                action=action, kind=kind, resource_id=resource_id, detail=detail))
+
+    # ---- sessions (team mode): sign-out and administrators end them, and they expire -----------
+    def open_session(self, key: str, email: str, issued_at: float | None) -> str | None:
+        """Why the sign-in ``key`` of ``email`` may not be used (signed out, revoked, expired), or
+        None; recorded at first sight, to expire ``access.session_hours()`` after the provider issued
+        its token (so an old cookie never starts a fresh session)."""
+        now = time.time()
+        email = email.strip().lower()
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sessions).where(sessions.c.id == key)).first()
+        if row is None:
+            start = min(float(issued_at), now) if issued_at else now
+            expires = start + access.session_hours() * 3600
+            if expires <= now:
+                return self._session_words(None, expired=True)
+            with contextlib.suppress(sa.exc.IntegrityError):  # the same sign-in's other tab recorded it first
+                with self.engine.begin() as conn:
+                    conn.execute(sessions.insert().values(id=key, email=email, created_at=now, expires_at=expires,
+                                                          last_seen=now))
+            return self.session_problem(key, email)
+        problem = self.session_problem(key, email, row)
+        if problem is None and now - row.last_seen > 60:
+            with self.engine.begin() as conn:
+                conn.execute(sessions.update().where(sessions.c.id == key).values(last_seen=now))
+        return problem
+
+    def session_problem(self, key: str, email: str, row: Any = None) -> str | None:
+        """Why the recorded sign-in ``key`` may not be used by ``email`` now, or None. Never records:
+        a sign-in the pages have not seen is refused (the server's routes ask this)."""
+        if row is None:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(sessions).where(sessions.c.id == key)).first()
+        if row is None or row.email != email.strip().lower():
+            return "This sign-in is not known to the server. Sign in again."
+        if row.ended_at is not None:
+            return self._session_words(row)
+        if row.expires_at <= time.time():
+            return self._session_words(row, expired=True)
+        return None
+
+    @staticmethod
+    def _session_words(row: Any, expired: bool = False) -> str:
+        if expired:
+            return (f"Your session has ended: sign-ins last {access.session_hours():g} hours on this server "
+                    "(DLCORE_SESSION_HOURS). Sign in again to go on.")
+        if row.ended_by == row.email:
+            return "You signed out of this session. Sign in again to go on."
+        return "An administrator ended this session. Sign in again to go on."
+
+    def end_session(self, key: str) -> None:
+        """Sign-out: the sign-in ``key`` ends for good (its cookie, copied or not, is refused from now
+        on). Only its holder knows the key: the page derives it from the session's own cookie."""
+        email = self._email()
+        with self.engine.begin() as conn:
+            ended = conn.execute(sessions.update().where(sessions.c.id == key, sessions.c.ended_at.is_(None))
+                                 .values(ended_at=time.time(), ended_by=sessions.c.email)).rowcount
+        if ended:
+            self.log("sign_out", None, "user", email)
+
+    def _sees_all_sessions(self) -> bool:
+        return self.actor is None or self.actor.email.lower() in access.admins()
+
+    def list_sessions(self, email: str | None = None, include_ended: bool = False) -> list[dict]:
+        """Sign-ins, newest first: every user's for an administrator (or ``email``'s), else the
+        acting user's own. ``status`` says active, signed out, revoked or expired."""
+        query = sa.select(sessions).order_by(sessions.c.created_at.desc())
+        if not self._sees_all_sessions():
+            query = query.where(sessions.c.email == self._email())
+        if email:
+            query = query.where(sessions.c.email == email.strip().lower())
+        now = time.time()
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                status = ("signed out" if row.ended_at is not None and row.ended_by == row.email else
+                          "revoked" if row.ended_at is not None else "expired" if row.expires_at <= now else "active")
+                if include_ended or status == "active":
+                    out.append({**row._mapping, "status": status})
+        return out
+
+    def revoke_sessions(self, session_id: str | None = None, email: str | None = None) -> int:
+        """End sign-ins now (an administrator: anyone's; a user: their own): one, by its id or a
+        prefix of at least 8 characters, or every active one of ``email``. How many ended; an id
+        the acting user may not see is not found, as one that does not exist."""
+        if (session_id is None) == (email is None):
+            raise SpecError("Name one session id, or a user's email to end all of their sessions.")
+        now = time.time()
+        active = [s for s in self.list_sessions(email=email) if s["expires_at"] > now]
+        if session_id is not None:
+            session_id = session_id.strip().lower()
+            active = [s for s in active if len(session_id) >= 8 and s["id"].startswith(session_id)]
+            if len(active) != 1:
+                raise NotFoundError(f"No active session with id {session_id!r} here, or more than one starts so: "
+                                    "see `python -m dlcore session list` for the ids (at least 8 characters).")
+        with self.engine.begin() as conn:
+            for s in active:
+                conn.execute(sessions.update().where(sessions.c.id == s["id"], sessions.c.ended_at.is_(None))
+                             .values(ended_at=now, ended_by=self._email()))
+        for s in active:
+            self.log("revoke_session", None, "user", s["email"], s["id"][:16])
+        return len(active)
 
     def note_download(self, what: str, run_id: str) -> None:
         """Refuse or record a download of a run's model (``"model"``) or report (``"report"``)."""

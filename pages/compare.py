@@ -9,7 +9,7 @@ from dlcore.errors import DlcoreError
 from dlcore.evaluate import collapse
 from dlcore.handover import decision
 from dlcore.search import first_verdict_words
-from ui import common, team, urls, views
+from ui import common, team, text, urls, views
 from ui import images as image_views
 from ui import series as series_views
 
@@ -35,7 +35,7 @@ with share:
 with remove:
     team.delete_run(run.id)
 
-st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
+st.subheader(f"{text.md(dataset.name)} → {views.goal(dataset, run.target, run.task)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")
 if run.status not in ("done", "stopped"):
     if not views.first_verdict(run):
@@ -193,8 +193,8 @@ if task in ("binary", "multiclass"):
         st.plotly_chart(built(f"pr-{k}", lambda y, out, _: charts.pr_chart(
             (y.astype(int) == k).astype(int), {m: out[m][:, k] for m in models}, positive,
             families=families)), width="stretch")
-        st.caption(f"Precision: of the rows flagged “{positive}”, the share that really are. Recall: of the real "
-                   f"“{positive}” rows, the share flagged. “{positive}” is "
+        st.caption(f"Precision: of the rows flagged “{text.md(positive)}”, the share that really are. Recall: of the real "
+                   f"“{text.md(positive)}” rows, the share flagged. “{text.md(positive)}” is "
                    + ("the class the threshold saved on Decide acts on." if saved_positive(classes)
                       else "the rarer class, the one a yes/no decision usually acts on; Decide can choose the other."))
 else:

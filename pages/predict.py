@@ -6,7 +6,7 @@ import streamlit as st
 import ui
 from dlcore import evaluate, jobs, monitor
 from dlcore.handover import decision
-from ui import common, privacy, scoring, team, urls, views
+from ui import common, privacy, scoring, team, text, urls, views
 from ui import images as image_views
 from ui import series as series_views
 from ui import tables as table_views
@@ -50,7 +50,7 @@ if run.result.get("kind") == "image":
     st.stop()
 features = run.result["features"]
 inputs = features["numeric"] + features["datetime"] + features["categorical"] + features.get("text", [])
-st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
+st.subheader(f"Predict “{text.md(run.target)}” with a model trained on {text.md(dataset.name)}")
 models = views.recommended_first(board, [r["model"] for r in board["rows"]])
 # The test score beside each model (the board may rank by cross-validation: "best by" says which).
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({r['family'] if r['family'] in ('deep', 'ensemble') else 'baseline'}, "
@@ -71,7 +71,7 @@ model_run = store.run(in_use.run_id) if model == IN_USE else run
 model = in_use.model if model == IN_USE else model
 chosen = decision.load_decision(store, model_run.id) if run.task in ("binary", "multiclass") else None
 if chosen is not None and chosen.model == model:
-    st.info(f"Scored files get a “decision” column: “{chosen.positive}” when the probability is at least "
+    st.info(f"Scored files get a “decision” column: “{text.md(chosen.positive)}” when the probability is at least "
             f"{chosen.threshold:.3f} (the threshold saved on the Decide page), else “{chosen.negative}”.",
             icon=":material/paid:")
 elif run.task == "binary":
@@ -85,7 +85,7 @@ with tab_file:
     remember = table_views.match_columns(model_run, model, upload) if upload is not None else None  # renamed columns
     still_open = getattr(remember, "open", [])  # model columns with no file column chosen yet
     if still_open:
-        st.caption(f"Choose the file's column for {', '.join(f'“{c}”' for c in still_open[:5])}"
+        st.caption(f"Choose the file's column for {', '.join(f'“{text.md(c)}”' for c in still_open[:5])}"
                    + (f" and {len(still_open) - 5} more" if len(still_open) > 5 else "")
                    + " above (or “(none: score it as missing)”) to score the file.")
     if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:",
@@ -100,12 +100,12 @@ with tab_file:
     job = scoring.finished_job(run)
     if job is not None:
         summary = job.summary or {}
-        st.success(f"Scored {summary.get('n_rows', 0):,} rows of {job.input_name} with {evaluate.display_name(job.model)}.")
+        st.success(f"Scored {summary.get('n_rows', 0):,} rows of {text.md(job.input_name)} with {evaluate.display_name(job.model)}.")
         for note in summary.get("notes", []):
             st.info(note, icon=":material/info:")
         drift = summary.get("drift")
         if drift:
-            (st.warning if drift["drifted_columns"] else st.success)(drift["sentence"], icon=":material/difference:")
+            (st.warning if drift["drifted_columns"] else st.success)(text.md(drift["sentence"]), icon=":material/difference:")
             if drift["drifted_columns"]:
                 from dlcore.monitor import charts as monitor_charts
 
@@ -114,10 +114,11 @@ with tab_file:
                     st.plotly_chart(monitor_charts.drift_chart(column), width="stretch", key=f"drift-{column.name}")
             urls.link("monitor", "This scoring on Monitor: upload its true outcomes later", run=run.id,
                       scoring=job.id)
-        data = (store.scoring_dir(job.id) / "scored.csv").read_bytes()
         st.dataframe(privacy.shown(preview(job.id), dataset.profile), hide_index=True, width="stretch")
         if summary.get("n_rows", 0) > 200:
             st.caption("The first 200 rows; the download has them all.")
+        # Read when clicked, by the user as they stand then (a member removed meanwhile gets nothing).
+        data = common.deferred(lambda s: (s.scoring_dir(s.scoring(job.id).id) / "scored.csv").read_bytes())
         st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",
                            mime="text/csv", icon=":material/download:", type="primary")
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 import ui
 from dlcore import access
-from ui import common, team
+from ui import common, team, text
 
 ui.route_through_app()
 
@@ -17,7 +17,7 @@ store = common.store()
 workspace = store.workspace(store.workspace_id)
 role = team.role()
 kind = "personal" if workspace["personal_of"] else "shared"
-st.caption(f"{workspace['name']} · a {kind} workspace · you are its {role}. Pick another in the sidebar.")
+st.caption(f"{text.md(workspace['name'])} · a {kind} workspace · you are its {role}. Pick another in the sidebar.")
 
 st.subheader("Members")
 st.dataframe(pd.DataFrame([{"Email": m["email"], "Role": m["role"], "Added": common.when(m["added_at"])}
@@ -46,7 +46,7 @@ if team.can("manage_members"):
         st.caption("Nobody is waiting. When someone opens a link of this workspace and asks for access, they show here.")
     for request in asked:
         c1, c2 = st.columns([3, 1])
-        c1.write(f"**{request['email']}** asked to open {request['kind']} `{request['resource_id']}` "
+        c1.write(f"**{text.md(request['email'])}** asked to open {request['kind']} {text.md(request['resource_id'])} "
                  f"({common.when(request['created_at'])})")
         if c2.button("Add as viewer", key=f"grant-{request['id']}", icon=":material/person_add:"):
             with common.guard():
@@ -92,7 +92,7 @@ if team.can("read_audit"):
                                 "Id": r["resource_id"] or "", "Detail": r["detail"] or ""} for r in rows],
                               columns=["When", "Who", "Action", "What", "Id", "Detail"]),
                  hide_index=True, width="stretch")
-    st.download_button("Export the audit log (CSV)", data=lambda: store.audit_csv(workspace["id"]).encode("utf-8"),
+    st.download_button("Export the audit log (CSV)", data=common.deferred(lambda s: s.audit_csv(workspace["id"])),
                        file_name=f"audit-{workspace['id']}.csv", mime="text/csv", icon=":material/download:",
                        on_click="ignore")
 

@@ -10,7 +10,7 @@ import streamlit as st
 from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError, NotFoundError
 from dlcore.store import RunRecord, RunRow
-from ui import common, urls
+from ui import common, text, urls
 
 __all__ = ["runs_table", "leaderboard_frame", "leaderboard_config", "metric_meaning", "metric_title", "score_text",
            "verdicts", "first_verdict", "no_model_to_use", "opened_on", "display_rows",
@@ -26,10 +26,10 @@ SCORE_FORMAT = f"%.{SCORE_DECIMALS}f"
 def goal(dataset, target: str, task: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """What a run learns, in words: 'predicts “churn”', 'forecasts “sales”', or 'sorts images into 10 classes'."""
     if task == "forecast":
-        return f"forecasts “{target}”"
+        return f"forecasts “{text.md(target)}”"
     if dataset.kind == "image":
         return f"sorts images into {len(dataset.report.get('classes', {}))} classes"
-    return f"predicts “{target}”"
+    return f"predicts “{text.md(target)}”"
 
 
 def _kind_of(template: str) -> str:
@@ -327,7 +327,7 @@ def pick_finished_run(page: str, prompt: str, can: Callable[[RunRecord], bool] |
     st.write(prompt)
     for r in finished:
         score = f" · {metric_title(r.metric)} {score_text(r.test_score)}" if r.test_score is not None else ""
-        urls.link(page, f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)}{score}", run=r.id)
+        urls.link(page, f"{evaluate.display_name(r.template)} → {text.md(r.target)} · {common.when(r.created_at)}{score}", run=r.id)
     st.stop()
 
 
@@ -339,7 +339,7 @@ def pick_dataset(page: str, prompt: str) -> None:
         for d in recent:
             shape = (f"{d.n_rows:,} images in {len(d.report.get('classes', {}))} classes" if d.kind == "image"
                      else f"{d.n_rows:,} rows × {d.n_cols} columns")
-            urls.link(page, f"{d.name} · {shape} · {common.when(d.created_at)}", dataset=d.id)
+            urls.link(page, f"{text.md(d.name)} · {shape} · {common.when(d.created_at)}", dataset=d.id)
     elif page != "data":
         st.info("First bring some data: upload a file or pick a sample on the Data page.", icon=":material/info:")
         urls.link("data", "Go to Data")
@@ -377,7 +377,7 @@ def hand_over(run: RunRecord) -> None:
     store = common.store()
     c1, c2, c3 = st.columns(3)
     c1.download_button(
-        "Report (HTML, opens offline)", data=lambda: report.build_report(store, run.id).encode("utf-8"),
+        "Report (HTML, opens offline)", data=common.deferred(lambda s: report.build_report(s, run.id)),
         file_name=report.report_name(store, run.id), mime="text/html", icon=":material/summarize:",
         help="One file with the leaderboard, the verdict, the charts, the explanation, the threshold and how to "
              "reproduce the run. Its charts are interactive and need no network.", on_click="ignore")
@@ -396,7 +396,8 @@ def hand_over(run: RunRecord) -> None:
         what = ("a deep model (.keras)" if model == run.spec["template"] else "an ensemble of the run's models"
                 if model == "ensemble" else "a scikit-learn model (.skops)")
         c2.download_button(
-            f"Model bundle (ZIP): {evaluate.display_name(model)}", data=lambda: bundle.build_bundle(store, run.id, model),
+            f"Model bundle (ZIP): {evaluate.display_name(model)}",
+            data=common.deferred(lambda s: bundle.build_bundle(s, run.id, model)),
             file_name=bundle.bundle_name(store, run.id, model), mime="application/zip", icon=":material/deployed_code:",
             help=f"{evaluate.display_name(model).capitalize()}, {what}, with its preprocessing, a model card and predict.py: "
                  "score a CSV outside this app with plain Python libraries.", on_click="ignore")
