@@ -235,10 +235,18 @@ class _Record:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+_STEPS: dict[str, str] = {}  # run id -> the step last said, so a step's start is stamped once
+
+
 def _say_progress(store: Store, run_id: str, clock: Clock, what: str) -> None:
+    """The run's phase (``what`` and the seconds left then), its progress, and when ``what`` began if
+    it is a new step: the live page counts the seconds of the step and of the budget from the record."""
     left = max(0.0, clock.left())
+    now = time.time()
+    step = {"step_started_at": now} if _STEPS.get(run_id) != what else {}
+    _STEPS[run_id] = what
     store.update_run(run_id, phase=f"{what} · {left:.0f} s left", progress=min(0.99, clock.elapsed() / clock.budget),
-                     heartbeat_at=time.time())
+                     heartbeat_at=now, **step)
 
 
 def _score(task: str, y: np.ndarray, out: np.ndarray, key: str) -> float:
@@ -455,9 +463,12 @@ def _trial_callback(store: Store, run_id: str, clock: Clock, trial: Any, deadlin
             def clean(v: Any, scale: float = 1.0) -> float | None:
                 return None if v is None or not math.isfinite(float(v)) else float(v) * scale
 
-            store.add_epoch(run_id, epoch_offset[0], loss=clean(loss), val_loss=clean(logs.get("val_loss")),
-                            metric=clean(logs.get(key), metric_scale),
-                            val_metric=clean(logs.get(f"val_{key}"), metric_scale), seconds=seconds)
+            values = {"loss": clean(loss), "val_loss": clean(logs.get("val_loss")),
+                      "metric": clean(logs.get(key), metric_scale),
+                      "val_metric": clean(logs.get(f"val_{key}"), metric_scale), "seconds": seconds}
+            store.add_epoch(run_id, epoch_offset[0], **values)
+            if trial is not None:  # the current trial's own curves, drawn live beside the trials chart
+                store.add_trial_epoch(run_id, trial.number, epoch + 1, **values)
             value = logs.get(f"val_{key}")
             if trial is not None and value is not None and math.isfinite(float(value)):
                 trial.report(float(value), epoch)
@@ -595,11 +606,12 @@ def _publish(store: Store, run_id: str, spec: RunSpec, candidates: dict[str, _Ca
     """Put the board as it stands (every candidate scored on the test rows, cross-validated on the folds
     done so far, the ensemble) with its verdict in the run's record, while the search goes on; returns
     the seconds into the run it was put there. Nothing is saved as a model: the run's end does that."""
+    from dlcore.training import predict_direct
+
     task, enc = data.task, data.enc
     n_classes = len(enc.classes_) if task != "regression" else 1
     if deep.test_output is None:
-        deep.test_output = enc.from_model(deep_model.predict(data.deep_x(data.test), verbose=0,
-                                                             batch_size=data.predict_batch))
+        deep.test_output = enc.from_model(predict_direct(deep_model, data.deep_x(data.test), data.predict_batch))
     x_test = None
     for cand in candidates.values():
         if cand.family == "baseline" and cand.test_output is None:
@@ -642,7 +654,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     result needs (``outputs``, ``families``, ``fit_seconds``, ``cv``, ``trials``, the deep model)."""
     import keras
 
-    from dlcore.training import compile_for, fit_deep, live_metric_key
+    from dlcore.training import compile_for, fit_deep, live_metric_key, predict_direct
 
     task, enc = data.task, data.enc
     budget = float(spec.train.budget)
@@ -773,7 +785,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
             if cb.nan_epoch is not None or cb.out_of_time or cb.stopped_by_user:
                 # A fold cut short by the deadline or a Stop is no measure of the settings: left out.
                 continue
-            out = enc.from_model(model.predict(data.deep_x(fold.held), verbose=0, batch_size=data.predict_batch))
+            out = enc.from_model(predict_direct(model, data.deep_x(fold.held), data.predict_batch))
             deep.oof[position], deep.fold_scores[position] = out, _score(task, data.y_raw[fold.held], out, metric.key)
 
     number = 0
@@ -818,7 +830,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
                              dict(trial.params), fit.epochs_run))
             number += 1
             continue
-        val_out = enc.from_model(model.predict(x_deep_val, verbose=0, batch_size=data.predict_batch))
+        val_out = enc.from_model(predict_direct(model, x_deep_val, data.predict_batch))
         value = _score(task, data.y_raw[data.val], val_out, metric.key)
         state = tell_trial(study, record, trial, spec.template, number, value, callback.pruned, clock.elapsed(),
                            seconds, fit.epochs_run)
@@ -879,7 +891,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     candidates[spec.template] = deep
     # 4. test outputs of every candidate (their first-fold models were fitted on the training rows).
     _say_progress(store, run_id, clock, "Scoring every model on the test rows")
-    deep.test_output = enc.from_model(best_model.predict(x_deep_test, verbose=0, batch_size=data.predict_batch))
+    deep.test_output = enc.from_model(predict_direct(best_model, x_deep_test, data.predict_batch))
     x_test = data.baseline_x(data.test)
     for name, cand in candidates.items():
         if cand.family == "baseline":

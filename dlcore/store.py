@@ -114,12 +114,32 @@ runs = sa.Table(
     sa.Column("versions_json", sa.Text),
     sa.Column("workspace_id", sa.String(32), index=True),  # always its dataset's; added later
     sa.Column("created_by", sa.Text),  # the user who queued it: its worker acts for them
+    # When the step named by ``phase`` began (a baseline's fit, a trial), so a live page says how long
+    # it has taken so far; added later.
+    sa.Column("step_started_at", sa.Float),
 )
 
 epochs = sa.Table(
     "epochs",
     metadata,
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("loss", sa.Float),
+    sa.Column("val_loss", sa.Float),
+    sa.Column("metric", sa.Float),
+    sa.Column("val_metric", sa.Float),
+    sa.Column("seconds", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# The epochs of each trial of a search, numbered within the trial: the live page draws the current
+# trial's curves as its epochs end, and a finished run the chosen trial's. (``epochs`` numbers every
+# epoch of the run one after another, trials and folds alike.)
+trial_epochs = sa.Table(
+    "trial_epochs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),
     sa.Column("epoch", sa.Integer, primary_key=True),
     sa.Column("loss", sa.Float),
     sa.Column("val_loss", sa.Float),
@@ -358,6 +378,7 @@ class RunRecord:
     node: str | None = field(default=None)
     workspace_id: str | None = field(default=None)
     created_by: str | None = field(default=None)
+    step_started_at: float | None = field(default=None)
 
     @classmethod
     def from_row(cls, row: Any) -> "RunRecord":
@@ -1068,6 +1089,28 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(epochs).where(epochs.c.run_id == run_id).order_by(epochs.c.epoch))
             return [dict(r._mapping) for r in rows]
+
+    def add_trial_epoch(self, run_id: str, trial: int, epoch: int, *, loss: float | None, val_loss: float | None,
+                        metric: float | None, val_metric: float | None, seconds: float) -> None:
+        """Record epoch ``epoch`` (from 1) of search trial ``trial`` (from 0) as it ends."""
+        with self.engine.begin() as conn:
+            conn.execute(trial_epochs.insert().values(
+                run_id=run_id, trial=trial, epoch=epoch, loss=loss, val_loss=val_loss, metric=metric,
+                val_metric=val_metric, seconds=seconds, created_at=time.time()))
+
+    def trial_epochs(self, run_id: str, trial: int | None = None) -> tuple[int | None, list[dict]]:
+        """One trial's epochs, in order: ``trial``'s, or by default the latest trial's (the one
+        training now, while a search runs); returns that trial's number (None before any epoch)."""
+        with self.engine.connect() as conn:
+            if trial is None:
+                trial = conn.execute(sa.select(sa.func.max(trial_epochs.c.trial))
+                                     .where(trial_epochs.c.run_id == run_id)).scalar()
+                if trial is None:
+                    return None, []
+            rows = conn.execute(sa.select(trial_epochs).where(trial_epochs.c.run_id == run_id,
+                                                              trial_epochs.c.trial == trial)
+                                .order_by(trial_epochs.c.epoch))
+            return trial, [dict(r._mapping) for r in rows]
 
     # ---- scoring jobs --------------------------------------------------------------------
     def create_scoring(self, run_id: str, model: str, input_name: str, scoring_id: str | None = None,
@@ -1811,6 +1854,7 @@ class Store:
             conn.execute(scorings.delete().where(scorings.c.run_id == run_id))
             conn.execute(explanations.delete().where(explanations.c.run_id == run_id))
             conn.execute(epochs.delete().where(epochs.c.run_id == run_id))
+            conn.execute(trial_epochs.delete().where(trial_epochs.c.run_id == run_id))
             conn.execute(runs.delete().where(runs.c.id == run_id))
             conn.execute(access_requests.delete().where(access_requests.c.resource_id.in_([run_id, *scoring_ids])))
         self._bury(scoring_ids)

@@ -137,14 +137,20 @@ def leaderboard_frame(board: dict) -> pd.DataFrame:
             row["Folds interval"] = (f"{score_text(cv_low)} to {score_text(cv_high)}"
                                      if cv_low is not None and cv_high is not None else "-")
             planned = r.get("cv_folds") or []
-            row["Folds"] = f"{sum(v is not None for v in planned)} of {len(planned)}" if planned else "-"
+            used = sum(v is not None for v in planned)
+            row["Folds"] = f"{used} of {len(planned)}" if planned else "-"
+            if r["family"] == "ensemble" and planned and used < len(planned):
+                # Its weights are chosen on the models' out-of-fold outputs of the first repeat: only there.
+                row["Folds"] += " (the first repeat, where its weights were chosen)"
         row[board["metric_title"]] = r["test_score"]
         row["95% interval"] = (f"{score_text(low)} to {score_text(high)}" if low is not None and high is not None
                                else "-")
         for metric in evaluate.metrics_for(board["task"])[1:]:
             row[metric.title] = r["metrics"].get(metric.key)
         row["Fit time"] = common.duration(r.get("fit_seconds"))
-        if r.get("trials") is not None:
+        if r["family"] == "ensemble" and r.get("cv_score") is not None:
+            row["Trials"] = "none: weights over the models, chosen on their fold outputs"
+        elif r.get("trials") is not None:
             row["Trials"] = f"{r['trials']} in {common.duration(r.get('search_seconds'))}" if r["trials"] else "-"
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -183,8 +189,11 @@ def leaderboard_config(board: dict, frame: pd.DataFrame) -> dict:
             "The score on the held-out test rows, which no fold and no search saw: it confirms the choice.")
         config["Folds"] = st.column_config.TextColumn(
             help="How many folds the cross-validated score is the mean of, of those planned: the time budget may "
-                 "end the folds early.")
-        config["Trials"] = st.column_config.TextColumn(help="How many settings the search tried, and in how long.")
+                 "end the folds early. The ensemble is scored on the first repeat's folds only: its weights are "
+                 "chosen on the models' outputs there.")
+        config["Trials"] = st.column_config.TextColumn(
+            help="How many settings the search tried, and in how long. The ensemble has no settings to search: it "
+                 "weighs the models by their outputs on the folds.")
     config["95% interval"] = st.column_config.TextColumn(
         help=f"Where the {board['metric_title']} would likely fall on other data like this (95% of the time).")
     return config
