@@ -186,6 +186,7 @@ TRIAL_POINTS = (
 )
 
 
+@pytest.mark.browser
 def test_the_trials_chart_of_a_running_search_grows_in_the_browser(tmp_path):
     from dlcore import datasets, runner
     from dlcore.search import load_trials

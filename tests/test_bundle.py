@@ -342,6 +342,7 @@ def test_unknown_models_unfinished_runs_and_forecasts_are_refused(store, churn_r
         bundle.build_bundle(store, "nope")
 
 
+@pytest.mark.slow
 def test_a_text_bundle_scores_raw_strings_like_the_app(store, tmp_path):
     """A table with a free-text column: the deep model's .keras file takes the raw strings (its
     vocabulary is inside it), a baseline's skops file its TF-IDF; both score like the app."""

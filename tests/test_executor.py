@@ -52,6 +52,7 @@ def test_the_settings_say_what_is_wrong_and_the_allowed_values(monkeypatch):
     assert config.ray_resources() == {"trainer": 2.0}
 
 
+@pytest.mark.slow  # the app's dispatcher, a real worker process
 def test_a_cluster_that_cannot_be_reached_leaves_the_run_queued_and_its_page_says_why(store, home, unreachable):
     run_id = _run(store)
     pool = LocalPool(home, n_train=1, store=store)  # what the app starts on first use
@@ -71,6 +72,7 @@ def test_a_cluster_that_cannot_be_reached_leaves_the_run_queued_and_its_page_say
     assert "queued" in shown and f"RAY_ADDRESS={unreachable} cannot be reached" in shown and "Check RAY_ADDRESS" in shown
 
 
+@pytest.mark.slow
 def test_the_cli_says_the_cluster_cannot_be_reached_and_the_run_stays_queued(store, home, unreachable, tmp_path):
     data = tmp_path / "churn.csv"
     churn_frame(200).to_csv(data, index=False)

@@ -72,6 +72,7 @@ def test_partial_dependence_rises_with_the_driving_column(explained):
     assert "noise" not in [d["feature"] for d in result["dependence"][:1]]
 
 
+@pytest.mark.slow
 def test_a_column_of_whole_numbers_gets_its_dependence_too(tmp_path):
     """A count or months of tenure (whole numbers) drives the target: its dependence is drawn
     (scikit-learn refuses partial dependence on integer data unless it is given floats)."""

@@ -164,6 +164,7 @@ def test_the_colour_ramp_grows_brighter_with_heat():
     assert np.all(np.diff(luminance) > 0)
 
 
+@pytest.mark.slow
 def test_a_run_explains_its_confident_mistakes_first_and_saves_each_picture(store):
     from PIL import Image
 

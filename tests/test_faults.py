@@ -267,6 +267,7 @@ def exploding(monkeypatch):
         "exploding", "tabular", "Exploding (test)", "Blows up after a few epochs.", "dense", _exploding))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", DATABASES, indirect=True)
 def test_a_loss_that_turns_nan_stops_the_run_with_advice_and_keeps_the_epochs_before(store, home, exploding):
     record, _ = datasets.register_bytes(store, regression_frame(200).to_csv(index=False).encode(), "houses.csv")
@@ -415,6 +416,7 @@ def test_an_upload_to_a_full_or_read_only_data_folder_says_so_and_changes_nothin
     assert _files(disk.home) == before and [d.id for d in store.list_datasets()] == [kept]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["disk full", "read-only"])
 def test_a_run_artifact_on_a_full_or_read_only_data_folder_fails_the_run_plainly(disk, fault):
     store = disk.store()
@@ -439,6 +441,7 @@ def test_a_run_artifact_on_a_full_or_read_only_data_folder_fails_the_run_plainly
     assert store.run(earlier).status == "done"
 
 
+@pytest.mark.slow
 def test_a_bug_while_the_run_folder_is_read_only_still_fails_the_run(disk, monkeypatch):
     store = disk.store()
     run_id = _submit(store, _dataset(store, rows=100), baselines=False, epochs=1)

@@ -516,6 +516,7 @@ def test_the_runs_page_names_the_metric_and_the_home_cards_are_three_a_row(runs)
     assert cards and max(cards) <= 3 and sum(cards) == 6
 
 
+@pytest.mark.slow  # a real ``python -m dlcore`` process
 def test_a_cli_usage_error_names_the_command_once(capsys):
     from dlcore import cli
 

@@ -84,6 +84,7 @@ def test_a_series_too_short_or_a_bad_time_column_is_refused_at_submit(store):
     assert store.list_runs() == []
 
 
+@pytest.mark.slow
 def test_cli_fits_a_forecast_and_predicts_the_next_steps(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "sales.csv"
@@ -274,6 +275,7 @@ def test_data_page_shows_each_series_over_time_and_leads_to_the_forecast(tmp_pat
         [c.value for c in at.caption]
 
 
+@pytest.mark.slow
 def test_cli_forecasts_several_series_named_by_an_id_column(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "shops.csv"

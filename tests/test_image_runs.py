@@ -112,6 +112,7 @@ def _png(seed: int = 0) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow
 def test_cli_fits_a_zip_without_a_target_and_predicts_a_zip(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "shapes.zip"

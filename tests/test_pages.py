@@ -185,6 +185,7 @@ def test_dlcore_imports_without_streamlit():
     assert out.stdout.strip() == "ok", out.stderr
 
 
+@pytest.mark.slow
 def test_stop_button_ends_training_and_the_run_is_still_evaluated(tmp_path):
     from dlcore import datasets, runner
     from dlcore.spec import DataSpec, RunSpec, TrainSpec

@@ -228,6 +228,7 @@ def _everything_in(store, run_id: str) -> str:
     return html + "\n" + files
 
 
+@pytest.mark.slow
 def test_a_run_leaves_personal_columns_out_and_its_report_and_bundle_name_them_only_when_put_back(store):
     frame = _people()
     record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "customers.csv")

@@ -85,6 +85,7 @@ def test_train_page_leaves_personal_columns_out_and_puts_one_back_when_asked(peo
     assert "tenure" in features and "churn" not in features
 
 
+@pytest.mark.slow
 def test_cli_fit_names_personal_columns_and_refuses_to_put_back_one_that_is_not(tmp_path):
     import os
     import subprocess

@@ -59,6 +59,7 @@ def test_report_cli_writes_one_file_with_the_answer_the_explanation_and_how_to_r
     (store.run_dir(run.id) / "decision.json").unlink()
 
 
+@pytest.mark.browser
 def test_report_opens_in_a_browser_with_no_network_and_draws_its_charts(fitted, tmp_path):
     from dlcore.handover.report import build_report
     from dlcore.store import Store

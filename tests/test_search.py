@@ -381,6 +381,7 @@ def test_the_report_carries_the_search_space_the_chosen_settings_and_the_fold_sc
     assert "r1 f1" in html and "Search: ROC AUC of each trial" in html
 
 
+@pytest.mark.slow
 def test_stop_ends_the_search_and_keeps_the_best_trial(store):
     """A Stop asked before the first trial ends: one trial per model, the deep one cut after its
     first epoch, and the run still evaluated on every model with what it has."""
