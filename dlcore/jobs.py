@@ -130,7 +130,8 @@ def execute_explanation(store: Store, explanation_id: str) -> None:
 def _jsonable(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
-        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
+        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item")
+                             else str(v) if not isinstance(v, (int, float, str)) else v)
                     for k, v in row.items()})
     return out
 

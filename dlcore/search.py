@@ -40,8 +40,8 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
-           "SEARCH_SPACE_WORDS"]
+__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words",
+           "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words", "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
 
@@ -59,7 +59,7 @@ FIT_OVERHEAD = 1.0
 # analyst gets the verdict in a fraction of the budget instead of waiting for more of the same.
 CONVERGED_MIN_TRIALS = 8
 CONVERGED_PATIENCE = 5
-FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest  # seconds to build, compile and trace a fresh model before its first epoch
+FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest
 
 SEARCH_SPACE_WORDS = {
     "deep": "size (width and depth: small 32-16, medium 128-64, large 256-128-64), dropout 0-0.5, "

@@ -27,9 +27,9 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 import os
 import secrets
+import shutil
 import socket
 import time
 from dataclasses import dataclass, field

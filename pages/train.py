@@ -30,7 +30,8 @@ if run_id:
     dataset = store.dataset(run.dataset_id)
     team.share(run.id, "train")
     st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target, run.task)}")
-    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
+    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run "
+               "to anyone on this server.")
     live.run_view(run)
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:
         (st.error if run.status == "failed" else st.warning)(run.message)

@@ -5,7 +5,6 @@ the trials chart of a running search grows. (How close to the budget a run ends 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -15,13 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore import datasets, runner
-from dlcore.handover import predict_script as bundle_predict
-
-from dlcore.handover import bundle
-from dlcore import images
+from dlcore import datasets, images, runner
 from dlcore import tables as tabular
 from dlcore.errors import NotFoundError, RunError
+from dlcore.handover import bundle
+from dlcore.handover import predict_script as bundle_predict
 from dlcore.scoring import load_scorer, neutralise_formulas
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, regression_frame, shapes_zip

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dlcore.outputs import load_test_outputs
 from tests.conftest import open_page as _app
 from tests.conftest import start_worker, use_app_router_in_apptest
-from dlcore.outputs import load_test_outputs
 
 use_app_router_in_apptest()
 
@@ -201,7 +201,6 @@ def test_explain_page_from_a_link_shows_importance_and_explains_a_row_in_a_worke
 
 
 def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained):
-    from dlcore import runner
     from dlcore.handover import decision
 
     home, store, run_id = explained

@@ -12,9 +12,9 @@ import pytest
 from dlcore import datasets, runner
 from dlcore.errors import RunError
 from dlcore.images.explain import cam_layer, grad_cam, image_explanations, overlay_png
+from dlcore.outputs import load_test_outputs
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, shapes_zip
-from dlcore.outputs import load_test_outputs
 
 SIDE = 24
 

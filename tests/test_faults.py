@@ -3,10 +3,10 @@
 | fault | what must happen | test |
 |---|---|---|
 | a browser refresh during training | the run goes on; the page re-attaches to it | ``test_a_refresh_during_training_...`` |
-| the server restarted during training | the run is *interrupted* with its epochs kept; one click reruns it | ``test_a_server_restart_...`` |
+| the server restarted during training | the run is *interrupted* with its epochs kept; a click reruns it | ``test_a_server_restart_...`` |
 | a worker killed with SIGKILL | its run *failed* with the reason; the other runs go on | ``test_a_worker_killed_with_sigkill_...`` |
 | a loss that becomes NaN | the run stops early with a message that says what to change | ``test_a_loss_that_turns_nan_...`` |
-| the disk full, the data folder read-only | a clear message; no half-written file; stored data untouched | ``test_an_upload_...``, ``test_a_run_artifact_...`` |
+| disk full, data folder read-only | a clear message; nothing half-written or lost | ``test_an_upload_...``, ``test_a_run_artifact_...`` |
 
 The refresh and the restart drive a real Streamlit server in Debian's Chromium; the SIGKILL
 kills a real worker process of the app's pool; the SIGKILL and the NaN run on SQLite and on a real

@@ -10,8 +10,8 @@ import io
 import json
 import re
 import zipfile
-from html.parser import HTMLParser
 from collections.abc import Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore import images
+from dlcore.errors import DataError, TooLargeError
 from dlcore.images import (
     MIN_IMAGES_PER_CLASS,
     SKIP_REASONS,
@@ -37,9 +37,8 @@ from dlcore.images import (
     read_zip_entry,
     sample_digits_zip,
     thumbnail_png,
+    zipfiles,
 )
-from dlcore.errors import DataError, TooLargeError
-from dlcore.images import zipfiles
 
 # ---- helpers --------------------------------------------------------------------------
 

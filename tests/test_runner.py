@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from dlcore import splits
-from dlcore import datasets, runner
+from dlcore import datasets, runner, splits
+from dlcore.outputs import load_test_outputs
 from dlcore.scoring import load_scorer
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, regression_frame
-from dlcore.outputs import load_test_outputs
 
 
 def _run(store, frame, target, **train):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dlcore.errors import DataError, SpecError, TooLargeError
 from dlcore.tables import (
     COLUMN_KINDS,
     MIN_ROWS,
@@ -26,12 +27,11 @@ from dlcore.tables import (
     check_target,
     infer_task,
     leakage_warnings,
+    profile,
     profile_frame,
     read_table,
     usable_features,
 )
-from dlcore.errors import DataError, SpecError, TooLargeError
-from dlcore.tables import profile
 
 
 def read(data: bytes, **kwargs):
