@@ -145,6 +145,18 @@ def churn_csv(tmp_path) -> Path:
     return path
 
 
+def python_on_path(bin_dir: Path) -> Path:
+    """A ``python`` in ``bin_dir`` that runs the interpreter running the tests, with its packages.
+
+    A wrapper that execs ``sys.executable``, not a symlink to it: a virtual environment is found
+    from the path an interpreter is started by, so a symlink elsewhere would start the base
+    Python without the environment's packages."""
+    wrapper = bin_dir / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def start_worker(home: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen([sys.executable, "-m", "dlcore", "worker", *extra], cwd=ROOT, env=env,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dlcore import access
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_on_path
 
 OWNER, EDITOR, VIEWER, OUTSIDER = "ann@example.com", "bob@example.com", "carla@example.com", "dan@example.com"
 MISSING = "NoSuchId00000000"
@@ -42,8 +42,7 @@ class Team:
 def _env(folder: Path, home: Path) -> dict:
     bin_dir = folder / "bin"  # ``python`` in the documented lines is this interpreter
     bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "python").exists():
-        (bin_dir / "python").symlink_to(sys.executable)
+    python_on_path(bin_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("DLCORE_USER", "DLCORE_AUTH")}
     return dict(env, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT),
                 PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", DLCORE_ADMINS="", DLCORE_ALLOWED_DOMAINS="",
