@@ -165,6 +165,7 @@ def test_the_pieces_of_a_run_run_in_turn_by_default_with_each_named_first(tmp_pa
     assert fanout.current() is pieces
 
 
+@pytest.mark.slow  # two real processes that import Ray
 def test_a_ray_task_runs_at_the_workers_niceness_set_not_added_to_rays():
     """Ray starts its workers at nice 15; a task adding DLCORE_WORKER_NICE's 10 ran at 19, which
     a busy neighbour at nice 0 starves. Set: 10 where raising it back is allowed (root), else 15."""

@@ -111,6 +111,7 @@ def test_a_saturated_probability_still_gives_the_same_map(blob_model):
     assert np.allclose(grad_cam(sharp, x, y), grad_cam(blob_model, x, y), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_model_without_convolutions_gets_a_saliency_map():
     """A linear model that reads only the left 10 columns: its gradient is its weights, whatever the
     picture and class, and zero elsewhere."""

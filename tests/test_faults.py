@@ -206,6 +206,7 @@ def test_a_server_restart_marks_the_run_interrupted_keeps_its_epochs_and_reruns_
 
 
 # ---- 3. a worker killed with SIGKILL --------------------------------------------------------
+@pytest.mark.slow  # the app's real worker pool
 @pytest.mark.parametrize("database", DATABASES, indirect=True)
 def test_a_worker_killed_with_sigkill_fails_its_run_with_the_reason_and_the_others_go_on(store, home):
     dataset_id = _dataset(store)
@@ -393,6 +394,7 @@ def _expect_clear_message(message: str, folder: Path, reason: str) -> None:
     assert "nothing stored was changed" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["disk full", "read-only"])
 def test_an_upload_to_a_full_or_read_only_data_folder_says_so_and_changes_nothing(disk, fault):
     store = disk.store()
@@ -457,6 +459,7 @@ def test_a_bug_while_the_run_folder_is_read_only_still_fails_the_run(disk, monke
     assert run.status == "failed" and "An internal error stopped this run (RuntimeError)" in run.message
 
 
+@pytest.mark.slow
 def test_a_data_folder_that_cannot_be_opened_is_a_plain_message_on_every_page(tmp_path):
     """Not a traceback: the server's data folder sits below a file, so it can never be created
     (even as root, unlike a read-only folder)."""

@@ -825,6 +825,7 @@ def test_a_zip_holding_one_zip_says_one_zip_file():
         images_from_upload(outer.getvalue(), "photos.zip")
 
 
+@pytest.mark.slow  # a real Python process
 def test_pillows_own_bomb_warning_does_not_reach_the_analyst(tmp_path):
     # In a fresh process (pytest resets warning filters per test): the CLI's stderr stays clean.
     entries = two_classes()
