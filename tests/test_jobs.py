@@ -137,6 +137,7 @@ def test_workers_started_by_the_app_leave_when_the_app_is_gone(tmp_path):
     wait_until(gone, timeout=60)
 
 
+@pytest.mark.slow  # the app's real worker pool
 def test_the_app_pool_fails_a_run_whose_worker_was_killed_with_the_reason(store, home):
     from dlcore.jobs import LocalPool
 

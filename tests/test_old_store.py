@@ -107,6 +107,7 @@ def test_the_old_threshold_explanation_report_and_bundle_still_load(old_home, ma
         assert {"model.keras", "preprocess.json", "predict.py", "decision.json"} <= set(zf.namelist())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["compare", "predict", "explain", "train"])
 def test_the_old_runs_open_on_every_page(old_home, manifest, page):
     for run in manifest["runs"]:

@@ -86,6 +86,7 @@ def test_data_page_bad_file_gets_a_clear_message_and_keeps_stored_data(tmp_path)
     assert [d.id for d in Store.open(home).list_datasets()] == [good]
 
 
+@pytest.mark.slow
 def test_train_page_submits_a_run_and_puts_its_id_in_the_url(tmp_path):
     home = tmp_path / "home"
     at = app(home, "data")

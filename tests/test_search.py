@@ -110,6 +110,7 @@ def test_search_finds_a_known_best_setting():
     assert cand.fold_scores[0] < default_rmse / 2
 
 
+@pytest.mark.slow
 def test_pruning_stops_a_hopeless_trial(store):
     """After three trials that learned, a trial whose learning rate is far too low is behind the
     median after the warm-up epochs and is pruned long before its last epoch."""
@@ -175,6 +176,7 @@ def test_a_run_within_a_budget_records_it_and_ends_its_search_in_it(budget_run):
     assert 1 <= len(deep) <= 8  # a 30-second budget leaves room for a few deep trials at most
 
 
+@pytest.mark.slow
 def test_a_trial_stops_at_the_deadline_after_the_current_batch(store):
     """The deadline watcher ends a fit mid-epoch: Keras honours ``stop_training`` after a batch."""
     import keras

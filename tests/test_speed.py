@@ -380,6 +380,7 @@ def test_a_run_on_a_compact_matrix_read_by_blocks_scores_the_same_to_the_last_di
     assert [r for r in board_a if r[0] != "random_forest"] == [r for r in board_b if r[0] != "random_forest"]
 
 
+@pytest.mark.slow
 def test_a_sampled_baseline_handed_its_rows_compact_or_as_float64_learns_what_it_learned_from_float32(tmp_path, monkeypatch):
     """The baselines of a big table: their training rows written out from the compact matrix
     (a sample of them for gradient boosting, handed over as float64, the copy it makes anyway;

@@ -41,6 +41,7 @@ def _inputs(template, task, rng, n, text=False):
     return info, templates.model_inputs(template, info, lambda: dense, numeric, codes, texts)
 
 
+@pytest.mark.slow  # one epoch of real training per template
 @pytest.mark.parametrize("name, task, text", CASES)
 def test_template(name, task, text, tmp_path):
     import keras
