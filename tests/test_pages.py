@@ -178,6 +178,7 @@ def test_pages_never_import_tensorflow_in_the_server_process(trained):
     assert modules_loaded_by_pages(home, pages) == []
 
 
+@pytest.mark.slow  # a real Python process
 def test_dlcore_imports_without_streamlit():
     code = ("import sys; sys.modules['streamlit'] = None\n"
             "import dlcore, dlcore.cli, dlcore.runner, dlcore.jobs, dlcore.charts, dlcore.scoring, dlcore.datasets\n"

@@ -74,6 +74,7 @@ def test_template(name, task, text, tmp_path):
     assert np.allclose(again.predict(x, verbose=0), pred, atol=1e-6)
 
 
+@pytest.mark.slow  # a real Python process
 def test_registry_lists_plain_language_templates_without_keras():
     import subprocess
     import sys
