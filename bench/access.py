@@ -62,7 +62,8 @@ def render(page: str, params: dict, checked: bool):  # type: ignore[no-untyped-d
     ui.common.store = ORIGINAL_STORE if checked else ui.common.server_store
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.user = {"is_logged_in": True, "email": EMAIL, "name": "Alice"}
+    at.user = {"is_logged_in": True, "email": EMAIL, "email_verified": True, "iss": "https://id.example.com",
+               "sub": "alice-account", "name": "Alice"}
     at.switch_page(f"pages/{page}.py")
     for key, value in params.items():
         at.query_params[key] = value

@@ -21,6 +21,11 @@ shared workspace (default: the personal one). Administration:
                                | remove NAME EMAIL | list [--json]
     python -m dlcore delete run ID | delete dataset ID           (owners only)
     python -m dlcore audit NAME [--json]                          (owners only; CSV without --json)
+    python -m dlcore account release EMAIL      (administrators: free an address from its sign-in account)
+
+The CLI's user is a local operator (it runs with the data folder's own permissions), so ``--as``
+names a user by e-mail and is trusted; the web app knows a user only by a sign-in: the provider's
+account (issuer and subject) with a verified e-mail.
 
 DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
 ``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to
@@ -134,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="a workspace's audit log, newest first, as CSV (owners only)")
     audit.add_argument("name")
     audit.add_argument("--json", action="store_true")
+    account = sub.add_parser("account", help="team mode, administrators: free an address from the sign-in account "
+                             "that holds it (the person's account was replaced at the provider)")
+    account.add_argument("action", choices=["release"])
+    account.add_argument("email")
     worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped (with DLCORE_EXECUTOR=ray: "
                                            "hand them to the Ray cluster)")
     worker.add_argument("--only", choices=["train", "score"], default=None)
@@ -158,7 +167,8 @@ def _say(message: str) -> None:
 def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Who this command acts as: the built-in user in personal mode; in team mode the user named
     by ``--as`` or ``$DLCORE_USER`` (the CLI runs on the server with the data folder's own
-    permissions, so it trusts the name; the web app trusts only a sign-in)."""
+    permissions: its user is a local operator, who could open the database anyway, so it trusts
+    the name, by e-mail; the web app trusts only a sign-in, by the provider's account)."""
     from dlcore import access
 
     given = getattr(args, "as_user", None)
@@ -172,9 +182,11 @@ def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if not email:
         raise DlcoreError("This server is in team mode: name the user you act as with --as EMAIL (or set "
                           "DLCORE_USER=EMAIL), e.g. python -m dlcore --as name@example.com runs.")
-    if "@" not in email or any(c.isspace() for c in email) or len(email) > 254:
+    try:
+        email = access.normalise_email(email)
+    except DlcoreError:
         raise DlcoreError(f"--as {email!r} is not an email address: write the user's address, e.g. "
-                          "--as name@example.com.")
+                          "--as name@example.com.") from None
     if not access.email_allowed(email):
         raise DlcoreError(f"{email} may not use this server: its domain is not one of "
                           f"{', '.join(access.allowed_domains())}.")
@@ -541,9 +553,11 @@ def cmd_workspace(args: argparse.Namespace) -> int:
               "add colleagues with python -m dlcore workspace add NAME EMAIL --role editor")
         return 0
     _team_only("Changing the members of a workspace")
+    from dlcore import access
+
     workspace_id = _workspace_id(store, args.name)
     name = store.workspace(workspace_id)["name"]
-    email = args.email.strip().lower()
+    email = access.normalise_email(args.email)
     if args.action == "add":
         store.add_member(workspace_id, email, args.role)
         print(f"{email} is now {'an' if args.role[0] in 'aeiou' else 'a'} {args.role} of {name!r}")
@@ -582,6 +596,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     print(json.dumps([{"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["at"])), "at": r["at"],
                        "user": r["email"], "action": r["action"], "kind": r["kind"], "id": r["resource_id"],
                        "detail": r["detail"]} for r in store.audit_log(workspace_id)], indent=2))
+    return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    _team_only("Releasing an address")
+    store = _store(args)
+    if store.release_account(args.email):
+        print(f"released {args.email.strip().lower()}: the next verified sign-in with it takes it, with its "
+              "workspaces")
+    else:
+        print(f"{args.email.strip().lower()} is held by no sign-in account; nothing was changed")
     return 0
 
 
@@ -628,7 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, value[len(_ID_MARK):])
     command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
                "runs": cmd_runs, "worker": cmd_worker, "workspace": cmd_workspace, "delete": cmd_delete,
-               "audit": cmd_audit}[args.command]
+               "audit": cmd_audit, "account": cmd_account}[args.command]
     try:
         return command(args)
     except DlcoreError as exc:

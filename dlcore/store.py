@@ -157,8 +157,10 @@ workspaces = sa.Table(
     "workspaces",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False, unique=True),
-    sa.Column("personal_of", sa.Text, unique=True),  # the user's email for a personal workspace
+    # Not unique: two teams may both call theirs "Sales", and a name says nothing of who exists
+    # (a store made when it was unique loses that constraint in ``_migrate_identity``).
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("personal_of", sa.Text, unique=True),  # the user's email (of record) for a personal workspace
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("created_by", sa.Text),
 )
@@ -176,11 +178,16 @@ members = sa.Table(
 users = sa.Table(
     "users",
     metadata,
-    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),  # the e-mail of record: shown, and matched by invitations
     sa.Column("name", sa.Text),
     sa.Column("first_seen", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
     sa.Column("last_workspace", sa.String(32)),  # the one picked last: a new session opens there
+    # The sign-in provider's account (OpenID Connect ``iss`` and ``sub``) that holds this e-mail;
+    # empty until that account first signs in (a user known so far from the CLI or an older store).
+    sa.Column("issuer", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Index("ix_users_account", "issuer", "subject", unique=True),
 )
 
 access_requests = sa.Table(
@@ -490,6 +497,7 @@ class Store:
                         raise
         self.store_id = self._store_id()
         self._migrate_to_workspaces()
+        self._migrate_identity()
 
     def _migrate_to_workspaces(self) -> None:
         """The built-in user's workspace exists, and every record made before workspaces (or by
@@ -505,6 +513,52 @@ class Store:
         with self.engine.begin() as conn:
             for table in (datasets, runs):
                 conn.execute(table.update().where(table.c.workspace_id.is_(None)).values(workspace_id=LOCAL_WORKSPACE))
+
+    def _migrate_identity(self) -> None:
+        """A store made when workspace names were unique across the server loses that constraint
+        (it let anyone take the name of a colleague's personal workspace, and told outsiders which
+        names exist); users get their sign-in account's index. Safe to run from many processes."""
+        with contextlib.suppress(sa.exc.IntegrityError, sa.exc.ProgrammingError):  # made by another process
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("CREATE UNIQUE INDEX IF NOT EXISTS ix_users_account ON users (issuer, subject)"))
+        unique_names = [c for c in sa.inspect(self.engine).get_unique_constraints("workspaces")
+                        if c["column_names"] == ["name"]]
+        if not unique_names:
+            return
+        if self.engine.dialect.name != "sqlite":
+            for constraint in unique_names:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text(f'ALTER TABLE workspaces DROP CONSTRAINT IF EXISTS "{constraint["name"]}"'))
+            return
+        # SQLite cannot drop a constraint: the table is made again without it, in one transaction
+        # that holds the write lock, with foreign keys off so the members' references stay as they are.
+        fresh = workspaces.to_metadata(sa.MetaData(), name="workspaces_rebuilt")
+        create = str(sa.schema.CreateTable(fresh).compile(dialect=self.engine.dialect))
+        columns = ", ".join(c.name for c in workspaces.columns)
+        raw = self.engine.raw_connection()
+        try:
+            dbapi = raw.driver_connection
+            before = dbapi.isolation_level
+            dbapi.isolation_level = None
+            try:
+                dbapi.execute("PRAGMA foreign_keys=OFF")
+                dbapi.execute("BEGIN IMMEDIATE")
+                try:
+                    if _sqlite_unique_on(dbapi, "workspaces", "name"):  # another process may have done it
+                        dbapi.execute("DROP TABLE IF EXISTS workspaces_rebuilt")
+                        dbapi.execute(create)
+                        dbapi.execute(f"INSERT INTO workspaces_rebuilt ({columns}) SELECT {columns} FROM workspaces")
+                        dbapi.execute("DROP TABLE workspaces")
+                        dbapi.execute("ALTER TABLE workspaces_rebuilt RENAME TO workspaces")
+                    dbapi.execute("COMMIT")
+                except BaseException:
+                    dbapi.execute("ROLLBACK")
+                    raise
+            finally:
+                dbapi.execute("PRAGMA foreign_keys=ON")
+                dbapi.isolation_level = before
+        finally:
+            raw.close()
 
     def _store_id(self) -> str:
         with self.engine.connect() as conn:
@@ -927,12 +981,16 @@ class Store:
     # ---- teams: the acting user, workspaces, roles, access, the audit log, deletion ----------
     def as_actor(self, actor: Actor, workspace_id: str | None = None) -> "Store":
         """This store bound to ``actor``, working in ``workspace_id`` (one they belong to; else
-        their personal workspace, made at their first action). The copy shares the engine."""
-        personal = self.ensure_user(actor)
+        their personal workspace, made at their first action). The copy shares the engine.
+
+        The bound actor is the account of record: the e-mail normalised, and for a web sign-in
+        the e-mail the provider's account (``issuer``, ``subject``) was first seen with."""
+        actor = self._account(actor)
+        personal = LOCAL_WORKSPACE if actor.is_local else self._personal_workspace(actor.email)
         if workspace_id is None and not actor.is_local:
             with self.engine.connect() as conn:
                 workspace_id = conn.execute(sa.select(users.c.last_workspace)
-                                            .where(users.c.email == actor.email.lower())).scalar()
+                                            .where(users.c.email == actor.email)).scalar()
         bound = copy.copy(self)
         bound.actor = actor
         bound.workspace_id = workspace_id if workspace_id and self.role_of(actor, workspace_id) else personal
@@ -972,28 +1030,107 @@ class Store:
     def _email(self) -> str:
         return self.actor.email if self.actor is not None else "system"
 
+    def _account(self, actor: Actor) -> Actor:
+        """The account of record for ``actor``, recorded at first sight.
+
+        A web sign-in (``actor.subject`` set) is known by the provider's issuer and subject: the
+        account seen first with an e-mail keeps it; a second account of the provider that claims
+        the same address (re-created, or another provider's) is refused, so an unverified or
+        recycled address never inherits someone's workspaces. A user so far known only by e-mail
+        (from the CLI, or a store made before accounts were recorded) is claimed by the first
+        sign-in with that verified address. An actor without a subject (the CLI's operator, a
+        worker) is known by the normalised e-mail alone."""
+        if actor.is_local:
+            return actor
+        email = access.normalise_email(actor.email)
+        now = time.time()
+        if actor.subject is None:
+            with contextlib.suppress(sa.exc.IntegrityError):  # known already, or made at this moment
+                with self.engine.begin() as conn:
+                    if conn.execute(sa.select(users.c.email).where(users.c.email == email)).first() is None:
+                        conn.execute(users.insert().values(email=email, name=actor.name, first_seen=now, last_seen=now))
+            return Actor(email, actor.name)
+        account = (users.c.issuer == actor.issuer, users.c.subject == actor.subject)
+        with self.engine.begin() as conn:
+            known = conn.execute(sa.select(users.c.email).where(*account)).scalar()
+            if known is not None:
+                conn.execute(users.update().where(*account).values(last_seen=now))
+                return Actor(known, actor.name, actor.issuer, actor.subject)
+        try:
+            with self.engine.begin() as conn:
+                claimed = conn.execute(users.update().where(users.c.email == email, users.c.subject.is_(None))
+                                       .values(issuer=actor.issuer, subject=actor.subject, last_seen=now)).rowcount
+                if not claimed:
+                    if conn.execute(sa.select(users.c.email).where(users.c.email == email)).first() is not None:
+                        raise AccessError(
+                            f"The address {email} already belongs to another account on this server, so this "
+                            "sign-in cannot use it. Sign in with the account you used before; if it was replaced "
+                            "at the provider, ask the administrator of this server to release the address "
+                            "(see docs/identity.md).")
+                    conn.execute(users.insert().values(email=email, name=actor.name, first_seen=now, last_seen=now,
+                                                       issuer=actor.issuer, subject=actor.subject))
+        except sa.exc.IntegrityError:
+            # The same account's other tab recorded it at this moment: it is known now.
+            with self.engine.connect() as conn:
+                known = conn.execute(sa.select(users.c.email).where(*account)).scalar()
+            if known is None:
+                raise
+            email = known
+        return Actor(email, actor.name, actor.issuer, actor.subject)
+
     def ensure_user(self, actor: Actor) -> str:
-        """Record a user and make their personal workspace on first sight; its id."""
+        """Record a user and make their personal workspace on first sight; its id.
+
+        The personal workspace is found by its owner (``personal_of``), never by its name: names
+        are not unique, so nobody can take a colleague's before their first sign-in."""
         if actor.is_local:
             return LOCAL_WORKSPACE
-        email = actor.email.lower()
-        now = time.time()
+        email = access.normalise_email(actor.email)
+        if actor.subject is not None or not self._user_known(email):
+            email = self._account(actor).email
+        return self._personal_workspace(email)
+
+    def _personal_workspace(self, email: str) -> str:
+        """The personal workspace of the user of record ``email``, made if it is not there yet."""
+        mine = sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)).scalar()
+            found = conn.execute(mine).scalar()
         if found is not None:
             return found
         workspace_id = new_id()
+        now = time.time()
         with contextlib.suppress(sa.exc.IntegrityError):  # the same user's other tab made it first
             with self.engine.begin() as conn:
                 conn.execute(workspaces.insert().values(id=workspace_id, name=f"Personal ({email})", personal_of=email,
                                                         created_at=now, created_by=email))
                 conn.execute(members.insert().values(workspace_id=workspace_id, email=email, role="owner", added_at=now,
                                                      added_by=email))
-        with contextlib.suppress(sa.exc.IntegrityError):
-            with self.engine.begin() as conn:
-                conn.execute(users.insert().values(email=email, name=actor.name, first_seen=now, last_seen=now))
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)).scalar_one()
+            found = conn.execute(mine).scalar()
+        if found is None:
+            raise StoreError(f"The personal workspace of {email} could not be made in the store at "
+                             f"{display_url(self.url)}. Check that the database is writable, then sign in again.")
+        return found
+
+    def release_account(self, email: str) -> bool:
+        """Free an address from the sign-in account that holds it (administrators only), for a
+        person whose account was replaced at the provider: their next verified sign-in claims it,
+        with its workspaces. Whether an account held it."""
+        email = access.normalise_email(email)
+        if self.actor is not None and self.actor.email not in access.admins():
+            raise AccessError("Releasing an address from its sign-in account is for the administrators of this server "
+                              "(DLCORE_ADMINS or [dlcore] admins).")
+        with self.engine.begin() as conn:
+            released = conn.execute(users.update().where(users.c.email == email, users.c.subject.is_not(None))
+                                    .values(issuer=None, subject=None)).rowcount
+            personal = conn.execute(sa.select(workspaces.c.id).where(workspaces.c.personal_of == email)).scalar()
+        if released:
+            self.log("release_account", personal, "user", email)
+        return bool(released)
+
+    def _user_known(self, email: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(users.c.email).where(users.c.email == email)).first() is not None
 
     def remembering_roles(self) -> "Store":
         """A copy of this store that asks each (user, workspace) role once, for one page render:
@@ -1104,16 +1241,20 @@ class Store:
         name = " ".join(name.split())
         if not name or len(name) > 80:
             raise SpecError(f"A workspace name must have 1 to 80 characters; got {name!r}.")
+        if name.casefold() == "personal" or name.casefold().startswith("personal ("):
+            raise SpecError(f"{name!r}: 'Personal' and names that begin with 'Personal (' are kept for each user's "
+                            "own workspace, so nobody mistakes a shared one for theirs. Pick another name.")
+        # Names are unique only among the creator's own workspaces (so their switcher tells them
+        # apart): whether another team uses the name is never asked, so never told.
+        if name in {w["name"] for w in self.workspaces_of()}:
+            raise SpecError(f"There is already a workspace named {name!r} among yours: pick another name.")
         email = self._email()
         workspace_id = new_id()
         now = time.time()
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(workspaces.insert().values(id=workspace_id, name=name, created_at=now, created_by=email))
-                conn.execute(members.insert().values(workspace_id=workspace_id, email=email, role="owner",
-                                                     added_at=now, added_by=email))
-        except sa.exc.IntegrityError:
-            raise SpecError(f"There is already a workspace named {name!r} on this server: pick another name.") from None
+        with self.engine.begin() as conn:
+            conn.execute(workspaces.insert().values(id=workspace_id, name=name, created_at=now, created_by=email))
+            conn.execute(members.insert().values(workspace_id=workspace_id, email=email, role="owner",
+                                                 added_at=now, added_by=email))
         self._forget_roles()
         self.log("create_workspace", workspace_id, "workspace", workspace_id, name)
         return workspace_id
@@ -1127,11 +1268,9 @@ class Store:
     def add_member(self, workspace_id: str, email: str, role: str) -> None:
         """Add a colleague (or change their role); owners only."""
         self._require_member_change(workspace_id)
-        email = email.strip().lower()
         if role not in access.ROLES:
             raise SpecError(f"Unknown role {role!r}; pick one of {', '.join(access.ROLES)}.")
-        if "@" not in email or " " in email or len(email) > 254:
-            raise SpecError(f"{email!r} is not an email address: write the colleague's address, e.g. name@example.com.")
+        email = access.normalise_email(email)
         if not access.email_allowed(email) and access.allowed_domains():
             raise SpecError(f"{email} cannot sign in to this server (its domain is not one of "
                             f"{', '.join(access.allowed_domains())}): add an address of an allowed domain.")
@@ -1150,7 +1289,7 @@ class Store:
 
     def remove_member(self, workspace_id: str, email: str) -> None:
         self._require_member_change(workspace_id)
-        email = email.strip().lower()
+        email = access.normalise_email(email)
         owners = [m["email"] for m in self.members_of(workspace_id) if m["role"] == "owner"]
         if owners == [email]:
             raise SpecError(f"{email} is the last owner of this workspace: add another owner first.")
@@ -1365,6 +1504,14 @@ def _pid_alive(pid: int) -> bool:
             return fh.read().split(") ", 1)[1][:1] != "Z"
     except OSError:
         return True
+
+
+def _sqlite_unique_on(dbapi_conn: Any, table: str, column: str) -> bool:
+    """Whether a SQLite table has a unique index (or constraint) on exactly ``column``."""
+    for index in dbapi_conn.execute(f"PRAGMA index_list({table})").fetchall():
+        if index[2] and [r[2] for r in dbapi_conn.execute(f'PRAGMA index_info("{index[1]}")').fetchall()] == [column]:
+            return True
+    return False
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -104,7 +104,8 @@ def _open_data_page(home, user: Actor, workspace: str, dataset_id: str) -> AppTe
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_AUTH="team")
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.user = {"is_logged_in": True, "email": user.email, "name": user.email.split("@")[0]}
+    at.user = {"is_logged_in": True, "email": user.email, "email_verified": True, "iss": "https://id.example.com",
+               "sub": f"sub-{user.email}", "name": user.email.split("@")[0]}
     at.session_state["dlcore-workspace"] = workspace
     at.switch_page("pages/data.py")
     at.query_params["dataset"] = dataset_id

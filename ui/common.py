@@ -13,7 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dlcore import access, config
 from dlcore.access import Actor
-from dlcore.errors import DlcoreError
+from dlcore.errors import AccessError, DlcoreError
 from dlcore.jobs import LocalPool
 from dlcore.store import Store
 
@@ -34,24 +34,32 @@ def actor() -> Actor:
     (app.py lets nobody further than the sign-in page before that)."""
     if not access.team_mode():
         return access.LOCAL
-    email = st.user.get("email") if st.user.get("is_logged_in") else None
-    if not email:
+    if not st.user.get("is_logged_in"):
         st.error("Sign in first: this server is in team mode.", icon=":material/lock:")
         st.stop()
-    return Actor(str(email).lower(), st.user.get("name"))
+    try:  # the provider's account (issuer and subject), its verified and allowed e-mail
+        return access.signed_in_actor(st.user.to_dict())
+    except DlcoreError as exc:
+        st.error(str(exc), icon=":material/block:")
+        st.stop()
 
 
 def store() -> Store:
     """The store as the session's user sees it, in the workspace picked in the sidebar: every
     read by id, every list and every queued job is checked in dlcore (``Store.as_actor``)."""
     who = actor()
-    key = (who.email, st.session_state.get(WORKSPACE_KEY))
+    key = ((who.email, who.issuer, who.subject), st.session_state.get(WORKSPACE_KEY))
     bound = st.session_state.get("_dlcore_store")
     if bound is None or bound[0] != key or bound[1].engine is not server_store().engine:
-        chosen = server_store().as_actor(who, key[1])
+        try:  # the account of record: refused if its address is another account's
+            chosen = server_store().as_actor(who, key[1])
+        except AccessError as exc:
+            st.error(str(exc), icon=":material/block:")
+            st.button("Sign out", on_click=st.logout)
+            st.stop()
         # Kept under the workspace it settled on (None asks for the last one used), which is what
         # the sidebar's key says from now on: the next call of this render finds it.
-        bound = ((who.email, chosen.workspace_id), chosen)
+        bound = ((key[0], chosen.workspace_id), chosen)
         st.session_state["_dlcore_store"] = bound
         st.session_state[WORKSPACE_KEY] = bound[1].workspace_id
     return _for_this_render(bound[1])

@@ -29,19 +29,20 @@ def gate() -> None:
         if st.button("Sign in", type="primary", icon=":material/login:"):
             _login()
         st.stop()
-    email = str(st.user.get("email") or "").lower()
-    if not access.email_allowed(email):
-        st.error(f"The account {email or '(without an email address)'} may not use this server. Sign in with an "
-                 "account of your organisation, or ask the administrator to allow yours.", icon=":material/block:")
+    try:  # an unverified, malformed or not allowed e-mail, or no account named: refused in words
+        who = access.signed_in_actor(st.user.to_dict())
+    except DlcoreError as exc:
+        st.error(str(exc), icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
         st.stop()
-    if st.session_state.get("_dlcore_signed_in") != email:
+    signed = (who.issuer, who.subject)
+    if st.session_state.get("_dlcore_signed_in") != signed:
         try:
             common.store().signed_in(st.user.get("iat"))
         except DlcoreError as exc:  # the data folder or database cannot be opened: say so, plainly
             st.error(str(exc), icon=":material/error:")
             st.stop()
-        st.session_state["_dlcore_signed_in"] = email
+        st.session_state["_dlcore_signed_in"] = signed
 
 
 def _login() -> None:
@@ -107,7 +108,7 @@ def sidebar() -> None:
 
     st.selectbox("Workspace", ids, index=ids.index(current), format_func=names.get, key="dlcore-workspace-picker",
                  on_change=switch, help="Lists, uploads and new runs are in this workspace.")
-    st.caption(f"Signed in as {common.actor().email}")
+    st.caption(f"Signed in as {store.actor.email}")
     st.button("Sign out", on_click=st.logout, icon=":material/logout:")
 
 
@@ -161,7 +162,7 @@ def share(run_id: str, page: str) -> None:
             if st.form_submit_button("Add", icon=":material/person_add:"):
                 with common.guard():
                     store.add_member(run.workspace_id, email, chosen)
-                    st.success(f"{email.strip().lower()} is now a {chosen} of {workspace['name']}.")
+                    st.success(f"{access.normalise_email(email)} is now a {chosen} of {workspace['name']}.")
 
 
 def _absolute(path: str) -> str:
