@@ -91,9 +91,8 @@ def main() -> None:
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_SECRETS=str(folder / "none.toml"))
     shared, dataset_id, run_id = build_store(home, args.rows, args.runs)
 
-    from tests.conftest import use_app_router_in_apptest
-
     import ui.common
+    from tests.conftest import use_app_router_in_apptest
 
     use_app_router_in_apptest()
     ORIGINAL_STORE = ui.common.store

@@ -33,8 +33,9 @@ names a user by e-mail and is trusted; the web app knows a user only by a sign-i
 account (issuer and subject) with a verified e-mail.
 
 DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
-``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
-with the input ends with exit status 1 and one line ``error: ...``, never a traceback.
+``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to
+stdout (JSON for ``fit``), progress to stderr. A problem with the input ends with exit status 1 and one
+line ``error: ...``, never a traceback.
 """
 
 from __future__ import annotations
@@ -318,7 +319,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data=DataSpec(dataset_id=record.id, target=args.target, task=task,
                       features=_inputs_with_personal(record, args.target, args.use_personal)),
         template=args.template or "mlp",
-        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=budget, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=budget, seed=args.seed,
+                        batch_size=args.batch_size or suggested_batch_size(record.n_rows),
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )

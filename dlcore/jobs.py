@@ -176,7 +176,8 @@ def _explain(store: Store, explanation_id: str, job: ExplanationRecord) -> None:
 def _jsonable(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
-        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
+        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item")
+                             else str(v) if not isinstance(v, (int, float, str)) else v)
                     for k, v in row.items()})
     return out
 

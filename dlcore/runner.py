@@ -20,8 +20,8 @@ import traceback
 import numpy as np
 
 from dlcore import baselines, evaluate, kinds, ready
-from dlcore.baselines import fit_baselines
 from dlcore.base import Say
+from dlcore.baselines import fit_baselines
 from dlcore.errors import DeletedError, DlcoreError, RunError
 from dlcore.outputs import run_result, save_test_outputs
 from dlcore.spec import RunSpec

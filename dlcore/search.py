@@ -40,9 +40,9 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
-           "settled", "fold_noise", "first_verdict_words",
-           "SEARCH_SPACE_WORDS"]
+__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words",
+           "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words", "settled",
+           "fold_noise", "first_verdict_words", "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
 
@@ -53,7 +53,7 @@ MAX_BASELINE_TRIALS = 12
 PRUNE_AFTER_EPOCHS = 5
 TRIAL_SHARE = 0.2  # one trial may take this share of the budget (10 s at least)
 FIRST_TRIAL_SHARE = 0.6  # the first deep trial may run until this share of the budget
-FIT_OVERHEAD = 1.0
+FIT_OVERHEAD = 1.0  # seconds to build, compile and trace a fresh model before its first epoch
 # The deep search has converged, and ends before its time is up, once it has had at least
 # CONVERGED_MIN_TRIALS trials and its best validation score has not improved in the last
 # CONVERGED_PATIENCE of them (or in the last half of them, whichever is more): on a small table the
@@ -64,7 +64,7 @@ CONVERGED_PATIENCE = 5
 # more than the folds' noise (the standard error of the cross-validated score), or when no gain
 # left could change it (``settled``).
 SETTLE_PATIENCE = 3
-FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest  # seconds to build, compile and trace a fresh model before its first epoch
+FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest
 
 SEARCH_SPACE_WORDS = {
     "deep": "size (width and depth: small 32-16, medium 128-64, large 256-128-64), dropout 0-0.5, "

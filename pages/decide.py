@@ -5,8 +5,8 @@ import streamlit as st
 
 import ui
 from dlcore import charts, evaluate, outputs
-from dlcore.evaluate import collapse
 from dlcore.errors import DlcoreError
+from dlcore.evaluate import collapse
 from dlcore.handover import decision
 from ui import common, team, text, urls, views
 

@@ -81,7 +81,9 @@ with st.expander(f"The file needs these {len(inputs)} columns (others are ignore
 
 tab_file, tab_row = st.tabs(["Score a file", "What if? (one row)"])
 with tab_file:
-    upload = st.file_uploader("A table to score: CSV (gzip-compressed too), Excel, Parquet or JSON records; columns with other names are matched next", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "json", "jsonl"], key="score-file")
+    upload = st.file_uploader("A table to score: CSV (gzip-compressed too), Excel, Parquet or JSON records; columns "
+                              "with other names are matched next",
+                              type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "json", "jsonl"], key="score-file")
     remember = table_views.match_columns(model_run, model, upload) if upload is not None else None  # renamed columns
     still_open = getattr(remember, "open", [])  # model columns with no file column chosen yet
     if still_open:

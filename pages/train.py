@@ -30,8 +30,10 @@ if run_id:
     run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
     team.share(run.id, "train")
-    st.subheader(f"{evaluate.display_name(run.template)} on {text.md(dataset.name)} → {views.goal(dataset, run.target, run.task)}")
-    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
+    st.subheader(f"{evaluate.display_name(run.template)} on {text.md(dataset.name)} → "
+                 f"{views.goal(dataset, run.target, run.task)}")
+    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run "
+               "to anyone on this server.")
     live.run_view(run)
     views.first_verdict(run)
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:

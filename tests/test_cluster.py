@@ -34,6 +34,7 @@ SCENARIOS = [
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="a network namespace of its own needs root (CI runs as root)")
+@pytest.mark.cluster
 def test_the_cluster_scenarios_pass_on_a_loopback_only_network(tmp_path):
     report = tmp_path / "scenarios.xml"
     inner = (f"ip link set lo up && exec {sys.executable} -m pytest tests/cluster/scenarios.py -p no:cacheprovider "

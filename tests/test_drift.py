@@ -18,7 +18,8 @@ KINDS = {"mass": "number", "island": "category", "note": "text", "day": "date"}
 
 def training(n: int = 4000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    words = np.array(["the", "bird", "was", "seen", "near", "the", "shore", "with", "a", "small", "group", "of", "others", "on", "the", "rocks"])
+    words = np.array(["the", "bird", "was", "seen", "near", "the", "shore", "with", "a", "small", "group", "of",
+                      "others", "on", "the", "rocks"])
     notes = [" ".join(rng.choice(words, rng.integers(4, 9))) for _ in range(n)]
     mass = rng.normal(4200, 800, n)
     mass[rng.random(n) < 0.03] = np.nan

@@ -111,7 +111,8 @@ def forecast_view(run: RunRecord) -> None:
     st.plotly_chart(series_charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
                                           {evaluate.display_name(model): data["forecasts"][model]}, shown,
                                           families=_families(board),
-                                          title=f"Forecast by {evaluate.display_name(model)}" + (f": {text.html(series)}" if series else ""),
+                                          title=f"Forecast by {evaluate.display_name(model)}"
+                                          + (f": {text.html(series)}" if series else ""),
                                           show_last=max(60, 4 * info["horizon"] * info["windows"])), width="stretch")
     level = f"{info['interval']:.0%}"
     st.caption(f"The band is a {level} interval built from the errors this model made in the backtest, step by step "

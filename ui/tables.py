@@ -14,9 +14,8 @@ from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from dlcore.tables import charts as table_charts
-from dlcore.tables import matching
+from dlcore.tables import matching, text
 from dlcore.tables import scoring as table_scoring
-from dlcore.tables import text
 from dlcore.tables.reader import read_table
 from ui import common
 from ui.text import html, md

@@ -358,9 +358,9 @@ def pick_dataset(page: str, prompt: str) -> None:
 def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
     """The first rows of a scored CSV as an analyst should see them on screen: blanks for
     missing cells, and without the apostrophe that guards formulas in the download."""
-    from dlcore import tables as tabular
-
     import numpy as np
+
+    from dlcore import tables as tabular
 
     frame, _ = tabular.read_table(data, name="scored.csv")
     frame = frame.head(rows)
@@ -380,7 +380,6 @@ def hand_over(run: RunRecord) -> None:
     from dlcore import runner
     from dlcore.handover import report
     from dlcore.spec import RunSpec
-
     from ui import team
 
     store = common.store()

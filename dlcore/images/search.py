@@ -100,8 +100,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     import keras
     import optuna
 
-    from dlcore.outputs import run_result, save_test_outputs
     from dlcore.baselines import fit_within, predict_output
+    from dlcore.outputs import run_result, save_test_outputs
     from dlcore.training import fit_deep, library_versions, live_metric_key, predict_direct
 
     task, enc = data.task, data.enc
