@@ -94,7 +94,13 @@ def _score(store: Store, scoring_id: str) -> None:
         preview = scored.table.head(1).to_dict(orient="records")
         summary = {**scored.summary.to_dict(), "preview": _jsonable(preview)}
         if len(scored.table) > 1:  # a one-row what-if has no distribution to compare
-            report = monitor.drift_of_scoring(store, store.run(job.run_id), model_run, job.model, scored.table)
+            try:
+                report = monitor.drift_of_scoring(store, store.run(job.run_id), model_run, job.model, scored.table)
+            except DlcoreError:
+                raise
+            except Exception:  # a fault in the comparison never costs the analyst the scored file
+                log.exception("drift of scoring %s could not be worked out", scoring_id)
+                report = None
             summary = monitor.keep_drift(store, scoring_id, report, summary)
         if job.input_name == API_INPUT:  # a REST request waits for this answer (dlcore.api)
             drift = summary.get("drift") or {}

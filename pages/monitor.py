@@ -8,6 +8,7 @@ import ui
 from dlcore import access, evaluate, monitor
 from dlcore.errors import DlcoreError
 from dlcore.monitor import charts as monitor_charts
+from dlcore.monitor.challenge import start_challenge
 from ui import common, scoring, team, urls, views
 
 ui.route_through_app()
@@ -146,7 +147,7 @@ for entry in reversed(found):
     if team.can("score", run.workspace_id) and c1.button("Compare with the model in use on the newest labelled rows",
                                                          key=f"challenge-{challenger.id}", icon=":material/compare:"):
         with common.guard():
-            monitor.start_challenge(store, run.id, challenger.id)
+            start_challenge(store, run.id, challenger.id)
             st.rerun()
     if team.can("decide", run.workspace_id) and use.run_id != challenger.id and c2.button(
             "Promote: use the challenger", key=f"promote-{challenger.id}", icon=":material/military_tech:"):

@@ -11,6 +11,7 @@ import pytest
 from dlcore import access, datasets, jobs, monitor
 from dlcore.access import Actor
 from dlcore.errors import AccessError, DataError, NotFoundError, SchemaError
+from dlcore.monitor.challenge import start_challenge
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import DATABASES, churn_frame, run_here
 
@@ -103,7 +104,7 @@ def test_retrain_challenge_promote_and_revert_change_the_model_in_use(store):
     from dlcore import runner
 
     runner.execute_run(store, challenger_id)
-    challenge = monitor.start_challenge(store, run.id, challenger_id)
+    challenge = start_challenge(store, run.id, challenger_id)
     assert monitor.challenge_result(store, run.id, challenger_id) is None  # both scorings still queued
     for side in ("champion", "challenger"):
         jobs.execute_scoring(store, challenge[f"{side}_scoring"])

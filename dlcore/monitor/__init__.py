@@ -8,7 +8,7 @@ and a retrained challenger against the champion.
   (``dlcore.monitor.drift``), kept with the scoring (``drift.json`` and its summary).
 - ``record_outcomes``: true outcomes for a scored file (joined by a key column, or the file's own
   target column): the realized score beside the interval the test rows promised, in words.
-- ``retrain`` / ``start_challenge`` / ``challenge_result`` / ``promote`` / ``revert``: the same
+- ``retrain`` / ``challenge.start_challenge`` / ``challenge_result`` / ``promote`` / ``revert``: the same
   spec on newer data; both models scored on the newest labelled rows; a paired verdict; an
   audited, reversible change of the model in use.
 
@@ -52,7 +52,6 @@ __all__ = [
     "retrain",
     "revert",
     "scorings_report",
-    "start_challenge",
 ]
 
 CHALLENGE_PREFIX = "newest labelled rows: "
@@ -461,36 +460,6 @@ def _newest_labelled(store: Store, run_id: str) -> tuple[dict, pd.DataFrame]:
                         "and the challenger are compared on the newest rows whose outcomes are known.")
     newest = found[-1]
     return newest, pd.read_parquet(store.scoring_dir(newest["scoring_id"]) / f"labelled-{newest['id']}.parquet")
-
-
-def start_challenge(store: Store, run_id: str, challenger_run_id: str, model: str | None = None) -> dict[str, Any]:
-    """Queue the champion (the model in use) and the challenger (its verdict's model, or ``model``)
-    on the same newest labelled rows, as two scorings; ``challenge_result`` compares them."""
-    from dlcore import jobs
-    from dlcore.evaluate import recommended
-
-    run = store.run(run_id)
-    challenger = store.run(challenger_run_id)
-    if challenger.status not in EVALUATED:
-        raise DataError(f"The challenger run {challenger.id} is {challenger.status}; wait until it finishes.")
-    outcome, labelled = _newest_labelled(store, run_id)
-    champion = model_in_use(store, run)
-    model = model or recommended(challenger.result["leaderboard"])[0]
-    content = labelled.to_csv(index=False).encode()
-    name = f"{CHALLENGE_PREFIX}{outcome['summary'].get('source') or 'outcomes'}"
-    ids = {"champion": jobs.submit_scoring(store, run.id, champion.model, content, name, model_run_id=champion.run_id),
-           "challenger": jobs.submit_scoring(store, run.id, model, content, name, model_run_id=challenger.id)}
-    entries = challengers(store, run_id)
-    entry = next((e for e in entries if e["run_id"] == challenger.id), None)
-    if entry is None:
-        entry = {"run_id": challenger.id, "dataset_id": challenger.dataset_id, "combined": False,
-                 "created_at": time.time()}
-        entries.append(entry)
-    entry["challenge"] = {"champion_scoring": ids["champion"], "challenger_scoring": ids["challenger"],
-                          "champion": champion.to_dict(), "model": model, "outcome_id": outcome["id"],
-                          "started_at": time.time()}
-    _save_challengers(store, run_id, entries)
-    return entry["challenge"]
 
 
 def challenge_result(store: Store, run_id: str, challenger_run_id: str, confidence: float = 0.95) -> dict[str, Any] | None:

@@ -332,6 +332,8 @@ def _number_words(kind: str, d: dict[str, float], index: float) -> str:
     if spread == 0 or abs(shift) >= 0.25 * spread:
         return (f"{number(abs(shift))} {'higher' if shift > 0 else 'lower'} on average: "
                 f"{number(d['mean_current'])} against {number(d['mean_reference'])}")
+    if d["std_current"] == 0:
+        return f"every value is {number(d['mean_current'])}, where the training rows varied"
     ratio = d["std_current"] / spread if spread else math.inf
     if ratio >= 1.5 or ratio <= 1 / 1.5:
         return (f"spread {number(ratio)} times as wide" if ratio > 1
