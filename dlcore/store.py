@@ -1455,6 +1455,8 @@ class Store:
 
     def _workspaces_seen(self, actor: Actor) -> Any:
         """The ids of the workspaces ``actor`` has a role in, as a subquery (the rule of ``_ask_role``)."""
+        if actor.email.startswith(TOKEN_ACTOR):  # an API token sees its own workspace (``role_of``)
+            return sa.select(api_tokens.c.workspace_id).where(api_tokens.c.id == actor.email[len(TOKEN_ACTOR):])
         email = actor.email.lower()
         mine = sa.select(members.c.workspace_id).where(members.c.email == email)
         if email in access.admins():
