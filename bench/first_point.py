@@ -6,12 +6,20 @@ worker starts, never in the Streamlit process). The browser side clicks Train in
 Chromium and waits for the first point of the live chart. Target ratio: at most 1.3.
 
     python bench/first_point.py [--rows 5000] [--reps 3]
+
+With ``--search`` it times a search within a budget for every kind of data instead (tables, text,
+images, a forecast, several series): seconds from the worker's start of the run (its started_at)
+to the first point the live page can draw (a trial scored, or the first epoch of the current
+trial), and to that point on screen in Chromium. The browser tests hold it to 5 s.
+
+    python bench/first_point.py --search [--reps 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -63,11 +71,61 @@ def chart_points(page) -> int:
     )
 
 
+def search_first_points(reps: int) -> None:
+    """Per kind of data: worker start -> first point in the store, and -> on screen (medians)."""
+    from playwright.sync_api import sync_playwright
+
+    from dlcore import runner
+    from dlcore.store import Store
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server
+    from tests.test_live_search import _LOOK, KINDS, _first_recorded
+
+    home = Path(tempfile.mkdtemp(prefix="bench-first-search-")) / "home"
+    home.mkdir()
+    server = Server(home)
+    store = Store.open(home)
+    out: dict[str, dict[str, float]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(f"{server.url}/home")
+            time.sleep(8)  # the worker warms up before anyone submits
+            for kind, make in KINDS.items():
+                stored, shown = [], []
+                for _ in range(reps):
+                    run_id = runner.submit(store, make(store))
+                    page.goto(f"{server.url}/train?run={run_id}")
+                    seen, give_up = None, time.time() + 120
+                    while seen is None and time.time() < give_up:
+                        look = page.evaluate(_LOOK, run_id)
+                        if look["points"] or look["epochs"]:
+                            seen = time.time()
+                        else:
+                            page.wait_for_timeout(50)
+                    run = store.run(run_id)
+                    stored.append(_first_recorded(store, run) or math.nan)
+                    shown.append(math.nan if seen is None else seen - run.started_at)
+                    store.request_stop(run_id)
+                    while not store.run(run_id).finished:
+                        time.sleep(0.2)
+                out[kind] = {"store_s": statistics.median(stored), "screen_s": statistics.median(shown)}
+                print(f"{kind:15s} worker start -> store {out[kind]['store_s']:.2f}s, -> screen "
+                      f"{out[kind]['screen_s']:.2f}s (limit 5 s: ratio {out[kind]['screen_s'] / 5.0:.2f})", flush=True)
+            browser.close()
+    finally:
+        server.stop()
+    print(json.dumps(out))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=5000)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--search", action="store_true", help="time a search's first point for every kind of data")
     args = ap.parse_args()
+    if args.search:
+        return search_first_points(args.reps)
     from playwright.sync_api import sync_playwright
 
     from dlcore import datasets, runner

@@ -17,6 +17,8 @@ workers ask a store bound to the acting user (``Store.as_actor``), and that stor
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import tomllib
@@ -27,8 +29,9 @@ from pathlib import Path
 from dlcore.errors import AccessError, SpecError
 
 __all__ = ["Actor", "LOCAL", "LOCAL_WORKSPACE", "ROLES", "ACTIONS", "ROLE_ACTIONS", "KINDS", "permits",
-           "least_role", "not_found", "team_mode", "admins", "allowed_domains", "email_allowed", "secrets_path",
-           "ACTION_WORDS", "retention_days", "normalise_email", "require_verified_email", "signed_in_actor"]
+           "least_role", "not_found", "TOKEN_ROLE", "team_mode", "admins", "allowed_domains", "email_allowed",
+           "secrets_path", "ACTION_WORDS", "retention_days", "normalise_email", "require_verified_email",
+           "signed_in_actor", "session_hours", "session_key"]
 
 log = logging.getLogger("dlcore.access")
 _warned: set[tuple[str, ...]] = set()  # each warning once per process: the checks run at every render
@@ -41,7 +44,7 @@ def _warn_once(key: tuple[str, ...], message: str, *args: object) -> None:
 
 ROLES = ("owner", "editor", "viewer")
 ACTIONS = ("view", "download_report", "upload", "train", "score", "explain", "decide", "stop", "download_model",
-           "manage_members", "delete", "read_audit")
+           "manage_members", "manage_tokens", "delete", "read_audit")
 _VIEWER = {"view", "download_report"}
 _EDITOR = _VIEWER | {"upload", "train", "score", "explain", "decide", "stop", "download_model"}
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
@@ -49,11 +52,16 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "editor": frozenset(_EDITOR),
     "owner": frozenset(ACTIONS),
 }
+# What a request made with a workspace's API token may do there (``dlcore.api``): read and score,
+# nothing else. Not a role a person can be given.
+TOKEN_ROLE = "token"
+ROLE_ACTIONS[TOKEN_ROLE] = frozenset({"view", "score"})
 ACTION_WORDS = {
     "view": "opening it", "download_report": "downloading the report", "upload": "uploading data",
     "train": "training", "score": "scoring new data", "explain": "explaining a model",
     "decide": "saving a threshold", "stop": "stopping a run", "download_model": "downloading the model",
-    "manage_members": "changing the members", "delete": "deleting", "read_audit": "reading the audit log",
+    "manage_members": "changing the members",
+    "manage_tokens": "creating or revoking API tokens", "delete": "deleting", "read_audit": "reading the audit log",
 }
 # The kinds of record an id in a link can name, with the words the not-found answer uses.
 KINDS = {"dataset": "dataset", "run": "run", "scoring": "scoring job", "explanation": "explanation",
@@ -262,3 +270,29 @@ def retention_days() -> float | None:
     """``$DLCORE_RETENTION_DAYS``: runs older than this are deleted by the workers; unset keeps all."""
     raw = os.environ.get("DLCORE_RETENTION_DAYS", "").strip()
     return float(raw) if raw else None
+
+
+def session_hours() -> float:
+    """``$DLCORE_SESSION_HOURS`` (default 8, a working day): how long a sign-in lasts in team mode
+    before the user must sign in again, whatever the identity cookie says (Streamlit's lasts 30 days)."""
+    raw = os.environ.get("DLCORE_SESSION_HOURS", "").strip()
+    try:
+        hours = float(raw) if raw else 8.0
+    except ValueError:
+        raise ValueError(f"DLCORE_SESSION_HOURS={raw!r} is not a number of hours; set it to e.g. 8") from None
+    if not hours > 0:
+        raise ValueError(f"DLCORE_SESSION_HOURS={raw!r} must be more than 0 hours; set it to e.g. 8")
+    return hours
+
+
+def session_key(identity: dict) -> str:
+    """The id of one sign-in: a digest of what the provider's identity token says about it (issuer,
+    subject, email, time issued and the sign-in's nonce), the same in the page (``st.user``) and in
+    the server's routes (the identity cookie decoded). A new sign-in gets a new key; the same cookie,
+    copied or not, keeps its key, so a session record revoked at sign-out refuses that cookie.
+
+    >>> session_key({"iss": "https://id.example.com", "sub": "1", "iat": 5, "nonce": "n"})[:12]
+    '6c443cb84f5e'
+    """
+    fields = {k: identity.get(k) for k in ("iss", "sub", "email", "iat", "nonce")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()

@@ -239,11 +239,15 @@ GROWN_IN_STEPS = {"random_forest": ("n_estimators", 20, "trees"), "gradient_boos
 
 def fit_within(store: Any, run_id: str, task: str, seed: int, x_train: Any, y_fit: np.ndarray, x_test: Any,
                n_classes: int, clock: Any, until: float, say: Callable[[str], None] = lambda _: None,
-               offer: Callable[..., dict] | None = None) -> tuple[dict[str, np.ndarray], dict[str, float], list[str]]:
+               offer: Callable[..., dict] | None = None,
+               fitted: Callable[[str, Any, float], None] | None = None,
+               ) -> tuple[dict[str, np.ndarray], dict[str, float], list[str]]:
     """``fit_baselines`` within a time budget: every baseline has until ``until`` (seconds on
     ``clock``), shared among those still to fit. A forest or boosting model grows a step of trees at a
     time (its first step whatever the time) and stops when its share is spent; the floor and the linear
     models, quick on the small inputs baselines get, are fitted whole, so the board stays complete.
+    ``fitted(name, pipeline, seconds)`` is told of each baseline as soon as it is fitted (a search
+    scores it on its validation rows for the live trials chart).
     Returns the test outputs, fit seconds and, in words, every baseline cut short, for the board."""
     import contextlib
 
@@ -259,7 +263,8 @@ def fit_within(store: Any, run_id: str, task: str, seed: int, x_train: Any, y_fi
         # 200 small trees that takes 2 s is not cut to 20 because a slow model before it used the share.
         share_end = clock.elapsed() + max(MIN_SHARE * clock.budget, (until - clock.elapsed()) / (len(names) - i))
         store.update_run(run_id, phase=f"Fitting baseline {i + 1} of {len(names)}: {name.replace('_', ' ')} · "
-                                       f"{max(0.0, clock.left()):.0f} s left", heartbeat_at=time.time())
+                                       f"{max(0.0, clock.left()):.0f} s left", heartbeat_at=time.time(),
+                         step_started_at=time.time())
         title = name.replace("_", " ").capitalize()
         started = time.perf_counter()
         est = pipe.steps[-1][1]
@@ -294,6 +299,8 @@ def fit_within(store: Any, run_id: str, task: str, seed: int, x_train: Any, y_fi
             else:
                 pipe.fit(x_train, y_fit)
         seconds[name] = time.perf_counter() - started
+        if fitted is not None:
+            fitted(name, pipe, seconds[name])
         outputs[name] = predict_output(task, pipe, x_test, n_classes)
         save(pipe, Path(folder) / f"{name}.skops")
         say(f"baseline {name}: {seconds[name]:.1f}s (at {clock.elapsed():.1f} s)")

@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DeepFit", "fit_deep", "predict_deep", "compile_for", "live_metric_key", "image_dataset", "library_versions"]
+from dlcore.errors import DeletedError
+
+__all__ = ["DeepFit", "fit_deep", "predict_deep", "predict_direct", "compile_for", "live_metric_key", "image_dataset",
+           "library_versions"]
 
 log = logging.getLogger("dlcore.training")
 
@@ -113,6 +116,8 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
                         store.update_run(run_id, progress=min(1.0, (epoch_offset + self._epoch + within) / epochs_total))
                 except sa_errors as exc:  # a busy database must not stop training; the next look retries
                     log.warning("store busy while watching run %s: %s", run_id, exc)
+                except DeletedError:  # the run was deleted: it stops (stop_requested), and so does this watch
+                    return
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._epoch_start = time.perf_counter()
@@ -215,6 +220,28 @@ def predict_deep(model: Any, x: Any, batch_size: int) -> np.ndarray:
     """``model.predict`` on ``x``, fed by batches from ``x`` itself when it is big (``indexed_feed``)."""
     feed = indexed_feed(x, None, batch_size, shuffle=False)
     return model.predict(x if feed is None else feed, verbose=0, batch_size=None if feed is not None else batch_size)
+
+
+def predict_direct(model: Any, x: Any, batch_size: int = 1024) -> np.ndarray:
+    """The outputs of ``model`` for ``x`` (an array, a ``RowMatrix``, or a dict of named inputs), calling
+    the model a batch at a time. A search predicts with a new model every trial and every fold, and
+    ``model.predict`` builds and traces a predict function for each one: after five, TensorFlow printed
+    its "triggered tf.function retracing" warning to the analyst's terminal, and each trace cost about a
+    second on a busy CPU. A direct call traces nothing (as ``dlcore.series.backtest.eager_predict``)."""
+    first = next(iter(x.values())) if isinstance(x, dict) else x
+    n = int(first.shape[0]) if hasattr(first, "shape") and not isinstance(first, np.ndarray) else len(first)
+
+    import keras
+
+    def part(start: int) -> Any:
+        # A dict of inputs is all tensors or none (Keras refuses a mix): text columns arrive as tensors.
+        if isinstance(x, dict):
+            return {name: keras.ops.convert_to_tensor(value[start:start + batch_size]) for name, value in x.items()}
+        return x[start:start + batch_size]
+
+    if n == 0:
+        return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
+    return np.concatenate([np.asarray(model(part(i), training=False)) for i in range(0, n, batch_size)])
 
 
 def fit_deep(model: Any, task: str, settings: Any, x_train: Any, y_train: np.ndarray, x_val: Any,

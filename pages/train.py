@@ -14,7 +14,8 @@ from dlcore.spec import (
     suggested_flip,
     suggested_image_size,
 )
-from ui import common, live, team, urls, views
+from dlcore.tables import guess_target
+from ui import common, live, team, text, urls, views
 from ui import series as series_views
 
 ui.route_through_app()
@@ -29,10 +30,12 @@ if run_id:
     run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
     team.share(run.id, "train")
-    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target, run.task)}")
+    st.subheader(f"{evaluate.display_name(run.template)} on {text.md(dataset.name)} → "
+                 f"{views.goal(dataset, run.target, run.task)}")
     st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run "
                "to anyone on this server.")
     live.run_view(run)
+    views.first_verdict(run)
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:
         (st.error if run.status == "failed" else st.warning)(run.message)
     if run.status in ("done", "stopped"):
@@ -59,7 +62,7 @@ if not team.can("train", dataset.workspace_id):
     st.stop()
 
 columns = [c["name"] for c in dataset.profile["columns"]]
-st.subheader(f"Data: {dataset.name}")
+st.subheader(f"Data: {text.md(dataset.name)}")
 
 urls.link("data", "Check the data and the target first", dataset=dataset_id, icon=":material/arrow_back:")
 
@@ -89,8 +92,16 @@ with st.form("train"):
                     + (" …" if len(classes) > 12 else ""))
         target, task = "label", "auto"
     else:
+        # Never a column chosen for the analyst (the last one was often a price or a date): asked, with a
+        # guess from a column's name and values offered in words, marked as a guess.
+        guess = None if dataset.target in columns else guess_target(dataset.profile["columns"])
         target = st.selectbox("Target (what to predict)", columns,
-                              index=columns.index(dataset.target) if dataset.target in columns else len(columns) - 1)
+                              index=columns.index(dataset.target) if dataset.target in columns else None,
+                              placeholder="Choose the column to predict")
+        if target is None:
+            st.caption(f":material/lightbulb: A guess, from {guess[1]}: **{guess[0]}**. Choose it above if it is "
+                       "what the model should predict." if guess else
+                       "Choose the column the model should predict: the Data page shows each column's values.")
         task_options = ["auto", "binary", "multiclass", "regression"]
         task = st.radio("Kind of prediction", task_options, horizontal=True,
                         index=task_options.index(dataset.task) if dataset.target == target and dataset.task in task_options else 0,
@@ -192,7 +203,10 @@ def _inputs_without(left_out: set[str], put_back: list[str] = ()) -> tuple[str, 
     return tuple([c for c in usable if c not in left_out] + [c for c in put_back if c not in usable and c != target])
 
 
-if submitted:
+if submitted and target is None:
+    st.error("Choose the target first: the column the model should predict (\"Target\" above). Nothing was "
+             "trained: no column is picked for you.", icon=":material/block:")
+elif submitted:
     with common.guard():
         spec = RunSpec(
             data=DataSpec(dataset_id=dataset_id, target=target, task=task,

@@ -82,6 +82,8 @@ FIXTURE_MARKS = {
     ("tests.test_team_browser", "team_server"): ("slow",),  # the app and an OpenID Connect provider
     ("tests.cluster.scenarios", "team"): ("cluster", "slow"),
     ("tests.cluster.scenarios", "browser"): ("browser", "slow"),
+    ("tests.test_rest", "personal"): ("slow",),  # a trained run and python -m dlcore serve
+    ("tests.test_rest", "team"): ("slow",),
 }
 # Module fixtures that train a real run (or several) for the tests of their file: a file's tests that use
 # one wait for the training, however quick the test itself is.

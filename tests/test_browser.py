@@ -85,6 +85,9 @@ def test_upload_train_compare_predict_and_share(server, browser, tmp_path):
     page.locator("input[type=file]").first.set_input_files(str(data))
     page.get_by_text("What should the model predict?").wait_for()
     assert re.search(r"dataset=", page.url)
+    page.get_by_role("combobox", name="Target column").click()  # no column is chosen for the analyst
+    page.get_by_role("option", name="churn", exact=True).click()
+    page.get_by_text("The target looks ready for training.").wait_for()
     shot(page, "1-data")
 
     page.get_by_role("link", name="Next: choose a model and train it").click()

@@ -108,7 +108,10 @@ def test_a_forecast_within_a_budget_searches_and_scores_the_windows_as_folds(tmp
     assert {"naive", "seasonal_naive"} <= set(rows)  # whatever the search found
     deep = next(r for r in rows.values() if r["family"] == "deep")
     assert deep["model"] == run.template  # the template the search chose is the run's model
-    assert deep["trials"] == len(load_trials(store, run_id)["trials"]) >= 1
+    trials = load_trials(store, run_id)["trials"]
+    assert deep["trials"] == len([t for t in trials if t["family"] == "deep"]) >= 1
+    # The naive forecasts are on the trials chart from the start, scored on the same validation windows.
+    assert [t["candidate"] for t in trials if t["family"] == "baseline"] == ["naive", "seasonal_naive"]
     assert run.result["series"]["lookback"] in (10, 7, 21)
     saved = load_backtest(store, run_id)
     y, season = saved["history"][:, 0] if saved["history"].ndim == 2 else saved["history"], run.result["series"]["season_length"]

@@ -24,6 +24,7 @@ SCENARIOS = [
     "test_three_runs_submitted_at_once_all_finish_each_with_the_node_that_ran_it",
     "test_scoring_and_an_explanation_run_on_the_cluster",
     "test_stop_on_the_page_stops_a_run_on_the_cluster",
+    "test_a_run_deleted_while_it_trains_on_the_cluster_leaves_nothing",
     "test_the_cli_fits_through_the_cluster_with_the_scores_of_one_machine",
     "test_nothing_leaves_the_cluster",
     "test_a_node_that_cannot_see_the_data_folder_takes_no_jobs",

@@ -401,6 +401,7 @@ def test_dropout_l2_patience_and_seed_sit_under_advanced(tmp_path):
     store = Store.open(tmp_path / "home")
     table, _ = datasets.register_bytes(store, churn_frame(60).to_csv(index=False).encode(), "churn.csv")
     at = app(store.home, "train", dataset=table.id)
+    next(s for s in at.selectbox if s.label.startswith("Target")).select("churn")  # never chosen for the analyst
     advanced = _expander(at, "Advanced")
     labels = [w.label.split(":")[0] for w in [*advanced.slider, *advanced.number_input, *advanced.select_slider]]
     assert sorted(labels) == ["Dropout", "L2 penalty", "Patience", "Seed"]

@@ -225,6 +225,7 @@ def test_train_page_refuses_a_one_class_target_before_queuing(tmp_path):
     store = Store.open(home)
     record, _ = datasets.register_bytes(store, churn_frame(60).assign(churn="no").to_csv(index=False).encode(), "one.csv")
     at = app(home, "train", dataset=record.id)
+    next(s for s in at.selectbox if s.label.startswith("Target")).select("churn")
     at.form_submit_button[0].click().run()
     assert not at.exception
     assert any("same value" in e.value and "'no'" in e.value for e in at.error)

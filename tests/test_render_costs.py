@@ -74,11 +74,15 @@ def test_the_secrets_file_is_read_again_when_it_changes_and_the_setting_wins(tmp
 def test_a_remembered_role_serves_one_render_and_never_another_user(team):
     raw, shared, dataset_id, (first, _) = team
     render = raw.as_actor(CAROL, shared).remembering_roles()
+    # A read by id asks the membership in its own query (one query, found or not); the checks of
+    # actions ask the role, once per render.
     assert render.run(first).id == first and render.dataset(dataset_id).id == dataset_id
+    assert render.allowed(CAROL, "view", ("run", first)) and not render.allowed(CAROL, "train", ("run", first))
     assert render._roles == {(CAROL.email, shared): "viewer"}  # every check of the render: one question
     dave = render.as_actor(DAVE)  # a copy shares what was remembered, by user
     with pytest.raises(NotFoundError):
         dave.run(first)
+    assert not dave.allowed(DAVE, "view", ("run", first))
     assert render._roles[(DAVE.email, shared)] is None
     assert render.run(first).id == first  # Carol's role is still hers
     raw.as_actor(ALICE, shared).remove_member(shared, CAROL.email)

@@ -7,6 +7,7 @@ refresh, a closed tab or another user's click never touches the training.
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from dlcore.series.run import epoch_in_fit, epochs_per_fit, fit_name
 from dlcore.store import EVALUATED, RunRecord
 from ui import common
 
-__all__ = ["run_view", "eta_seconds", "history_frame", "history_rows", "progress_text", "live_payload"]
+__all__ = ["run_view", "eta_seconds", "history_frame", "history_rows", "progress_text", "live_payload", "clock_words",
+           "step_words"]
 
 LIVE_METRIC = {"binary": "AUC", "multiclass": "Accuracy", "regression": "RMSE", "forecast": ERROR_IN_WORDS}
 
@@ -122,20 +124,52 @@ def _search_progress(run: RunRecord) -> str:
         text = f"Tried {trials} settings in all" + (f" in {used:.0f} s of the {_budget(run):.0f} s budget" if used else "")
         if search.get("stopped_early"):
             return text + ": stopped by request; the best trial so far is kept."
-        if search.get("ended") in ("converged", "perfect") and run.status in EVALUATED:
+        if search.get("ended") in ("converged", "perfect", "settled") and run.status in EVALUATED:
             from dlcore.search import ended_words
 
             return f"{text}. {ended_words(search)}"
         return text + "." if run.status in EVALUATED else f"{common.STATUS_WORDS.get(run.status, run.status).capitalize()}."
-    return run.phase or f"Starting · {_budget(run):.0f} s left"
+    step = step_words(run)
+    clock = clock_words(run)
+    return " · ".join(w for w in (step or "Starting", clock) if w)
 
 
-def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
+_STAMPED_CLOCK = re.compile(r" · \d+ s left$")
+
+
+def clock_words(run: RunRecord, now: float | None = None) -> str | None:
+    """'42 s used · 258 s left of 300 s': a run within a budget, counted from its own record (when
+    its worker started it), so it ticks on every redraw and two viewers of one link read the same
+    figure; None for a run of fixed settings, one not started yet, or a finished one.
+
+    >>> from types import SimpleNamespace as R
+    >>> clock_words(R(spec={"train": {"budget": 300}}, started_at=100.0, finished=False), now=142.4)
+    '42 s used · 258 s left of 300 s'
+    """
+    budget = _budget(run)
+    if budget is None or run.started_at is None or run.finished:
+        return None
+    used = max(0.0, (time.time() if now is None else now) - run.started_at)
+    return f"{used:.0f} s used · {max(0.0, budget - used):.0f} s left of {budget:.0f} s"
+
+
+def step_words(run: RunRecord, now: float | None = None) -> str | None:
+    """What a searching run is doing, and for how long: its phase without the seconds left that were
+    stamped into it when it was written (``clock_words`` says them afresh), then 'for 12 s' from when
+    the step began. 'Fitting baseline 2 of 4: random forest · for 3 s'."""
+    if not run.phase:
+        return None
+    step = _STAMPED_CLOCK.sub("", run.phase)
+    since = getattr(run, "step_started_at", None)
+    if since is not None and not run.finished:
+        step += f" · for {max(0.0, (time.time() if now is None else now) - since):.0f} s"
+    return step
+
+
+def _trials(run: RunRecord, trials: dict | None) -> None:
     """The search's trials: score against time, best so far, and the best settings in words."""
     from dlcore.evaluate import display_name
-    from dlcore.search import load_trials
 
-    trials = load_trials(store, run.id)
     if trials is None:
         return
     unit = "images" if _is_image(run) else "rows"
@@ -151,6 +185,26 @@ def _trials(store, run: RunRecord) -> None:  # type: ignore[no-untyped-def]
                 else "the best is then scored on the test images" if _is_image(run)
                 else "the leaderboard then cross-validates them")
         st.markdown(f"Best settings so far (scored on the validation {unit}; {then}):\n" + "\n".join(lines))
+
+
+def _current_trial(store, run: RunRecord, task: str, trials: dict | None) -> None:  # type: ignore[no-untyped-def]
+    """The deep model's trial training now, epoch by epoch as each ends (the live chart of a run of
+    fixed settings); before its first epoch, what the search is doing instead."""
+    number, epochs = store.trial_epochs(run.id)
+    unit = "images" if _is_image(run) else "rows"
+    if number is None:
+        st.markdown("**The deep model's current trial**")
+        _live_curves(f"{run.id}-trial", (), task, None)
+        st.caption(f"Its training and validation curves appear here as each epoch ends. Now: {step_words(run) or 'starting'}.")
+        return
+    ended = next((t for t in (trials or {}).get("trials", [])
+                  if t.get("family") == "deep" and t.get("number") == number), None)
+    st.markdown(f"**Trial {number + 1} of the deep model, epoch by epoch**"
+                + (f" · ended ({ended['state']}); the search goes on" if ended else " · training now"))
+    _live_curves(f"{run.id}-trial{number}", history_rows(epochs), task, None)
+    st.caption(f"Left: loss on the training and validation {unit}. Right: {LIVE_METRIC.get(task, 'Metric')} "
+               "(validation, live estimate). Each epoch is drawn as it ends; the star marks the trial's best "
+               "validation epoch, whose weights it keeps. A new trial starts a new chart.")
 
 
 def _is_image(run: RunRecord) -> bool:
@@ -278,12 +332,17 @@ def _draw(run_id: str) -> None:
     rows = history_rows(store.epochs(run_id))
     seconds = [r[5] for r in rows if not math.isnan(r[5])]
     task = _task(run)
+    budget = _budget(run)
     status_col, stop_col = st.columns([4, 1])
     with status_col:
         st.markdown(f"**Status:** {common.status_label(run.status)}"
-                    + (f" · {run.phase}" if run.phase and not run.finished else ""))
-        # Full only when the run was evaluated: an interrupted or failed run shows how far it got.
-        st.progress(1.0 if run.status in EVALUATED else min(1.0, max(0.0, run.progress)),
+                    + (f" · {run.phase}" if run.phase and not run.finished and budget is None else ""))
+        # Full only when the run was evaluated: an interrupted or failed run shows how far it got. Within a
+        # budget, the share of it used, from the record's start: it moves every second with the clock.
+        done = run.progress
+        if budget is not None and run.started_at is not None and not run.finished:
+            done = max(done, min(0.99, (time.time() - run.started_at) / budget))
+        st.progress(1.0 if run.status in EVALUATED else min(1.0, max(0.0, done)),
                     text=progress_text(run, seconds))
     with stop_col:
         if not run.finished:
@@ -294,8 +353,15 @@ def _draw(run_id: str) -> None:
                 with common.guard():  # a viewer's Stop is refused by the store, in words
                     store.request_stop(run_id)
                     st.toast("Stop requested: the run finishes its current batch, then is evaluated.")
-    if _budget(run) is not None:
-        _trials(store, run)
+    trials = load_trials_of(store, run) if budget is not None else None
+    if budget is not None and run.finished:
+        _trials(run, trials)
+    elif budget is not None:  # searching: the trials as they end, beside the trial training now
+        left, right = st.columns(2)
+        with left:
+            _trials(run, trials)
+        with right:
+            _current_trial(store, run, task, trials)
     fits = _fits(run) if _budget(run) is None else None  # within a budget: the trials chart, not fit curves
     kept = ("no model was saved from this run." if run.finished and run.status not in EVALUATED
             else "those weights are the ones kept.")
@@ -317,10 +383,13 @@ def _draw(run_id: str) -> None:
                    "best so far; the leaderboard then scores "
                    + ("the best settings on the test images, which no trial saw." if image
                       else "every model's best settings on every fold."))
-        chosen = best_trial_epochs(load_trials_of(store, run)) if run.status in EVALUATED else None
+        chosen = best_trial_epochs(trials) if run.status in EVALUATED else None
         if chosen is not None:
             number, first, last = chosen
-            curve = tuple((i, *r[1:]) for i, r in enumerate((r for r in rows if first <= r[0] <= last), start=1))
+            # The trial's own epochs; a run recorded before they were kept apart: its stretch of the run's epochs.
+            curve = history_rows(store.trial_epochs(run_id, number)[1])
+            if not curve:
+                curve = tuple((i, *r[1:]) for i, r in enumerate((r for r in rows if first <= r[0] <= last), start=1))
             if curve:
                 st.plotly_chart(_curves(curve, task, len(curve)), width="stretch", key=f"best-curves-{run_id}")
                 st.caption(f"The learning curve of the chosen settings (trial {number + 1}), epoch by epoch. Left: "
@@ -346,5 +415,7 @@ def run_view(run: RunRecord) -> None:
     if run.finished:
         _draw(run.id)
     else:
-        st.session_state[_sent_key(run.id)] = 0  # a page run draws the chart afresh: every epoch is sent
+        for key in [k for k in st.session_state if str(k).startswith(_sent_key(run.id))]:
+            st.session_state[key] = 0  # a page run draws the charts afresh: every epoch is sent
+        st.session_state[_sent_key(run.id)] = 0
         st.fragment(run_every=1.0)(_draw)(run.id)

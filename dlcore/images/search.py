@@ -100,9 +100,9 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     import keras
     import optuna
 
-    from dlcore.baselines import fit_within
+    from dlcore.baselines import fit_within, predict_output
     from dlcore.outputs import run_result, save_test_outputs
-    from dlcore.training import fit_deep, library_versions, live_metric_key
+    from dlcore.training import fit_deep, library_versions, live_metric_key, predict_direct
 
     task, enc = data.task, data.enc
     metric = evaluate.primary_metric(task)
@@ -127,9 +127,18 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     if spec.baselines:
         _say_progress(store, run_id, clock, "Fitting the baselines")
         until = clock.elapsed() + BASELINE_SHARE * max(0.0, budget - tail - clock.elapsed())
+        x_val_flat, y_val = data.baseline_x(data.val), data.y_raw[data.val]
+
+        def scored(name: str, pipe: Any, seconds: float) -> None:
+            """A baseline on the validation images as soon as it is fitted: the trials chart's first
+            points, seconds into the run, on the same images as every trial of the CNN."""
+            value = _score(task, y_val, predict_output(task, pipe, x_val_flat, n_classes), metric.key)
+            record.add(Trial(name, "baseline", 0, "complete" if math.isfinite(value) else "failed",
+                             value if math.isfinite(value) else None, clock.elapsed(), seconds, {}))
+
         base_out, base_seconds, budget_notes = fit_within(
             store, run_id, task, seed, data.baseline_x(data.train), data.y[data.train], data.baseline_x(data.test),
-            n_classes, clock, until, say, offer=data.baselines or kind.baselines)
+            n_classes, clock, until, say, offer=data.baselines or kind.baselines, fitted=scored)
         outputs.update(base_out)
         fit_seconds.update(base_seconds)
         families.update({name: "baseline" for name in base_out})
@@ -205,7 +214,7 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
                              dict(trial.params), fit.epochs_run))
             number += 1
             continue
-        val_out = enc.from_model(model.predict(x[data.val], verbose=0, batch_size=data.predict_batch))
+        val_out = enc.from_model(predict_direct(model, x[data.val], data.predict_batch))
         value = _score(task, data.y_raw[data.val], val_out, metric.key)
         state = tell_trial(study, record, trial, spec.template, number, value, callback.pruned, clock.elapsed(),
                            seconds, fit.epochs_run)
@@ -236,14 +245,15 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     _say_progress(store, run_id, clock, "Scoring every model on the test images")
     side = best["side"]
     x = pixels_at(side)
-    outputs = {spec.template: enc.from_model(best["model"].predict(x[data.test], verbose=0,
-                                                                   batch_size=data.predict_batch)), **outputs}
+    outputs = {spec.template: enc.from_model(predict_direct(best["model"], x[data.test], data.predict_batch)),
+               **outputs}
     families = {spec.template: "deep", **families}
     fit_seconds = {spec.template: float(best["fit"].fit_seconds), **fit_seconds}
     with atomic_write(folder / f"{spec.template}.keras") as tmp:
         best["model"].save(tmp)
     y_test = data.y_raw[data.test]
-    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=seed, unit=kind.unit)
+    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=seed, unit=kind.unit,
+                                 target="each image's class")
     trials = {spec.template: number, **{name: 1 for name in outputs if families[name] == "baseline"}}
     for row in board.rows:
         row.trials = trials.get(row.model)

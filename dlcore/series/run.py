@@ -211,10 +211,12 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
     done_baselines: _Baselines | None = None
     end_tail = 0.0
     if clock is not None:
-        from dlcore.series.search import search_forecast
+        from dlcore.series.search import floor_points, search_forecast
 
         store.update_run(run_id, task="forecast", metric="mase", higher_is_better=False)
         end_tail = END_TAIL + END_SHARE * clock.budget  # the future's table, saving, the board
+        first_parts = [v[sp[0].train] for v, sp in zip(values, splits)]
+        record = floor_points(store, run_id, spec, first_parts, h, lookback, season, clock, _fit_windows)
         if spec.baselines:  # first: they are the floor, and the deep model then has what they left
             say(f"series ready at {clock.elapsed():.1f} s")
             until = clock.elapsed() + BASELINE_SHARE * max(0.0, clock.left() - end_tail)
@@ -222,8 +224,8 @@ def execute_forecast(store: Store, run_id: str, spec: RunSpec, say: Callable[[st
                                                  clock, until, say)
             budget_notes += done_baselines.notes
         say(f"baselines done at {clock.elapsed():.1f} s of {clock.budget:.0f} s")
-        found = search_forecast(store, run_id, spec, [v[sp[0].train] for v, sp in zip(values, splits)], h, lookback,
-                                season, st.windows, clock, end_tail, _fit_windows, say)
+        found = search_forecast(store, run_id, spec, first_parts, h, lookback, season, st.windows, clock, end_tail,
+                                _fit_windows, say, record=record)
         asked = spec.template
         spec = replace(spec, template=found["template"], train=found["train"])
         lookback = found["lookback"]
@@ -470,7 +472,7 @@ def _backtest_baselines(store: Store, run_id: str, values: list[np.ndarray], tim
             store.update_run(run_id, phase=f"Backtesting baseline: {evaluate.display_name(name)}"
                              + (f" (series {j + 1} of {len(ids)})" if len(ids) > 1 else "")
                              + (f" · {max(0.0, clock.left()):.0f} s left" if clock is not None else ""),
-                             heartbeat_at=time.time())
+                             heartbeat_at=time.time(), **({"step_started_at": time.time()} if j == 0 else {}))
             forecasts = []
             for s in splits[j]:
                 if over():

@@ -22,6 +22,7 @@ from dlcore.tables.profile import (
     ColumnProfile,
     DatasetProfile,
     check_target,
+    guess_target,
     infer_task,
     leakage_warnings,
     personal_columns,
@@ -34,7 +35,7 @@ from dlcore.tables.reader import FORMATS, ReadReport, load_frame, read_table
 __all__ = [
     "KIND", "FORMATS", "COLUMN_KINDS", "TASKS", "MIN_ROWS", "ReadReport", "ColumnProfile", "DatasetProfile",
     "read_table", "load_frame", "profile_frame", "profile_of", "infer_task", "check_target", "leakage_warnings",
-    "usable_features", "personal_columns", "mask_personal",
+    "usable_features", "guess_target", "personal_columns", "mask_personal",
 ]
 
 KIND = Kind(

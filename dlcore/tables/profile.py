@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from dlcore.errors import DataError, SpecError
 from dlcore.tables.columns import _ID_NAME_RE, _SEED, _missing, _sample, _to_number
 from dlcore.tables.personal import Finding, describe, detect_personal
 
-__all__ = ["COLUMN_KINDS", "TASKS", "MIN_ROWS", "ColumnProfile", "DatasetProfile", "profile_frame", "profile_of",
+__all__ = ["guess_target", "COLUMN_KINDS", "TASKS", "MIN_ROWS", "ColumnProfile", "DatasetProfile", "profile_frame", "profile_of",
            "infer_task", "check_target", "leakage_warnings", "usable_features", "personal_columns"]
 
 COLUMN_KINDS = ("numeric", "categorical", "datetime", "text", "identifier")
@@ -775,6 +776,37 @@ def usable_features(profile: DatasetProfile, target: str) -> list[str]:
         and not _constant(c)
         and not c.personal
     ]
+
+
+# Words that name what a table is kept to predict, whole words of a column's name (any case,
+# with _ - . or spaces between words). Only a guess to offer the analyst, never chosen for them.
+_TARGET_WORDS = {"target", "label", "labels", "class", "outcome", "y", "churn", "churned", "survived", "default",
+                 "fraud", "diagnosis", "species", "response", "result", "converted", "approved", "attrition"}
+
+
+def guess_target(columns: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """A column that looks like the one to predict, and why in words, from its name and its values: a
+    name word such as 'target', 'label', 'outcome' or 'churn', and a column a model could learn (not an
+    identifier, free text, personal data, constant or mostly missing), few distinct values preferred;
+    None when no name says so (the last column is no guess: it is often a price or a date).
+
+    >>> guess_target([{"name": "Id", "kind": "identifier", "n_unique": 9}, {"name": "Churn", "kind": "categorical",
+    ...               "n_unique": 2, "missing_share": 0.0}, {"name": "Prix (€)", "kind": "numeric", "n_unique": 9}])
+    ('Churn', 'its name, and it has 2 distinct values')
+    """
+    found = []
+    for i, c in enumerate(columns):
+        words = {w for w in re.split(r"[^a-z0-9]+", str(c.get("name", "")).lower()) if w}
+        if not words & _TARGET_WORDS or c.get("personal") or c.get("kind") not in ("numeric", "categorical"):
+            continue
+        distinct = int(c.get("n_unique") or 0)
+        if distinct < 2 or float(c.get("missing_share") or 0.0) > 0.5:
+            continue
+        found.append((distinct > 20, i, c["name"], distinct))
+    if not found:
+        return None
+    _, _, name, distinct = min(found)
+    return name, f"its name, and it has {distinct} distinct values"
 
 
 def personal_columns(profile: DatasetProfile | dict[str, Any]) -> list[str]:
