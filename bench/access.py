@@ -62,7 +62,8 @@ def render(page: str, params: dict, checked: bool):  # type: ignore[no-untyped-d
     ui.common.store = ORIGINAL_STORE if checked else ui.common.server_store
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.user = {"is_logged_in": True, "email": EMAIL, "name": "Alice"}
+    at.user = {"is_logged_in": True, "email": EMAIL, "email_verified": True, "iss": "https://id.example.com",
+               "sub": "alice-account", "name": "Alice"}
     at.switch_page(f"pages/{page}.py")
     for key, value in params.items():
         at.query_params[key] = value
@@ -90,9 +91,8 @@ def main() -> None:
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_SECRETS=str(folder / "none.toml"))
     shared, dataset_id, run_id = build_store(home, args.rows, args.runs)
 
-    from tests.conftest import use_app_router_in_apptest
-
     import ui.common
+    from tests.conftest import use_app_router_in_apptest
 
     use_app_router_in_apptest()
     ORIGINAL_STORE = ui.common.store

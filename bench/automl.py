@@ -9,9 +9,12 @@ our run's test rows with our metric code. Ours runs as
 * ``app``: from ``runner.submit`` (as the Train page does) until the run's leaderboard is in the
   store, with a worker already started by ``jobs.LocalPool`` (as the app keeps one).
 
-Each with fixed settings (``--epochs 40``, the advanced path) and within a budget (``quick``,
-60 s, and optionally ``standard``, 300 s); AutoGluon with its defaults and with ``time_limit``
-equal to our budget, without its neural networks (``excluded_model_types``) and with them.
+Each on the default path (``cli:default``: ``python -m dlcore fit FILE --target COL`` and no other
+flag, the standard budget whose search ends once the verdict is settled; ``app:default``: the Train
+page's defaults), with fixed settings (``--epochs 40``, the advanced path) and within a named budget
+(``quick``, 60 s); AutoGluon with its defaults and with ``time_limit`` equal to our budget, without
+its neural networks (``excluded_model_types``) and with them. On a budget, ours also prints when its
+first verdict was in the record (``first_verdict_s``) and its ratio to AutoGluon's whole run.
 Ours and AutoGluon alternate within each repetition; medians of ``--reps``. Every line prints the
 test score beside the time, so a time is never compared without its quality.
 
@@ -19,8 +22,14 @@ test score beside the time, so a time is never compared without its quality.
     python bench/automl.py --install-only     # make the environment, print its size and time
 
 The tables: a penguins-sized table (344 rows, the test suite's synthetic penguins with English
-column names; target ``sex``) and scikit-learn's digits as a pixel table (1,797 rows x 64
-pixels; target ``digit``).
+column names; target ``sex``), scikit-learn's digits as a pixel table (1,797 rows x 64
+pixels; target ``digit``), and tables made here, in a temporary folder, that the test suite does
+not use: ``species`` (344 penguins-like rows, 3 species of unequal sizes, a few missing values),
+``churn`` (500 customers, a yes/no with a weak signal) and ``noise`` (300 flats whose price
+nothing in the row bears on: the answer should be "nothing predicts"). ``--csv PATH:TARGET`` adds
+any file of your own.
+
+    python bench/automl.py --tables species,churn,noise --reps 1 --ours cli:default --ag without:default
 """
 
 from __future__ import annotations
@@ -109,6 +118,64 @@ def install(nn: bool) -> dict:
 
 
 # ---- the tables ------------------------------------------------------------------------------
+def species_frame() -> tuple:
+    """344 penguins-like rows: three species of unequal sizes told apart by bill, flipper and mass,
+    the sex shifting every size, and three missing values in each measured column."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    n = 344
+    species = rng.choice(["Adelie", "Gentoo", "Chinstrap"], n, p=[0.44, 0.36, 0.20])
+    means = {"Adelie": (38.8, 18.3, 190, 3700), "Gentoo": (47.5, 15.0, 217, 5076), "Chinstrap": (48.8, 18.4, 196, 3733)}
+    size = np.array([means[s] for s in species])
+    sex = rng.choice(["male", "female"], n)
+    scale = np.where(sex == "male", 1.04, 0.96)
+    frame = pd.DataFrame({
+        "island": np.where(species == "Gentoo", "Biscoe", np.where(species == "Chinstrap", "Dream",
+                                                                   rng.choice(["Biscoe", "Dream", "Torgersen"], n))),
+        "bill_length_mm": (rng.normal(size[:, 0], 2.7) * scale).round(1),
+        "bill_depth_mm": (rng.normal(size[:, 1], 1.1) * scale).round(1),
+        "flipper_length_mm": rng.normal(size[:, 2], 6.5).round(0),
+        "body_mass_g": (rng.normal(size[:, 3], 450) * scale).round(-1),
+        "sex": sex, "year": rng.choice([2007, 2008, 2009], n), "species": species})
+    for column in ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]:
+        frame.loc[rng.choice(n, 3, replace=False), column] = np.nan
+    return frame, "species"
+
+
+def churn_frame() -> tuple:
+    """500 customers: churn from tenure, charges, the contract and support, with much noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n = 500
+    tenure, charges = rng.integers(1, 72, n), rng.normal(65, 30, n).clip(18, 120).round(2)
+    contract = rng.choice(["month", "one year", "two year"], n, p=[0.55, 0.25, 0.2])
+    support = rng.choice(["yes", "no"], n)
+    logit = (-1.0 - 0.04 * tenure + 0.02 * (charges - 65) + np.where(contract == "month", 1.3, -0.6)
+             + np.where(support == "no", 0.5, 0))
+    churn = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame({"tenure": tenure, "monthly": charges, "contract": contract, "support": support,
+                         "churn": churn}), "churn"
+
+
+def noise_frame() -> tuple:
+    """300 flats whose price is drawn with no regard to the rest of the row."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 300
+    return pd.DataFrame({"Surface": rng.normal(80, 20, n).round(1), "Pièces": rng.integers(1, 6, n),
+                         "Ville": rng.choice(["Lyon", "Paris", "Nantes", "Lille"], n), "Étage": rng.integers(0, 8, n),
+                         "Prix (€)": rng.normal(250_000, 1300, n).round(0)}), "Prix (€)"
+
+
+MADE = {"species": species_frame, "churn": churn_frame, "noise": noise_frame}
+
+
 def make_table(name: str, folder: Path) -> tuple[Path, str, str]:
     """Write the table as CSV; returns its path, target and our task name."""
     import pandas as pd
@@ -125,8 +192,14 @@ def make_table(name: str, folder: Path) -> tuple[Path, str, str]:
         frame = pd.DataFrame(bunch.data.astype(int), columns=[f"p{i}" for i in range(bunch.data.shape[1])])
         frame["digit"] = bunch.target
         target, task = "digit", "classification"
+    elif name in MADE:
+        frame, target = MADE[name]()
+        task = "auto"
+    elif ":" in name:  # a file of one's own, PATH:TARGET
+        path, target = name.rsplit(":", 1)
+        return Path(path), target, "auto"
     else:
-        raise SystemExit(f"unknown table {name!r}: penguins or digits")
+        raise SystemExit(f"unknown table {name!r}: penguins, digits, {', '.join(MADE)} or PATH:TARGET")
     path = folder / f"{name}.csv"
     frame.to_csv(path, index=False)
     return path, target, task
@@ -134,8 +207,9 @@ def make_table(name: str, folder: Path) -> tuple[Path, str, str]:
 
 # ---- ours ------------------------------------------------------------------------------------
 def ours_cli(csv: Path, target: str, task: str, home: Path, budget: str | None) -> dict:
-    cmd = [sys.executable, "-m", "dlcore", "fit", str(csv), "--target", target, "--task", task]
-    cmd += ["--budget", budget] if budget else ["--epochs", str(EPOCHS)]
+    cmd = [sys.executable, "-m", "dlcore", "fit", str(csv), "--target", target]
+    if budget != "default":  # the default path: no flag at all
+        cmd += ["--task", task] + (["--budget", budget] if budget else ["--epochs", str(EPOCHS)])
     env = dict(os.environ, DLCORE_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2")
     t = time.monotonic()
     proc = _run(cmd, env=env, cwd=str(ROOT))
@@ -171,8 +245,14 @@ class App:
         from dlcore.spec import DataSpec, RunSpec, TrainSpec, suggested_batch_size
 
         record, _ = datasets.register_bytes(self.store, csv.read_bytes(), csv.name)
-        spec = RunSpec(DataSpec(record.id, target, task=task),
-                       train=TrainSpec(epochs=EPOCHS, budget=budget, batch_size=suggested_batch_size(record.n_rows)))
+        if budget == "default":  # the Train page's defaults: the standard budget
+            from dlcore.budget import DEFAULT_PRESET, PRESETS
+
+            spec = RunSpec(DataSpec(record.id, target), train=TrainSpec(budget=PRESETS[DEFAULT_PRESET]))
+        else:
+            spec = RunSpec(DataSpec(record.id, target, task=task),
+                           train=TrainSpec(epochs=EPOCHS, budget=budget,
+                                           batch_size=suggested_batch_size(record.n_rows)))
         t = time.monotonic()
         run_id = runner.submit(self.store, spec)
         while (run := self.store.run(run_id)).status in ("queued", "running"):
@@ -187,15 +267,21 @@ class App:
 
 
 def _scores(home: Path, run_id: str) -> dict:
+    from dlcore import evaluate
     from dlcore.store import Store
 
     run = Store.open(home).run(run_id)
     rows = run.result["leaderboard"]["rows"]
     deep = next(r for r in rows if r["family"] == "deep")
     search = run.result.get("search") or {}
+    base = max((r for r in rows if r["family"] == "baseline" and r.get("cv_score") is not None),
+               key=lambda r: r["cv_score"] * (1 if run.result["leaderboard"]["higher_is_better"] else -1), default=None)
     return {"score": rows[0]["test_score"], "best": rows[0]["model"], "deep_score": deep["test_score"],
+            "deep_cv": deep.get("cv_score"), "base_cv": None if base is None else base["cv_score"],
             "ended": search.get("ended") or ("budget" if search else "epochs"),
-            "trials": sum((search.get("trials") or {}).values()) if search else None}
+            "trials": sum((search.get("trials") or {}).values()) if search else None,
+            "first_verdict_s": run.result.get("first_verdict_s"), "elapsed_s": run.result.get("elapsed_s"),
+            "nothing_predicts": bool(evaluate.nothing_predicts(run.result["leaderboard"]))}
 
 
 def test_rows(home: Path, run_id: str) -> tuple[list[int], object, str, list]:
@@ -244,18 +330,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default="penguins,digits")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--ours", default="cli:fixed,app:fixed,cli:quick,app:quick",
-                        help="ours as PATH:BUDGET, PATH cli or app, BUDGET fixed (--epochs 40) or a budget")
+    parser.add_argument("--ours", default="cli:default,cli:fixed,app:fixed,cli:quick,app:quick",
+                        help="ours as PATH:BUDGET, PATH cli or app, BUDGET default (no flag), fixed (--epochs 40) "
+                             "or a budget")
+    parser.add_argument("--no-autogluon", action="store_true",
+                        help="ours only (where AutoGluon cannot be installed); said in the output")
     parser.add_argument("--ag", default="without:default,with:default,without:quick",
                         help="AutoGluon as NN:LIMIT, NN with or without its neural networks, LIMIT default or a "
                              "budget given as time_limit")
     parser.add_argument("--install-only", action="store_true")
     args = parser.parse_args()
     ours_cfgs = [(p, None if b == "fixed" else b) for p, b in (c.split(":") for c in args.ours.split(",") if c)]
-    ag_cfgs = [(nn == "with", None if lim == "default" else lim) for nn, lim in (c.split(":") for c in args.ag.split(",") if c)]
+    ag_cfgs = [] if args.no_autogluon else [
+        (nn == "with", None if lim == "default" else lim)
+        for nn, lim in (c.split(":") for c in args.ag.split(",") if c)]
     nn_modes = sorted({nn for nn, _ in ag_cfgs})
     print(f"load average at start: {os.getloadavg()}", flush=True)
-    print(f"AutoGluon environment: {install(True in nn_modes)}", flush=True)
+    if ag_cfgs:
+        print(f"AutoGluon environment: {install(True in nn_modes)}", flush=True)
+    else:
+        print("AutoGluon: not run (--no-autogluon); ours only, so no ratio to it is printed", flush=True)
     if args.install_only:
         return
     from dlcore.budget import parse_budget
@@ -279,15 +373,22 @@ def main() -> None:
                 for side in order:
                     if side == "ours":
                         for path, budget in ours_cfgs:
-                            name = f"ours {path} " + (f"budget {budget}" if budget else f"epochs {EPOCHS}")
+                            name = f"ours {path} " + ("default path" if budget == "default" else
+                                                      f"budget {budget}" if budget else f"epochs {EPOCHS}")
                             r = (ours_cli(csv, target, task, home, budget) if path == "cli"
-                                 else app.fit(csv, target, task, parse_budget(budget) if budget else None))
+                                 else app.fit(csv, target, task, budget if budget in (None, "default")
+                                              else parse_budget(budget)))
                             if split is None:
                                 split = test_rows(home if path == "cli" else app.home, r["run_id"])
                             res.setdefault(name, []).append(r)
                             print(f"[{table} rep {rep + 1}] {name}: {r['seconds']:.1f} s, score {r['score']:.4f} "
                                   f"({r['best']}; deep {r['deep_score']:.4f}; ended: {r['ended']}, trials {r['trials']}) "
-                                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+                                  + (f"first verdict {r['first_verdict_s']:.1f} s into the run of "
+                                     f"{r['elapsed_s']:.1f} s; "
+                                     f"cross-validated deep {r['deep_cv']:.4f} vs best baseline {r['base_cv']:.4f}"
+                                     f"{'; nothing predicts' if r['nothing_predicts'] else ''}; "
+                                     if r.get("first_verdict_s") is not None else "")
+                                  + f"load {os.getloadavg()[0]:.1f}", flush=True)
                     else:
                         for nn, lim in ag_cfgs:
                             name = f"AutoGluon {'with' if nn else 'without'} NN " + (f"time_limit {lim}" if lim else "default")
@@ -310,6 +411,12 @@ def main() -> None:
             score = statistics.median(r["score"] for r in runs)
             print(f"  {name:42s} {sec:7.1f} s  score {score:.4f}  ratio to the reference {sec / fastest[0]:5.2f}  "
                   f"(times {', '.join(format(r['seconds'], '.1f') for r in runs)})")
+            firsts = [r["first_verdict_s"] for r in runs if r.get("first_verdict_s") is not None]
+            if firsts:  # the goal: at most a third of AutoGluon's whole run
+                first = statistics.median(firsts)
+                gap = statistics.median(r["deep_cv"] - r["base_cv"] for r in runs if r.get("base_cv") is not None)
+                print(f"  {'':42s} first verdict {first:5.1f} s, ratio to the reference {first / fastest[0]:5.2f} "
+                      f"(goal <= 0.33); deep minus best baseline, cross-validated {gap:+.4f}")
     shutil.rmtree(work, ignore_errors=True)
 
 

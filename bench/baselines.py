@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from dlcore.tables import run as tables_run
 
 ROOT = Path(__file__).resolve().parent.parent

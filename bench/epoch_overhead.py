@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from dlcore import splits
-from dlcore.tables import run as tables_run
 from dlcore.images import run as images_run
+from dlcore.tables import run as tables_run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

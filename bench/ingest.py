@@ -14,8 +14,8 @@ shared machine the wall time swings with the other work, the CPU seconds much le
 "ours" is ``datasets.register_bytes(answer_first=True)``, what the Data page does: sniff the
 encoding, separator and decimal mark, type every column, profile it (kinds, histograms,
 warnings), hash, keep the file and write the store row; the page answers then. The Parquet copy
-workers load is written after (also timed: "until ready"); peak memory covers both. Memory is the peak resident size above the process's size
-once its libraries are imported and it has read one small file (as a running server has), so
+workers load is written after (also timed: "until ready"); peak memory covers both. Memory is the
+peak resident size above the process's size once its libraries are imported and it has read one small file (as a running server has), so
 both sides are charged for the data only. "ours" holds the uploaded bytes in memory, as an
 upload does.
 """

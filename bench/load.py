@@ -55,9 +55,12 @@ def _submit(session: Session, url: str, data: Path, epochs: int) -> None:
     page.goto(f"{url}/data")
     page.locator("input[type=file]").first.set_input_files(str(data))
     page.get_by_text("What should the model predict?").wait_for()
+    # No column is chosen for the analyst: each session picks its own target, named as its file.
+    page.get_by_role("combobox", name="Target column").click()
+    page.get_by_role("option", name=session.name, exact=True).click()
+    page.get_by_text("The target looks ready for training.").wait_for()
     page.get_by_role("link", name="Next: choose a model and train it").click()
     page.get_by_text("Model template").wait_for()
-    # The target is the table's last column, which the Train page picks by default.
     page.get_by_text("Settings (the defaults suit most data)").click()
     page.get_by_label(re.compile("^Epochs")).fill(str(epochs))
     page.get_by_text("Advanced: against memorising").click()

@@ -122,7 +122,8 @@ def _timed_server(app: Path, home: Path, log: Path) -> tuple[subprocess.Popen, i
     env = dict(os.environ, DLCORE_HOME=str(home), DLCORE_WORKERS="0", BENCH_RUN_LOG=str(log))
     server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "timed_server.py"), str(app), "--server.port",
                                str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT if app.is_relative_to(ROOT) else app.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=ROOT if app.is_relative_to(ROOT) else app.parent, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return server, port
 
 

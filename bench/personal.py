@@ -27,7 +27,7 @@ from stdnum import luhn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dlcore.tables import personal, profile
+from dlcore.tables import personal, profile  # noqa: E402  (after the path to the repository is added)
 
 
 def frame(n: int, seed: int = 0) -> pd.DataFrame:

@@ -52,7 +52,8 @@ import resource
 print(json.dumps({"status": run.status, "message": run.message, "seconds": time.perf_counter() - started,
                   "libraries_mb": base, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "phases": peaks, "models": (run.result or {}).get("models"),
-                  "board": [(r["model"], r["test_score"], r.get("note")) for r in (run.result or {}).get("leaderboard", {}).get("rows", [])]}))
+                  "board": [(r["model"], r["test_score"], r.get("note"))
+                            for r in (run.result or {}).get("leaderboard", {}).get("rows", [])]}))
 """
 
 

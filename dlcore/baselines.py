@@ -55,14 +55,16 @@ def baselines_for(task: str, seed: int, n_rows: int) -> dict[str, Pipeline]:
         models: dict[str, Any] = {
             "dummy": DummyRegressor(strategy="mean"),
             "ridge": Ridge(alpha=1.0),
-            "random_forest": RandomForestRegressor(n_estimators=trees, min_samples_leaf=max(2, leaf), max_samples=per_tree, n_jobs=-1, random_state=seed),
+            "random_forest": RandomForestRegressor(n_estimators=trees, min_samples_leaf=max(2, leaf), max_samples=per_tree,
+                                                   n_jobs=-1, random_state=seed),
             "gradient_boosting": HistGradientBoostingRegressor(min_samples_leaf=boost_leaf, random_state=seed),
         }
     else:
         models = {
             "dummy": DummyClassifier(strategy="prior"),
             "logistic_regression": LogisticRegression(max_iter=2000, C=1.0),
-            "random_forest": RandomForestClassifier(n_estimators=trees, min_samples_leaf=leaf, max_samples=per_tree, n_jobs=-1, random_state=seed),
+            "random_forest": RandomForestClassifier(n_estimators=trees, min_samples_leaf=leaf, max_samples=per_tree,
+                                                    n_jobs=-1, random_state=seed),
             "gradient_boosting": HistGradientBoostingClassifier(min_samples_leaf=boost_leaf, random_state=seed),
         }
     return {name: Pipeline([("model", est)]) for name, est in models.items()}

@@ -9,7 +9,10 @@
     python -m dlcore report RUN_ID -o REPORT.html [--explain]
     python -m dlcore bundle RUN_ID -o MODEL.zip [--model NAME]
     python -m dlcore runs [--json] [--workspace NAME]
+    python -m dlcore monitor RUN_ID [--json]           (every scoring: rows, drift, realized score)
+    python -m dlcore actuals RUN_ID FILE [--key COLUMN] [--json]   (true outcomes: the realized score)
     python -m dlcore worker [--only train|score]      (DLCORE_EXECUTOR=ray: the dispatcher to a Ray cluster)
+    python -m dlcore serve [--host 127.0.0.1] [--port 8000]   (the REST endpoint alone; see docs/api.md)
 
 Team mode (``DLCORE_AUTH=team``, or an ``[auth]`` section in ``.streamlit/secrets.toml``): every
 command but ``worker`` acts as the user named by ``--as EMAIL`` (or ``$DLCORE_USER``), through the
@@ -21,10 +24,18 @@ shared workspace (default: the personal one). Administration:
                                | remove NAME EMAIL | list [--json]
     python -m dlcore delete run ID | delete dataset ID           (owners only)
     python -m dlcore audit NAME [--json]                          (owners only; CSV without --json)
+    python -m dlcore token create NAME --name WHAT | list NAME [--json] | revoke NAME TOKEN_ID
+                                                                  (owners only: the REST endpoint's tokens)
+    python -m dlcore account release EMAIL      (administrators: free an address from its sign-in account)
+
+The CLI's user is a local operator (it runs with the data folder's own permissions), so ``--as``
+names a user by e-mail and is trusted; the web app knows a user only by a sign-in: the provider's
+account (issuer and subject) with a verified e-mail.
 
 DATA is a file (CSV, Excel, Parquet; or a ZIP of images in class folders, which needs no
-``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to stdout (JSON for ``fit``), progress to stderr. A problem
-with the input ends with exit status 1 and one line ``error: ...``, never a traceback.
+``--target``) or ``sample:NAME`` for a sample that ships with the installed packages. Results go to
+stdout (JSON for ``fit``), progress to stderr. A problem with the input ends with exit status 1 and one
+line ``error: ...``, never a traceback.
 """
 
 from __future__ import annotations
@@ -109,6 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     bundle.add_argument("run_id")
     bundle.add_argument("-o", "--output", required=True, help="where to write the ZIP file")
     bundle.add_argument("--model", default=None, help="a model of the run (default: its deep model)")
+    mon = sub.add_parser("monitor", help="a run's scorings, newest first: rows, drift against the training rows, "
+                                         "realized score when the outcomes came back")
+    mon.add_argument("run_id")
+    mon.add_argument("--json", action="store_true")
+    act = sub.add_parser("actuals", help="record the true outcomes of a scored file (with --key), or score a labelled "
+                                         "file and compare it at once; print the realized score")
+    act.add_argument("run_id")
+    act.add_argument("data", help="a file with the target column (and the key column with --key)")
+    act.add_argument("--key", default=None, metavar="COLUMN", help="the column shared with a scored file")
+    act.add_argument("--json", action="store_true")
     runs = sub.add_parser("runs", help="list runs, newest first")
     runs.add_argument("--json", action="store_true")
     runs.add_argument("--limit", type=int, default=50)
@@ -133,6 +154,35 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="a workspace's audit log, newest first, as CSV (owners only)")
     audit.add_argument("name")
     audit.add_argument("--json", action="store_true")
+    token = sub.add_parser("token", help="team mode: a workspace's API tokens for the REST endpoint (owners only)")
+    token_sub = token.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    make = token_sub.add_parser("create", help="a new token; its secret is printed this once")
+    make.add_argument("name", metavar="WORKSPACE")
+    make.add_argument("--name", dest="label", required=True, metavar="WHAT",
+                      help="what calls the API with it, e.g. 'billing system' (shown in the list and the audit log)")
+    listing = token_sub.add_parser("list", help="the workspace's tokens (never their secrets)")
+    listing.add_argument("name", metavar="WORKSPACE")
+    listing.add_argument("--json", action="store_true")
+    revoke = token_sub.add_parser("revoke", help="delete a token: the next request with it is refused")
+    revoke.add_argument("name", metavar="WORKSPACE")
+    revoke.add_argument("token_id", metavar="TOKEN_ID")
+    serve = sub.add_parser("serve", help="serve the REST endpoint alone (POST /v1/runs/RUN_ID/predict, docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    session = sub.add_parser("session", help="team mode: list sign-ins, or end them now (administrators: anyone's; "
+                                             "users: their own)")
+    session_sub = session.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    session_list = session_sub.add_parser("list", help="active sign-ins, newest first")
+    session_list.add_argument("--user", default=None, metavar="EMAIL", help="only this user's")
+    session_list.add_argument("--all", action="store_true", help="also those signed out, revoked or expired")
+    session_list.add_argument("--json", action="store_true")
+    session_revoke = session_sub.add_parser("revoke", help="end a sign-in now (its cookie is refused at the next click)")
+    session_revoke.add_argument("session_id", nargs="?", default=None, metavar="ID", help="a session id (8 characters suffice)")
+    session_revoke.add_argument("--user", default=None, metavar="EMAIL", help="end every active sign-in of this user")
+    account = sub.add_parser("account", help="team mode, administrators: free an address from the sign-in account "
+                             "that holds it (the person's account was replaced at the provider)")
+    account.add_argument("action", choices=["release"])
+    account.add_argument("email")
     worker = sub.add_parser("worker", help="execute queued runs and scorings until stopped (with DLCORE_EXECUTOR=ray: "
                                            "hand them to the Ray cluster)")
     worker.add_argument("--only", choices=["train", "score"], default=None)
@@ -141,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     stack = [sub]
     while stack:
         for name, command in stack.pop().choices.items():
-            if name != "worker":
+            if name not in ("worker", "serve"):
                 command.add_argument("--as", dest="as_user", default=argparse.SUPPRESS, metavar="EMAIL", help=_AS_HELP)
             stack.extend(a for a in command._actions if isinstance(a, argparse._SubParsersAction))
     return parser
@@ -157,7 +207,8 @@ def _say(message: str) -> None:
 def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Who this command acts as: the built-in user in personal mode; in team mode the user named
     by ``--as`` or ``$DLCORE_USER`` (the CLI runs on the server with the data folder's own
-    permissions, so it trusts the name; the web app trusts only a sign-in)."""
+    permissions: its user is a local operator, who could open the database anyway, so it trusts
+    the name, by e-mail; the web app trusts only a sign-in, by the provider's account)."""
     from dlcore import access
 
     given = getattr(args, "as_user", None)
@@ -171,9 +222,11 @@ def _actor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if not email:
         raise DlcoreError("This server is in team mode: name the user you act as with --as EMAIL (or set "
                           "DLCORE_USER=EMAIL), e.g. python -m dlcore --as name@example.com runs.")
-    if "@" not in email or any(c.isspace() for c in email) or len(email) > 254:
+    try:
+        email = access.normalise_email(email)
+    except DlcoreError:
         raise DlcoreError(f"--as {email!r} is not an email address: write the user's address, e.g. "
-                          "--as name@example.com.")
+                          "--as name@example.com.") from None
     if not access.email_allowed(email):
         raise DlcoreError(f"{email} may not use this server: its domain is not one of "
                           f"{', '.join(access.allowed_domains())}.")
@@ -266,7 +319,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data=DataSpec(dataset_id=record.id, target=args.target, task=task,
                       features=_inputs_with_personal(record, args.target, args.use_personal)),
         template=args.template or "mlp",
-        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=budget, seed=args.seed, batch_size=args.batch_size or suggested_batch_size(record.n_rows),
+        train=TrainSpec(epochs=args.epochs or TrainSpec.epochs, budget=budget, seed=args.seed,
+                        batch_size=args.batch_size or suggested_batch_size(record.n_rows),
                         learning_rate=args.learning_rate, size=args.size),
         baselines=not args.no_baselines,
     )
@@ -348,7 +402,7 @@ def _fit_forecast(store, record, args: argparse.Namespace) -> int:  # type: igno
 def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
     import threading
 
-    from dlcore import config, runner
+    from dlcore import config, evaluate, runner
     from dlcore.jobs import _heartbeat
 
     if config.executor() == "ray":
@@ -383,7 +437,10 @@ def _train_and_print(store, spec) -> int:  # type: ignore[no-untyped-def]
             for r in board["rows"]
         ],
         "verdict": board["verdicts"][0]["text"] if board["verdicts"] else None,
+        # The model to use, or None where nothing on the board predicts the target (said in "verdict").
+        "recommended": None if evaluate.nothing_predicts(board) else evaluate.recommended(board)[0],
         "budget_s": run.result.get("budget_s"),
+        "first_verdict_s": run.result.get("first_verdict_s"),  # a run within a budget: when the first board was in
         "elapsed_s": run.result.get("elapsed_s") if run.result.get("elapsed_s") is not None else
         (round(run.finished_at - run.started_at, 2) if run.finished_at and run.started_at else None),
     }
@@ -397,13 +454,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     store = _store(args)
     path = Path(args.data)
     run = store.run(args.run_id)  # a clear "no run" before anything else
-    workspace = store.require("score", "run", run.id)  # refused before the models' libraries load
+    store.require("score", "run", run.id)  # refused before the models' libraries load
 
+    from dlcore import monitor
     from dlcore.scoring import score_upload, to_safe_csv
     from dlcore.store import atomic_write
 
     if not path.is_file():
         raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
+    use = None
     if args.map:
         if (run.result or {}).get("kind", "tabular") != "tabular":
             raise DlcoreError(f"--map matches a table's columns to the model's; run {args.run_id!r} scores "
@@ -413,13 +472,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         scored = score_table(store, run, args.model, path.read_bytes(), path.name, columns=matching.parse_map(args.map))
     else:
-        scored = score_upload(store, args.run_id, args.model, path.read_bytes(), path.name)
+        use = monitor.model_in_use(store, run) if args.model is None else None
+        if use is not None and use.promoted:
+            _say(f"note: scoring with {use.model} of run {use.run_id}, the model in use ({use.why})")
+        scored = score_upload(store, use.run_id if use else run.id, use.model if use else args.model,
+                              path.read_bytes(), path.name)
     model = scored.summary.model
-    if args.model is None:
+    model_run = use.run_id if use is not None else run.id
+    drift = _keep_scoring(store, run, model_run, model, path.name, scored)
+    if drift:
+        _say(f"drift: {drift}")
+    if args.model is None and model_run == run.id:
         from dlcore import evaluate
 
-        _, why = evaluate.recommended((run.result or {}).get("leaderboard", {}))
-        _say(f"note: scoring with {model}, {why} (choose another with --model)")
+        board = (run.result or {}).get("leaderboard", {})
+        _, why = evaluate.recommended(board)
+        if evaluate.nothing_predicts(board):
+            _say(f"note: scoring with {model}, though no model is recommended for use: {why}")
+        else:
+            _say(f"note: scoring with {model}, {why} (choose another with --model)")
     for note in scored.summary.notes():
         _say(f"note: {note}")
     if (run.result or {}).get("kind") == "series":
@@ -428,8 +499,83 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scored.delimiter, scored.decimal = ",", "."
     with atomic_write(Path(args.output)) as tmp:
         tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
-    store.log("score", workspace, "run", run.id, model)  # as a scoring queued on the Predict page is
     _say(f"wrote {scored.described} to {args.output} (model {model})")
+    return 0
+
+
+def _keep_scoring(store, run, model_run: str, model: str, name: str, scored) -> str | None:  # type: ignore[no-untyped-def]
+    """Keep a scoring made here as one queued on the Predict page is (audited, with its scored
+    file and drift), so the Monitor page and ``monitor`` list it; its drift sentence."""
+    from dlcore import monitor
+    from dlcore.jobs import _jsonable
+    from dlcore.scoring import to_safe_csv
+    from dlcore.store import atomic_write
+
+    scoring_id = store.create_scoring(run.id, model, name, model_run_id=model_run)
+    with atomic_write(store.scoring_dir(scoring_id) / "scored.csv") as tmp:
+        tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
+    summary = {**scored.summary.to_dict(), "preview": _jsonable(scored.table.head(1).to_dict(orient="records"))}
+    report = monitor.drift_of_scoring(store, run, model_run, model, scored.table) if len(scored.table) > 1 else None
+    store.finish_scoring(scoring_id, "done", summary=monitor.keep_drift(store, scoring_id, report, summary))
+    return report.sentence if report is not None else None
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from dlcore import monitor
+
+    store = _store(args)
+    run = store.run(args.run_id)
+    rows = monitor.scorings_report(store, run.id)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    use = monitor.model_in_use(store, run)
+    print(f"run {run.id}: model in use {use.model}" + (f" of run {use.run_id}" if use.run_id != run.id else "")
+          + f" ({use.why}); {len(rows)} scoring(s)")
+    for alert in monitor.alerts(store, run.id):
+        print(f"ALERT: {alert}")
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["created_at"]))
+        n = f"{r['rows']:,} rows" if r["rows"] is not None else r["status"]
+        print(f"{r['scoring_id']}  {when}  {r['input_name']}  {n}")
+        for line in (r["drift_sentence"], r["outcome_sentence"]):
+            if line:
+                print(f"    {line}")
+    return 0
+
+
+def cmd_actuals(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dlcore import monitor
+
+    store = _store(args)
+    run = store.run(args.run_id)
+    store.require("score", "run", run.id)  # refused before the models' libraries load
+    path = Path(args.data)
+    if not path.is_file():
+        raise DlcoreError(f"There is no file at {args.data!r}. Check the path and try again.")
+    if args.key:
+        got = monitor.record_outcomes(store, run.id, content=path.read_bytes(), name=path.name, key=args.key)
+    else:  # a labelled file: scored now with the model in use, then compared with its own target
+        from dlcore import jobs
+
+        use = monitor.model_in_use(store, run)
+        scoring_id = jobs.submit_scoring(store, run.id, use.model, path.read_bytes(), path.name, model_run_id=use.run_id)
+        jobs.execute_scoring(store, scoring_id)
+        job = store.scoring(scoring_id)
+        if job.status != "done":
+            raise DlcoreError(job.message or "The scoring failed.")
+        if (job.summary or {}).get("drift"):
+            _say(f"drift: {job.summary['drift']['sentence']}")
+        got = monitor.record_outcomes(store, run.id, scoring_id=scoring_id)
+    if args.json:
+        print(json.dumps(got, indent=2))
+    else:
+        print(got["sentence"])
+        lo_hi = got["promised_interval"]
+        print(f"realized_score {got['realized_score']:.4f}; promised_interval "
+              + (f"{lo_hi[0]:.4f}–{lo_hi[1]:.4f}" if lo_hi else "none"))
     return 0
 
 
@@ -539,9 +685,11 @@ def cmd_workspace(args: argparse.Namespace) -> int:
               "add colleagues with python -m dlcore workspace add NAME EMAIL --role editor")
         return 0
     _team_only("Changing the members of a workspace")
+    from dlcore import access
+
     workspace_id = _workspace_id(store, args.name)
     name = store.workspace(workspace_id)["name"]
-    email = args.email.strip().lower()
+    email = access.normalise_email(args.email)
     if args.action == "add":
         store.add_member(workspace_id, email, args.role)
         print(f"{email} is now {'an' if args.role[0] in 'aeiou' else 'a'} {args.role} of {name!r}")
@@ -580,6 +728,96 @@ def cmd_audit(args: argparse.Namespace) -> int:
     print(json.dumps([{"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["at"])), "at": r["at"],
                        "user": r["email"], "action": r["action"], "kind": r["kind"], "id": r["resource_id"],
                        "detail": r["detail"]} for r in store.audit_log(workspace_id)], indent=2))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    _team_only("An API token")
+    store = _store(args)
+    workspace_id = _workspace_id(store, args.name)
+    name = store.workspace(workspace_id)["name"]
+    if args.action == "create":
+        token_id, secret = store.create_token(workspace_id, args.label)
+        _say(f"created the API token {token_id} of {name!r}; its secret is printed below this once (the server keeps "
+             "only its hash): send it as 'Authorization: Bearer <secret>'")
+        print(secret)
+        return 0
+    if args.action == "revoke":
+        store.revoke_token(workspace_id, args.token_id)
+        print(f"revoked the API token {args.token_id} of {name!r}: requests with it are refused from now on")
+        return 0
+    rows = [{"token_id": t["id"], "name": t["name"], "created_by": t["created_by"],
+             "created_at": t["created_at"], "last_used_at": t["last_used_at"]} for t in store.tokens_of(workspace_id)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'token':18} {'name':30} {'created by':30} last used")
+    for t in rows:
+        used = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t["last_used_at"])) if t["last_used_at"] else "never"
+        print(f"{t['token_id']:18} {t['name'][:30]:30} {(t['created_by'] or '')[:30]:30} {used}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    import uvicorn
+
+    from dlcore import access
+    from dlcore.api import create_app
+
+    with_token = ("team mode: each request sends a workspace's API token" if access.team_mode()
+                  else "personal mode: no token")
+    try:
+        exposed = not ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        exposed = args.host != "localhost"
+    if exposed and not access.team_mode():
+        _say(f"warning: personal mode asks no token, and {args.host} may be reachable from other machines: anyone "
+             "who reaches it can score with every run. Use team mode (DLCORE_AUTH=team) or --host 127.0.0.1.")
+    _say(f"serving POST /v1/runs/RUN_ID/predict on http://{args.host}:{args.port} ({with_token}); docs at /docs")
+    uvicorn.run(create_app("inline"), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    from dlcore import access
+
+    if not access.team_mode():
+        raise DlcoreError("Sessions exist only in team mode (DLCORE_AUTH=team, or an [auth] section in "
+                          ".streamlit/secrets.toml): in personal mode nobody signs in.")
+    store = _store(args)
+    if args.action == "revoke":
+        if (args.session_id is None) == (args.user is None):
+            raise DlcoreError("Name one session id, or --user EMAIL to end all of that user's sign-ins "
+                              "(see: python -m dlcore session list).")
+        ended = store.revoke_sessions(session_id=args.session_id, email=args.user)
+        print(f"ended {ended} session(s)")
+        return 0
+    rows = store.list_sessions(email=args.user, include_ended=args.all)
+
+    def stamp(t: float | None) -> str | None:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
+
+    listed = [{"id": r["id"][:16], "user": r["email"], "status": r["status"], "signed_in_utc": stamp(r["created_at"]),
+               "expires_utc": stamp(r["expires_at"]), "last_seen_utc": stamp(r["last_seen"]),
+               "ended_utc": stamp(r["ended_at"]), "ended_by": r["ended_by"]} for r in rows]
+    if args.json:
+        print(json.dumps(listed, indent=2))
+        return 0
+    for r in listed:
+        print(f"{r['id']}  {r['user']}  {r['status']}  signed in {r['signed_in_utc']}  expires {r['expires_utc']}")
+    return 0
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    _team_only("Releasing an address")
+    store = _store(args)
+    if store.release_account(args.email):
+        print(f"released {args.email.strip().lower()}: the next verified sign-in with it takes it, with its "
+              "workspaces")
+    else:
+        print(f"{args.email.strip().lower()} is held by no sign-in account; nothing was changed")
     return 0
 
 
@@ -626,7 +864,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, value[len(_ID_MARK):])
     command = {"fit": cmd_fit, "predict": cmd_predict, "rerun": cmd_rerun, "report": cmd_report, "bundle": cmd_bundle,
                "runs": cmd_runs, "worker": cmd_worker, "workspace": cmd_workspace, "delete": cmd_delete,
-               "audit": cmd_audit}[args.command]
+               "audit": cmd_audit, "token": cmd_token, "serve": cmd_serve, "monitor": cmd_monitor,
+               "actuals": cmd_actuals, "account": cmd_account, "session": cmd_session}[args.command]
     try:
         return command(args)
     except DlcoreError as exc:

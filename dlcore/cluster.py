@@ -53,7 +53,7 @@ import numpy as np
 # Light on purpose: a node that runs a piece of a run imports this module and little else
 # (jobs, kinds and the runner, with pandas and every kind of data, load only where needed).
 from dlcore import config, fanout
-from dlcore.errors import ClusterError, DlcoreError, StoreError
+from dlcore.errors import ClusterError, DlcoreError, NotFoundError, StoreError
 from dlcore.store import Store, atomic_write, this_worker
 
 __all__ = ["connect", "serve", "Dispatcher", "dispatcher_name", "run_and_wait", "RayPieces", "lost_message", "gpus_for",
@@ -70,6 +70,7 @@ CONNECT_TIMEOUT = 3.0
 RETRY_CONNECT_SECONDS = 5.0
 TOUCH_SECONDS = 5.0
 SWEEP_SECONDS = 30.0
+ORPHAN_SWEEP_SECONDS = 600.0  # record folders no row names are removed this often (Store.sweep_orphans)
 
 
 def _ray() -> Any:
@@ -391,7 +392,7 @@ class Dispatcher:
         self.refused: dict[str, str] = {}  # node id -> why it takes no jobs
         self.lost_before_start: dict[str, int] = {}  # run id -> times its task was lost before it began
         self.connected = False
-        self._touched = self._swept = 0.0
+        self._touched = self._swept = self._orphans_swept = 0.0
 
     def connect(self) -> None:
         where = connect(log_to_driver=self.log_to_driver)
@@ -472,7 +473,12 @@ class Dispatcher:
         return found
 
     def submit(self, kind: str, job_id: str) -> None:
-        ref = _ray().remote(TASKS[kind]).options(**self.options(kind, job_id)).remote(
+        try:
+            options = self.options(kind, job_id)
+        except NotFoundError:  # deleted while it waited: nothing to hand over
+            self.say(f"{kind} {job_id} was deleted before it started")
+            return
+        ref = _ray().remote(TASKS[kind]).options(**options).remote(
             self.store.url, str(self.store.home), job_id, sorted(self.refused))
         self.inflight[ref] = (kind, job_id)
 
@@ -493,6 +499,14 @@ class Dispatcher:
         return len(ready)
 
     def finish(self, ref: Any) -> None:
+        kind, job_id = self.inflight[ref]
+        try:
+            self._finish(ref)
+        except NotFoundError:  # deleted while it ran: its node stopped it at its next write
+            self.say(f"{kind} {job_id} was deleted while it ran")
+            self.store.sweep_deleted("run" if kind == "explanation" else kind, job_id)
+
+    def _finish(self, ref: Any) -> None:
         ray = _ray()
         kind, job_id = self.inflight.pop(ref)
         try:
@@ -547,6 +561,10 @@ class Dispatcher:
 
     def sweep(self) -> None:
         now = time.monotonic()
+        if now - self._orphans_swept > ORPHAN_SWEEP_SECONDS or not self._orphans_swept:
+            self._orphans_swept = now
+            for folder in self.store.sweep_orphans():
+                self.say(f"removed {folder}: no record names it")
         if now - self._swept > SWEEP_SECONDS:
             self._swept = now
             self.store.recover_interrupted()

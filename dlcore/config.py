@@ -20,6 +20,9 @@ __all__ = [
     "ray_dashboard",
     "worker_nice",
     "worker_threads",
+    "api_max_bytes",
+    "api_max_rows",
+    "api_wait_seconds",
 ]
 
 EXECUTORS = ("local", "ray")
@@ -48,6 +51,23 @@ def max_zip_files() -> int:
 def max_image_pixels() -> int:
     """Largest image, as width x height: ``$DLCORE_MAX_IMAGE_PIXELS`` (default 150,000,000)."""
     return int(os.environ.get("DLCORE_MAX_IMAGE_PIXELS", "150000000"))
+
+
+def api_max_bytes() -> int:
+    """Largest body the REST endpoint reads, in bytes: ``$DLCORE_API_MAX_MB`` (default 10 MB)."""
+    return int(float(os.environ.get("DLCORE_API_MAX_MB", "10")) * 1024 * 1024)
+
+
+def api_max_rows() -> int:
+    """Most rows one REST request may score: ``$DLCORE_API_MAX_ROWS`` (default 10,000); a bigger
+    batch is several requests, or a file scored on the Predict page."""
+    return int(os.environ.get("DLCORE_API_MAX_ROWS", "10000"))
+
+
+def api_wait_seconds() -> float:
+    """How long a REST request waits for a scoring worker before it answers 503:
+    ``$DLCORE_API_WAIT_SECONDS`` (default 120; a cold worker loads TensorFlow first)."""
+    return float(os.environ.get("DLCORE_API_WAIT_SECONDS", "120"))
 
 
 def database_url() -> str:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from dlcore import config, images, kinds, ready, series
 from dlcore import tables as tabular
+from dlcore.access import LOCAL_WORKSPACE
 from dlcore.errors import DataError, TooLargeError
 from dlcore.store import DatasetRecord, Store, new_id
 from dlcore.tables import samples
@@ -49,6 +50,8 @@ def register_bytes(store: Store, content: bytes, name: str, answer_first: bool =
     (``dlcore.ready``). Otherwise it returns once every file is written.
     """
     _check_size(len(content), name)
+    # The role first: a viewer's upload (or sample) is refused before a byte of it is written.
+    store.require("upload", "workspace", store.workspace_id or LOCAL_WORKSPACE)
     hashing: Future | None = None
     if store.has_dataset_of_size(len(content)):  # perhaps this very file again: answer at once if so
         sha = hashlib.sha256(content).hexdigest()
@@ -75,7 +78,14 @@ def register_bytes(store: Store, content: bytes, name: str, answer_first: bool =
             raise
     elif writing is not None:
         ready.hold(dataset_id, frame, writing)  # this server's pages use the table meanwhile
-    return _insert(store, folder, sha, dict(id=dataset_id, sha256=sha, size_bytes=len(content), **values))
+    try:
+        return _insert(store, folder, sha, dict(id=dataset_id, sha256=sha, size_bytes=len(content), **values))
+    except BaseException:  # no row was stored (access taken away meanwhile, a full database): no file stays
+        if writing is not None:
+            with contextlib.suppress(BaseException):
+                writing.result()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ Pages catch ``DlcoreError`` and show its message with ``st.error``; the CLI prin
     +-- SpecError               a setting has a value outside the allowed ones
     +-- SchemaError             a file to score lacks columns the model was trained on
     +-- NotFoundError           a dataset, run or model id that the store does not hold
+    |   +-- DeletedError        the record a job works for was deleted while it ran: the job ends
     +-- RunError                a training run failed (a NaN loss, a worker that died...)
     +-- StoreError              the data folder cannot be written (disk full, read-only), or this
     |                           machine does not see the store's shared data folder
@@ -27,6 +28,7 @@ __all__ = [
     "SpecError",
     "SchemaError",
     "NotFoundError",
+    "DeletedError",
     "RunError",
     "StoreError",
     "ClusterError",
@@ -56,6 +58,11 @@ class SchemaError(DlcoreError):
 
 class NotFoundError(DlcoreError):
     """Raised when an id names no dataset, run or model in the store."""
+
+
+class DeletedError(NotFoundError):
+    """Raised in a worker when the record its job writes for (a run, a scoring, an explanation, a
+    dataset) was deleted while the job ran: nothing more of it is written, and the job ends."""
 
 
 class RunError(DlcoreError):

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,18 +26,21 @@ from typing import Callable
 import pandas as pd
 
 from dlcore import access
-from dlcore.errors import DlcoreError
-from dlcore.store import EVALUATED, Store, atomic_write, new_id
+from dlcore.errors import DlcoreError, NotFoundError
+from dlcore.store import EVALUATED, ExplanationRecord, Store, atomic_write, new_id
 
 __all__ = ["worker_loop", "execute_scoring", "LocalPool", "submit_scoring", "submit_explanation",
            "execute_explanation"]
 
 log = logging.getLogger("dlcore.jobs")
 HEARTBEAT_SECONDS = 5.0
+ORPHAN_SWEEP_SECONDS = 600.0  # how often a worker removes record folders no row names (Store.sweep_orphans)
 
 
-def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str) -> str:
-    """Queue a scoring of an uploaded file (or a one-row what-if) and return its id."""
+def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: str,
+                   model_run_id: str | None = None) -> str:
+    """Queue a scoring of an uploaded file (or a one-row what-if) and return its id. ``model_run_id``:
+    the run whose ``model`` scores it, when the run's model in use is a promoted retrained run's."""
     from dlcore.datasets import _check_size
 
     _check_size(len(content), name)
@@ -46,33 +50,71 @@ def submit_scoring(store: Store, run_id: str, model: str, content: bytes, name: 
         raise DlcoreError(f"Run {run_id!r} is {run.status}; wait until it finishes to score new data.")
     from dlcore.outputs import check_model
 
-    check_model(run, model)
+    check_model(store.run(model_run_id) if model_run_id else run, model)
     # The file is in place before the job exists, so a scorer can never claim it half-written.
     scoring_id = new_id()
     with atomic_write(store.scoring_dir(scoring_id) / "input.bin") as tmp:
         tmp.write_bytes(content)
-    return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id)
+    try:
+        return store.create_scoring(run_id, model, Path(name).name, scoring_id=scoring_id,
+                                    model_run_id=model_run_id)
+    except BaseException:  # the run was deleted (or access taken away) meanwhile: the file goes
+        shutil.rmtree(store.scoring_dir(scoring_id), ignore_errors=True)
+        raise
 
 
 def execute_scoring(store: Store, scoring_id: str) -> None:
-    """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``."""
-    from dlcore.scoring import score_upload, to_safe_csv
-
+    """Read the uploaded file as files of the run's kind are read, score it, write ``scored.csv``,
+    and keep its drift against the training rows of the model that scored it (``dlcore.monitor``);
+    a REST request's scoring also writes the answer its request waits for (``answer.json``)."""
     store = store.for_job("scoring", scoring_id)  # acts for the user who queued it
-    job = store.scoring(scoring_id)
+    try:
+        _score(store, scoring_id)
+    finally:  # deleted while it worked (with its run): nothing it wrote stays
+        store.sweep_deleted("scoring", scoring_id)
+
+
+def _score(store: Store, scoring_id: str) -> None:
+    import json
+
+    from dlcore import monitor
+    from dlcore.scoring import API_INPUT, answer_of, score_upload, to_safe_csv
+
+    try:
+        job = store.scoring(scoring_id)
+    except NotFoundError:  # deleted before it started
+        return
     folder = store.scoring_dir(scoring_id)
     try:
         content = (folder / "input.bin").read_bytes()
-        scored = score_upload(store, job.run_id, job.model, content, job.input_name)
+        model_run = job.model_run_id or job.run_id
+        scored = score_upload(store, model_run, job.model, content, job.input_name)
         with atomic_write(folder / "scored.csv") as tmp:
             tmp.write_bytes(to_safe_csv(scored.table, scored.delimiter, scored.decimal))
         preview = scored.table.head(1).to_dict(orient="records")
-        store.finish_scoring(scoring_id, "done", summary={**scored.summary.to_dict(), "preview": _jsonable(preview)})
+        summary = {**scored.summary.to_dict(), "preview": _jsonable(preview)}
+        if len(scored.table) > 1:  # a one-row what-if has no distribution to compare
+            try:
+                report = monitor.drift_of_scoring(store, store.run(job.run_id), model_run, job.model, scored.table)
+            except DlcoreError:
+                raise
+            except Exception:  # a fault in the comparison never costs the analyst the scored file
+                log.exception("drift of scoring %s could not be worked out", scoring_id)
+                report = None
+            summary = monitor.keep_drift(store, scoring_id, report, summary)
+        if job.input_name == API_INPUT:  # a REST request waits for this answer (dlcore.api)
+            drift = summary.get("drift") or {}
+            answer = {**answer_of(scored, store.run(model_run)), "drift": drift.get("sentence"),
+                      "drifted_columns": drift.get("drifted_columns")}
+            with atomic_write(folder / "answer.json") as tmp:
+                tmp.write_text(json.dumps(answer))
+        store.finish_scoring(scoring_id, "done", summary=summary)
     except DlcoreError as exc:
-        store.finish_scoring(scoring_id, "failed", message=str(exc))
+        # The kind of problem is kept for the REST endpoint's status code (not found: 404, else 422).
+        store.finish_scoring(scoring_id, "failed", message=str(exc), summary={"error": type(exc).__name__})
     except Exception as exc:  # a bug: logged, and a plain message for the page
         log.exception("scoring %s failed", scoring_id)
-        store.finish_scoring(scoring_id, "failed",
+        store.finish_scoring(scoring_id, "failed", summary={"error": "internal"},
                              message=f"An internal error stopped the scoring ({type(exc).__name__}); it was logged.")
 
 
@@ -99,10 +141,20 @@ def submit_explanation(store: Store, run_id: str, model: str, row: dict | None =
 
 def execute_explanation(store: Store, explanation_id: str) -> None:
     """Work out one explanation; the global one is kept in the run's folder, a row's in the job."""
+    store = store.for_job("explanation", explanation_id)  # acts for the user who queued it
+    try:
+        job = store.explanation(explanation_id)
+    except NotFoundError:  # deleted before it started
+        return
+    try:
+        _explain(store, explanation_id, job)
+    finally:  # deleted while it worked (with its run): nothing it wrote stays
+        store.sweep_deleted("run", job.run_id)
+
+
+def _explain(store: Store, explanation_id: str, job: ExplanationRecord) -> None:
     from dlcore import explain
 
-    store = store.for_job("explanation", explanation_id)  # acts for the user who queued it
-    job = store.explanation(explanation_id)
     try:
         if job.kind == "row":
             request = job.request or {}
@@ -130,7 +182,8 @@ def execute_explanation(store: Store, explanation_id: str) -> None:
 def _jsonable(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
-        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item") else str(v) if not isinstance(v, (int, float, str)) else v)
+        out.append({str(k): (None if pd.isna(v) else v.item() if hasattr(v, "item")
+                             else str(v) if not isinstance(v, (int, float, str)) else v)
                     for k, v in row.items()})
     return out
 
@@ -142,7 +195,8 @@ def _heartbeat(store: Store, run_id: str, stop: threading.Event, parent: int | N
             # by the next server start (its epochs so far stay in the store).
             os._exit(0)
         try:
-            store.heartbeat(run_id)
+            if not store.heartbeat(run_id):
+                return  # deleted: the run stops at its next write (and its training at the next look)
         except Exception:  # a busy database must not kill the run; the next beat retries
             log.warning("heartbeat for %s failed", run_id, exc_info=True)
 
@@ -161,10 +215,14 @@ def worker_loop(store: Store, kinds: tuple[str, ...] = ("train", "score"), poll:
 
         say(f"worker {os.getpid()} warmed up in {warm_up():.1f} s (Keras trace, scikit-learn pools, skops)")
     say(f"worker {os.getpid()} ready ({', '.join(kinds)})")
-    last_sweep = 0.0
+    last_sweep = last_orphans = 0.0
     while True:
         if parent is not None and os.getppid() != parent:
             return
+        if time.monotonic() - last_orphans > ORPHAN_SWEEP_SECONDS or not last_orphans:
+            for folder in store.sweep_orphans():
+                say(f"removed {folder}: no record names it")
+            last_orphans = time.monotonic()
         if time.monotonic() - last_sweep > 30:
             store.recover_interrupted()
             if (days := access.retention_days()) is not None:  # DLCORE_RETENTION_DAYS

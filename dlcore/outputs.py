@@ -6,9 +6,8 @@ scoring says how much a model relies on a column it is not given).
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import numpy as np
 

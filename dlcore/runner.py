@@ -20,9 +20,9 @@ import traceback
 import numpy as np
 
 from dlcore import baselines, evaluate, kinds, ready
-from dlcore.baselines import fit_baselines
 from dlcore.base import Say
-from dlcore.errors import DlcoreError, RunError
+from dlcore.baselines import fit_baselines
+from dlcore.errors import DeletedError, DlcoreError, RunError
 from dlcore.outputs import run_result, save_test_outputs
 from dlcore.spec import RunSpec
 from dlcore.store import Store, atomic_write
@@ -51,25 +51,32 @@ def submit(store: Store, spec: RunSpec, claim: bool = False, held_by: str | None
 def execute_run(store: Store, run_id: str, say: Say | None = None) -> None:
     """Train and evaluate run ``run_id``; its status ends as done, stopped or failed.
 
-    Errors never escape: the run records a plain message (and, for bugs, a log file).
+    Errors never escape: the run records a plain message (and, for bugs, a log file). A run
+    deleted while it trains stops at its next write (``DeletedError``), and whatever of it
+    reached the disk is removed once it has stopped.
     """
     say = say or (lambda message: None)
     store = store.for_job("run", run_id)  # the worker acts for the user who queued the run
     try:
         _execute(store, run_id, say)
+    except DeletedError:
+        say("deleted while it trained: stopped, and nothing of it is kept")
     except DlcoreError as exc:
-        store.update_run(run_id, status="failed", finished_at=time.time(), phase="Failed", message=str(exc))
+        with contextlib.suppress(DeletedError):
+            store.update_run(run_id, status="failed", finished_at=time.time(), phase="Failed", message=str(exc))
         say(f"failed: {exc}")
     except Exception as exc:  # a bug: keep the details for us, a plain message for the user
-        folder = store.run_dir(run_id)
-        with contextlib.suppress(OSError):  # a full or read-only disk must not stop the run being marked failed
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "error.log").write_text(traceback.format_exc())
+        # A full or read-only disk (or a run deleted meanwhile) must not stop the run being marked failed.
+        with contextlib.suppress(DlcoreError), atomic_write(store.run_dir(run_id) / "error.log") as tmp:
+            tmp.write_text(traceback.format_exc())
         log.exception("run %s failed", run_id)
-        store.update_run(run_id, status="failed", finished_at=time.time(), phase="Failed",
-                         message=f"An internal error stopped this run ({type(exc).__name__}). "
-                                 "It has been logged for the team; try again or change a setting.")
+        with contextlib.suppress(DeletedError):
+            store.update_run(run_id, status="failed", finished_at=time.time(), phase="Failed",
+                             message=f"An internal error stopped this run ({type(exc).__name__}). "
+                                     "It has been logged for the team; try again or change a setting.")
         say(f"failed with an internal error: {exc!r}")
+    finally:
+        store.sweep_deleted("run", run_id)  # after its last write: nothing of a deleted run stays
 
 
 def _execute(store: Store, run_id: str, say: Say) -> None:
@@ -136,7 +143,7 @@ def _execute(store: Store, run_id: str, say: Say) -> None:
     store.update_run(run_id, phase="Scoring every model on the test rows", heartbeat_at=time.time())
     y_test = data.y_raw[data.test]
     board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=spec.train.seed,
-                                 unit=kind.unit)
+                                 unit=kind.unit, target=spec.data.target)
     save_test_outputs(folder, data.test, y_test, outputs)
     with atomic_write(folder / "preprocess.json") as tmp:
         tmp.write_text(json.dumps({**data.meta, "target": enc.to_dict(), "task": task,

@@ -40,8 +40,9 @@ from dlcore.errors import RunError
 from dlcore.spec import RunSpec, TrainSpec
 from dlcore.store import Store, atomic_write
 
-__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words", "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words",
-           "SEARCH_SPACE_WORDS"]
+__all__ = ["search_lines", "folds_used_words", "tell_trial", "run_searched", "converged", "ended_words",
+           "execute_searched", "load_trials", "deep_space", "baseline_space", "Trial", "best_words", "settled",
+           "fold_noise", "first_verdict_words", "SEARCH_SPACE_WORDS"]
 
 log = logging.getLogger("dlcore.search")
 
@@ -52,14 +53,18 @@ MAX_BASELINE_TRIALS = 12
 PRUNE_AFTER_EPOCHS = 5
 TRIAL_SHARE = 0.2  # one trial may take this share of the budget (10 s at least)
 FIRST_TRIAL_SHARE = 0.6  # the first deep trial may run until this share of the budget
-FIT_OVERHEAD = 1.0
+FIT_OVERHEAD = 1.0  # seconds to build, compile and trace a fresh model before its first epoch
 # The deep search has converged, and ends before its time is up, once it has had at least
 # CONVERGED_MIN_TRIALS trials and its best validation score has not improved in the last
 # CONVERGED_PATIENCE of them (or in the last half of them, whichever is more): on a small table the
 # analyst gets the verdict in a fraction of the budget instead of waiting for more of the same.
 CONVERGED_MIN_TRIALS = 8
 CONVERGED_PATIENCE = 5
-FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest  # seconds to build, compile and trace a fresh model before its first epoch
+# The verdict is settled, and the search ends, once SETTLE_PATIENCE trials in a row have not gained
+# more than the folds' noise (the standard error of the cross-validated score), or when no gain
+# left could change it (``settled``).
+SETTLE_PATIENCE = 3
+FIRST_REPEAT_SHARE = 0.4  # the baselines' folds of the first repeat end by this share of the budget at the latest
 
 SEARCH_SPACE_WORDS = {
     "deep": "size (width and depth: small 32-16, medium 128-64, large 256-128-64), dropout 0-0.5, "
@@ -299,9 +304,14 @@ class _Candidate:
 
 def search_baseline(name: str, pipe: Any, task: str, n_classes: int, x_fit: Any, y_fit: np.ndarray, x_val: Any,
                     y_val: np.ndarray, metric_key: str, higher: bool, seed: int, until: Callable[[], bool],
-                    record: _Record | None = None, max_trials: int = MAX_BASELINE_TRIALS) -> _Candidate:
+                    record: _Record | None = None, max_trials: int = MAX_BASELINE_TRIALS,
+                    known: _Candidate | None = None, min_gain: float = 0.0) -> _Candidate:
     """Search one baseline's settings on (fit -> val); stops when ``until()`` says so. The first trial
-    is the baseline's defaults. Returns the candidate with its best fitted model."""
+    is the baseline's defaults. Returns the candidate with its best fitted model.
+
+    ``known``: the defaults' trial already run (the first verdict's), reused rather than fitted again.
+    ``min_gain``: with it, the search also ends once SETTLE_PATIENCE trials in a row have not beaten
+    the best by more than it (the folds' noise: a smaller gain cannot change the verdict)."""
     from sklearn.base import clone
 
     cand = _Candidate(name, "baseline")
@@ -313,18 +323,31 @@ def search_baseline(name: str, pipe: Any, task: str, n_classes: int, x_fit: Any,
         study.enqueue_trial(first)
     best_value = -math.inf
     started = time.perf_counter()
+    # The known trial is the defaults' (enqueued first), or the only one of a baseline with no settings.
+    reuse = (known is not None and known.model is not None and 0 in known.fold_scores
+             and (first is not None or not has_space))
+    if known is not None:  # its trial counts with these (refitted when it was not the defaults')
+        cand.search_seconds, cand.trials = known.search_seconds, 0 if reuse else known.trials
+    since_gain = 0
     for number in range(max_trials if has_space else 1):
         if number and until():
             break
+        if min_gain > 0 and since_gain >= SETTLE_PATIENCE:
+            break
         trial = study.ask()
         params = baseline_space(name, pipe, trial)
-        model = clone(pipe).set_params(**params)
-        t0 = time.perf_counter()
-        with _one_thread(len(y_fit)):
-            model.fit(x_fit, y_fit)
-        out = baselines.predict_output(task, model, x_val, n_classes)
-        value = _score(task, y_val, out, metric_key)
-        seconds = time.perf_counter() - t0
+        if reuse and number == 0:
+            model, out, value, seconds = known.model, known.oof[0], known.fold_scores[0], known.fit_seconds
+        else:
+            model = clone(pipe).set_params(**params)
+            t0 = time.perf_counter()
+            with _one_thread(len(y_fit)):
+                model.fit(x_fit, y_fit)
+            out = baselines.predict_output(task, model, x_val, n_classes)
+            value = _score(task, y_val, out, metric_key)
+            seconds = time.perf_counter() - t0
+        gained = math.isfinite(value) and (value if higher else -value) > best_value + min_gain
+        since_gain = 0 if gained or number == 0 else since_gain + 1
         if math.isfinite(value):
             study.tell(trial, value)
         else:
@@ -338,11 +361,11 @@ def search_baseline(name: str, pipe: Any, task: str, n_classes: int, x_fit: Any,
             cand.oof[0], cand.fold_scores[0], cand.fit_seconds = out, value, seconds
         elif cand.model is None:
             cand.model, cand.params, cand.oof[0], cand.fold_scores[0], cand.fit_seconds = model, dict(trial.params), out, value, seconds
-        if record is not None:
+        if record is not None and not (reuse and number == 0):
             record.add(Trial(name, "baseline", number, "complete" if math.isfinite(value) else "failed",
                              None if not math.isfinite(value) else value, record.clock.elapsed(), seconds,
                              dict(trial.params)))
-    cand.search_seconds = time.perf_counter() - started
+    cand.search_seconds += time.perf_counter() - started
     return cand
 
 
@@ -505,6 +528,10 @@ def ended_words(search: dict[str, Any]) -> str:
                 f"model's best validation score (trial {search.get('best_trial', 0) + 1}) was not beaten in the "
                 f"{deep - 1 - search.get('best_trial', 0)} trials after it, of {deep}; every model was searched and then "
                 "cross-validated on every fold the rest of the time allowed.")
+    if ended == "settled":
+        why = search.get("settled") or "its gains were within the folds' noise"
+        return (f"The run ended early, at {search.get('elapsed_s', 0):.0f} s of {search['budget_s']:.0f} s: "
+                f"more trials could not change the verdict ({why}).")
     if ended == "perfect":
         return (f"The run ended early, at {search.get('elapsed_s', 0):.0f} s of {search['budget_s']:.0f} s: trial "
                 f"{search.get('best_trial', 0) + 1} of the deep model scored a perfect {search.get('metric_title', 'score')} "
@@ -512,6 +539,112 @@ def ended_words(search: dict[str, Any]) -> str:
     if ended == "stopped":
         return "The search was stopped by request and kept its best trial."
     return f"The search used the time budget of {search.get('budget_s', 0):.0f} s."
+
+
+# ---- the first verdict, and when the verdict is settled --------------------------------------
+BOUNDED = ("roc_auc", "accuracy", "balanced_accuracy")  # scores that cannot pass 1
+
+
+def fold_noise(scores: dict[int, float]) -> float:
+    """The standard error of a candidate's cross-validated score (0 with fewer than 2 folds): a
+    gain smaller than this on one validation fold is within the folds' noise.
+
+    >>> round(fold_noise({0: 0.90, 1: 0.92, 2: 0.94}), 4)
+    0.0115
+    """
+    values = [v for v in scores.values() if v is not None and math.isfinite(v)]
+    return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) >= 2 else 0.0
+
+
+def _paired_scores(candidates: dict[str, _Candidate], deep: _Candidate,
+                   higher: bool) -> tuple[list[float], list[float]] | None:
+    """The deep model's and the best baseline's scores on the folds both were scored on (the best
+    baseline by its mean there); None before they share two folds."""
+    bases = [c for c in candidates.values() if c.family == "baseline" and len(c.fold_scores) >= 2]
+    common = sorted(p for p in deep.fold_scores if all(p in c.fold_scores for c in bases))
+    if len(common) < 2 or not bases:
+        return None
+    sign = 1.0 if higher else -1.0
+    best = max(bases, key=lambda c: sign * float(np.nanmean([c.fold_scores[p] for p in common])))
+    return [deep.fold_scores[p] for p in common], [best.fold_scores[p] for p in common]
+
+
+def settled(deep: list[float], base: list[float], higher: bool, metric_key: str, noise: float,
+            held_share: float = 0.2) -> str | None:
+    """Why more deep trials cannot change the verdict, in words; None while they could. ``deep`` and
+    ``base`` are the deep model's and the best baseline's scores on the same folds; ``noise`` the
+    standard error of the deep model's cross-validated score.
+
+    Clearly better, the deep model stays so (more trials only widen its lead). Level with the best
+    baseline (behind by no more than the noise) on a score that cannot pass 1 (accuracy, ROC AUC),
+    it is settled when even a perfect score on every fold would not make it clearly better. Behind
+    by more, trials go on: a better setting may bring it level, which changes the verdict.
+
+    >>> settled([0.99, 1.0, 0.98, 1.0, 0.99], [1.0, 0.98, 1.0, 0.99, 0.99], True, "accuracy", 0.004)[:30]
+    'the deep model is level with t'
+    >>> settled([0.78, 0.9, 0.65], [1.0, 0.96, 1.0], True, "accuracy", 0.07) is None
+    True
+    """
+    paired = folding.paired_folds(deep, base, higher, held_share)
+    if paired.n_folds < 2 or not math.isfinite(paired.ci[0]):
+        return None
+    if paired.outcome == "better":
+        return ("the deep model is already clearly better than the best baseline, and more trials could only "
+                "widen its lead")
+    if metric_key in BOUNDED and paired.diff >= -noise:
+        perfect = folding.paired_folds([1.0] * len(base), base, higher, held_share)
+        if perfect.outcome != "better":
+            return ("the deep model is level with the best baseline (within the folds' noise), and even a perfect "
+                    f"{'score' if metric_key == 'roc_auc' else 'accuracy'} on every fold would not make it clearly "
+                    "better")
+    return None
+
+
+def _publish(store: Store, run_id: str, spec: RunSpec, candidates: dict[str, _Candidate], deep: _Candidate,
+             deep_model: Any, data: Inputs, all_folds: list, first_repeat: list[int], metric: Any, clock: Clock,
+             still: str, first_s: float | None) -> float:
+    """Put the board as it stands (every candidate scored on the test rows, cross-validated on the folds
+    done so far, the ensemble) with its verdict in the run's record, while the search goes on; returns
+    the seconds into the run it was put there. Nothing is saved as a model: the run's end does that."""
+    from dlcore.training import predict_direct
+
+    task, enc = data.task, data.enc
+    n_classes = len(enc.classes_) if task != "regression" else 1
+    if deep.test_output is None:
+        deep.test_output = enc.from_model(predict_direct(deep_model, data.deep_x(data.test), data.predict_batch))
+    x_test = None
+    for cand in candidates.values():
+        if cand.family == "baseline" and cand.test_output is None:
+            x_test = data.baseline_x(data.test) if x_test is None else x_test
+            cand.test_output = baselines.predict_output(task, cand.model, x_test, n_classes)
+    now = {**candidates, deep.name: deep}
+    ens = _ensemble(now, all_folds, first_repeat, task, data, metric, metric.higher_is_better)
+    if ens is not None:
+        now["ensemble"] = ens
+    common = [p for p in range(len(all_folds))
+              if all(p in c.fold_scores for c in now.values() if c.family != "ensemble")]
+    held_share = float(np.mean([len(f.held) / (len(f.held) + len(f.fit)) for f in all_folds]))
+    cv = {name: {"folds": [c.fold_scores.get(p) if p in common else None for p in range(len(all_folds))],
+                 "trials": c.trials, "search_seconds": round(c.search_seconds, 2), "held_share": held_share}
+          for name, c in now.items()}
+    board = evaluate.leaderboard(task, data.y_raw[data.test], {n: c.test_output for n, c in now.items()},
+                                 {n: c.family for n, c in now.items()}, {n: c.fit_seconds for n, c in now.items()},
+                                 n_boot=1000, seed=spec.train.seed, cv=cv, target=spec.data.target)
+    at = round(clock.elapsed(), 2)
+    first_s = at if first_s is None else first_s
+    store.update_run(run_id, result={"first_verdict": {"leaderboard": board.to_dict(), "at_s": at, "still": still,
+                                                       "classes": enc.classes_},
+                                     "first_verdict_s": first_s}, heartbeat_at=time.time())
+    return first_s
+
+
+def first_verdict_words(result: dict[str, Any]) -> str:
+    """When the first verdict came, in a sentence for Compare and the report."""
+    first = result.get("first_verdict_s")
+    if first is None:
+        return ""
+    return (f"The first verdict (every model cross-validated, with intervals) was ready {first:.0f} s into the run"
+            + (f", which then took {result['elapsed_s']:.0f} s in all." if result.get("elapsed_s") else "."))
 
 
 # ---- the whole run -------------------------------------------------------------------------
@@ -558,17 +691,39 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     base_models = offer(task, seed, len(data.train)) if spec.baselines else {}
     x_train, x_val = data.baseline_x(data.train), data.baseline_x(data.val)
     base_share = 0.25 if base_models else 0.0
+    # First their defaults only, on the first repeat's folds: with one deep fit, that is the first verdict.
     for i, (name, pipe) in enumerate(base_models.items()):
-        _say_progress(store, run_id, clock, f"Searching baseline {i + 1} of {len(base_models)}: {name.replace('_', ' ')}")
-        share_end = base_share * 0.6 * (i + 1) / len(base_models)
-        cand = search_baseline(name, pipe, task, n_classes, x_train, y_fit_of(data.train), x_val, data.y_raw[data.val],
-                               metric.key, higher, seed, lambda: until(share_end) < 0 or stop_asked(),
-                               record=record)
-        candidates[name] = cand
-        say(f"baseline {name}: {cand.trials} trial(s), best {best_words(cand.params)} ({clock.elapsed():.1f} s)")
+        _say_progress(store, run_id, clock, f"Fitting baseline {i + 1} of {len(base_models)}: {name.replace('_', ' ')}")
+        candidates[name] = search_baseline(name, pipe, task, n_classes, x_train, y_fit_of(data.train), x_val,
+                                           data.y_raw[data.val], metric.key, higher, seed, lambda: True,
+                                           record=record, max_trials=1)
     for name, cand in candidates.items():
         _cross_validate_baseline(cand, base_models[name], task, n_classes, data, all_folds, first_repeat, metric.key,
-                                 y_fit_of, until, base_share, stop_asked, store, run_id, clock)
+                                 y_fit_of, until, 0.0, stop_asked, store, run_id, clock)
+    say(f"baselines' defaults cross-validated ({clock.elapsed():.1f} s)")
+    held_share = float(np.mean([len(f.held) / (len(f.held) + len(f.fit)) for f in all_folds]))
+
+    def tune_baselines() -> None:
+        """The baselines' settings searched beyond their defaults, each until its gains are within its
+        folds' noise or its share of the time is used; a new best is cross-validated again."""
+        start, left = clock.elapsed(), max(0.0, budget - tail - clock.elapsed())
+        for i, (name, pipe) in enumerate(base_models.items()):
+            _say_progress(store, run_id, clock,
+                          f"Searching baseline {i + 1} of {len(base_models)}: {name.replace('_', ' ')}")
+            # Together at most the baselines' share of the time left, as when they were searched first.
+            end = start + left * base_share * 0.6 * (i + 1) / len(base_models)
+            known = candidates[name]
+            cand = search_baseline(name, pipe, task, n_classes, x_train, y_fit_of(data.train), x_val,
+                                   data.y_raw[data.val], metric.key, higher, seed,
+                                   lambda: clock.elapsed() > end or stop_asked(), record=record, known=known,
+                                   min_gain=max(fold_noise(known.fold_scores), 1e-12))
+            if cand.params != known.params:
+                _cross_validate_baseline(cand, pipe, task, n_classes, data, all_folds, first_repeat, metric.key,
+                                         y_fit_of, until, 0.0, stop_asked, store, run_id, clock)
+                candidates[name] = cand
+            else:
+                known.trials, known.search_seconds = cand.trials, cand.search_seconds
+            say(f"baseline {name}: {cand.trials} trial(s), best {best_words(cand.params)} ({clock.elapsed():.1f} s)")
     # 2. the deep template's search on the first fold.
     key = live_metric_key(task)
     scale = enc.std_ if task == "regression" else 1.0
@@ -600,15 +755,45 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         # One trial takes at most a share of the budget, so a slow-to-converge setting cannot
         # crowd out the rest of the search (it keeps its best epoch so far).
         own = trial_started[0] + max(TRIAL_SHARE * usable, 10.0)
-        if best_fit is None:  # the first trial: keep time for the folds it will need
-            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail, own)
+        if best_fit is None:
+            # The first trial is the first verdict's deep model: not cut at one trial's share (a network
+            # stopped after a few epochs is no verdict), only where the folds it will need must start.
+            return min(ready + FIRST_TRIAL_SHARE * usable, budget - tail)
         # Half as much again is kept for the folds: a later best trial may need more epochs.
         return min(budget - tail - 1.5 * cv_cost(), own)
+
+    def deep_folds(positions: list[int]) -> None:
+        """The best deep settings on the folds at ``positions`` not scored yet, as many as the time allows,
+        each for as many epochs as the best trial's best epoch."""
+        best_epochs = max(1, best_fit.best_epoch or best_fit.epochs_run)
+        settings = deep.extra["settings"]
+        for position in positions:
+            if position == 0 or position in deep.fold_scores:
+                continue
+            fold = all_folds[position]
+            per_epoch = float(np.median(best_fit.epoch_seconds)) if best_fit.epoch_seconds else 1.0
+            if stop_asked() or clock.elapsed() + FIT_OVERHEAD + per_epoch * best_epochs * 1.05 > budget - tail:
+                break
+            _say_progress(store, run_id, clock,
+                          f"Cross-validating {template.title}: fold {position + 1} of {len(all_folds)}")
+            keras.utils.set_random_seed(seed + 10_000 + position)
+            model = template.build(settings, data.info, task, n_classes)
+            compile_for(model, task, settings.learning_rate)
+            cb = _trial_callback(store, run_id, clock, None, lambda: budget - tail, key, scale, epoch_offset)
+            model.fit(data.deep_x(fold.fit), data.y[fold.fit], epochs=best_epochs, batch_size=settings.batch_size,
+                      shuffle=True, verbose=0, callbacks=[cb, *_lr_schedule_fixed(deep.extra["schedule"], best_epochs)])
+            if cb.nan_epoch is not None or cb.out_of_time or cb.stopped_by_user:
+                # A fold cut short by the deadline or a Stop is no measure of the settings: left out.
+                continue
+            out = enc.from_model(predict_direct(model, data.deep_x(fold.held), data.predict_batch))
+            deep.oof[position], deep.fold_scores[position] = out, _score(task, data.y_raw[fold.held], out, metric.key)
 
     number = 0
     best_number = [0]  # the trial whose score is the best so far
     nan_messages: list[str] = []
     ended = "budget"
+    first_s: float | None = None  # seconds into the run when the first verdict was in the record
+    since_gain, noise, why_settled = 0, 0.0, None
     while True:
         trial_started[0] = clock.elapsed()  # the deadline of a trial about to start
         if number and stop_asked():
@@ -616,6 +801,9 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
             break
         if converged(number, best_number[0]):
             ended = "converged"
+            break
+        if why_settled:
+            ended = "settled"
             break
         if number and clock.elapsed() + (np.median(durations) if durations else 0) * 0.5 > search_deadline():
             break
@@ -647,15 +835,39 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         state = tell_trial(study, record, trial, spec.template, number, value, callback.pruned, clock.elapsed(),
                            seconds, fit.epochs_run)
         signed = value if higher else -value
+        gained = state == "complete" and math.isfinite(value) and signed > best_signed + noise
         # A pruned trial is kept only when nothing better exists (its weights are its best so far).
         if math.isfinite(value) and (best_model is None or (state == "complete" and signed > best_signed)):
             best_signed, best_model, best_fit = signed, model, fit
             best_number[0] = number
             deep.params, deep.extra = dict(trial.params), {"schedule": schedule, "settings": settings}
-            deep.oof[0], deep.fold_scores[0] = val_out, value
+            # Folds and test rows of earlier settings say nothing of these: scored again when needed.
+            deep.oof, deep.fold_scores, deep.test_output = {0: val_out}, {0: value}, None
         number += 1
         if fit.stopped_by_user:
             stopped[0] = True
+        if best_model is None or stopped[0]:
+            continue
+        if first_s is None and base_models:
+            # The first verdict: the strong defaults cross-validated beside the baselines' defaults (a
+            # deep-only run has no verdict to give early; its folds come at the end, as before).
+            deep_folds(first_repeat)
+            first_s = _publish(store, run_id, spec, candidates, deep, best_model, data, all_folds, first_repeat,
+                               metric, clock, "the baselines' settings, then more settings of the deep model", None)
+            say(f"first verdict in the record ({first_s:.1f} s)")
+            tune_baselines()
+            _publish(store, run_id, spec, candidates, deep, best_model, data, all_folds, first_repeat, metric, clock,
+                     "more settings of the deep model", first_s)
+            noise = fold_noise(deep.fold_scores)
+            since_gain = 0
+        else:
+            since_gain = 0 if gained else since_gain + 1
+        pair = _paired_scores(candidates, deep, higher)
+        why_settled = settled(*pair, higher, metric.key, noise, held_share) if pair else None
+        # Without baselines there is no verdict to settle: the convergence rule alone ends the search.
+        if why_settled is None and base_models and since_gain >= SETTLE_PATIENCE:
+            why_settled = (f"the last {since_gain} trials gained no more than the folds' noise "
+                           f"({formats.number(noise)} {metric.title})")
     deep.search_seconds = time.perf_counter() - search_started
     if stopped[0]:
         ended = "stopped"
@@ -665,26 +877,17 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
     say(f"deep model: {deep.trials} trial(s), best {best_words(deep.params)} ({clock.elapsed():.1f} s)"
         + ("; converged: ended early" if ended == "converged" else ""))
     deep.fit_seconds = float(best_fit.fit_seconds)
-    # 3. the deep folds, as many as the time allows (first repeat first).
-    best_epochs = max(1, best_fit.best_epoch or best_fit.epochs_run)
-    settings = deep.extra["settings"]
-    for position in [p for p in range(len(all_folds)) if p != 0]:
-        fold = all_folds[position]
-        per_epoch = float(np.median(best_fit.epoch_seconds)) if best_fit.epoch_seconds else 1.0
-        if stop_asked() or clock.elapsed() + FIT_OVERHEAD + per_epoch * best_epochs * 1.05 > budget - tail:
-            break
-        _say_progress(store, run_id, clock, f"Cross-validating {template.title}: fold {position + 1} of {len(all_folds)}")
-        keras.utils.set_random_seed(seed + 10_000 + position)
-        model = template.build(settings, data.info, task, n_classes)
-        compile_for(model, task, settings.learning_rate)
-        cb = _trial_callback(store, run_id, clock, None, lambda: budget - tail, key, scale, epoch_offset)
-        model.fit(data.deep_x(fold.fit), data.y[fold.fit], epochs=best_epochs, batch_size=settings.batch_size,
-                  shuffle=True, verbose=0, callbacks=[cb, *_lr_schedule_fixed(deep.extra["schedule"], best_epochs)])
-        if cb.nan_epoch is not None or cb.out_of_time or cb.stopped_by_user:
-            # A fold cut short by the deadline or a Stop is no measure of the settings: left out.
-            continue
-        out = enc.from_model(predict_direct(model, data.deep_x(fold.held), data.predict_batch))
-        deep.oof[position], deep.fold_scores[position] = out, _score(task, data.y_raw[fold.held], out, metric.key)
+    if first_s is None and not stopped[0]:  # the budget ended the search before the first verdict's folds
+        tune_baselines()
+    # 3. the deep folds, as many as the time allows (first repeat first); a settled verdict needs no more
+    # than the first repeat, which it was judged on. The baselines follow on the folds the deep model has.
+    later = [p for p in range(len(all_folds)) if p not in first_repeat]
+    deep_folds(first_repeat + ([] if ended == "settled" else later))
+    if any(p in deep.fold_scores for p in later):
+        for name, cand in candidates.items():
+            _cross_validate_baseline(cand, base_models[name], task, n_classes, data, all_folds, first_repeat,
+                                     metric.key, y_fit_of, until, (budget - tail - ready) / usable, stop_asked,
+                                     store, run_id, clock)
     candidates[spec.template] = deep
     # 4. test outputs of every candidate (their first-fold models were fitted on the training rows).
     _say_progress(store, run_id, clock, "Scoring every model on the test rows")
@@ -699,7 +902,7 @@ def execute_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, templa
         candidates["ensemble"] = ens
     return {"candidates": candidates, "folds": all_folds, "deep_model": best_model, "deep_fit": best_fit,
             "record": record, "stopped": stopped[0], "repeats": repeats, "ended": ended,
-            "best_trial": best_number[0]}
+            "best_trial": best_number[0], "first_verdict_s": first_s, "settled": why_settled}
 
 
 def _cross_validate_baseline(cand: _Candidate, pipe: Any, task: str, n_classes: int, data: Inputs, all_folds: list,
@@ -795,7 +998,8 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     say(f"models saved ({clock.elapsed():.1f} s)")
     _say_progress(store, run_id, clock, "Scoring every model on the test rows")
     y_test = data.y_raw[data.test]
-    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=spec.train.seed, cv=cv)
+    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=spec.train.seed, cv=cv,
+                                 target=spec.data.target)
     save_test_outputs(folder, data.test, y_test, outputs)
     with atomic_write(folder / "preprocess.json") as tmp:
         tmp.write_text(json.dumps({**data.meta, "target": enc.to_dict(), "task": task,
@@ -818,9 +1022,11 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
         "trials": {name: c.trials for name, c in candidates.items() if c.family != "ensemble"},
         "pruned": sum(1 for t in record.trials if t.state == "pruned"),
         "stopped_early": done["stopped"],
-        "ended": done["ended"],  # converged, budget or stopped (ended_words says it in a sentence)
+        "ended": done["ended"],  # converged, settled, budget or stopped (ended_words says it in a sentence)
         "best_trial": done["best_trial"],
         "deep_trials": candidates[spec.template].trials,
+        "first_verdict_s": done["first_verdict_s"],
+        "settled": done["settled"],  # why more trials could not change the verdict, when that ended the search
     }
     record.save(best)
     result = {
@@ -828,6 +1034,7 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
         "models": {name: {"family": families[name], "fit_seconds": fit_seconds[name]} for name in outputs},
         "search": search,
         "budget_s": clock.budget,
+        "first_verdict_s": done["first_verdict_s"],
     }
     if "ensemble" in candidates:
         result["ensemble"] = {"weights": candidates["ensemble"].params["weights"]}
@@ -835,7 +1042,7 @@ def run_searched(store: Store, run_id: str, spec: RunSpec, kind: Any, template: 
     status = "stopped" if done["stopped"] else "done"
     result["elapsed_s"] = round(clock.elapsed(), 2)
     search["elapsed_s"] = result["elapsed_s"]
-    early = f": {ended_words(search)}" if search["ended"] == "converged" else ""
+    early = f": {ended_words(search)}" if search["ended"] in ("converged", "settled") else ""
     store.update_run(run_id, status=status, finished_at=time.time(), result=result, test_score=deep_row.test_score,
                      progress=1.0, phase="Stopped by request: the search kept its best trial; evaluated"
                      if status == "stopped" else f"Finished in {clock.elapsed():.0f} s of {clock.budget:.0f} s{early}",
@@ -903,7 +1110,8 @@ def search_lines(result: dict[str, Any]) -> list[str]:
            f"{PRUNE_AFTER_EPOCHS} epochs) on the first fold")
         + f"; {search.get('pruned', 0)} deep trial(s) were pruned"
         + ("; the search was stopped by request and kept its best trial." if search.get("stopped_early") else ".")
-        + (f" {ended_words(search)}" if search.get("ended") in ("converged", "perfect") else ""),
+        + (f" {ended_words(search)}" if search.get("ended") in ("converged", "perfect", "settled") else "")
+        + (f" {first_verdict_words(result)}" if result.get("first_verdict_s") is not None else ""),
         "",
         "| model | search space | trials | settings chosen |",
         "|---|---|---|---|",

@@ -17,7 +17,8 @@ from typing import Any
 
 from dlcore.errors import SpecError
 
-__all__ = ["DataSpec", "TrainSpec", "ForecastSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size", "suggested_image_size", "suggested_flip", "IMAGE_SIZES"]
+__all__ = ["DataSpec", "TrainSpec", "ForecastSpec", "RunSpec", "TASK_CHOICES", "SIZES", "suggested_batch_size",
+           "suggested_image_size", "suggested_flip", "IMAGE_SIZES"]
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "regression", "classification", "forecast")
 SIZES = ("small", "medium", "large")

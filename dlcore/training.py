@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DeepFit", "fit_deep", "predict_deep", "predict_direct", "compile_for", "live_metric_key", "image_dataset", "library_versions"]
+from dlcore.errors import DeletedError
+
+__all__ = ["DeepFit", "fit_deep", "predict_deep", "predict_direct", "compile_for", "live_metric_key", "image_dataset",
+           "library_versions"]
 
 log = logging.getLogger("dlcore.training")
 
@@ -113,6 +116,8 @@ def make_store_callback(store: Any, run_id: str, task: str, epochs_total: int, m
                         store.update_run(run_id, progress=min(1.0, (epoch_offset + self._epoch + within) / epochs_total))
                 except sa_errors as exc:  # a busy database must not stop training; the next look retries
                     log.warning("store busy while watching run %s: %s", run_id, exc)
+                except DeletedError:  # the run was deleted: it stops (stop_requested), and so does this watch
+                    return
 
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._epoch_start = time.perf_counter()

@@ -4,11 +4,12 @@ import numpy as np
 import streamlit as st
 
 import ui
-from dlcore import cache, charts, evaluate, outputs
+from dlcore import cache, charts, evaluate, monitor, outputs
 from dlcore.errors import DlcoreError
 from dlcore.evaluate import collapse
 from dlcore.handover import decision
-from ui import common, team, urls, views
+from dlcore.search import first_verdict_words
+from ui import common, team, text, urls, views
 from ui import images as image_views
 from ui import series as series_views
 
@@ -34,10 +35,11 @@ with share:
 with remove:
     team.delete_run(run.id)
 
-st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
+st.subheader(f"{text.md(dataset.name)} → {views.goal(dataset, run.target, run.task)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · {common.status_label(run.status)} · {common.when(run.created_at)}")
 if run.status not in ("done", "stopped"):
-    st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")
+    if not views.first_verdict(run):
+        st.warning(f"This run is {common.status_label(run.status)}; its leaderboard appears when it finishes.")
     if run.message:
         st.caption(run.message)
     urls.link("train", "Watch the run", run=run.id)
@@ -46,6 +48,9 @@ if run.status not in ("done", "stopped"):
 result = run.result
 board = result["leaderboard"]
 rows = result["rows"]
+for alert in monitor.alerts(store, run.id):  # the model at work fell outside what the test rows promised
+    st.error(alert, icon=":material/notification_important:")
+    urls.link("monitor", "Monitor: the scorings, their drift and outcomes", run=run.id)
 def _test_outputs():  # type: ignore[no-untyped-def]
     y, raw, rows_ = outputs.load_test_outputs(store, run.id)
     # Charts and pickers use the names an analyst reads ("random forest", not "random_forest").
@@ -89,6 +94,8 @@ def one_class(model: str) -> None:
 
 
 views.verdicts(board)
+if result.get("first_verdict_s") is not None:
+    st.caption(first_verdict_words(result))
 one_class(evaluate.display_name(evaluate.recommended(board)[0]))
 if run.status == "stopped":
     st.caption("This run was stopped early by request: the deep model uses the best weights it reached.")
@@ -135,6 +142,7 @@ def next_steps(use: str) -> None:
         urls.link("explain", "Why the models predict what they do", run=run.id)
     with c3:
         urls.link("train", "Training curves of this run", run=run.id)
+    urls.link("monitor", "Monitor the model at work: drift, outcomes, retraining", run=run.id)
 
 
 if result.get("kind") == "series":
@@ -185,8 +193,8 @@ if task in ("binary", "multiclass"):
         st.plotly_chart(built(f"pr-{k}", lambda y, out, _: charts.pr_chart(
             (y.astype(int) == k).astype(int), {m: out[m][:, k] for m in models}, positive,
             families=families)), width="stretch")
-        st.caption(f"Precision: of the rows flagged “{positive}”, the share that really are. Recall: of the real "
-                   f"“{positive}” rows, the share flagged. “{positive}” is "
+        st.caption(f"Precision: of the rows flagged “{text.md(positive)}”, the share that really are. Recall: of the real "
+                   f"“{text.md(positive)}” rows, the share flagged. “{text.md(positive)}” is "
                    + ("the class the threshold saved on Decide acts on." if saved_positive(classes)
                       else "the rarer class, the one a yes/no decision usually acts on; Decide can choose the other."))
 else:

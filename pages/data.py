@@ -12,6 +12,7 @@ from dlcore.tables.personal import Finding, describe
 from ui import common, privacy, team, urls, views
 from ui import images as image_views
 from ui import series as series_views
+from ui.text import md
 
 ui.route_through_app()
 
@@ -55,7 +56,7 @@ with upload_tab:
         # Marked first, so a refused file is not read again on every click; its message stays.
         st.session_state["registered_upload"] = uploaded.file_id
         st.session_state.pop("upload_error", None)
-        with common.guard(), st.spinner(f"Reading and profiling {uploaded.name}…"):
+        with common.guard(), st.spinner(f"Reading and profiling {md(uploaded.name)}…"):
             try:
                 record, created = datasets.register_bytes(store, uploaded.getvalue(), uploaded.name, answer_first=True)
             except DlcoreError as exc:
@@ -81,7 +82,7 @@ dataset_id = urls.get_id(urls.DATASET)
 if not dataset_id:
     views.pick_dataset("data", "Datasets on this server")
 record = views.or_stop(store.dataset, dataset_id)
-st.header(record.name)
+st.header(md(record.name))
 team.delete_dataset(record.id)
 if record.kind == "image":
     image_views.dataset_view(record)
@@ -137,7 +138,7 @@ with st.expander("Look at one column"):
     column = st.selectbox("Column", [c.name for c in profile.columns], key="detail_column")
     found = profile.column(column).personal
     if found and privacy.masking():
-        st.info(f"'{column}' holds personal data ({privacy_label(found)}): its values are masked for your role in "
+        st.info(f"'{md(column)}' holds personal data ({privacy_label(found)}): its values are masked for your role in "
                 "this workspace.", icon=":material/shield_person:")
     else:
         if found:
@@ -162,13 +163,14 @@ def save_target() -> None:
         task = tabular.infer_task(frame[chosen])
     except DlcoreError:
         task = None
+    # The store of this click's run (not the render that drew the box): a role changed since counts.
     with common.guard():  # a viewer's choice is refused by the store, in words
-        store.set_dataset_target(dataset_id, chosen, task)
+        common.store().set_dataset_target(dataset_id, chosen, task)
 
 
 def save_task() -> None:
     with common.guard():
-        store.set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"])
+        common.store().set_dataset_target(dataset_id, target, st.session_state[f"task-{dataset_id}-{target}"])
 
 
 target = st.selectbox(
@@ -250,7 +252,7 @@ if text_columns:
                "downloaded, so very small tables give the text little to learn from.")
     for column in text_columns:
         found = text_profile(dataset_id, column, target, task)
-        with st.expander(f"{column}: about {found['median_words']:.0f} words per row", expanded=len(text_columns) == 1):
+        with st.expander(f"{md(column)}: about {found['median_words']:.0f} words per row", expanded=len(text_columns) == 1):
             scripts = ", ".join(f"{k} {v:.0%}" for k, v in found["scripts"].items()) or "no letters"
             st.markdown(f"Writing: {scripts}.")
             for note in found["notes"]:

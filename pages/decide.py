@@ -5,10 +5,10 @@ import streamlit as st
 
 import ui
 from dlcore import charts, evaluate, outputs
-from dlcore.evaluate import collapse
 from dlcore.errors import DlcoreError
+from dlcore.evaluate import collapse
 from dlcore.handover import decision
-from ui import common, team, urls, views
+from ui import common, team, text, urls, views
 
 ui.route_through_app()
 
@@ -31,7 +31,7 @@ if not run_id:
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
 team.share(run.id, "decide")
-st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
+st.subheader(f"{text.md(dataset.name)} → {views.goal(dataset, run.target, run.task)}")
 if run.status not in ("done", "stopped"):
     st.warning(f"This run is {common.status_label(run.status)}: thresholds need a finished run.")
     urls.link("train", "Watch the run", run=run.id)
@@ -59,6 +59,7 @@ y_true, outputs, _ = outputs.load_test_outputs(store, run.id)
 
 model = st.selectbox("Model to act on", models, index=models.index(saved.model) if saved and saved.model in models else 0,
                      format_func=lambda m, mark=views.model_label(board, models): evaluate.display_name(m) + mark(m))
+views.no_model_to_use(board)
 rare = decision.rarer_class(y_true, classes)
 start = saved.positive if saved and saved.positive in classes else rare
 positive = st.selectbox("The class you act on" + ("" if run.task == "binary" else " (one class against the rest)"),
@@ -84,14 +85,14 @@ if flat:
     st.warning(flat, icon=":material/warning:")
 
 money0 = saved.money if saved else decision.Money()
-st.markdown(f"**What is each outcome worth?** A *flag* means the model says “{positive}” and you act on the row.")
+st.markdown(f"**What is each outcome worth?** A *flag* means the model says “{text.md(positive)}” and you act on the row.")
 c1, c2, c3, c4, c5 = st.columns([1, 2, 2, 2, 2])
 currency = c1.text_input("Currency", value=money0.currency, max_chars=4)
-value_tp = c2.number_input(f"Right flag: a real “{positive}” you act on, value", value=float(money0.value_tp), step=10.0,
+value_tp = c2.number_input(f"Right flag: a real “{text.md(positive)}” you act on, value", value=float(money0.value_tp), step=10.0,
                            help="What acting on a row that really is this class earns or saves.")
 cost_fp = c3.number_input("False alarm: acting on a row that did not need it, cost", value=float(money0.cost_fp),
                           step=1.0, help="The cost of acting on a row that is not this class (an offer, a call, a check).")
-cost_fn = c4.number_input(f"Miss: a real “{positive}” you do not act on, cost", value=float(money0.cost_fn), step=10.0,
+cost_fn = c4.number_input(f"Miss: a real “{text.md(positive)}” you do not act on, cost", value=float(money0.cost_fn), step=10.0,
                           help="Any cost of missing one, beyond losing the value of a right flag. Often 0.")
 value_tn = c5.number_input("Right pass: leaving a row alone that needed nothing, value", value=float(money0.value_tn),
                            step=1.0, help="Usually 0.")
@@ -153,10 +154,10 @@ with left:
 with right:
     st.plotly_chart(charts.gains_chart(decision.gains(y, p), positive), width="stretch")
     st.caption("Gain: act on the top rows by probability and see what share of all the real "
-               f"“{positive}” you reach. Lift: how many times better that is than picking rows at random.")
+               f"“{text.md(positive)}” you reach. Lift: how many times better that is than picking rows at random.")
 
 if saved:
-    st.info(f"Saved for Predict: {evaluate.display_name(saved.model)} flags “{saved.positive}” at probability "
+    st.info(f"Saved for Predict: {evaluate.display_name(saved.model)} flags “{text.md(saved.positive)}” at probability "
             f"{saved.threshold:.3f} or more (right flag {saved.money.money(saved.money.value_tp)}, false alarm "
             f"{saved.money.money(saved.money.cost_fp)}, miss {saved.money.money(saved.money.cost_fn)}).",
             icon=":material/bookmark:")
@@ -166,5 +167,5 @@ if st.button(f"Use {chosen:.3f} in Predict", type="primary", icon=":material/che
             model=model, threshold=float(chosen), money=money, positive=positive, negative=negative,
             profit_per_row=profit_at(chosen) / n, rows_per_month=int(scale_rows)))
         st.success(f"Saved. Files scored with {evaluate.display_name(model)} now get a “decision” column: "
-                   f"“{positive}” at probability {chosen:.3f} or more, else “{negative}”.")
+                   f"“{text.md(positive)}” at probability {chosen:.3f} or more, else “{text.md(negative)}”.")
         urls.link("predict", "Score a file with it", run=run.id)

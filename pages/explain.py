@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from dlcore import evaluate, jobs, outputs
 from dlcore.errors import DlcoreError
-from ui import common, team, urls, views
+from ui import common, team, text, urls, views
 from ui import explain as explain_views
 from ui import images as image_views
 from ui import series as series_views
@@ -22,7 +22,7 @@ if not run_id:
 run = views.or_stop(store.run, run_id)
 dataset = views.or_stop(store.dataset, run.dataset_id)
 team.share(run.id, "explain")
-st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
+st.subheader(f"{text.md(dataset.name)} → {views.goal(dataset, run.target, run.task)}")
 st.caption(f"Run {run.id} · {evaluate.display_name(run.template)} · share this page's link: a colleague sees the same "
            "explanations.")
 if run.status not in ("done", "stopped"):

@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from dlcore import evaluate, jobs
+from dlcore import evaluate, jobs, monitor
 from dlcore.handover import decision
-from ui import common, privacy, scoring, team, urls, views
+from ui import common, privacy, scoring, team, text, urls, views
 from ui import images as image_views
 from ui import series as series_views
 from ui import tables as table_views
@@ -39,6 +39,9 @@ def preview(scoring_id: str):  # a finished scoring never changes: read its file
 
 
 board = run.result["leaderboard"]
+for alert in monitor.alerts(store, run.id):  # the realized score fell outside what the test rows promised
+    st.error(alert, icon=":material/notification_important:")
+urls.link("monitor", "Monitor: every scoring, its drift and the outcomes that came back", run=run.id)
 if run.result.get("kind") == "series":
     series_views.forecast_view(run)
     st.stop()
@@ -47,17 +50,28 @@ if run.result.get("kind") == "image":
     st.stop()
 features = run.result["features"]
 inputs = features["numeric"] + features["datetime"] + features["categorical"] + features.get("text", [])
-st.subheader(f"Predict “{run.target}” with a model trained on {dataset.name}")
+st.subheader(f"Predict “{text.md(run.target)}” with a model trained on {text.md(dataset.name)}")
 models = views.recommended_first(board, [r["model"] for r in board["rows"]])
 # The test score beside each model (the board may rank by cross-validation: "best by" says which).
 labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({r['family'] if r['family'] in ('deep', 'ensemble') else 'baseline'}, "
           f"test {board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
+in_use = monitor.model_in_use(store, run)
+IN_USE = "(model in use)"  # a promoted model of a retrained run: scored by that run, for this one
+if in_use.run_id != run.id:
+    models = [IN_USE, *models]
+    labels[IN_USE] = f"Model in use: {evaluate.display_name(in_use.model)} of the retrained run {in_use.run_id}"
+elif in_use.promoted or in_use.model != models[0]:
+    models = [in_use.model, *[m for m in models if m != in_use.model]]
+marks = views.model_label(board, [m for m in models if m != IN_USE])
 model = st.selectbox("Model", models, index=0, key="predict-model",
-                     format_func=lambda m, mark=views.model_label(board, models): labels[m] + mark(m))
-views.opened_on(board, model, "predict-model")
-chosen = decision.load_decision(store, run.id) if run.task in ("binary", "multiclass") else None
+                     format_func=lambda m: labels[m] + ("" if m == IN_USE else marks(m)))
+if model != IN_USE:
+    views.opened_on(board, model, "predict-model")
+model_run = store.run(in_use.run_id) if model == IN_USE else run
+model = in_use.model if model == IN_USE else model
+chosen = decision.load_decision(store, model_run.id) if run.task in ("binary", "multiclass") else None
 if chosen is not None and chosen.model == model:
-    st.info(f"Scored files get a “decision” column: “{chosen.positive}” when the probability is at least "
+    st.info(f"Scored files get a “decision” column: “{text.md(chosen.positive)}” when the probability is at least "
             f"{chosen.threshold:.3f} (the threshold saved on the Decide page), else “{chosen.negative}”.",
             icon=":material/paid:")
 elif run.task == "binary":
@@ -67,11 +81,13 @@ with st.expander(f"The file needs these {len(inputs)} columns (others are ignore
 
 tab_file, tab_row = st.tabs(["Score a file", "What if? (one row)"])
 with tab_file:
-    upload = st.file_uploader("A table to score: CSV (gzip-compressed too), Excel, Parquet or JSON records; columns with other names are matched next", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "json", "jsonl"], key="score-file")
-    remember = table_views.match_columns(run, model, upload) if upload is not None else None  # renamed columns
+    upload = st.file_uploader("A table to score: CSV (gzip-compressed too), Excel, Parquet or JSON records; columns "
+                              "with other names are matched next",
+                              type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "json", "jsonl"], key="score-file")
+    remember = table_views.match_columns(model_run, model, upload) if upload is not None else None  # renamed columns
     still_open = getattr(remember, "open", [])  # model columns with no file column chosen yet
     if still_open:
-        st.caption(f"Choose the file's column for {', '.join(f'“{c}”' for c in still_open[:5])}"
+        st.caption(f"Choose the file's column for {', '.join(f'“{text.md(c)}”' for c in still_open[:5])}"
                    + (f" and {len(still_open) - 5} more" if len(still_open) > 5 else "")
                    + " above (or “(none: score it as missing)”) to score the file.")
     if upload is not None and st.button("Score the file", type="primary", icon=":material/bolt:",
@@ -79,19 +95,32 @@ with tab_file:
         with common.guard():
             if remember is not None:
                 remember()
-            scoring_id = jobs.submit_scoring(store, run.id, model, upload.getvalue(), upload.name)
+            scoring_id = jobs.submit_scoring(store, run.id, model, upload.getvalue(), upload.name,
+                                             model_run_id=model_run.id)
             urls.set_ids(scoring=scoring_id)
 
     job = scoring.finished_job(run)
     if job is not None:
         summary = job.summary or {}
-        st.success(f"Scored {summary.get('n_rows', 0):,} rows of {job.input_name} with {evaluate.display_name(job.model)}.")
+        st.success(f"Scored {summary.get('n_rows', 0):,} rows of {text.md(job.input_name)} with {evaluate.display_name(job.model)}.")
         for note in summary.get("notes", []):
             st.info(note, icon=":material/info:")
-        data = (store.scoring_dir(job.id) / "scored.csv").read_bytes()
+        drift = summary.get("drift")
+        if drift:
+            (st.warning if drift["drifted_columns"] else st.success)(text.md(drift["sentence"]), icon=":material/difference:")
+            if drift["drifted_columns"]:
+                from dlcore.monitor import charts as monitor_charts
+
+                report = monitor.load_drift(store, job.id)
+                for column in report.drifted[:6] if report else []:
+                    st.plotly_chart(monitor_charts.drift_chart(column), width="stretch", key=f"drift-{column.name}")
+            urls.link("monitor", "This scoring on Monitor: upload its true outcomes later", run=run.id,
+                      scoring=job.id)
         st.dataframe(privacy.shown(preview(job.id), dataset.profile), hide_index=True, width="stretch")
         if summary.get("n_rows", 0) > 200:
             st.caption("The first 200 rows; the download has them all.")
+        # Read when clicked, by the user as they stand then (a member removed meanwhile gets nothing).
+        data = common.deferred(lambda s: (s.scoring_dir(s.scoring(job.id).id) / "scored.csv").read_bytes())
         st.download_button("Download the scored CSV", data, file_name=f"scored-{job.input_name.rsplit('.', 1)[0]}.csv",
                            mime="text/csv", icon=":material/download:", type="primary")
 
@@ -103,7 +132,8 @@ with tab_row:
     if asked:
         row = pd.DataFrame([values])
         with common.guard():
-            scoring_id = jobs.submit_scoring(store, run.id, model, row.to_csv(index=False).encode(), "what-if.csv")
+            scoring_id = jobs.submit_scoring(store, run.id, model, row.to_csv(index=False).encode(), "what-if.csv",
+                                             model_run_id=model_run.id)
             job = scoring.wait_for(scoring_id, timeout=120)
             if job.status != "done":
                 st.error(job.message or "The prediction did not finish in time; try again.")

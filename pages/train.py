@@ -15,7 +15,7 @@ from dlcore.spec import (
     suggested_image_size,
 )
 from dlcore.tables import guess_target
-from ui import common, live, team, urls, views
+from ui import common, live, team, text, urls, views
 from ui import series as series_views
 
 ui.route_through_app()
@@ -30,9 +30,12 @@ if run_id:
     run = views.or_stop(store.run, run_id)
     dataset = store.dataset(run.dataset_id)
     team.share(run.id, "train")
-    st.subheader(f"{evaluate.display_name(run.template)} on {dataset.name} → {views.goal(dataset, run.target, run.task)}")
-    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run to anyone on this server.")
+    st.subheader(f"{evaluate.display_name(run.template)} on {text.md(dataset.name)} → "
+                 f"{views.goal(dataset, run.target, run.task)}")
+    st.caption(f"Run {run.id} · submitted {common.when(run.created_at)} · share this page's link: it shows the same run "
+               "to anyone on this server.")
     live.run_view(run)
+    views.first_verdict(run)
     if run.status in ("failed", "interrupted", "stopped", "cancelled") and run.message:
         (st.error if run.status == "failed" else st.warning)(run.message)
     if run.status in ("done", "stopped"):
@@ -59,7 +62,7 @@ if not team.can("train", dataset.workspace_id):
     st.stop()
 
 columns = [c["name"] for c in dataset.profile["columns"]]
-st.subheader(f"Data: {dataset.name}")
+st.subheader(f"Data: {text.md(dataset.name)}")
 
 urls.link("data", "Check the data and the target first", dataset=dataset_id, icon=":material/arrow_back:")
 

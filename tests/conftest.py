@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -83,7 +82,21 @@ FIXTURE_MARKS = {
     ("tests.test_team_browser", "team_server"): ("slow",),  # the app and an OpenID Connect provider
     ("tests.cluster.scenarios", "team"): ("cluster", "slow"),
     ("tests.cluster.scenarios", "browser"): ("browser", "slow"),
+    ("tests.test_rest", "personal"): ("slow",),  # a trained run and python -m dlcore serve
+    ("tests.test_rest", "team"): ("slow",),
 }
+# Module fixtures that train a real run (or several) for the tests of their file: a file's tests that use
+# one wait for the training, however quick the test itself is.
+FIXTURE_MARKS.update({(f"tests.{module}", name): ("slow",) for module, name in [
+    ("test_bad_inputs", "good"), ("test_budget_runs", "cut_forecast"), ("test_bundle", "churn_run"),
+    ("test_bundle", "price_run"), ("test_bundle", "shapes_run"), ("test_cli", "fitted"), ("test_explain", "explained"),
+    ("test_explain_images", "blob_model"), ("test_explain_series", "shops_run"), ("test_first_steps", "runs"),
+    ("test_forecast_runs", "forecast_run"), ("test_forecast_runs", "panel_run"), ("test_image_pages", "image_run"),
+    ("test_image_runs", "image_run"), ("test_matching", "penguins"), ("test_no_outbound", "queued"),
+    ("test_pages", "trained"), ("test_rare_class", "rare"), ("test_recommended", "not_clearly_better"),
+    ("test_report", "fitted"), ("test_search", "budget_run"), ("test_team_cli", "team"),
+    ("test_team_pages", "team_store"), ("test_text_pages", "trained"), ("test_verdict_speed", "runs"),
+]})
 IMPLY_SLOW = {"browser", "postgres", "cluster"}
 
 

@@ -6,6 +6,12 @@ client secret and the PKCE verifier and returns an RS256-signed ID token, userin
 Streamlit's real ``st.login`` (Authlib) signs in against it. Tokens are signed with joserfc,
 the JOSE library Authlib itself uses. Like Streamlit's own end-to-end tests, it trusts whatever
 email is typed: it is a stand-in for Google or Keycloak, not a password store.
+
+The address is passed on as typed (a real provider sends the account's address as it was
+written). The authorize form also takes an account id (``sub``; default: derived from the
+address) and whether the address is verified (``email_verified``: ``true`` by default,
+``false``, or ``omit`` to leave the claim out), so the security tests can play a self-service
+account with someone else's unverified address, or a second account claiming a known one.
 """
 
 from __future__ import annotations
@@ -53,13 +59,15 @@ class Provider:
             "claims_supported": ["sub", "email", "email_verified", "name"],
         }
 
-    def claims(self, email: str) -> dict:
-        return {"sub": hashlib.sha256(email.encode()).hexdigest()[:24], "email": email, "email_verified": True,
-                "name": email.split("@")[0].title()}
+    def claims(self, grant: dict) -> dict:
+        email = grant["email"]
+        verified = {"false": False, "omit": None}.get(grant.get("email_verified", "true"), True)
+        return {"sub": grant.get("sub") or hashlib.sha256(email.encode()).hexdigest()[:24], "email": email,
+                "email_verified": verified, "name": email.strip().split("@")[0].title()}
 
     def id_token(self, grant: dict) -> str:
         now = int(time.time())
-        claims = {**self.claims(grant["email"]), "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 3600,
+        claims = {**self.claims(grant), "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 3600,
                   "nonce": grant.get("nonce")}
         return jwt.encode({"alg": "RS256", "kid": "test-key"}, {k: v for k, v in claims.items() if v is not None},
                           self.key)
@@ -69,6 +77,9 @@ FORM = """<!doctype html><html><head><title>Test sign-in</title></head><body>
 <h1>Sign in to the test provider</h1>
 <form method="post" action="/authorize">{hidden}
 <label>Email <input name="email" type="email" autofocus></label>
+<label>Account id <input name="sub"></label>
+<label>Address checked <select name="email_verified"><option>true</option><option>false</option>
+<option>omit</option></select></label>
 <button type="submit">Continue</button></form></body></html>"""
 
 
@@ -111,7 +122,10 @@ def handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/userinfo":
                 token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 grant = provider.tokens.get(token)
-                self._send(200, provider.claims(grant["email"])) if grant else self._send(401, {"error": "invalid_token"})
+                if grant:
+                    self._send(200, {k: v for k, v in provider.claims(grant).items() if v is not None})
+                else:
+                    self._send(401, {"error": "invalid_token"})
             elif url.path == "/logout":
                 target = query.get("post_logout_redirect_uri") or "/"
                 self._send(302, b"", "text/plain", {"Location": target})
@@ -124,7 +138,7 @@ def handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             if url.path == "/authorize":
                 code = secrets.token_urlsafe(16)
                 with provider.lock:
-                    provider.codes[code] = {**form, "email": form.get("email", "").strip().lower()}
+                    provider.codes[code] = {**form, "email": form.get("email", "")}
                 target = form["redirect_uri"] + "?" + urlencode({"code": code, "state": form.get("state", "")})
                 self._send(302, b"", "text/plain", {"Location": target})
             elif url.path == "/token":

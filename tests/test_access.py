@@ -83,6 +83,9 @@ def _do(store: Store, action: str, shared: str, ids: dict, csv: bytes) -> None:
         store.request_stop(raw_run)
     elif action == "manage_members":
         store.add_member(shared, "erin@example.com", "viewer")
+    elif action == "manage_tokens":
+        token_id, _ = store.create_token(shared, "billing system")
+        store.revoke_token(shared, token_id)
     elif action == "delete":
         throwaway = _finished_run(Store.open(store.home), ids["dataset"])
         store.delete_run(throwaway)

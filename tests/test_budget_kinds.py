@@ -55,6 +55,7 @@ def test_the_first_image_trial_is_the_runs_own_settings():
     assert out.augment is False  # strength 0: no augmentation, as the run asked
 
 
+@pytest.mark.slow
 def test_an_image_run_within_a_budget_searches_and_keeps_to_it(tmp_path):
     from dlcore.scoring import load_scorer
 
@@ -84,6 +85,7 @@ def test_window_scores_are_the_mean_over_series_of_each_window():
     assert lookback_choices(28, 7) == [7, 14, 28] and lookback_choices(10, 52) == [5, 10]
 
 
+@pytest.mark.slow
 def test_a_forecast_within_a_budget_searches_and_scores_the_windows_as_folds(tmp_path):
     from dlcore.folds import fold_interval
     from dlcore.series.run import load_backtest
@@ -178,6 +180,7 @@ def _red_or_blue(n_per_class: int = 16, size: int = 16) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_an_image_search_ends_at_a_perfect_validation_score_and_boosting_learns_few_images(tmp_path):
     from dlcore.charts import trials_chart
     budget = 120.0

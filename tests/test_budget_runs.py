@@ -5,7 +5,6 @@ the trials chart of a running search grows. (How close to the budget a run ends 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -186,6 +185,7 @@ TRIAL_POINTS = (
 )
 
 
+@pytest.mark.browser
 def test_the_trials_chart_of_a_running_search_grows_in_the_browser(tmp_path):
     from dlcore import datasets, runner
     from dlcore.search import load_trials

@@ -15,13 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore import datasets, runner
-from dlcore.handover import predict_script as bundle_predict
-
-from dlcore.handover import bundle
-from dlcore import images
+from dlcore import datasets, images, runner
 from dlcore import tables as tabular
 from dlcore.errors import NotFoundError, RunError
+from dlcore.handover import bundle
+from dlcore.handover import predict_script as bundle_predict
 from dlcore.scoring import load_scorer, neutralise_formulas
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, regression_frame, shapes_zip
@@ -342,6 +340,7 @@ def test_unknown_models_unfinished_runs_and_forecasts_are_refused(store, churn_r
         bundle.build_bundle(store, "nope")
 
 
+@pytest.mark.slow
 def test_a_text_bundle_scores_raw_strings_like_the_app(store, tmp_path):
     """A table with a free-text column: the deep model's .keras file takes the raw strings (its
     vocabulary is inside it), a baseline's skops file its TF-IDF; both score like the app."""

@@ -96,6 +96,7 @@ def test_the_same_file_is_the_same_dataset(fitted):
         ("tiny", [], ["20"]),
     ],
 )
+@pytest.mark.slow  # a real ``python -m dlcore`` process
 def test_bad_input_gives_one_error_line_and_exit_1(tmp_path, content, args, words):
     path = tmp_path / "bad.csv"
     frame = churn_frame(60)
@@ -117,6 +118,7 @@ def test_bad_input_gives_one_error_line_and_exit_1(tmp_path, content, args, word
         assert word.lower() in lines[0].lower()
 
 
+@pytest.mark.slow  # a real ``python -m dlcore`` process
 def test_a_file_over_the_size_limit_is_refused(tmp_path):
     path = tmp_path / "big.csv"
     churn_frame(3000).to_csv(path, index=False)

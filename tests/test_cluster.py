@@ -24,6 +24,7 @@ SCENARIOS = [
     "test_three_runs_submitted_at_once_all_finish_each_with_the_node_that_ran_it",
     "test_scoring_and_an_explanation_run_on_the_cluster",
     "test_stop_on_the_page_stops_a_run_on_the_cluster",
+    "test_a_run_deleted_while_it_trains_on_the_cluster_leaves_nothing",
     "test_the_cli_fits_through_the_cluster_with_the_scores_of_one_machine",
     "test_nothing_leaves_the_cluster",
     "test_a_node_that_cannot_see_the_data_folder_takes_no_jobs",
@@ -33,6 +34,7 @@ SCENARIOS = [
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
                     reason="a network namespace of its own needs root (CI runs as root)")
+@pytest.mark.cluster
 def test_the_cluster_scenarios_pass_on_a_loopback_only_network(tmp_path):
     report = tmp_path / "scenarios.xml"
     inner = (f"ip link set lo up && exec {sys.executable} -m pytest tests/cluster/scenarios.py -p no:cacheprovider "

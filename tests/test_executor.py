@@ -52,6 +52,7 @@ def test_the_settings_say_what_is_wrong_and_the_allowed_values(monkeypatch):
     assert config.ray_resources() == {"trainer": 2.0}
 
 
+@pytest.mark.slow  # the app's dispatcher, a real worker process
 def test_a_cluster_that_cannot_be_reached_leaves_the_run_queued_and_its_page_says_why(store, home, unreachable):
     run_id = _run(store)
     pool = LocalPool(home, n_train=1, store=store)  # what the app starts on first use
@@ -71,6 +72,7 @@ def test_a_cluster_that_cannot_be_reached_leaves_the_run_queued_and_its_page_say
     assert "queued" in shown and f"RAY_ADDRESS={unreachable} cannot be reached" in shown and "Check RAY_ADDRESS" in shown
 
 
+@pytest.mark.slow
 def test_the_cli_says_the_cluster_cannot_be_reached_and_the_run_stays_queued(store, home, unreachable, tmp_path):
     data = tmp_path / "churn.csv"
     churn_frame(200).to_csv(data, index=False)
@@ -163,6 +165,7 @@ def test_the_pieces_of_a_run_run_in_turn_by_default_with_each_named_first(tmp_pa
     assert fanout.current() is pieces
 
 
+@pytest.mark.slow  # two real processes that import Ray
 def test_a_ray_task_runs_at_the_workers_niceness_set_not_added_to_rays():
     """Ray starts its workers at nice 15; a task adding DLCORE_WORKER_NICE's 10 ran at 19, which
     a busy neighbour at nice 0 starves. Set: 10 where raising it back is allowed (root), else 15."""

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dlcore.outputs import load_test_outputs
 from tests.conftest import open_page as _app
 from tests.conftest import start_worker, use_app_router_in_apptest
-from dlcore.outputs import load_test_outputs
 
 use_app_router_in_apptest()
 
@@ -72,6 +72,7 @@ def test_partial_dependence_rises_with_the_driving_column(explained):
     assert "noise" not in [d["feature"] for d in result["dependence"][:1]]
 
 
+@pytest.mark.slow
 def test_a_column_of_whole_numbers_gets_its_dependence_too(tmp_path):
     """A count or months of tenure (whole numbers) drives the target: its dependence is drawn
     (scikit-learn refuses partial dependence on integer data unless it is given floats)."""
@@ -200,7 +201,6 @@ def test_explain_page_from_a_link_shows_importance_and_explains_a_row_in_a_worke
 
 
 def test_decide_page_finds_the_best_threshold_and_saves_it_for_predict(explained):
-    from dlcore import runner
     from dlcore.handover import decision
 
     home, store, run_id = explained

@@ -12,9 +12,9 @@ import pytest
 from dlcore import datasets, runner
 from dlcore.errors import RunError
 from dlcore.images.explain import cam_layer, grad_cam, image_explanations, overlay_png
+from dlcore.outputs import load_test_outputs
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, shapes_zip
-from dlcore.outputs import load_test_outputs
 
 SIDE = 24
 
@@ -111,6 +111,7 @@ def test_a_saturated_probability_still_gives_the_same_map(blob_model):
     assert np.allclose(grad_cam(sharp, x, y), grad_cam(blob_model, x, y), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_model_without_convolutions_gets_a_saliency_map():
     """A linear model that reads only the left 10 columns: its gradient is its weights, whatever the
     picture and class, and zero elsewhere."""
@@ -164,6 +165,7 @@ def test_the_colour_ramp_grows_brighter_with_heat():
     assert np.all(np.diff(luminance) > 0)
 
 
+@pytest.mark.slow
 def test_a_run_explains_its_confident_mistakes_first_and_saves_each_picture(store):
     from PIL import Image
 

@@ -3,10 +3,10 @@
 | fault | what must happen | test |
 |---|---|---|
 | a browser refresh during training | the run goes on; the page re-attaches to it | ``test_a_refresh_during_training_...`` |
-| the server restarted during training | the run is *interrupted* with its epochs kept; one click reruns it | ``test_a_server_restart_...`` |
+| the server restarted during training | the run is *interrupted* with its epochs kept; a click reruns it | ``test_a_server_restart_...`` |
 | a worker killed with SIGKILL | its run *failed* with the reason; the other runs go on | ``test_a_worker_killed_with_sigkill_...`` |
 | a loss that becomes NaN | the run stops early with a message that says what to change | ``test_a_loss_that_turns_nan_...`` |
-| the disk full, the data folder read-only | a clear message; no half-written file; stored data untouched | ``test_an_upload_...``, ``test_a_run_artifact_...`` |
+| disk full, data folder read-only | a clear message; nothing half-written or lost | ``test_an_upload_...``, ``test_a_run_artifact_...`` |
 
 The refresh and the restart drive a real Streamlit server in Debian's Chromium; the SIGKILL
 kills a real worker process of the app's pool; the SIGKILL and the NaN run on SQLite and on a real
@@ -206,6 +206,7 @@ def test_a_server_restart_marks_the_run_interrupted_keeps_its_epochs_and_reruns_
 
 
 # ---- 3. a worker killed with SIGKILL --------------------------------------------------------
+@pytest.mark.slow  # the app's real worker pool
 @pytest.mark.parametrize("database", DATABASES, indirect=True)
 def test_a_worker_killed_with_sigkill_fails_its_run_with_the_reason_and_the_others_go_on(store, home):
     dataset_id = _dataset(store)
@@ -267,6 +268,7 @@ def exploding(monkeypatch):
         "exploding", "tabular", "Exploding (test)", "Blows up after a few epochs.", "dense", _exploding))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", DATABASES, indirect=True)
 def test_a_loss_that_turns_nan_stops_the_run_with_advice_and_keeps_the_epochs_before(store, home, exploding):
     record, _ = datasets.register_bytes(store, regression_frame(200).to_csv(index=False).encode(), "houses.csv")
@@ -392,6 +394,7 @@ def _expect_clear_message(message: str, folder: Path, reason: str) -> None:
     assert "nothing stored was changed" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["disk full", "read-only"])
 def test_an_upload_to_a_full_or_read_only_data_folder_says_so_and_changes_nothing(disk, fault):
     store = disk.store()
@@ -415,6 +418,7 @@ def test_an_upload_to_a_full_or_read_only_data_folder_says_so_and_changes_nothin
     assert _files(disk.home) == before and [d.id for d in store.list_datasets()] == [kept]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["disk full", "read-only"])
 def test_a_run_artifact_on_a_full_or_read_only_data_folder_fails_the_run_plainly(disk, fault):
     store = disk.store()
@@ -439,6 +443,7 @@ def test_a_run_artifact_on_a_full_or_read_only_data_folder_fails_the_run_plainly
     assert store.run(earlier).status == "done"
 
 
+@pytest.mark.slow
 def test_a_bug_while_the_run_folder_is_read_only_still_fails_the_run(disk, monkeypatch):
     store = disk.store()
     run_id = _submit(store, _dataset(store, rows=100), baselines=False, epochs=1)
@@ -454,6 +459,7 @@ def test_a_bug_while_the_run_folder_is_read_only_still_fails_the_run(disk, monke
     assert run.status == "failed" and "An internal error stopped this run (RuntimeError)" in run.message
 
 
+@pytest.mark.slow
 def test_a_data_folder_that_cannot_be_opened_is_a_plain_message_on_every_page(tmp_path):
     """Not a traceback: the server's data folder sits below a file, so it can never be created
     (even as root, unlike a read-only folder)."""

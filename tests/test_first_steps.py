@@ -10,8 +10,8 @@ import io
 import json
 import re
 import zipfile
-from html.parser import HTMLParser
 from collections.abc import Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +248,7 @@ def test_the_profiles_small_bars_start_at_zero(tmp_path):
 # ---- item 4: a column of three years is not a time axis --------------------------------------
 
 
+@pytest.mark.slow
 def test_a_year_column_of_three_field_trips_offers_no_forecast_and_no_error(tmp_path):
     from dlcore import datasets
     from dlcore.store import Store
@@ -308,6 +309,7 @@ def _mirror_toggle(at):  # type: ignore[no-untyped-def]
     return next(t for t in at.toggle if t.label.startswith("Mirror pictures left-right"))
 
 
+@pytest.mark.slow
 def test_mirroring_starts_off_for_digits_and_letters_and_on_for_other_pictures(tmp_path):
     from dlcore import datasets
     from dlcore.store import Store
@@ -391,6 +393,7 @@ def _expander(at, start: str):  # type: ignore[no-untyped-def]
     return next(e for e in at.expander if e.label.startswith(start))
 
 
+@pytest.mark.slow
 def test_dropout_l2_patience_and_seed_sit_under_advanced(tmp_path):
     from dlcore import datasets
     from dlcore.store import Store
@@ -517,6 +520,7 @@ def test_the_runs_page_names_the_metric_and_the_home_cards_are_three_a_row(runs)
     assert cards and max(cards) <= 3 and sum(cards) == 6
 
 
+@pytest.mark.slow  # a real ``python -m dlcore`` process
 def test_a_cli_usage_error_names_the_command_once(capsys):
     from dlcore import cli
 
@@ -541,6 +545,7 @@ def weather_frame(n: int = 300, seed: int = 2) -> pd.DataFrame:
                          "weather": weather})
 
 
+@pytest.mark.slow
 def test_no_target_warning_before_the_analyst_picks_a_target(tmp_path):
     home = tmp_path / "home"
     at = app(home, "data")

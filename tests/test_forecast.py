@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore.series import backtest as fc
 from dlcore.errors import DataError, SpecError
+from dlcore.series import backtest as fc
 
 
 def _weeks(n: int) -> pd.DatetimeIndex:

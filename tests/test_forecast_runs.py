@@ -84,6 +84,7 @@ def test_a_series_too_short_or_a_bad_time_column_is_refused_at_submit(store):
     assert store.list_runs() == []
 
 
+@pytest.mark.slow
 def test_cli_fits_a_forecast_and_predicts_the_next_steps(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "sales.csv"
@@ -124,6 +125,7 @@ def test_pages_show_the_backtest_and_the_forecast(forecast_run):
     assert "the average forecast error, in standard deviations of the series" in texts(at)  # the live chart's metric
 
 
+@pytest.mark.slow
 def test_train_page_offers_a_forecast_with_settings_from_the_series(tmp_path):
     from dlcore.store import Store
     from tests.test_pages import app, texts
@@ -250,6 +252,7 @@ def test_pages_for_several_series_chart_each_one_and_forecast_after_newer_data(p
     assert "Forecast 7 steps after the last date of newer.csv with naive" in texts(at)
 
 
+@pytest.mark.slow
 def test_data_page_shows_each_series_over_time_and_leads_to_the_forecast(tmp_path):
     from dlcore.store import Store
     from tests.test_pages import app
@@ -274,6 +277,7 @@ def test_data_page_shows_each_series_over_time_and_leads_to_the_forecast(tmp_pat
         [c.value for c in at.caption]
 
 
+@pytest.mark.slow
 def test_cli_forecasts_several_series_named_by_an_id_column(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "shops.csv"
@@ -290,6 +294,7 @@ def test_cli_forecasts_several_series_named_by_an_id_column(tmp_path):
     assert sorted(table["shop"].unique()) == ["east", "north", "south"] and len(table) == 21
 
 
+@pytest.mark.slow
 def test_data_page_folds_the_series_view_for_a_table_of_orders_with_dates(tmp_path):
     from dlcore.store import Store
     from tests.test_pages import app

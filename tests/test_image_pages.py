@@ -42,6 +42,7 @@ def test_data_page_takes_a_zip_and_shows_classes_and_pictures(tmp_path):
     assert [link.label for link in at.page_link if link.label.startswith("Next:")]
 
 
+@pytest.mark.slow
 def test_data_page_refuses_a_bad_zip_with_a_clear_message_and_keeps_what_was_stored(tmp_path):
     import zipfile
 
@@ -60,6 +61,7 @@ def test_data_page_refuses_a_bad_zip_with_a_clear_message_and_keeps_what_was_sto
     assert [d.id for d in Store.open(home).list_datasets()] == [good]
 
 
+@pytest.mark.slow
 def test_digits_sample_and_train_page_offer_the_image_templates(tmp_path):
     home = tmp_path / "home"
     at = app(home, "data")

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dlcore.images import run as images_run
 from dlcore import datasets, runner
 from dlcore.errors import DataError
+from dlcore.images import run as images_run
+from dlcore.outputs import load_test_outputs
 from dlcore.scoring import load_scorer
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import shapes_zip
 from tests.test_cli import cli
-from dlcore.outputs import load_test_outputs
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,7 @@ def _png(seed: int = 0) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow
 def test_cli_fits_a_zip_without_a_target_and_predicts_a_zip(tmp_path):
     home = tmp_path / "home"
     data = tmp_path / "shapes.zip"

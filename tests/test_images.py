@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlcore import images
+from dlcore.errors import DataError, TooLargeError
 from dlcore.images import (
     MIN_IMAGES_PER_CLASS,
     SKIP_REASONS,
@@ -37,9 +37,8 @@ from dlcore.images import (
     read_zip_entry,
     sample_digits_zip,
     thumbnail_png,
+    zipfiles,
 )
-from dlcore.errors import DataError, TooLargeError
-from dlcore.images import zipfiles
 
 # ---- helpers --------------------------------------------------------------------------
 
@@ -826,6 +825,7 @@ def test_a_zip_holding_one_zip_says_one_zip_file():
         images_from_upload(outer.getvalue(), "photos.zip")
 
 
+@pytest.mark.slow  # a real Python process
 def test_pillows_own_bomb_warning_does_not_reach_the_analyst(tmp_path):
     # In a fresh process (pytest resets warning filters per test): the CLI's stderr stays clean.
     entries = two_classes()

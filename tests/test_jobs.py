@@ -86,6 +86,7 @@ def _watch_transactions(request):
     return result
 
 
+@pytest.mark.slow
 @both
 def test_a_killed_worker_leaves_an_interrupted_run_with_its_epochs(store, home):
     record, _ = datasets.register_bytes(store, churn_frame(3000).to_csv(index=False).encode(), "churn.csv")
@@ -114,6 +115,7 @@ def test_a_killed_worker_leaves_an_interrupted_run_with_its_epochs(store, home):
     assert store.run(run_id).status == "interrupted"
 
 
+@pytest.mark.slow  # the app's real worker processes
 def test_workers_started_by_the_app_leave_when_the_app_is_gone(tmp_path):
     import subprocess
     import sys
@@ -135,6 +137,7 @@ def test_workers_started_by_the_app_leave_when_the_app_is_gone(tmp_path):
     wait_until(gone, timeout=60)
 
 
+@pytest.mark.slow  # the app's real worker pool
 def test_the_app_pool_fails_a_run_whose_worker_was_killed_with_the_reason(store, home):
     from dlcore.jobs import LocalPool
 

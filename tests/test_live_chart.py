@@ -27,6 +27,7 @@ def _drawn(page) -> list:
                          " return r && r.__live ? r.__live.rows : null; }")
 
 
+@pytest.mark.browser
 def test_the_live_chart_receives_only_new_epochs_and_grows_to_the_whole_history(tmp_path):
     from dlcore import datasets
     from dlcore.store import Store

@@ -45,6 +45,7 @@ _BANNER = ("from streamlit import config\nconfig.get_config_options(force_repars
            "from streamlit.web import bootstrap\nbootstrap._print_url(False)\n")
 
 
+@pytest.mark.slow  # real Streamlit processes
 def test_the_shipped_config_keeps_streamlit_from_asking_for_the_external_address(tmp_path):
     """Streamlit prints its start-up URLs from the config in the folder it starts in: with ours,
     no look-up; with the same file less ``browser.serverAddress``, it asks checkip.amazonaws.com

@@ -74,6 +74,7 @@ def test_the_old_store_lists_its_four_runs(old_home, manifest):
         assert [r["model"] for r in record.result["leaderboard"]["rows"]] == [r["model"] for r in run["leaderboard"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["binary", "regression", "image", "forecast"])
 def test_every_saved_model_scores_as_the_old_code_did(old_home, manifest, name):
     run = next(r for r in manifest["runs"] if r["name"] == name)
@@ -106,6 +107,7 @@ def test_the_old_threshold_explanation_report_and_bundle_still_load(old_home, ma
         assert {"model.keras", "preprocess.json", "predict.py", "decision.json"} <= set(zf.namelist())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["compare", "predict", "explain", "train"])
 def test_the_old_runs_open_on_every_page(old_home, manifest, page):
     for run in manifest["runs"]:

@@ -86,6 +86,7 @@ def test_data_page_bad_file_gets_a_clear_message_and_keeps_stored_data(tmp_path)
     assert [d.id for d in Store.open(home).list_datasets()] == [good]
 
 
+@pytest.mark.slow
 def test_train_page_submits_a_run_and_puts_its_id_in_the_url(tmp_path):
     home = tmp_path / "home"
     at = app(home, "data")
@@ -177,6 +178,7 @@ def test_pages_never_import_tensorflow_in_the_server_process(trained):
     assert modules_loaded_by_pages(home, pages) == []
 
 
+@pytest.mark.slow  # a real Python process
 def test_dlcore_imports_without_streamlit():
     code = ("import sys; sys.modules['streamlit'] = None\n"
             "import dlcore, dlcore.cli, dlcore.runner, dlcore.jobs, dlcore.charts, dlcore.scoring, dlcore.datasets\n"
@@ -185,6 +187,7 @@ def test_dlcore_imports_without_streamlit():
     assert out.stdout.strip() == "ok", out.stderr
 
 
+@pytest.mark.slow
 def test_stop_button_ends_training_and_the_run_is_still_evaluated(tmp_path):
     from dlcore import datasets, runner
     from dlcore.spec import DataSpec, RunSpec, TrainSpec

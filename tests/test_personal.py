@@ -108,7 +108,7 @@ def _column(values: list, n: int = 3000) -> pd.Series:
 
 def test_columns_of_personal_data_are_flagged_by_what_they_hold():
     n = 3000
-    emails = [f"{f.lower()}.{l.split()[-1].lower()}{i}@mail.example.org" for i, (f, l) in
+    emails = [f"{f.lower()}.{last.split()[-1].lower()}{i}@mail.example.org" for i, (f, last) in
               enumerate(zip(RNG.choice(FIRST, n), RNG.choice(LAST, n)))]
     emails[::10] = [""] * len(emails[::10])  # gaps and junk do not hide a column
     found = detect_personal(pd.Series(emails))
@@ -135,7 +135,7 @@ def test_columns_of_personal_data_are_flagged_by_what_they_hold():
     ips = [f"10.{i % 256}.{(i // 256) % 256}.{i % 200 + 1}" if i % 4 else f"2001:db8::{i:x}" for i in range(n)]
     assert detect_personal(pd.Series(ips)).kind == "ip"
 
-    names = [f"{f} {l}" for f, l in zip(RNG.choice(FIRST, n), RNG.choice(LAST, n))]
+    names = [f"{f} {last}" for f, last in zip(RNG.choice(FIRST, n), RNG.choice(LAST, n))]
     assert detect_personal(pd.Series(names)).kind == "name"
     assert detect_personal(pd.Series(RNG.choice(FIRST, n))).kind == "name"  # first names alone
 
@@ -186,7 +186,7 @@ def test_ordinary_columns_are_not_flagged():
 def _people(n: int = 240) -> pd.DataFrame:
     frame = churn_frame(n)
     first, last = RNG.choice(FIRST, n), RNG.choice(LAST, n)
-    frame.insert(0, "full_name", [f"{f} {l}" for f, l in zip(first, last)])
+    frame.insert(0, "full_name", [f"{f} {s}" for f, s in zip(first, last)])
     frame.insert(1, "contact", [f"{f.lower()}.{i}@mail.example.org" for i, f in enumerate(first)])
     frame.insert(2, "card", [int(c) for c in _cards(n, "5")])
     return frame
@@ -228,6 +228,7 @@ def _everything_in(store, run_id: str) -> str:
     return html + "\n" + files
 
 
+@pytest.mark.slow
 def test_a_run_leaves_personal_columns_out_and_its_report_and_bundle_name_them_only_when_put_back(store):
     frame = _people()
     record, _ = datasets.register_bytes(store, frame.to_csv(index=False).encode(), "customers.csv")

@@ -22,6 +22,7 @@ def people(tmp_path):
     return home, record.id
 
 
+@pytest.mark.slow
 def test_data_page_names_personal_columns_and_masks_their_values_when_asked(people, monkeypatch):
     home, dataset_id = people
     at = app(home, "data", dataset=dataset_id)
@@ -61,6 +62,7 @@ def test_data_page_names_personal_columns_and_masks_their_values_when_asked(peop
     assert not any("masked for your role" in i.value for i in owner.info)
 
 
+@pytest.mark.slow
 def test_train_page_leaves_personal_columns_out_and_puts_one_back_when_asked(people):
     from dlcore.store import Store
 
@@ -85,6 +87,7 @@ def test_train_page_leaves_personal_columns_out_and_puts_one_back_when_asked(peo
     assert "tenure" in features and "churn" not in features
 
 
+@pytest.mark.slow
 def test_cli_fit_names_personal_columns_and_refuses_to_put_back_one_that_is_not(tmp_path):
     import os
     import subprocess

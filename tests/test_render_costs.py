@@ -74,11 +74,15 @@ def test_the_secrets_file_is_read_again_when_it_changes_and_the_setting_wins(tmp
 def test_a_remembered_role_serves_one_render_and_never_another_user(team):
     raw, shared, dataset_id, (first, _) = team
     render = raw.as_actor(CAROL, shared).remembering_roles()
+    # A read by id asks the membership in its own query (one query, found or not); the checks of
+    # actions ask the role, once per render.
     assert render.run(first).id == first and render.dataset(dataset_id).id == dataset_id
+    assert render.allowed(CAROL, "view", ("run", first)) and not render.allowed(CAROL, "train", ("run", first))
     assert render._roles == {(CAROL.email, shared): "viewer"}  # every check of the render: one question
     dave = render.as_actor(DAVE)  # a copy shares what was remembered, by user
     with pytest.raises(NotFoundError):
         dave.run(first)
+    assert not dave.allowed(DAVE, "view", ("run", first))
     assert render._roles[(DAVE.email, shared)] is None
     assert render.run(first).id == first  # Carol's role is still hers
     raw.as_actor(ALICE, shared).remove_member(shared, CAROL.email)
@@ -104,7 +108,8 @@ def _open_data_page(home, user: Actor, workspace: str, dataset_id: str) -> AppTe
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_AUTH="team")
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.user = {"is_logged_in": True, "email": user.email, "name": user.email.split("@")[0]}
+    at.user = {"is_logged_in": True, "email": user.email, "email_verified": True, "iss": "https://id.example.com",
+               "sub": f"sub-{user.email}", "name": user.email.split("@")[0]}
     at.session_state["dlcore-workspace"] = workspace
     at.switch_page("pages/data.py")
     at.query_params["dataset"] = dataset_id

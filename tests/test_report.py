@@ -11,9 +11,9 @@ import numpy as np
 import playwright.sync_api as playwright
 import pytest
 
+from dlcore.outputs import load_test_outputs
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ROOT, churn_frame
-from dlcore.outputs import load_test_outputs
 
 
 def cli(home, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -59,6 +59,7 @@ def test_report_cli_writes_one_file_with_the_answer_the_explanation_and_how_to_r
     (store.run_dir(run.id) / "decision.json").unlink()
 
 
+@pytest.mark.browser
 def test_report_opens_in_a_browser_with_no_network_and_draws_its_charts(fitted, tmp_path):
     from dlcore.handover.report import build_report
     from dlcore.store import Store
@@ -86,7 +87,6 @@ def test_report_opens_in_a_browser_with_no_network_and_draws_its_charts(fitted, 
 
 
 def test_rerun_trains_the_same_spec_and_the_scores_match(fitted):
-    from dlcore import runner
     from dlcore.store import Store
 
     home, fit = fitted

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from dlcore import splits
-from dlcore import datasets, runner
+from dlcore import datasets, runner, splits
+from dlcore.outputs import load_test_outputs
 from dlcore.scoring import load_scorer
 from dlcore.spec import DataSpec, RunSpec, TrainSpec
 from tests.conftest import churn_frame, regression_frame
-from dlcore.outputs import load_test_outputs
 
 
 def _run(store, frame, target, **train):
@@ -34,6 +33,7 @@ def test_split_is_reproducible_disjoint_and_stratified():
     assert y[test].sum() == 4 and y[val].sum() == 4  # 20% positives in every part
 
 
+@pytest.mark.slow
 def test_binary_run_ranks_deep_model_against_every_baseline(store):
     run = _run(store, churn_frame(300), "churn", template="mlp_embed")
     assert run.status == "done", run.message
@@ -56,6 +56,7 @@ def test_binary_run_ranks_deep_model_against_every_baseline(store):
         assert np.allclose(out, outputs[model], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_regression_run_reports_rmse_in_the_targets_units(store):
     run = _run(store, regression_frame(240), "price", epochs=6)
     assert run.status == "done", run.message
@@ -69,6 +70,7 @@ def test_regression_run_reports_rmse_in_the_targets_units(store):
     assert live[0]["val_metric"] > 1_000  # the live RMSE is shown in price units too
 
 
+@pytest.mark.slow
 def test_a_stop_request_ends_training_but_the_run_is_still_evaluated(store):
     record, _ = datasets.register_bytes(store, churn_frame(300).to_csv(index=False).encode(), "data.csv")
     run_id = runner.submit(store, RunSpec(DataSpec(record.id, "churn"), train=TrainSpec(epochs=200, patience=200)))

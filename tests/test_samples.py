@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dlcore.tables.samples import SAMPLES, Sample, load_sample, sample_csv_bytes
+from dlcore.errors import DataError
 from dlcore.tables import (
     check_target,
     infer_task,
@@ -15,7 +15,7 @@ from dlcore.tables import (
     read_table,
     usable_features,
 )
-from dlcore.errors import DataError
+from dlcore.tables.samples import SAMPLES, Sample, load_sample, sample_csv_bytes
 
 EXPECTED = {
     # key: (rows, columns, target, task, target values or None)

@@ -140,6 +140,7 @@ def test_the_shared_matrix_gives_every_model_the_same_rows_as_indexing_the_table
     assert data.baseline_x(data.train).base is not None  # a view of the one matrix, not a copy
 
 
+@pytest.mark.slow
 def test_a_run_scores_the_same_to_the_last_digit_whatever_the_block_size(store, monkeypatch):
     from dlcore.outputs import load_test_outputs
     from dlcore.tables import run as table_run
@@ -161,6 +162,7 @@ def test_a_run_scores_the_same_to_the_last_digit_whatever_the_block_size(store, 
     assert all(np.array_equal(out_a[m], out_b[m]) for m in out_a)
 
 
+@pytest.mark.slow
 def test_a_baseline_too_big_for_memory_learns_from_a_stated_sample(store, home, monkeypatch):
     from dlcore import baselines
     from tests.conftest import open_page
@@ -185,6 +187,7 @@ def test_a_baseline_too_big_for_memory_learns_from_a_stated_sample(store, home, 
                for s in said), said
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("template", ["mlp", "mlp_embed"])
 def test_feeding_keras_by_batches_and_predicting_by_blocks_scores_the_same_to_the_last_digit(store, monkeypatch,
                                                                                            template):
@@ -340,6 +343,7 @@ def test_a_compact_matrix_gives_every_model_the_rows_of_the_whole_one(store, mon
     assert data.result["input_defaults"] == table_run._input_defaults(prep.frame, prep.train, prep.pre)
 
 
+@pytest.mark.slow
 def test_a_run_on_a_compact_matrix_read_by_blocks_scores_the_same_to_the_last_digit(store, monkeypatch):
     """Every memory-saving path of a big table at once, forced on a small one (the table read a
     block at a time, the matrix kept compact, Keras fed batches written out from it, baselines
@@ -376,6 +380,7 @@ def test_a_run_on_a_compact_matrix_read_by_blocks_scores_the_same_to_the_last_di
     assert [r for r in board_a if r[0] != "random_forest"] == [r for r in board_b if r[0] != "random_forest"]
 
 
+@pytest.mark.slow
 def test_a_sampled_baseline_handed_its_rows_compact_or_as_float64_learns_what_it_learned_from_float32(tmp_path, monkeypatch):
     """The baselines of a big table: their training rows written out from the compact matrix
     (a sample of them for gradient boosting, handed over as float64, the copy it makes anyway;

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dlcore.errors import DataError, SpecError, TooLargeError
 from dlcore.tables import (
     COLUMN_KINDS,
     MIN_ROWS,
@@ -26,12 +27,11 @@ from dlcore.tables import (
     check_target,
     infer_task,
     leakage_warnings,
+    profile,
     profile_frame,
     read_table,
     usable_features,
 )
-from dlcore.errors import DataError, SpecError, TooLargeError
-from dlcore.tables import profile
 
 
 def read(data: bytes, **kwargs):
@@ -381,6 +381,7 @@ def test_damaged_workbook_and_parquet_become_data_errors():
         read(good.getvalue()[:60])
 
 
+@pytest.mark.slow
 def test_damaged_files_only_ever_raise_data_errors():
     """Seeded mutations of good files: whatever breaks, the analyst gets a DataError."""
     frame = pd.DataFrame(
@@ -760,6 +761,7 @@ def test_no_leakage_on_honest_data():
 # ---- layering -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real Python process
 def test_modules_import_neither_streamlit_nor_tensorflow():
     code = (
         "import sys, dlcore.tables, dlcore.tables.samples; "

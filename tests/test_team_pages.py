@@ -58,7 +58,8 @@ def open_as(home, page: str, user: str | None, workspace: str | None = None, **p
     os.environ.update(DLCORE_HOME=str(home), DLCORE_WORKERS="0", DLCORE_AUTH="team")
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.user = {"is_logged_in": True, "email": user, "name": user.split("@")[0]} if user else {"is_logged_in": False}
+    at.user = ({"is_logged_in": True, "email": user, "email_verified": True, "iss": "https://id.example.com",
+                "sub": f"sub-{user}", "name": user.split("@")[0]} if user else {"is_logged_in": False})
     if workspace:
         at.session_state["dlcore-workspace"] = workspace
     at.switch_page(f"pages/{page}.py")

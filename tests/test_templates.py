@@ -41,6 +41,7 @@ def _inputs(template, task, rng, n, text=False):
     return info, templates.model_inputs(template, info, lambda: dense, numeric, codes, texts)
 
 
+@pytest.mark.slow  # one epoch of real training per template
 @pytest.mark.parametrize("name, task, text", CASES)
 def test_template(name, task, text, tmp_path):
     import keras
@@ -73,6 +74,7 @@ def test_template(name, task, text, tmp_path):
     assert np.allclose(again.predict(x, verbose=0), pred, atol=1e-6)
 
 
+@pytest.mark.slow  # a real Python process
 def test_registry_lists_plain_language_templates_without_keras():
     import subprocess
     import sys

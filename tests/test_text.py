@@ -88,6 +88,7 @@ def test_text_preprocessor_state_is_json_and_a_table_without_text_saves_as_befor
     assert "text" not in plain and plain["numeric"] == ["amount"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("template", ["mlp", "mlp_embed", "text_rnn"])
 def test_deep_text_models_and_tfidf_baseline_learn_english_words(store, template):
     run = _run(store, texts_frame(EN_KEYS, EN_FILLER), template=template)
@@ -110,6 +111,7 @@ def test_deep_text_models_and_tfidf_baseline_learn_english_words(store, template
     assert summary.unknown_words == {"description": 1} and summary.empty_text == {"description": 1}
 
 
+@pytest.mark.slow
 def test_chinese_texts_are_learned_from_characters(store):
     run = _run(store, texts_frame(ZH_KEYS, ZH_FILLER, joiner=""), template="text_rnn")
     accuracy = {m: _accuracy(store, run, m) for m in ("text_rnn", "logistic_regression")}
@@ -122,7 +124,8 @@ def test_text_baselines_save_with_only_sklearn_types(tmp_path):
     x = text.baseline_frame(np.zeros((80, 1), dtype=np.float32), frame[["description"]].to_numpy(dtype=object))
     y = frame["label"].astype("category").cat.codes.to_numpy()
     for name, pipe in text.baselines_for(1, 1)("multiclass", 0, 80).items():
-        pipe.fit(x, y)
+        with baselines.small_table_threads(len(y)):  # as a run fits them (idle OpenMP threads spin when busy)
+            pipe.fit(x, y)
         baselines.save(pipe, tmp_path / f"{name}.skops")
         again = baselines.load(tmp_path / f"{name}.skops")
         assert np.allclose(again.predict_proba(x), pipe.predict_proba(x))
@@ -143,6 +146,7 @@ def test_word_effects_name_the_deciding_words():
     assert chinese[0]["word"] == "戏" and chinese[0]["spans"] == [(6, 7)]
 
 
+@pytest.mark.slow
 def test_a_rows_explanation_names_its_deciding_words_and_the_model_its_words_per_class(store):
     import time
 
@@ -199,6 +203,7 @@ def test_the_text_template_on_a_table_without_text_is_refused_at_submit(store):
         runner.submit(store, RunSpec(data=DataSpec(record.id, "label", features=("amount",)), template="text_rnn"))
 
 
+@pytest.mark.slow
 def test_hostile_text_cells_train_and_score_with_notes(store):
     """A 5 MB cell, numbers in some rows, emoji, right-to-left scripts, a column of URLs and an
     empty text column: the run finishes, the URLs stay an identifier, scoring counts what it cut."""

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from dlcore import series as ts
-from dlcore.tables import read_table
 from dlcore.errors import DataError, SpecError
+from dlcore.tables import read_table
 
 
 def _dates(*values: str) -> list[str]:

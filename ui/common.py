@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import weakref
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import streamlit as st
@@ -13,19 +13,22 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dlcore import access, config
 from dlcore.access import Actor
-from dlcore.errors import DlcoreError
+from dlcore.errors import AccessError, DlcoreError
 from dlcore.jobs import LocalPool
 from dlcore.store import Store
 
-__all__ = ["store", "server_store", "actor", "frame", "ensure_workers", "guard", "when", "duration", "STATUS_WORDS", "status_label"]
+__all__ = ["store", "server_store", "actor", "frame", "ensure_workers", "guard", "when", "duration", "STATUS_WORDS",
+           "status_label", "session_key", "session_problem", "deferred"]
 
 
 @st.cache_resource(show_spinner=False)
 def server_store() -> Store:
     """The server's store, unbound (the system). Opening it marks runs whose worker is gone as
-    interrupted. Pages use ``store()``, bound to whoever is signed in."""
+    interrupted, and removes record folders no row names (workers sweep them on a schedule).
+    Pages use ``store()``, bound to whoever is signed in."""
     opened = Store.open()
     opened.recover_interrupted()
+    opened.sweep_orphans()
     return opened
 
 
@@ -34,24 +37,32 @@ def actor() -> Actor:
     (app.py lets nobody further than the sign-in page before that)."""
     if not access.team_mode():
         return access.LOCAL
-    email = st.user.get("email") if st.user.get("is_logged_in") else None
-    if not email:
+    if not st.user.get("is_logged_in"):
         st.error("Sign in first: this server is in team mode.", icon=":material/lock:")
         st.stop()
-    return Actor(str(email).lower(), st.user.get("name"))
+    try:  # the provider's account (issuer and subject), its verified and allowed e-mail
+        return access.signed_in_actor(st.user.to_dict())
+    except DlcoreError as exc:
+        st.error(str(exc), icon=":material/block:")
+        st.stop()
 
 
 def store() -> Store:
     """The store as the session's user sees it, in the workspace picked in the sidebar: every
     read by id, every list and every queued job is checked in dlcore (``Store.as_actor``)."""
     who = actor()
-    key = (who.email, st.session_state.get(WORKSPACE_KEY))
+    key = ((who.email, who.issuer, who.subject), st.session_state.get(WORKSPACE_KEY))
     bound = st.session_state.get("_dlcore_store")
     if bound is None or bound[0] != key or bound[1].engine is not server_store().engine:
-        chosen = server_store().as_actor(who, key[1])
+        try:  # the account of record: refused if its address is another account's
+            chosen = server_store().as_actor(who, key[1])
+        except AccessError as exc:
+            st.error(str(exc), icon=":material/block:")
+            st.button("Sign out", on_click=st.logout)
+            st.stop()
         # Kept under the workspace it settled on (None asks for the last one used), which is what
         # the sidebar's key says from now on: the next call of this render finds it.
-        bound = ((who.email, chosen.workspace_id), chosen)
+        bound = ((key[0], chosen.workspace_id), chosen)
         st.session_state["_dlcore_store"] = bound
         st.session_state[WORKSPACE_KEY] = bound[1].workspace_id
     return _for_this_render(bound[1])
@@ -69,12 +80,72 @@ def _for_this_render(bound: Store) -> Store:
         return bound
     held = st.session_state.get("_dlcore_render")
     if held is None or held[0]() is not run or held[1] is not bound:
+        # A new page or fragment run: the sign-in is asked again too (a fragment's rerun does not
+        # pass app.py's gate), so a session ended meanwhile stops at the user's next click.
+        _stop_if_session_ended(bound)
         held = (weakref.ref(run), bound, bound.remembering_roles())
         st.session_state["_dlcore_render"] = held
     return held[2]
 
 
 WORKSPACE_KEY = "dlcore-workspace"
+
+
+def session_key() -> str | None:
+    """The server's id of this browser's sign-in (``access.session_key``); None in personal mode."""
+    if not access.team_mode() or not st.user.get("is_logged_in"):
+        return None
+    return access.session_key(st.user.to_dict())
+
+
+def session_problem(bound: Store) -> str | None:
+    """Why this session's sign-in may no longer be used (signed out, revoked, expired), or None.
+    The first time a sign-in is seen it is recorded (to expire after ``DLCORE_SESSION_HOURS``)."""
+    key = session_key()
+    if key is None:
+        return None
+    return bound.open_session(key, actor().email, _number(st.user.get("iat")))
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _stop_if_session_ended(bound: Store) -> None:
+    problem = session_problem(bound)
+    if problem is not None:
+        st.warning(problem, icon=":material/lock_clock:")
+        st.stop()
+
+
+def deferred(make: Callable[[Store], bytes | str]) -> Callable[[], bytes]:
+    """A download button's ``data``, made when it is clicked by ``make(store)``: the store is the
+    session's user as they stand *then* (roles asked again, the sign-in still live), never the
+    render that drew the button, so removing a member stops downloads from a page they keep open.
+    ``make`` must read through the store it gets (its reads are the access checks)."""
+    key = session_key()
+    bound = store()
+    plain = st.session_state["_dlcore_store"][1] if "_dlcore_store" in st.session_state else bound
+    email = actor().email if key is not None else ""
+
+    def run() -> bytes:
+        # Runs on Streamlit's thread pool, outside any page run: no st.* here.
+        if key is not None:
+            problem = plain.session_problem(key, email)
+            if problem is not None:
+                raise PermissionError(problem)
+        data = make(plain)
+        data = data.encode("utf-8") if isinstance(data, str) else data
+        if key is not None:
+            from ui import server
+
+            server.made_for(data, email)
+        return data
+
+    return run
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the table…")

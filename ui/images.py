@@ -11,7 +11,7 @@ import streamlit as st
 from dlcore import charts, evaluate, images, jobs
 from dlcore.errors import DlcoreError
 from dlcore.store import DatasetRecord, RunRecord
-from ui import common, scoring, urls, views
+from ui import common, scoring, text, urls, views
 
 PER_CLASS = 8
 MAX_CLASSES = 30
@@ -97,7 +97,7 @@ def dataset_view(record: DatasetRecord) -> None:
     with st.spinner("Making thumbnails…"):
         thumbs = dict(zip(every, thumbnails(record.id, every, 72)))  # one pass over the ZIP for the page
     for label in shown:
-        st.markdown(f"**{label}** · {classes[label]:,} images")
+        st.markdown(f"**{text.md(label)}** · {classes[label]:,} images")
         pictures = [thumbs[e] for e in picks[label] if thumbs.get(e)]
         if pictures:
             st.image(pictures, width=72)
@@ -178,7 +178,7 @@ def _data_url(png: bytes | None) -> str | None:
 def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
     """Predict for an image run: one image, several, or a ZIP; a table with thumbnails and a CSV."""
     classes = run.result["classes"]
-    st.subheader(f"Sort new images into {len(classes)} classes with a model trained on {dataset.name}")
+    st.subheader(f"Sort new images into {len(classes)} classes with a model trained on {text.md(dataset.name)}")
     models = views.recommended_first(board, [r["model"] for r in board["rows"]])
     labels = {r["model"]: f"{evaluate.display_name(r['model'])} ({'deep' if r['family'] == 'deep' else 'baseline'}, "
               f"{board['metric_title']} {views.score_text(r['test_score'])})" for r in board["rows"]}
@@ -200,7 +200,7 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
         return
     scoring_id = job.id
     summary = job.summary or {}
-    st.success(f"Predicted {summary.get('n_rows', 0):,} image(s) from {job.input_name} with {evaluate.display_name(job.model)}.")
+    st.success(f"Predicted {summary.get('n_rows', 0):,} image(s) from {text.md(job.input_name)} with {evaluate.display_name(job.model)}.")
     for note in summary.get("notes", []):
         st.info(note, icon=":material/info:")
     data = (common.store().scoring_dir(scoring_id) / "scored.csv").read_bytes()
@@ -214,7 +214,9 @@ def predict_view(run: RunRecord, dataset: DatasetRecord, board: dict) -> None:
     })
     if summary.get("n_rows", 0) > len(table):
         st.caption(f"The first {len(table)} images; the download has them all.")
-    st.download_button("Download the predictions (CSV)", data, file_name=f"predictions-{job.input_name.rsplit('.', 1)[0]}.csv",
+    st.download_button("Download the predictions (CSV)",
+                       common.deferred(lambda s: (s.scoring_dir(s.scoring(scoring_id).id) / "scored.csv").read_bytes()),
+                       file_name=f"predictions-{job.input_name.rsplit('.', 1)[0]}.csv",
                        mime="text/csv", icon=":material/download:", type="primary")
 
 

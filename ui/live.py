@@ -124,7 +124,7 @@ def _search_progress(run: RunRecord) -> str:
         text = f"Tried {trials} settings in all" + (f" in {used:.0f} s of the {_budget(run):.0f} s budget" if used else "")
         if search.get("stopped_early"):
             return text + ": stopped by request; the best trial so far is kept."
-        if search.get("ended") in ("converged", "perfect") and run.status in EVALUATED:
+        if search.get("ended") in ("converged", "perfect", "settled") and run.status in EVALUATED:
             from dlcore.search import ended_words
 
             return f"{text}. {ended_words(search)}"

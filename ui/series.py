@@ -10,7 +10,7 @@ from dlcore import cache, evaluate
 from dlcore.series import charts as series_charts
 from dlcore.series.run import ID_COLUMN, load_backtest, load_future
 from dlcore.store import RunRecord
-from ui import common
+from ui import common, text
 
 
 def _families(board: dict) -> dict[str, str]:
@@ -57,7 +57,7 @@ def compare_view(run: RunRecord) -> None:
     forecasts = {evaluate.display_name(m): data["forecasts"][m] for m in shown}
     st.plotly_chart(series_charts.forecast_chart(data["history_times"], data["history"], data["window_times"], forecasts,
                                           families=_families(board), show_last=max(60, 4 * info["horizon"] * info["windows"]),
-                                          title=f"Backtest: {series}" if series else "Backtest and forecast"),
+                                          title=f"Backtest: {text.html(series)}" if series else "Backtest and forecast"),
                     width="stretch")
     for note in info.get("notes", []):
         st.info(note, icon=":material/info:")
@@ -91,7 +91,7 @@ def forecast_view(run: RunRecord) -> None:
     # A run stopped during its backtest has no final deep model: only the models with a forecast.
     models = [r["model"] for r in board["rows"] if r["model"] in set(future["model"])]
     several = info.get("n_series", 1) > 1
-    st.subheader(f"Forecast “{run.target}” for the next {info['horizon']} steps after the last date"
+    st.subheader(f"Forecast “{text.md(run.target)}” for the next {info['horizon']} steps after the last date"
                  + ("" if several else f", {info['last'][:10]}"))
     c1, c2 = st.columns([2, 1]) if several else (st.container(), None)
     from ui import views
@@ -111,7 +111,8 @@ def forecast_view(run: RunRecord) -> None:
     st.plotly_chart(series_charts.forecast_chart(data["history_times"], data["history"], data["window_times"],
                                           {evaluate.display_name(model): data["forecasts"][model]}, shown,
                                           families=_families(board),
-                                          title=f"Forecast by {evaluate.display_name(model)}" + (f": {series}" if series else ""),
+                                          title=f"Forecast by {evaluate.display_name(model)}"
+                                          + (f": {text.html(series)}" if series else ""),
                                           show_last=max(60, 4 * info["horizon"] * info["windows"])), width="stretch")
     level = f"{info['interval']:.0%}"
     st.caption(f"The band is a {level} interval built from the errors this model made in the backtest, step by step "
@@ -126,7 +127,8 @@ def forecast_view(run: RunRecord) -> None:
 
     out = chosen.rename(columns=names)
     st.download_button("Download the forecast (CSV)" + (f", all {info['n_series']} series" if several else ""),
-                       to_safe_csv(out), file_name=f"forecast-{run.target}-{model}.csv", mime="text/csv",
+                       common.deferred(lambda s: (s.run(run.id), to_safe_csv(out))[1]),
+                       file_name=f"forecast-{run.target}-{model}.csv", mime="text/csv",
                        type="primary", icon=":material/download:")
     _newer_data(run, model)
 
@@ -139,7 +141,7 @@ def _newer_data(run: RunRecord, model: str) -> None:
     info = run.result["series"]
     st.subheader("Forecast after newer data")
     columns = [info["time_col"], *([info["id_col"]] if info.get("id_col") else []), info["target"], *info["covariates"]]
-    st.caption(f"Upload the series again with its latest values (columns {', '.join(f'`{c}`' for c in columns)}); "
+    st.caption(f"Upload the series again with its latest values (columns {text.names(columns)}); "
                f"the model forecasts {info['horizon']} steps after its last date. The deep model is not retrained; "
                "the baselines are refitted on the file (seconds).")
     with st.expander("For automation: the same forecast from a script"):
@@ -155,14 +157,16 @@ def _newer_data(run: RunRecord, model: str) -> None:
     if job is None:
         return
     data = (common.store().scoring_dir(job.id) / "scored.csv").read_bytes()
-    st.success(f"Forecast {info['horizon']} steps after the last date of {job.input_name} with "
+    st.success(f"Forecast {info['horizon']} steps after the last date of {text.md(job.input_name)} with "
                f"{evaluate.display_name(job.model)}.")
     for note in (job.summary or {}).get("notes", []):
         st.info(note, icon=":material/info:")
     from ui import views
 
     st.dataframe(views.scored_preview(data), hide_index=True, width="stretch")
-    st.download_button("Download this forecast (CSV)", data, file_name=f"forecast-{job.input_name.rsplit('.', 1)[0]}.csv",
+    st.download_button("Download this forecast (CSV)",
+                       common.deferred(lambda s: (s.scoring_dir(s.scoring(job.id).id) / "scored.csv").read_bytes()),
+                       file_name=f"forecast-{job.input_name.rsplit('.', 1)[0]}.csv",
                        mime="text/csv", icon=":material/download:", key="newer-download")
 
 

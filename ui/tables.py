@@ -4,7 +4,6 @@ matching the columns of a file to score to the model's when the file names them 
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable
 
 import numpy as np
@@ -15,11 +14,11 @@ from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError
 from dlcore.store import RunRecord
 from dlcore.tables import charts as table_charts
-from dlcore.tables import matching
+from dlcore.tables import matching, text
 from dlcore.tables import scoring as table_scoring
-from dlcore.tables import text
 from dlcore.tables.reader import read_table
 from ui import common
+from ui.text import html, md
 
 __all__ = ["importance_view", "dependence_view", "row_view", "words_view", "class_words_view", "row_form", "row_inputs",
            "test_row_choices", "match_columns"]
@@ -35,10 +34,10 @@ def importance_view(result: dict[str, Any]) -> None:
     words = []
     if clear:
         top = clear[0]
-        words.append(f"Shuffling **{top['feature']}** costs {formats.number(top['mean'])} of {result['metric_title']} "
+        words.append(f"Shuffling **{md(top['feature'])}** costs {formats.number(top['mean'])} of {result['metric_title']} "
                      f"(± {formats.number(top['std'])}): {model} leans on it most.")
         if len(clear) > 1:
-            words.append("Then " + ", ".join(f"**{d['feature']}** ({formats.number(d['mean'])})" for d in clear[1:4]) + ".")
+            words.append("Then " + ", ".join(f"**{md(d['feature'])}** ({formats.number(d['mean'])})" for d in clear[1:4]) + ".")
     else:
         words.append(f"No single column clearly matters to {model}: shuffling any one barely changes its score.")
     if unclear:
@@ -60,13 +59,13 @@ def dependence_view(result: dict[str, Any], target: str, prefer: str | None = No
     st.markdown("**How the prediction moves with the top columns** (everything else about each row kept as it is)")
     classes = result["classes"]
     k = 0
-    title = f"Predicted {target}"
+    title = f"Predicted {html(target)}"  # a Plotly title: HTML, where a name could be a link
     flip = False
     if result["task"] == "binary":
         shown = st.selectbox("Probability of which class?", classes, key=f"pdp-binary-{result['model']}",
                              index=classes.index(prefer) if prefer in classes else 1,
                              help="Starts at the rarer class, the one you usually act on (as on the Decide page).")
-        k, title, flip = 0, f"Probability of “{shown}”", shown == classes[0]
+        k, title, flip = 0, f"Probability of “{html(shown)}”", shown == classes[0]
         if flip:
             items = [{**item, "average": [[1 - v for v in a] for a in item["average"]],
                       "individual": [[[1 - v for v in row] for row in rows] for rows in item["individual"]]}
@@ -74,7 +73,7 @@ def dependence_view(result: dict[str, Any], target: str, prefer: str | None = No
     elif result["task"] == "multiclass":
         label = st.selectbox("Probability of which class?", classes, key=f"pdp-class-{result['model']}")
         k = classes.index(label)
-        title = f"Probability of “{label}”"
+        title = f"Probability of “{html(label)}”"
     cols = st.columns(2)
     for i, item in enumerate(items):
         average = item["average"][min(k, len(item["average"]) - 1)]
@@ -90,12 +89,12 @@ def row_view(result: dict[str, Any], target: str, profile: dict[str, Any] | None
     from ui import privacy
 
     result = privacy.shown_row(result, profile)
-    st.success(result["sentence"], icon=":material/lightbulb:")
+    st.success(md(result["sentence"]), icon=":material/lightbulb:")
     words_view(result)
     if "actual" in result:
-        st.caption(f"Test row {result['test_row']}: its real {target} is {result['actual']}.")
+        st.caption(f"Test row {result['test_row']}: its real {md(target)} is {md(result['actual'])}.")
     percent = result["task"] != "regression"
-    value_title = (f"Probability of “{result['class']}”" if percent else f"Predicted {target}")
+    value_title = (f"Probability of “{html(result['class'])}”" if percent else f"Predicted {html(target)}")
     st.plotly_chart(table_charts.contributions_chart(result["contributions"], result["base"], result["prediction"],
                                                value_title, percent=percent), width="stretch")
     table = pd.DataFrame(result["contributions"])
@@ -116,10 +115,10 @@ def words_view(result: dict[str, Any]) -> None:
     """A row's text columns with the words that pushed its prediction marked in them."""
     if not result.get("words"):
         return
-    st.info(result["words_sentence"], icon=":material/format_quote:")
+    st.info(md(result["words_sentence"]), icon=":material/format_quote:")
     odds = result["task"] != "regression"
     for col, found in result["words"].items():
-        st.markdown(f"**{col}**")
+        st.markdown(f"**{md(col)}**")
         if not found["text"]:
             st.caption("(no text in this row)")
             continue
@@ -144,7 +143,7 @@ def class_words_view(result: dict[str, Any]) -> None:
     cols = st.columns(min(3, len(words)))
     for i, (label, items) in enumerate(words.items()):
         with cols[i % len(cols)]:
-            st.markdown(f"“{label}”")
+            st.markdown(f"“{md(label)}”")
             st.dataframe(pd.DataFrame(items).rename(columns={"word": "Word", "mean": "Push", "std": "Spread",
                                                              "rows": "Rows"}),
                          hide_index=True, column_config={"Push": st.column_config.NumberColumn(format="%+.3f"),
@@ -170,13 +169,13 @@ def row_inputs(run: RunRecord) -> dict:
         box = cols[i % 3]
         if spec.get("kind") == "numeric":
             default = spec.get("default")
-            values[col] = box.number_input(col, value=float(default) if default is not None else 0.0, format="%g")
+            values[col] = box.number_input(md(col), value=float(default) if default is not None else 0.0, format="%g")
         elif spec.get("kind") == "categorical":
-            values[col] = box.selectbox(col, spec.get("choices") or [""], index=0)
+            values[col] = box.selectbox(md(col), spec.get("choices") or [""], index=0)
         else:
-            values[col] = box.text_input(col, value=spec.get("default") or "")
+            values[col] = box.text_input(md(col), value=spec.get("default") or "")
     for col in features.get("text", []):  # free text gets a whole line: descriptions, tickets, reviews
-        values[col] = st.text_area(col, value=defaults.get(col, {}).get("default") or "", height=100)
+        values[col] = st.text_area(md(col), value=defaults.get(col, {}).get("default") or "", height=100)
     return values
 
 
@@ -236,7 +235,7 @@ def match_columns(run: RunRecord, model: str, upload: Any) -> Callable[[], None]
     if as_saved:
         pairs = ", ".join(f"{m.source} → {m.column}" for m in others[:6])
         more = f" and {len(others) - 6} more" if len(others) > 6 else ""
-        st.success(_md(f"The file's columns are matched as for the last file with these names (kept with this run): "
+        st.success(md(f"The file's columns are matched as for the last file with these names (kept with this run): "
                        f"{pairs}{more}. Score it as it is, or change a match."), icon=":material/link:")
     else:
         st.caption(f"The file names {len(others)} of the model's {len(proposal.matches)} columns differently. Check "
@@ -244,37 +243,37 @@ def match_columns(run: RunRecord, model: str, upload: Any) -> Callable[[], None]
                    "scores in one click.")
     if same:
         more = " …" if len(same) > 10 else ""
-        st.caption(_md(f"{len(same)} column(s) have the model's names: {', '.join(same[:10])}{more}."))
+        st.caption(md(f"{len(same)} column(s) have the model's names: {', '.join(same[:10])}{more}."))
     chosen: dict[str, str | None] = {}
     rows = st.expander("Change the matching") if as_saved else st.container()
     for i, m in enumerate(others):
         column = expected[m.column]
         left, right = rows.columns([2, 3], vertical_alignment="top")
-        left.markdown(f"**{_md(m.column)}**")
-        left.caption(_md(_upper_first(column.describe())))
+        left.markdown(f"**{md(m.column)}**")
+        left.caption(md(_upper_first(column.describe())))
         options = m.candidates + [c for c in frame.columns if c not in m.candidates] + [BLANK]
         index = options.index(m.source) if m.source in options else (options.index(BLANK) if m.how == "blank" else None)
-        pick = right.selectbox(f"Column of the file for “{m.column}”", options, index=index,
+        pick = right.selectbox(f"Column of the file for “{md(m.column)}”", options, index=index,
                                key=f"match-{upload.file_id}-{i}", placeholder="Choose the file's column",
                                format_func=lambda c: "(none: score it as missing)" if c == BLANK else c,
                                label_visibility="collapsed")
         if pick == BLANK:
             said = matching.reliance(explanation, m.column, title)
             if said.important is False:
-                right.caption(_md(said.sentence))
+                right.caption(md(said.sentence))
             else:  # relied on, or not known yet: never scored blank without a warning
-                right.warning(_md(said.sentence), icon=":material/warning:")
+                right.warning(md(said.sentence), icon=":material/warning:")
         elif pick is None:
             several = [c for c in m.candidates if m.fits.get(c, 0) >= matching.CLEAR]
             said = matching.reliance(explanation, m.column, title)
-            right.caption(_md((f"{' and '.join(several[:3])} could each be it, by their values: choose the one "
+            right.caption(md((f"{' and '.join(several[:3])} could each be it, by their values: choose the one "
                                f"that holds {m.column}." if len(several) > 1 else
                                f"{_upper_first(m.reason)}: choose the file's column that holds it.")
                               + (f" {said.sentence}" if said.important is not None else "")))
         elif pick == m.source:
-            right.caption(_md(f"{_upper_first(_HOW.get(m.how, m.how))}: {m.reason}."))
+            right.caption(md(f"{_upper_first(_HOW.get(m.how, m.how))}: {m.reason}."))
         else:
-            right.caption(_md(f"Chosen: {matching.fit(column, frame[pick])[1]}."))
+            right.caption(md(f"Chosen: {matching.fit(column, frame[pick])[1]}."))
         if pick is not None:
             chosen[m.column] = None if pick == BLANK else pick
 
@@ -288,11 +287,3 @@ def match_columns(run: RunRecord, model: str, upload: Any) -> Callable[[], None]
 
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]#|<>~$])")
-
-
-def _md(text: str) -> str:
-    """Text with names from a file shown as written: no markdown, links or formulas ("Price ($)")."""
-    return _MARKDOWN.sub(r"\\\1", text)

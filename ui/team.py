@@ -10,9 +10,9 @@ import streamlit as st
 
 from dlcore import access
 from dlcore.errors import DlcoreError
-from ui import common, urls
+from ui import common, text, urls
 
-__all__ = ["gate", "sidebar", "share", "ask_access", "can", "delete_run", "delete_dataset", "role"]
+__all__ = ["gate", "sidebar", "sign_out", "share", "ask_access", "can", "delete_run", "delete_dataset", "role"]
 
 PERSONAL_NOTE = ("Personal mode: anyone who can open this address sees everything here. To require sign-in, "
                  "configure it as docs/team-server.md shows.")
@@ -29,19 +29,32 @@ def gate() -> None:
         if st.button("Sign in", type="primary", icon=":material/login:"):
             _login()
         st.stop()
-    email = str(st.user.get("email") or "").lower()
-    if not access.email_allowed(email):
-        st.error(f"The account {email or '(without an email address)'} may not use this server. Sign in with an "
-                 "account of your organisation, or ask the administrator to allow yours.", icon=":material/block:")
+    try:  # an unverified, malformed or not allowed e-mail, or no account named: refused in words
+        who = access.signed_in_actor(st.user.to_dict())
+    except DlcoreError as exc:
+        st.error(str(exc), icon=":material/block:")
         st.button("Sign out", on_click=st.logout)
         st.stop()
-    if st.session_state.get("_dlcore_signed_in") != email:
+    try:
+        problem = common.session_problem(common.server_store())
+    except DlcoreError as exc:  # the data folder or database cannot be opened: say so, plainly
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    if problem is not None:
+        # The cookie still says who this is, but the server ended the sign-in: sign in anew.
+        st.title("Deep Learning Studio")
+        st.warning(problem, icon=":material/lock_clock:")
+        if st.button("Sign in again", type="primary", icon=":material/login:"):
+            _login()
+        st.stop()
+    signed = (who.issuer, who.subject)
+    if st.session_state.get("_dlcore_signed_in") != signed:
         try:
             common.store().signed_in(st.user.get("iat"))
         except DlcoreError as exc:  # the data folder or database cannot be opened: say so, plainly
             st.error(str(exc), icon=":material/error:")
             st.stop()
-        st.session_state["_dlcore_signed_in"] = email
+        st.session_state["_dlcore_signed_in"] = signed
 
 
 def _login() -> None:
@@ -103,12 +116,22 @@ def sidebar() -> None:
 
     def switch() -> None:
         st.session_state[common.WORKSPACE_KEY] = st.session_state["dlcore-workspace-picker"]
-        store.remember_workspace(st.session_state[common.WORKSPACE_KEY])
+        # The store of this click's run, not the one that drew the switcher: a role changed since counts.
+        common.store().remember_workspace(st.session_state[common.WORKSPACE_KEY])
 
     st.selectbox("Workspace", ids, index=ids.index(current), format_func=names.get, key="dlcore-workspace-picker",
                  on_change=switch, help="Lists, uploads and new runs are in this workspace.")
-    st.caption(f"Signed in as {common.actor().email}")
-    st.button("Sign out", on_click=st.logout, icon=":material/logout:")
+    st.caption(f"Signed in as {text.md(store.actor.email)}")
+    st.button("Sign out", on_click=sign_out, icon=":material/logout:")
+
+
+def sign_out() -> None:
+    """End this sign-in on the server (its cookie, even a copy, is refused from now on), then
+    Streamlit's own sign-out (the cookie goes from this browser)."""
+    key = common.session_key()
+    if key is not None:
+        common.store().end_session(key)
+    st.logout()
 
 
 def role(workspace_id: str | None = None) -> str | None:
@@ -153,7 +176,7 @@ def share(run_id: str, page: str) -> None:
             st.caption("Only the owners of this run's workspace can add people to it.")
             return
         workspace = store.workspace(run.workspace_id)
-        st.markdown(f"Add a colleague to the workspace **{workspace['name']}**:")
+        st.markdown(f"Add a colleague to the workspace **{text.md(workspace['name'])}**:")
         with st.form(f"share-{run_id}", clear_on_submit=True, border=False):
             email = st.text_input("Email", placeholder="name@example.com")
             chosen = st.selectbox("Role", access.ROLES, index=2, help="viewer: open pages and reports; editor: also "
@@ -161,7 +184,8 @@ def share(run_id: str, page: str) -> None:
             if st.form_submit_button("Add", icon=":material/person_add:"):
                 with common.guard():
                     store.add_member(run.workspace_id, email, chosen)
-                    st.success(f"{email.strip().lower()} is now a {chosen} of {workspace['name']}.")
+                    st.success(f"{text.md(access.normalise_email(email))} is now a {chosen} of "
+                               f"{text.md(workspace['name'])}.")
 
 
 def _absolute(path: str) -> str:
@@ -205,7 +229,7 @@ def delete_dataset(dataset_id: str) -> None:
         return
     with st.popover("Delete dataset", icon=":material/delete:"):
         plan = store.deletion_plan("dataset", dataset_id)
-        st.write(f"This deletes {dataset.name} and everything made from it: {_plan_text(plan)}, the uploaded "
+        st.write(f"This deletes {text.md(dataset.name)} and everything made from it: {_plan_text(plan)}, the uploaded "
                  "file and its cached copies. It cannot be undone.")
         if st.button("Delete for good", type="primary", key=f"delete-dataset-{dataset_id}"):
             with common.guard():

@@ -37,6 +37,7 @@ PAGES: dict[str, PageInfo] = {
         PageInfo("explain", "pages/explain.py", "Explain", "explain", ":material/psychology_alt:"),
         PageInfo("decide", "pages/decide.py", "Decide", "decide", ":material/paid:"),
         PageInfo("predict", "pages/predict.py", "Predict", "predict", ":material/online_prediction:"),
+        PageInfo("monitor", "pages/monitor.py", "Monitor", "monitor", ":material/monitor_heart:"),
         PageInfo("runs", "pages/runs.py", "Runs", "runs", ":material/history:"),
         PageInfo("workspace", "pages/workspace.py", "Workspace", "workspace", ":material/groups:"),
     )

@@ -10,10 +10,11 @@ import streamlit as st
 from dlcore import evaluate, formats
 from dlcore.errors import DlcoreError, NotFoundError
 from dlcore.store import RunRecord, RunRow
-from ui import common, urls
+from ui import common, text, urls
 
 __all__ = ["runs_table", "leaderboard_frame", "leaderboard_config", "metric_meaning", "metric_title", "score_text",
-           "verdicts", "opened_on", "display_rows", "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
+           "verdicts", "first_verdict", "no_model_to_use", "opened_on", "display_rows",
+           "or_stop", "pick_finished_run", "pick_dataset", "scored_preview"]
 
 T = TypeVar("T")
 
@@ -25,10 +26,10 @@ SCORE_FORMAT = f"%.{SCORE_DECIMALS}f"
 def goal(dataset, target: str, task: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """What a run learns, in words: 'predicts “churn”', 'forecasts “sales”', or 'sorts images into 10 classes'."""
     if task == "forecast":
-        return f"forecasts “{target}”"
+        return f"forecasts “{text.md(target)}”"
     if dataset.kind == "image":
         return f"sorts images into {len(dataset.report.get('classes', {}))} classes"
-    return f"predicts “{target}”"
+    return f"predicts “{text.md(target)}”"
 
 
 def _kind_of(template: str) -> str:
@@ -56,6 +57,7 @@ def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
     """A table of runs, each linking to its page (``Store.list_run_rows`` reads only what it shows)."""
     found = common.store().dataset_names(r.dataset_id for r in runs)
     names = {r.dataset_id: found.get(r.dataset_id, r.dataset_id) for r in runs}  # a removed dataset: its id
+    outcomes = common.store().latest_outcomes(r.id for r in runs)
     rows = []
     for r in runs:
         page = "compare" if r.status in ("done", "stopped") else "train"
@@ -72,6 +74,7 @@ def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
             "Test score": score_text(r.test_score),
             "Against the baselines": _outcome(r),
             "Duration": common.duration(r.duration),
+            "At work": _at_work(outcomes.get(r.id)),
         })
     st.dataframe(
         pd.DataFrame(rows),
@@ -87,8 +90,20 @@ def runs_table(runs: list[RunRecord] | list[RunRow]) -> None:
             "Against the baselines": st.column_config.TextColumn(
                 "Vs baselines", width=115, help="The verdict on the deep model against the best baseline"),
             "Duration": st.column_config.TextColumn(width=70),
+            "At work": st.column_config.TextColumn(
+                width=120, help="The newest realized score of the model at work, when outcomes came back (Monitor)"),
         },
     )
+
+
+def _at_work(outcome: dict | None) -> str:
+    """The newest realized score in a few words, with an alert mark when it fell short of the promise."""
+    if not outcome:
+        return "-"
+    text = score_text(outcome.get("realized_score"))
+    if not outcome.get("outside"):
+        return f"{text} as promised"
+    return f"⚠ {text} worse than promised" if outcome.get("worse") else f"{text} better than promised"
 
 
 OUTCOME_WORDS = {
@@ -226,7 +241,35 @@ def verdicts(board: dict) -> None:
         show(verdict["text"], icon=":material/gavel:")
     if board.get("rows"):
         use, why = evaluate.recommended(board)
-        st.markdown(f"**The model to use: {evaluate.display_name(use)}**, {why}. The pages that use a model open on it.")
+        if evaluate.nothing_predicts(board):
+            st.markdown(f"**No model to use**: none is clearly better than always guessing. The pages that use a "
+                        f"model open on {evaluate.display_name(use)} only to show what it would do.")
+        else:
+            st.markdown(f"**The model to use: {evaluate.display_name(use)}**, {why}. The pages that use a model open "
+                        "on it.")
+
+
+def first_verdict(run: RunRecord) -> bool:
+    """While a run within a budget still searches: the board and verdict it has so far (the first
+    verdict, then each better one), with what it is still trying; True when there was one to show."""
+    first = (run.result or {}).get("first_verdict")
+    if run.finished or not first:
+        return False
+    st.markdown(f"**First verdict, {first['at_s']:.0f} s into the run** (every model cross-validated, with "
+                "intervals); it is replaced as the search finds better settings.")
+    verdicts(first["leaderboard"])
+    st.dataframe(leaderboard_frame(first["leaderboard"]), hide_index=True, width="stretch")
+    st.caption(f"Still trying: {first['still']}, until more trials cannot change the verdict or the budget ends.")
+    return True
+
+
+def no_model_to_use(board: dict) -> bool:
+    """Where a page would name the model to use: a warning that nothing here predicts the target
+    (``evaluate.nothing_predicts``), so no model is recommended; True when it was shown."""
+    nothing = evaluate.nothing_predicts(board)
+    if nothing:
+        st.warning(nothing, icon=":material/block:")
+    return bool(nothing)
 
 
 def recommended_first(board: dict, models: list[str]) -> list[str]:
@@ -250,6 +293,8 @@ def model_label(board: dict, models: list[str], where: str | None = None) -> Cal
     use = _recommended(board, models)[0]
     top = next(r["model"] for r in board["rows"] if r["model"] in models)
     where = where or evaluate.best_by(board)
+    if evaluate.nothing_predicts(board):  # none is recommended: the first is only the best of no use
+        use = ""
 
     def label(model: str) -> str:
         return ("  ← recommended" if model == use else f"  ← best {where}" if model == top else "")
@@ -267,7 +312,9 @@ def opened_on(board: dict, chosen: str, key: str, where: str | None = None,
     if where is not None and why == f"the best {evaluate.best_by(board)}":
         why = f"the best {where}"
     deep = next((r["model"] for r in rows if r["family"] == "deep"), None)
-    if chosen == use:
+    if no_model_to_use(board):
+        st.caption(f"Showing {evaluate.display_name(chosen)}, only to show what it would do: no model is recommended.")
+    elif chosen == use:
         st.caption(f"Showing {evaluate.display_name(use)}, {why}.")
     else:
         st.caption(f"Showing {evaluate.display_name(chosen)}; the run recommends {evaluate.display_name(use)}, {why}.")
@@ -289,7 +336,7 @@ def pick_finished_run(page: str, prompt: str, can: Callable[[RunRecord], bool] |
     st.write(prompt)
     for r in finished:
         score = f" · {metric_title(r.metric)} {score_text(r.test_score)}" if r.test_score is not None else ""
-        urls.link(page, f"{evaluate.display_name(r.template)} → {r.target} · {common.when(r.created_at)}{score}", run=r.id)
+        urls.link(page, f"{evaluate.display_name(r.template)} → {text.md(r.target)} · {common.when(r.created_at)}{score}", run=r.id)
     st.stop()
 
 
@@ -301,7 +348,7 @@ def pick_dataset(page: str, prompt: str) -> None:
         for d in recent:
             shape = (f"{d.n_rows:,} images in {len(d.report.get('classes', {}))} classes" if d.kind == "image"
                      else f"{d.n_rows:,} rows × {d.n_cols} columns")
-            urls.link(page, f"{d.name} · {shape} · {common.when(d.created_at)}", dataset=d.id)
+            urls.link(page, f"{text.md(d.name)} · {shape} · {common.when(d.created_at)}", dataset=d.id)
     elif page != "data":
         st.info("First bring some data: upload a file or pick a sample on the Data page.", icon=":material/info:")
         urls.link("data", "Go to Data")
@@ -311,9 +358,9 @@ def pick_dataset(page: str, prompt: str) -> None:
 def scored_preview(data: bytes, rows: int = 200) -> pd.DataFrame:
     """The first rows of a scored CSV as an analyst should see them on screen: blanks for
     missing cells, and without the apostrophe that guards formulas in the download."""
-    from dlcore import tables as tabular
-
     import numpy as np
+
+    from dlcore import tables as tabular
 
     frame, _ = tabular.read_table(data, name="scored.csv")
     frame = frame.head(rows)
@@ -333,13 +380,12 @@ def hand_over(run: RunRecord) -> None:
     from dlcore import runner
     from dlcore.handover import report
     from dlcore.spec import RunSpec
-
     from ui import team
 
     store = common.store()
     c1, c2, c3 = st.columns(3)
     c1.download_button(
-        "Report (HTML, opens offline)", data=lambda: report.build_report(store, run.id).encode("utf-8"),
+        "Report (HTML, opens offline)", data=common.deferred(lambda s: report.build_report(s, run.id)),
         file_name=report.report_name(store, run.id), mime="text/html", icon=":material/summarize:",
         help="One file with the leaderboard, the verdict, the charts, the explanation, the threshold and how to "
              "reproduce the run. Its charts are interactive and need no network.", on_click="ignore")
@@ -358,7 +404,8 @@ def hand_over(run: RunRecord) -> None:
         what = ("a deep model (.keras)" if model == run.spec["template"] else "an ensemble of the run's models"
                 if model == "ensemble" else "a scikit-learn model (.skops)")
         c2.download_button(
-            f"Model bundle (ZIP): {evaluate.display_name(model)}", data=lambda: bundle.build_bundle(store, run.id, model),
+            f"Model bundle (ZIP): {evaluate.display_name(model)}",
+            data=common.deferred(lambda s: bundle.build_bundle(s, run.id, model)),
             file_name=bundle.bundle_name(store, run.id, model), mime="application/zip", icon=":material/deployed_code:",
             help=f"{evaluate.display_name(model).capitalize()}, {what}, with its preprocessing, a model card and predict.py: "
                  "score a CSV outside this app with plain Python libraries.", on_click="ignore")

@@ -35,6 +35,7 @@ from dlcore.evaluate.ranking import (
     best_by,
     display_name,
     leaderboard,
+    nothing_predicts,
     per_class,
     recommended,
 )
@@ -42,5 +43,6 @@ from dlcore.evaluate.ranking import (
 __all__ = [
     "TASKS", "FAMILIES", "OUTCOMES", "FORECAST_METRICS", "Metric", "metrics_for", "primary_metric", "score",
     "predicted_labels", "per_class", "bootstrap_indices", "bootstrap_values", "bootstrap_ci", "mae", "rmse", "smape",
-    "mase", "Row", "Verdict", "Leaderboard", "leaderboard", "display_name", "best_by", "recommended", "DISPLAY_NAMES",
+    "mase", "Row", "Verdict", "Leaderboard", "leaderboard", "display_name", "best_by", "recommended",
+    "nothing_predicts", "DISPLAY_NAMES",
 ]

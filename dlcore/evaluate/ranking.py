@@ -161,6 +161,8 @@ class Leaderboard:
     # Forecast boards only: how many backtest windows the intervals come from. Their n_boot
     # is 0 (no bootstrap) and n_test the forecast points scored (0 when not given).
     n_windows: int | None = None
+    # The column predicted, as the analyst named it, for the "nothing predicts" sentence.
+    target: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (nan becomes None) that ``from_dict`` turns back into this board."""
@@ -176,6 +178,7 @@ class Leaderboard:
             "seed": self.seed,
             "confidence": self.confidence,
             "n_windows": self.n_windows,
+            "target": self.target,
         }
 
     @classmethod
@@ -192,6 +195,7 @@ class Leaderboard:
             seed=int(d["seed"]),
             confidence=float(d.get("confidence", 0.95)),
             n_windows=None if d.get("n_windows") is None else int(d["n_windows"]),
+            target=d.get("target"),
         )
 
 
@@ -279,7 +283,17 @@ def recommended(board: dict) -> tuple[str, str]:
     ...                        "best_baseline": "logistic_regression"}]}
     >>> recommended(board)[0]
     'logistic_regression'
+
+    When no model is clearly better than the dummy floor (``nothing_predicts``), no model is
+    recommended for use: the model returned is only the one the pages open on, and ``why`` is
+    the plain sentence saying so, which every place that names the model to use shows instead.
     """
+    use, why = _recommended_model(board)
+    nothing = nothing_predicts(board)
+    return (use, nothing) if nothing else (use, why)
+
+
+def _recommended_model(board: dict) -> tuple[str, str]:
     rows = [r for r in board.get("rows") or [] if not r["model"].startswith("dummy")] or board.get("rows") or []
     if not rows:
         raise DataError("The run's leaderboard has no models.")
@@ -307,6 +321,83 @@ def recommended(board: dict) -> tuple[str, str]:
     held = f" ({display_name(top['model'])} scores highest {where})" if top["model"] != deep else ""
     return base, (f"recommended by the verdict: the deep model ({display_name(deep)}) {said}, so the simpler "
                   f"model is the safer choice{held}")
+
+
+_FLOOR_GUESS = {"regression": "always guessing its average",
+                "binary": "always guessing by how common each class is",
+                "multiclass": "always guessing by how common each class is"}
+
+
+def _finite(*values: Any) -> bool:
+    return all(v is not None and math.isfinite(float(v)) for v in values)
+
+
+def _by_folds(row: dict) -> bool:
+    """Whether a row has a cross-validated score with an interval (two folds or more)."""
+    return _finite(row.get("cv_score")) and len(row.get("cv_ci") or []) == 2 and _finite(*row["cv_ci"])
+
+
+def _side(row: dict, floor: dict) -> tuple[float | None, list | None]:
+    """A row's score and interval on the same footing as the floor's: cross-validated where both
+    have fold intervals, else on the test rows."""
+    if _by_folds(row) and _by_folds(floor):
+        return row.get("cv_score"), row.get("cv_ci")
+    return row.get("test_score"), row.get("ci")
+
+
+def _clearly_above_floor(row: dict, floor: dict, higher: bool) -> bool | None:
+    """Whether ``row`` is clearly better than the dummy floor: its score lies beyond the floor's
+    interval, and its own interval clears the floor's score (a floor whose interval has no width,
+    ROC AUC 0.5 on every fold, is cleared only by a model sure to rank better than a coin).
+    None when the board does not say enough to judge (no intervals)."""
+    score, ci = _side(row, floor)
+    floor_score, floor_ci = _side(floor, floor)
+    if not floor_ci or not _finite(floor_score, *floor_ci):
+        return None
+    if not _finite(score):
+        return False
+    sign = 1.0 if higher else -1.0
+    beyond = sign * (score - (floor_ci[1] if higher else floor_ci[0])) > 0
+    if ci and _finite(*ci):
+        return beyond and sign * ((ci[0] if higher else ci[1]) - floor_score) > 0
+    return beyond
+
+
+def nothing_predicts(board: dict) -> str | None:
+    """The plain sentence when no model on the board is clearly better than the dummy floor (its
+    interval), else None: the verdict then says so first, and no model is recommended for use.
+
+    A board without a dummy floor (forecasts) or without intervals (an old run) is not judged.
+
+    >>> row = lambda m, f, s, ci: {"model": m, "family": f, "cv_score": s, "cv_ci": ci}
+    >>> board = {"task": "regression", "metric_title": "RMSE", "higher_is_better": False, "target": "Prix (€)",
+    ...          "rows": [row("ridge", "baseline", 1309.0, [1250.0, 1370.0]),
+    ...                   row("dummy", "baseline", 1310.0, [1255.0, 1365.0])]}
+    >>> nothing_predicts(board)[:72]
+    'Nothing here predicts Prix (€) better than always guessing its average: '
+    >>> board["rows"][0].update(cv_score=900.0, cv_ci=[850.0, 950.0])
+    >>> nothing_predicts(board) is None
+    True
+    """
+    rows = board.get("rows") or []
+    floor = next((r for r in rows if r["model"].startswith("dummy")), None)
+    others = [r for r in rows if r is not floor]
+    if floor is None or not others:
+        return None
+    higher = bool(board.get("higher_is_better", True))
+    judged = [_clearly_above_floor(r, floor, higher) for r in others]
+    if any(j is None or j for j in judged):
+        return None
+    score, ci = _side(floor, floor)
+    where = "by cross-validation" if _by_folds(floor) else "on the test rows"
+    title = board.get("metric_title") or "score"
+    target = board.get("target") or "the target"
+    guess = _FLOOR_GUESS.get(board.get("task", ""), "always guessing the same answer")
+    level = f"{float(board.get('confidence') or 0.95):.0%} interval"
+    return (f"Nothing here predicts {target} better than {guess}: no model is clearly better than the dummy floor "
+            f"({_in_sentence(title)} {_num(score)} {where}, {level} {_num(ci[0])} to {_num(ci[1])}), so no "
+            "model is recommended for use. Check that the target is the column meant, or bring columns that "
+            "bear on it.")
 
 
 def _verdict_text(
@@ -404,6 +495,7 @@ def leaderboard(
     confidence: float = 0.95,
     cv: dict[str, dict[str, Any]] | None = None,
     unit: str = "rows",
+    target: str | None = None,
 ) -> Leaderboard:
     """Score every model the same way, rank them and judge each deep model against baselines.
     ``unit`` is what one test example is called in the verdict ("rows", "images").
@@ -412,6 +504,8 @@ def leaderboard(
     position, None where not scored), ``trials``, ``search_seconds``, and ``held_share`` (the
     share of rows a fold holds out). Rows then rank by cross-validated score, and each verdict
     is judged on the paired fold scores, with the test rows' comparison beside it.
+    ``target`` names the column predicted: when no model is clearly better than the Dummy floor,
+    every verdict starts by saying that nothing here predicts it (``nothing_predicts``).
 
     The best baseline is the best-scoring model of family ``"baseline"`` (the Dummy floor
     included). A verdict is "better" or "worse" only when the whole paired-bootstrap interval
@@ -473,7 +567,7 @@ def leaderboard(
     verdicts = _verdicts(metric, rows, boots, confidence, n, unit)
     if cv:
         verdicts = [_with_folds(v, metric, rows, confidence, held_share, n) for v in verdicts]
-    return Leaderboard(
+    board = Leaderboard(
         task=task,
         metric=metric.key,
         metric_title=metric.title,
@@ -484,7 +578,13 @@ def leaderboard(
         n_boot=int(n_boot),
         seed=int(seed),
         confidence=float(confidence),
+        target=target,
     )
+    nothing = nothing_predicts(board.to_dict())
+    if nothing:  # said first and plainly: it is the answer, whatever the deep model's comparison
+        for v in board.verdicts:
+            v.text = f"{nothing} {v.text}"
+    return board
 
 
 def _verdicts(

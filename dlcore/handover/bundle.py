@@ -131,6 +131,7 @@ def model_card(run: RunRecord, dataset: DatasetRecord, model: str) -> str:
         f"Model **{evaluate.display_name(model)}** (`{model}`, {family}) of run `{run.id}`, "
         f"trained {_date(run.started_at or run.created_at)}.",
         "",
+        *_not_for_use(board),
         "## What it predicts",
         "",
         _what(run, image, classes),
@@ -242,6 +243,13 @@ def _metrics_table(board: dict, model: str) -> list[str]:
     return lines
 
 
+def _not_for_use(board: dict) -> list[str]:
+    """Lines saying plainly, before anything else, that this model is not recommended for use when
+    nothing on the run's board predicts the target (``evaluate.nothing_predicts``)."""
+    nothing = evaluate.nothing_predicts(board)
+    return [f"**Not recommended for use.** {nothing}", ""] if nothing else []
+
+
 def _verdict(board: dict, deep_name: str) -> str:
     for verdict in board["verdicts"]:
         if verdict["deep_model"] == deep_name:
@@ -287,6 +295,7 @@ def _readme(run: RunRecord, deep: bool, ensemble: bool = False) -> str:
     return "\n".join([
         f"Model bundle of run {run.id}: predicts {run.target!r}. See model_card.md for what it does and how well.",
         "",
+        *[line.replace("**", "") for line in _not_for_use((run.result or {}).get("leaderboard") or {})],
         f"1. Install Python{f' {python}' if python else ' 3.11'} and the libraries, at the versions the app uses:",
         "",
         f"   pip install {install}",

@@ -254,7 +254,8 @@ def table_output(meta: dict, model: object, deep: bool, numeric: np.ndarray, cod
 
         if not isinstance(x, dict):
             x = {"features": x} if meta["input_format"] == "dense" or x.shape[1] else {}
-        x.update({f"text_{j}": keras.ops.convert_to_tensor(texts[:, j].astype(str).reshape(-1, 1), dtype="string") for j in range(texts.shape[1])})
+        x.update({f"text_{j}": keras.ops.convert_to_tensor(texts[:, j].astype(str).reshape(-1, 1), dtype="string")
+                  for j in range(texts.shape[1])})
     elif texts.shape[1]:  # a baseline reads the numbers as x0, x1, … and the texts by column
         x = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
         for j in range(texts.shape[1]):

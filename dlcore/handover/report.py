@@ -96,7 +96,11 @@ def build_report(store: Store, run_id: str) -> str:
     for verdict in board["verdicts"]:
         parts.append(f"<div class='verdict {_e(verdict['outcome'])}'>{_e(verdict['text'])}</div>")
     use, why = evaluate.recommended(board)
-    parts.append(f"<p><b>The model to use: {_e(evaluate.display_name(use))}</b>, {_e(why)}.</p>")
+    if evaluate.nothing_predicts(board):
+        parts.append(f"<p><b>No model to use</b>: none is clearly better than always guessing; the charts below show "
+                     f"{_e(evaluate.display_name(use))} only to show what it would do.</p>")
+    else:
+        parts.append(f"<p><b>The model to use: {_e(evaluate.display_name(use))}</b>, {_e(why)}.</p>")
     if run.status == "stopped":
         parts.append("<p class='muted'>This run was stopped early by request; the deep model uses the best weights it "
                      "reached.</p>")
@@ -173,7 +177,9 @@ def _key_charts(store: Store, run: Any, kind: str) -> list[str]:
     if run.task in ("binary", "multiclass"):
         classes = result["classes"]
         y = np.asarray(y_true).astype(int)
-        out.append(f"<p class='muted'>Confusion matrix on the test rows of the model to use: "
+        which = ("the best-scoring model (none is recommended for use)"
+                 if evaluate.nothing_predicts(result["leaderboard"]) else "the model to use")
+        out.append(f"<p class='muted'>Confusion matrix on the test rows of {which}: "
                    f"{_e(evaluate.display_name(best))}.</p>")
         out.append(_fig(charts.confusion_matrix_chart(y, np.asarray(outputs[best]).argmax(axis=1), classes)))
         if run.task == "binary":

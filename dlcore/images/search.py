@@ -100,8 +100,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     import keras
     import optuna
 
-    from dlcore.outputs import run_result, save_test_outputs
     from dlcore.baselines import fit_within, predict_output
+    from dlcore.outputs import run_result, save_test_outputs
     from dlcore.training import fit_deep, library_versions, live_metric_key, predict_direct
 
     task, enc = data.task, data.enc
@@ -252,7 +252,8 @@ def run_searched_images(store: Store, run_id: str, spec: RunSpec, kind: Any, tem
     with atomic_write(folder / f"{spec.template}.keras") as tmp:
         best["model"].save(tmp)
     y_test = data.y_raw[data.test]
-    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=seed, unit=kind.unit)
+    board = evaluate.leaderboard(task, y_test, outputs, families, fit_seconds, n_boot=1000, seed=seed, unit=kind.unit,
+                                 target="each image's class")
     trials = {spec.template: number, **{name: 1 for name in outputs if families[name] == "baseline"}}
     for row in board.rows:
         row.trials = trials.get(row.model)

@@ -12,10 +12,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dlcore.charts import (
+    _MARGIN,
     ACCENT_COLOR,
     DATA_COLOR,
     DEEP_COLORS,
-    _MARGIN,
     OTHER_COLORS,
     REFERENCE_COLOR,
     _base_layout,

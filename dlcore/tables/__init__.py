@@ -14,6 +14,7 @@ column to predict.
 from dlcore import baselines
 from dlcore.base import Kind
 from dlcore.tables import explain, run, scoring, templates, upload
+from dlcore.tables.personal import mask_personal
 from dlcore.tables.profile import (
     COLUMN_KINDS,
     MIN_ROWS,
@@ -29,7 +30,6 @@ from dlcore.tables.profile import (
     profile_of,
     usable_features,
 )
-from dlcore.tables.personal import mask_personal
 from dlcore.tables.reader import FORMATS, ReadReport, load_frame, read_table
 
 __all__ = [

@@ -22,9 +22,9 @@ import gzip
 import io
 import json
 import re
-import zlib
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field

@@ -309,6 +309,22 @@ def test_stop_on_the_page_stops_a_run_on_the_cluster(team, browser):
     page.close()
 
 
+def test_a_run_deleted_while_it_trains_on_the_cluster_leaves_nothing(team):
+    store = team.store()
+    dataset_id = _dataset(store, 3000)
+    run_id = _submit(store, dataset_id, epochs=400, patience=400, batch_size=16)
+    _waiting_for(team, lambda: len(store.epochs(run_id)) >= 2, 180, (run_id,))
+    assert store.run(run_id).node in _nodes()
+    store.delete_run(run_id)
+    # Its task on the node stops at its next write, and nothing of it comes back from there.
+    wait_until(lambda: not any(f"dlcore-run-{run_id}" in cmd for _, cmd in _our_processes()), timeout=120)
+    assert not store.run_dir(run_id).exists() and store.epochs(run_id) == []
+    # The app's dispatcher lived through the deletion of a run it had in flight.
+    after = _submit(store, dataset_id, epochs=1)
+    _waiting_for(team, lambda: store.run(after).status == "done", 240, (after,))
+    assert not store.run_dir(run_id).exists()
+
+
 def _cli(env: dict[str, str], *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dlcore", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
