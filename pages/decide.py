@@ -8,7 +8,7 @@ from dlcore import charts, evaluate, outputs
 from dlcore.errors import DlcoreError
 from dlcore.evaluate import collapse
 from dlcore.handover import decision
-from ui import common, team, text, urls, views
+from ui import common, text, urls, views
 
 ui.route_through_app()
 
@@ -28,14 +28,7 @@ if not run_id:
     views.pick_finished_run("decide", "Which run's model will you act on?", can=can_decide,
                             none_yet="No finished run predicts classes from a table yet: thresholds from money are "
                                      "for yes/no targets (or one class against the rest). Train one first.")
-run = views.or_stop(store.run, run_id)
-dataset = views.or_stop(store.dataset, run.dataset_id)
-team.share(run.id, "decide")
-st.subheader(f"{text.md(dataset.name)} → {views.goal(dataset, run.target, run.task)}")
-if run.status not in ("done", "stopped"):
-    st.warning(f"This run is {common.status_label(run.status)}: thresholds need a finished run.")
-    urls.link("train", "Watch the run", run=run.id)
-    st.stop()
+run, dataset = views.open_finished_run(store, run_id, "decide", "thresholds need a finished run.")
 if not can_decide(run):
     what = ("pictures, whose predictions Predict gives as every class's probability"
             if (run.result or {}).get("kind") == "image"

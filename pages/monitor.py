@@ -9,7 +9,7 @@ from dlcore import access, evaluate, monitor
 from dlcore.errors import DlcoreError
 from dlcore.monitor import charts as monitor_charts
 from dlcore.monitor.challenge import start_challenge
-from ui import common, scoring, team, urls, views
+from ui import common, scoring, team, text, urls, views
 
 ui.route_through_app()
 
@@ -19,14 +19,7 @@ store = common.store()
 run_id = urls.get_id(urls.RUN)
 if not run_id:
     views.pick_finished_run("monitor", "Which run's model at work do you want to watch?")
-run = views.or_stop(store.run, run_id)
-dataset = views.or_stop(store.dataset, run.dataset_id)
-team.share(run.id, "monitor")
-st.subheader(f"{dataset.name} → {views.goal(dataset, run.target, run.task)}")
-if run.status not in ("done", "stopped"):
-    st.warning(f"This run is {common.status_label(run.status)}: only a finished run's model is at work.")
-    urls.link("train", "Watch the run", run=run.id)
-    st.stop()
+run, dataset = views.open_finished_run(store, run_id, "monitor", "only a finished run's model is at work.")
 
 try:
     use = monitor.model_in_use(store, run)
@@ -130,7 +123,7 @@ for entry in reversed(found):
         challenger = store.run(entry["run_id"])
     except DlcoreError:
         continue
-    st.markdown(f"**Challenger {challenger.id}** on {store.dataset_names([entry['dataset_id']]).get(entry['dataset_id'], '?')}"
+    st.markdown(f"**Challenger {challenger.id}** on {text.md(store.dataset_names([entry['dataset_id']]).get(entry['dataset_id'], '?'))}"
                 f"{' (old rows plus new)' if entry.get('combined') else ''}: {common.status_label(challenger.status)}")
     if challenger.status not in ("done", "stopped"):
         urls.link("train", "Watch it train", run=challenger.id)

@@ -210,6 +210,23 @@ def display_rows(board: dict) -> list[dict]:
     return [{**r, "model": evaluate.display_name(r["model"])} for r in board["rows"]]
 
 
+def open_finished_run(store, run_id: str, page: str, why: str):  # type: ignore[no-untyped-def]
+    """The opening of a page about one finished run: the run and its dataset (or the page's
+    not-found answer), the share link, the heading (the dataset's name escaped, as every name a
+    user chose), and for an unfinished run a warning ending in ``why`` and a link to watch it."""
+    from ui import team
+
+    run = or_stop(store.run, run_id)
+    dataset = or_stop(store.dataset, run.dataset_id)
+    team.share(run.id, page)
+    st.subheader(f"{text.md(dataset.name)} → {goal(dataset, run.target, run.task)}")
+    if run.status not in ("done", "stopped"):
+        st.warning(f"This run is {common.status_label(run.status)}: {why}")
+        urls.link("train", "Watch the run", run=run.id)
+        st.stop()
+    return run, dataset
+
+
 def or_stop(load: Callable[..., T], *args: str) -> T:
     """Load a record for the page, or show why not (an unknown id in a link, or a record of a
     workspace the user is not in: the same answer) and stop the page."""
